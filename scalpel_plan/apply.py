@@ -1,0 +1,228 @@
+"""apply: carry a Plan out, walking the graph in dependency order, independent nodes in parallel.
+
+Every step is journaled (pending before, done or failed after) and checkpointed into the
+state. A failed step skips what depends on it; steps already running finish. Events go out
+to an observer (the UI) as they happen.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from scalpel_plan.errors import ScalpelError
+from scalpel_plan.plan import Plan
+from scalpel_plan.providers.base import Change, Release, StepContext
+from scalpel_plan.providers.registry import Registry
+from scalpel_plan.state import StateBackend
+from scalpel_plan.state.checkpoint import Checkpointer
+from scalpel_plan.state.model import ReleaseRecord, Resource, RollbackPoint, State, now
+from scalpel_plan.workspace import Workspace
+
+StepStatus = Literal["done", "failed", "skipped", "not started"]
+
+
+@dataclass(frozen=True)
+class ApplyEvent:
+    """What the UI hears: a step started, finished, failed or was skipped."""
+
+    kind: Literal["started", "done", "failed", "skipped", "announce"]
+    address: str
+    action: str = ""
+    duration: float = 0.0
+    message: str = ""
+
+
+Observer = Callable[[ApplyEvent], None]
+
+
+@dataclass
+class ApplyResult:
+    apply_id: str
+    steps: dict[str, StepStatus] = field(default_factory=dict)
+    errors: dict[str, ScalpelError] = field(default_factory=dict)
+    announcements: list[tuple[str, str]] = field(default_factory=list)
+    state: State | None = None
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not self.interrupted
+
+    def where(self, status: StepStatus) -> list[str]:
+        return [a for a, s in self.steps.items() if s == status]
+
+
+def apply_plan(plan: Plan, registry: Registry, backend: StateBackend, state: State,
+               workspace: Workspace, *, parallelism: int = 4,
+               observer: Observer | None = None) -> ApplyResult:
+    """Carry out ``plan``; the caller holds the state lock and has checked the plan is fresh."""
+    apply_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    result = ApplyResult(apply_id)
+    if plan.release is None:
+        result.state = state
+        return result
+    checkpoint = Checkpointer(backend, state, apply_id)
+    summary = plan.release
+    release = Release(project=summary.project, version=summary.version, previous=summary.previous,
+                      tag=summary.tag, commit=summary.commit, repo=workspace.repo,
+                      workdir=workspace.workdir)
+    record = ReleaseRecord(version=summary.version, previous=summary.previous, tag=summary.tag,
+                           commit=summary.commit, apply_id=apply_id)
+    if (known := state.release(summary.version)) is not None:
+        record = record.model_copy(update={"started_at": known.started_at})
+    checkpoint.note("apply_started", apply_id=apply_id, version=summary.version,
+                    parallelism=parallelism, nodes=len(plan.changes))
+    checkpoint.record("release", record=record.model_dump(mode="json"))
+    emit = observer or (lambda event: None)
+    try:
+        _Walk(plan, registry, checkpoint, release, parallelism, emit, result).run()
+    except KeyboardInterrupt:
+        result.interrupted = True
+    status = "succeeded" if result.ok else "failed"
+    finished = record.model_copy(update={"status": status, "finished_at": now()})
+    checkpoint.record("release", record=finished.model_dump(mode="json"))
+    if result.ok:
+        point = RollbackPoint(name=summary.tag, version=summary.version, commit=summary.commit,
+                              resources={a: r.attributes
+                                         for a, r in checkpoint.state.resources.items()})
+        checkpoint.record("rollback_point", point=point.model_dump(mode="json"))
+    checkpoint.note("apply_finished", status=status, done=len(result.where("done")),
+                    failed=len(result.where("failed")), skipped=len(result.where("skipped")))
+    result.state = checkpoint.close()
+    if result.interrupted:
+        raise KeyboardInterrupt
+    return result
+
+
+class _Walk:
+    """One walk over the plan's graph with a bounded pool of workers."""
+
+    def __init__(self, plan: Plan, registry: Registry, checkpoint: Checkpointer,
+                 release: Release, parallelism: int, emit: Observer,
+                 result: ApplyResult) -> None:
+        self.changes = {c.address: c for c in plan.changes}
+        self.registry = registry
+        self.checkpoint = checkpoint
+        self.release = release
+        self.parallelism = max(1, parallelism)
+        self.emit = emit
+        self.result = result
+        self.waiting = {a: set(c.needs) for a, c in self.changes.items()}
+        self.dependents: dict[str, list[str]] = {a: [] for a in self.changes}
+        for address, change in self.changes.items():
+            for need in change.needs:
+                self.dependents[need].append(address)
+        self.phase_deadline: dict[str, float] = {}
+        self.log_dir = release.workdir / "logs" / release.version
+
+    def run(self) -> None:
+        ready = deque(a for a, needs in self.waiting.items() if not needs)
+        running: dict[Future[dict[str, Any]], tuple[str, float]] = {}
+        with ThreadPoolExecutor(self.parallelism, thread_name_prefix="scalpel-step") as pool:
+            try:
+                while ready or running:
+                    while ready and len(running) < self.parallelism:
+                        address = ready.popleft()
+                        change = self.changes[address]
+                        if not change.actionable:
+                            ready += self._finish(address, "done")
+                            continue
+                        running[self._start(pool, change)] = (address, time.monotonic())
+                    if not running:
+                        continue
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        address, started = running.pop(future)
+                        ready += self._settle(address, future, time.monotonic() - started)
+            except KeyboardInterrupt:
+                for future in running:  # steps already running finish; nothing new starts
+                    future.cancel()
+                wait(running)
+                for future, (address, started) in running.items():
+                    if not future.cancelled():
+                        self._settle(address, future, time.monotonic() - started)
+                raise
+            finally:
+                for address in self.changes:
+                    self.result.steps.setdefault(address, "not started")
+
+    def _start(self, pool: ThreadPoolExecutor, change: Change) -> Future[dict[str, Any]]:
+        self.checkpoint.note("step_pending", address=change.address, action=change.action)
+        self.emit(ApplyEvent("started", change.address, change.action))
+        ctx = StepContext(release=self.release, timeout=self._timeout(change),
+                          announce=self._announce, log_dir=self.log_dir)
+        provider = self.registry.get(change.provider)
+        return pool.submit(provider.apply, change, ctx)
+
+    def _timeout(self, change: Change) -> float | None:
+        """The node's own timeout, cut to what is left of its phase's time budget."""
+        now_ = time.monotonic()
+        if change.phase and change.phase not in self.phase_deadline and \
+                change.address == f"stage.{change.phase}" and change.after.get("timeout"):
+            self.phase_deadline[change.phase] = now_ + float(change.after["timeout"])
+        limits = [t for t in (change.timeout,) if t]
+        if change.phase in self.phase_deadline:
+            limits.append(max(0.001, self.phase_deadline[change.phase] - now_))
+        return min(limits) if limits else None
+
+    def _announce(self, address: str, text: str) -> None:
+        self.result.announcements.append((address, text))
+        self.emit(ApplyEvent("announce", address, message=text))
+
+    def _settle(self, address: str, future: Future[dict[str, Any]],
+                duration: float) -> list[str]:
+        change = self.changes[address]
+        try:
+            recorded = future.result()
+        except ScalpelError as exc:
+            return self._fail(address, change, exc, duration)
+        except Exception as exc:  # a provider bug must not lose what was recorded so far
+            return self._fail(address, change, ScalpelError(f"{address}: {type(exc).__name__}: "
+                                                            f"{exc}"), duration)
+        resource = None
+        if change.action != "delete":
+            resource = Resource(address=address, provider=change.provider,
+                                release=self.release.version, attributes=recorded)
+        self.checkpoint.record("step_done", address=address, action=change.action,
+                               duration=round(duration, 3),
+                               resource=resource.model_dump(mode="json") if resource else None)
+        self.emit(ApplyEvent("done", address, change.action, duration))
+        return self._finish(address, "done")
+
+    def _fail(self, address: str, change: Change, exc: ScalpelError,
+              duration: float) -> list[str]:
+        self.result.errors[address] = exc
+        self.checkpoint.note("step_failed", address=address, action=change.action,
+                             duration=round(duration, 3), error=exc.message, hint=exc.hint)
+        self.emit(ApplyEvent("failed", address, change.action, duration, exc.message))
+        self.result.steps[address] = "failed"
+        self._skip_dependents(address)
+        return []
+
+    def _skip_dependents(self, address: str) -> None:
+        stack = list(self.dependents[address])
+        while stack:
+            dependent = stack.pop()
+            if dependent in self.result.steps:
+                continue
+            self.result.steps[dependent] = "skipped"
+            self.checkpoint.note("step_skipped", address=dependent, because=address)
+            self.emit(ApplyEvent("skipped", dependent, self.changes[dependent].action,
+                                 message=f"needs {address}, which failed"))
+            stack += self.dependents[dependent]
+
+    def _finish(self, address: str, status: StepStatus) -> list[str]:
+        """Mark ``address`` finished; return the dependents that are now ready."""
+        self.result.steps[address] = status
+        ready = []
+        for dependent in self.dependents[address]:
+            self.waiting[dependent].discard(address)
+            if not self.waiting[dependent] and dependent not in self.result.steps:
+                ready.append(dependent)
+        return ready

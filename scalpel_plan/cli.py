@@ -1,0 +1,285 @@
+"""The command line: the only module that imports typer. Each command is a thin shell over
+library functions; errors a user can cause exit 1, bugs exit 3 with a log, Ctrl-C exits 130."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import traceback
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from scalpel_plan import __version__
+
+if TYPE_CHECKING:
+    from scalpel_plan.plan import Plan
+    from scalpel_plan.ui import UI
+    from scalpel_plan.workspace import Project
+
+app = typer.Typer(
+    name="scalpel", no_args_is_help=True, add_completion=False,
+    pretty_exceptions_enable=False, rich_markup_mode=None,
+    help="Release engineering as a reviewable plan: validate, plan, apply, resume.",
+)
+state_app = typer.Typer(help="Inspect the recorded state and its lock.", no_args_is_help=True)
+app.add_typer(state_app, name="state")
+
+SpecFile = Annotated[Path, typer.Option("--file", "-f", help="The release spec.",
+                                        show_default=True)]
+LockTimeout = Annotated[str, typer.Option(help="Wait this long for the state lock (e.g. 30s, 5m).")]
+DEFAULT_SPEC = Path("release.yml")
+
+
+class PlanFormat(str, Enum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+class GraphFormat(str, Enum):
+    dot = "dot"
+    mermaid = "mermaid"
+
+
+def _ui() -> UI:
+    from scalpel_plan.ui import UI
+
+    return UI()
+
+
+def _open(file: Path, *, need_repo: bool = True) -> Project:
+    from scalpel_plan.workspace import open_project
+
+    return open_project(file, need_repo=need_repo)
+
+
+def _seconds(text: str) -> float:
+    from scalpel_plan.errors import ScalpelError
+
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    for unit in sorted(units, key=len, reverse=True):
+        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
+            return float(text[: -len(unit)]) * units[unit]
+    if text.replace(".", "", 1).isdigit():
+        return float(text)
+    raise ScalpelError(f"--lock-timeout {text!r} is not a duration", hint="for example 30s or 5m")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        print(f"scalpel {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option(  # noqa: UP007 (typer needs Optional)
+        "--version", callback=_version_callback, is_eager=True, help="Show the version.")] = None,
+) -> None:
+    """Scalpel makes a release a reviewable plan."""
+
+
+@app.command()
+def init(force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+         file: SpecFile = DEFAULT_SPEC) -> None:
+    """Write a commented starter release.yml for this repository."""
+    from scalpel_plan.errors import ScalpelError
+    from scalpel_plan.starter import starter_spec
+
+    if file.exists() and not force:
+        raise ScalpelError(f"{file} already exists", hint="use --force to overwrite it")
+    file.write_text(starter_spec(file.resolve().parent))
+    _ui().info(f"Wrote {file}. Next: `scalpel plan` shows the first release.")
+
+
+@app.command()
+def validate(file: SpecFile = DEFAULT_SPEC) -> None:
+    """Check release.yml against the schema and compile its graph; report every problem."""
+    project = _open(file, need_repo=False)
+    nodes = len(project.graph.nodes)
+    _ui().info(f"{file} is valid: {nodes} node{'s' * (nodes != 1)}.")
+
+
+@app.command()
+def graph(file: SpecFile = DEFAULT_SPEC,
+          format: Annotated[GraphFormat, typer.Option("--format")] = GraphFormat.dot) -> None:
+    """Print the compiled dependency graph (Graphviz DOT or Mermaid)."""
+    from scalpel_plan.graph import graph_dot, graph_mermaid
+
+    project = _open(file, need_repo=False)
+    render = graph_dot if format is GraphFormat.dot else graph_mermaid
+    _ui().raw(render(project.graph))
+
+
+@app.command()
+def plan(
+    file: SpecFile = DEFAULT_SPEC,
+    version: Annotated[Optional[str], typer.Option(  # noqa: UP007
+        "--version", help="Release this version instead of the computed one.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Save the plan as JSON.")] = None,  # noqa: UP007
+    format: Annotated[PlanFormat, typer.Option("--format")] = PlanFormat.text,
+    detailed_exitcode: Annotated[bool, typer.Option(
+        help="Exit 0 with no changes, 1 on error, 2 with changes.")] = False,
+    lock_timeout: LockTimeout = "0s",
+) -> int:
+    """Show what the next release will do, as a diff against the state and what is live."""
+    from scalpel_plan.plan import make_plan
+
+    project = _open(file)
+    with project.backend.lock("plan", _seconds(lock_timeout)):
+        state = project.backend.read()
+        the_plan = make_plan(project.loaded, project.graph, project.registry, state,
+                             project.workspace, version=version)
+    ui = _ui()
+    ui.plan(the_plan, format.value)
+    if out:
+        _save_plan(the_plan, out)
+        ui.info(f"Saved the plan to {out}. Apply exactly this with `scalpel apply {out}`.")
+    return 2 if detailed_exitcode and the_plan.has_changes else 0
+
+
+def _save_plan(the_plan: Plan, out: Path) -> None:
+    from scalpel_plan.ui import plan_json
+
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(plan_json(the_plan))
+    tmp.replace(out)
+
+
+@app.command()
+def apply(
+    plan_file: Annotated[Optional[Path], typer.Argument(  # noqa: UP007
+        metavar="[PLAN]", help="A plan saved with `scalpel plan --out`.")] = None,
+    file: SpecFile = DEFAULT_SPEC,
+    version: Annotated[Optional[str], typer.Option("--version")] = None,  # noqa: UP007
+    auto_approve: Annotated[bool, typer.Option(help="Do not ask for confirmation.")] = False,
+    parallelism: Annotated[int, typer.Option(min=1, help="Steps run at once.")] = 4,
+    json: Annotated[bool, typer.Option("--json", help="Progress as JSON lines.")] = False,
+    lock_timeout: LockTimeout = "0s",
+) -> int:
+    """Carry out the plan: every step journaled; re-run after a crash to finish the job."""
+    from scalpel_plan import git
+    from scalpel_plan.apply import apply_plan
+    from scalpel_plan.errors import ScalpelError
+    from scalpel_plan.plan import check_fresh, load_plan, make_plan
+
+    project = _open(file)
+    ui = _ui()
+    with project.backend.lock("apply", _seconds(lock_timeout)):
+        state = project.backend.read()
+        if plan_file is not None:
+            if version:
+                raise ScalpelError("--version cannot be combined with a saved plan",
+                                   hint="the saved plan already fixes the version")
+            the_plan = load_plan(plan_file)
+            check_fresh(the_plan, state, project.loaded.source.sha256,
+                        git.head(project.workspace.repo))
+        else:
+            the_plan = make_plan(project.loaded, project.graph, project.registry, state,
+                                 project.workspace, version=version)
+            if not json:
+                ui.plan(the_plan)
+            if the_plan.has_changes and not auto_approve:
+                if not sys.stdin.isatty():
+                    raise ScalpelError("apply needs confirmation but there is no terminal",
+                                       hint="pass --auto-approve, or apply a saved plan file")
+                if not ui.confirm("Do you want to perform these actions?"):
+                    ui.info("Apply cancelled.")
+                    return 1
+        if not the_plan.has_changes:
+            if plan_file is not None:
+                ui.info("The plan has no changes; nothing to apply.")
+            return 0
+        with ui.progress("json" if json else "auto") as progress:
+            result = apply_plan(the_plan, project.registry, project.backend, state,
+                                project.workspace, parallelism=parallelism, observer=progress)
+    ui.apply_summary(result, the_plan)
+    return 0 if result.ok else 1
+
+
+@state_app.command("list")
+def state_list(file: SpecFile = DEFAULT_SPEC) -> None:
+    """List the recorded resources."""
+    project = _open(file, need_repo=False)
+    state = project.backend.read()
+    _ui().table(["ADDRESS", "PROVIDER", "RELEASE", "UPDATED"],
+                ([r.address, r.provider, r.release, r.updated_at]
+                 for r in state.resources.values()))
+
+
+@state_app.command("show")
+def state_show(address: str, file: SpecFile = DEFAULT_SPEC) -> None:
+    """Show one recorded resource."""
+    import json as json_lib
+
+    from scalpel_plan.errors import ScalpelError
+
+    project = _open(file, need_repo=False)
+    state = project.backend.read()
+    resource = state.resources.get(address)
+    if resource is None:
+        raise ScalpelError(f"no resource {address} in the state",
+                           hint=f"recorded: {', '.join(state.resources) or 'none yet'}")
+    _ui().raw(json_lib.dumps(resource.model_dump(mode="json"), indent=2))
+
+
+@state_app.command("releases")
+def state_releases(file: SpecFile = DEFAULT_SPEC) -> None:
+    """List the recorded releases and rollback points."""
+    project = _open(file, need_repo=False)
+    state = project.backend.read()
+    points = {p.version for p in state.rollback_points}
+    _ui().table(["VERSION", "STATUS", "TAG", "COMMIT", "FINISHED", "ROLLBACK POINT"],
+                ([r.version, r.status, r.tag or "", r.commit[:12], r.finished_at or "",
+                  "yes" if r.version in points else ""] for r in state.releases))
+
+
+@state_app.command("lock")
+def state_lock(file: SpecFile = DEFAULT_SPEC) -> None:
+    """Show who holds the state lock, if anyone."""
+    project = _open(file, need_repo=False)
+    holder = project.backend.lock_holder()
+    _ui().info(f"locked by {holder.describe()}" if holder else "the state is not locked")
+
+
+@state_app.command("unlock")
+def state_unlock(lock_id: str, file: SpecFile = DEFAULT_SPEC) -> None:
+    """Clear a lock whose holder is gone."""
+    project = _open(file, need_repo=False)
+    info = project.backend.unlock(lock_id)
+    _ui().info(f"Cleared lock {info.id} ({info.describe()}).")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The console script: runs the app and maps every outcome to an exit code."""
+    import click
+
+    from scalpel_plan.errors import ScalpelError
+
+    try:
+        code = app(args=argv, prog_name="scalpel", standalone_mode=False)
+    except ScalpelError as exc:
+        _ui().error(exc)
+        return 1
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return 1
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        _ui().info("Interrupted. What was done is recorded; `scalpel apply` finishes the job.")
+        return 130
+    except Exception:
+        log = Path(tempfile.gettempdir()) / f"scalpel-crash-{os.getpid()}.log"
+        log.write_text(f"scalpel {__version__}\nargv: {sys.argv}\n\n{traceback.format_exc()}")
+        try:
+            _ui().bug(str(log))
+        except Exception:  # the UI itself is broken: still say where the log is
+            sys.stderr.write(f"scalpel: internal error; details in {log}\n")
+        return 3
+    return code if isinstance(code, int) else 0
+

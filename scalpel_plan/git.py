@@ -1,0 +1,113 @@
+"""The git repository a release is cut from: read-only questions and the few writes tags need.
+
+Every call goes through the one subprocess helper, with a pinned, non-interactive environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from scalpel_plan import process
+from scalpel_plan.errors import GitError
+
+GIT_TIMEOUT = 120.0
+FIELD = "\x1f"
+RECORD = "\x1e"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_PAGER": "cat"})
+    return env
+
+
+def git(repo: Path, *args: str, check: bool = True) -> process.Completed:
+    """Run ``git args`` in ``repo``; raise GitError (with git's own words) when it fails."""
+    done = process.run(["git", *args], cwd=repo, env=_env(), timeout=GIT_TIMEOUT)
+    if check and not done.ok:
+        detail = (done.stderr or done.stdout).strip() or f"exit code {done.returncode}"
+        raise GitError(f"`git {' '.join(args)}` failed: {detail}")
+    return done
+
+
+def find_root(start: Path) -> Path | None:
+    """The top of the work tree containing ``start``, or None outside a repository."""
+    done = git(start, "rev-parse", "--show-toplevel", check=False)
+    return Path(done.stdout.strip()) if done.ok else None
+
+
+def head(repo: Path) -> str | None:
+    """The commit HEAD points at, or None in a repository with no commits."""
+    done = git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}", check=False)
+    return done.stdout.strip() if done.ok else None
+
+
+def tag_commit(repo: Path, tag: str) -> str | None:
+    """The commit a local tag points at (peeled), or None when the tag does not exist."""
+    done = git(repo, "rev-parse", "--verify", "-q", f"refs/tags/{tag}^{{commit}}", check=False)
+    return done.stdout.strip() if done.ok else None
+
+
+def tags_merged(repo: Path) -> list[str]:
+    """Tags reachable from HEAD."""
+    return git(repo, "tag", "--merged", "HEAD").stdout.split()
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    subject: str
+    body: str
+
+
+def commits_since(repo: Path, since: str | None) -> list[Commit]:
+    """Commits on HEAD after ``since`` (a tag or commit), newest first; all of them for None."""
+    rev = f"{since}..HEAD" if since else "HEAD"
+    out = git(repo, "log", f"--format=%H{FIELD}%s{FIELD}%b{RECORD}", rev).stdout
+    commits = []
+    for record in out.split(RECORD):
+        parts = record.strip("\n").split(FIELD)
+        if len(parts) == 3:
+            commits.append(Commit(parts[0], parts[1], parts[2].strip()))
+    return commits
+
+
+def remote_tags(repo: Path, remote: str) -> dict[str, str]:
+    """Tag name → peeled commit on ``remote`` (annotated tags resolved through ``^{}``)."""
+    done = git(repo, "ls-remote", "--tags", remote, check=False)
+    if not done.ok:
+        raise GitError(
+            f"cannot read tags from remote '{remote}': {done.stderr.strip()}",
+            hint=f"check `git remote -v` and that '{remote}' is reachable",
+        )
+    found: dict[str, str] = {}
+    for line in done.stdout.splitlines():
+        sha, _, ref = line.partition("\t")
+        name = ref.removeprefix("refs/tags/")
+        if name.endswith("^{}"):
+            found[name[:-3]] = sha  # the peeled commit wins over the tag object
+        else:
+            found.setdefault(name, sha)
+    return found
+
+
+def remotes(repo: Path) -> list[str]:
+    return git(repo, "remote").stdout.split()
+
+
+def create_tag(repo: Path, tag: str, commit: str, message: str) -> None:
+    git(repo, "tag", "--annotate", "--message", message, tag, commit)
+
+
+def delete_tag(repo: Path, tag: str) -> None:
+    git(repo, "tag", "--delete", tag)
+
+
+def push_tag(repo: Path, remote: str, tag: str) -> None:
+    git(repo, "push", "--atomic", "--porcelain", remote, f"refs/tags/{tag}")
+
+
+def delete_remote_tag(repo: Path, remote: str, tag: str) -> None:
+    git(repo, "push", "--atomic", "--porcelain", remote, f":refs/tags/{tag}")

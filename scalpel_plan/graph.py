@@ -1,0 +1,247 @@
+"""Compile a Spec into the dependency graph: a networkx DiGraph of Nodes.
+
+The graph is built by an ordered list of small steps; each adds nodes or edges, or reports
+problems (unknown needs, cycles, undeclared secrets) as diagnostics, all at once.
+An edge ``a → b`` means b needs a.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+from pydantic import ValidationError
+
+from scalpel_plan.errors import Diagnostic, SpecError
+from scalpel_plan.providers.base import Node
+from scalpel_plan.providers.registry import Registry
+from scalpel_plan.spec import LoadedSpec
+from scalpel_plan.spec.model import NodeConfig
+
+SECTIONS = ("stages", "publish", "notify")
+MAX_CYCLES_SHOWN = 10
+SECRET_REF = re.compile(r"\$\{\s*secrets\.([^}\s]*)\s*\}")
+
+
+@dataclass
+class Graph:
+    """The compiled release: nodes by address, and the DAG of what needs what."""
+
+    dag: nx.DiGraph
+    nodes: dict[str, Node]
+    order: list[str] = field(default_factory=list)  # a stable topological order
+    _rank: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rank = {a: i for i, a in enumerate(self.order)}
+
+    def needs(self, address: str) -> list[str]:
+        return sorted(self.dag.predecessors(address), key=self._rank.__getitem__)
+
+    def dependents(self, address: str) -> set[str]:
+        """Everything that (transitively) needs ``address``."""
+        return set(nx.descendants(self.dag, address))
+
+
+@dataclass
+class _Build:
+    loaded: LoadedSpec
+    registry: Registry
+    dag: nx.DiGraph = field(default_factory=nx.DiGraph)
+    nodes: dict[str, Node] = field(default_factory=dict)
+    where: dict[str, list[str | int]] = field(default_factory=dict)  # address → spec path
+    problems: list[Diagnostic] = field(default_factory=list)
+
+    def problem(self, message: str, path: list[str | int], *, key: bool = False,
+                hint: str | None = None, address: str | None = None) -> None:
+        d = self.loaded.source.diagnostic(message, path, key=key, hint=hint)
+        self.problems.append(Diagnostic(d.message, d.file, d.line, d.col, address, d.hint))
+
+
+def compile_graph(loaded: LoadedSpec, registry: Registry) -> Graph:
+    """The release graph of ``loaded``, or a SpecError listing every problem found."""
+    build = _Build(loaded, registry)
+    for step in (
+        _add_stage_nodes,  # stages: map form (independent) or list form (ordered phases)
+        _add_section_nodes,  # publish and notify: provider config typed per node
+        _add_explicit_needs,  # `needs:`; unknown addresses reported with a did-you-mean
+        _add_phase_edges,  # a phase's members run after its gate, before the next gate
+        _add_section_edges,  # publish after the stages, notify after the publishes
+        _check_cycles,  # every cycle named node by node
+        _check_secret_refs,  # ${secrets.NAME} and `secrets:` must name declared secrets
+    ):
+        step(build)
+    if any(p.severity == "error" for p in build.problems):
+        raise SpecError(f"{loaded.source.display} does not compile", diagnostics=build.problems)
+    position = {a: i for i, a in enumerate(build.nodes)}
+    order = list(nx.lexicographical_topological_sort(build.dag, key=position.__getitem__))
+    return Graph(build.dag, build.nodes, order)
+
+
+def _add_node(b: _Build, node: Node, path: list[str | int]) -> None:
+    if node.address in b.nodes:
+        b.problem(f"{node.address} is declared twice", path, key=True, address=node.address,
+                  hint=f"it is also declared at line {b.loaded.source.position(b.where[node.address], key=True)[0]}")
+        return
+    b.nodes[node.address] = node
+    b.where[node.address] = path
+    b.dag.add_node(node.address)
+
+
+def _add_stage_nodes(b: _Build) -> None:
+    for index, (name, config, ordered) in enumerate(b.loaded.spec.stage_list()):
+        path: list[str | int] = ["stages", index] if ordered else ["stages", name]
+        phase = name if ordered else config.phase
+        _add_node(b, Node(f"stage.{name}", "stage", name, "stages", config, phase, ordered), path)
+
+
+def _add_section_nodes(b: _Build) -> None:
+    spec = b.loaded.spec
+    phases = _phase_names(b)
+    for section in ("publish", "notify"):
+        for address, raw in getattr(spec, section).items():
+            provider_name, name = address.split(".", 1)
+            provider = b.registry.get(provider_name)
+            path: list[str | int] = [section, address]
+            try:
+                config = provider.config_model.model_validate(raw)
+            except ValidationError as exc:
+                for err in exc.errors():
+                    b.problem(f"{address}: {err['msg']}", [*path, *err["loc"]], address=address)
+                continue
+            phase = config.phase or _default_phase(section, phases)
+            _add_node(b, Node(address, provider_name, name, section, config, phase), path)
+
+
+def _phase_names(b: _Build) -> list[str]:
+    return [n.name for n in b.nodes.values() if n.ordered_phase]
+
+
+def _default_phase(section: str, phases: list[str]) -> str | None:
+    """With phases declared, a node runs in the phase named like its section, else the last."""
+    if not phases:
+        return None
+    return section if section in phases else phases[-1]
+
+
+def _add_explicit_needs(b: _Build) -> None:
+    for address, node in b.nodes.items():
+        for i, need in enumerate(node.config.needs):
+            if need in b.nodes:
+                b.dag.add_edge(need, address)
+                continue
+            close = difflib.get_close_matches(need, list(b.nodes), n=1, cutoff=0.6)
+            b.problem(f"{address} needs unknown node '{need}'", [*b.where[address], "needs", i],
+                      address=address,
+                      hint=f"did you mean '{close[0]}'?" if close
+                      else f"declared nodes: {', '.join(b.nodes)}")
+
+
+def _add_phase_edges(b: _Build) -> None:
+    gates = [n for n in b.nodes.values() if n.ordered_phase]
+    members: dict[str, list[str]] = {g.name: [] for g in gates}
+    for address, node in b.nodes.items():
+        if node.ordered_phase or node.phase is None:
+            continue
+        if node.phase not in members:
+            close = difflib.get_close_matches(node.phase, list(members), n=1)
+            b.problem(f"{address} is in unknown phase '{node.phase}'",
+                      [*b.where[address], "phase"], address=address,
+                      hint=f"did you mean '{close[0]}'?" if close else
+                      "phases are the stages of a list-form `stages:`; "
+                      f"declared: {', '.join(members) or 'none'}")
+            continue
+        members[node.phase].append(address)
+        b.dag.add_edge(f"stage.{node.phase}", address)
+    for previous, gate in zip(gates, gates[1:], strict=False):
+        b.dag.add_edge(previous.address, gate.address)
+        for member in members[previous.name]:
+            b.dag.add_edge(member, gate.address)
+
+
+def _add_section_edges(b: _Build) -> None:
+    """Nodes without a phase and without explicit needs run after the section before them."""
+    earlier: list[str] = [a for a, n in b.nodes.items() if n.section == "stages" or n.phase]
+    for section in ("publish", "notify"):
+        sinks = _sinks(b, earlier)
+        current = [a for a, n in b.nodes.items()
+                   if n.section == section and n.phase is None and not n.config.needs]
+        for address in current:
+            for sink in sinks:
+                b.dag.add_edge(sink, address)
+        earlier += [a for a, n in b.nodes.items() if n.section == section]
+
+
+def _sinks(b: _Build, addresses: list[str]) -> list[str]:
+    """Those of ``addresses`` that no other of them needs: the last ones to finish."""
+    chosen = set(addresses)
+    return [a for a in addresses if not any(s in chosen for s in b.dag.successors(a))]
+
+
+def _check_cycles(b: _Build) -> None:
+    for cycle in itertools.islice(nx.simple_cycles(b.dag), MAX_CYCLES_SHOWN):
+        loop = " → ".join([*cycle, cycle[0]])
+        first = cycle[0]
+        b.problem(f"dependency cycle: {loop}", [*b.where[first], "needs"], address=first,
+                  hint="remove one of these `needs` (or a phase) to break the cycle")
+
+
+def _check_secret_refs(b: _Build) -> None:
+    declared = set(b.loaded.spec.secrets)
+    for address, node in b.nodes.items():
+        path = b.where[address]
+        raw: Any = b.loaded.source.data
+        for part in path:
+            raw = raw[part]
+        for sub_path, text in _strings(raw, path):
+            for match in SECRET_REF.finditer(text):
+                _check_secret(b, match.group(1), declared, sub_path, address)
+        if isinstance(node.config, NodeConfig) and hasattr(node.config, "secrets"):
+            for i, name in enumerate(getattr(node.config, "secrets", [])):
+                _check_secret(b, name, declared, [*path, "secrets", i], address)
+
+
+def _check_secret(b: _Build, name: str, declared: set[str], path: list[str | int],
+                  address: str) -> None:
+    if name in declared:
+        return
+    close = difflib.get_close_matches(name, sorted(declared), n=1)
+    b.problem(f"{address} uses undeclared secret '{name}'", path, address=address,
+              hint=f"did you mean '{close[0]}'?" if close else
+              f"declare it under `secrets:`, e.g. {name or 'name'}: {{env: {name.upper() or 'VAR'}}}")
+
+
+def _strings(value: Any, path: list[str | int]) -> Iterator[tuple[list[str | int], str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, [*path, k])
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, [*path, i])
+
+
+def graph_dot(graph: Graph) -> str:
+    """Graphviz DOT; edges point from a node to what needs it."""
+    lines = ["digraph release {", "  rankdir=LR;", "  node [shape=box];"]
+    for address in graph.order:
+        node = graph.nodes[address]
+        shape = ' shape=cds' if node.ordered_phase else ""
+        lines.append(f'  "{address}" [label="{address}"{shape}];')
+    lines += [f'  "{a}" -> "{b}";' for a, b in sorted(graph.dag.edges)]
+    return "\n".join([*lines, "}"])
+
+
+def graph_mermaid(graph: Graph) -> str:
+    """A Mermaid flowchart (renders in GitHub Markdown)."""
+    ids = {a: f"n{i}" for i, a in enumerate(graph.order)}
+    lines = ["flowchart LR"]
+    lines += [f'  {ids[a]}["{a}"]' for a in graph.order]
+    lines += [f"  {ids[a]} --> {ids[b]}" for a, b in sorted(graph.dag.edges)]
+    return "\n".join(lines)

@@ -1,0 +1,194 @@
+"""plan: the graph, the recorded state and what is live, diffed into a Plan (a value).
+
+Nothing changes here: providers only read. The Plan carries a fingerprint of what it was
+computed from, so a saved plan is refused once the state, the spec or the commit moved.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from scalpel_plan import __version__, git
+from scalpel_plan.errors import Diagnostic, ScalpelError, StalePlanError
+from scalpel_plan.graph import Graph
+from scalpel_plan.providers.base import ACTIONS, Change, Drift, LiveCache, Release
+from scalpel_plan.providers.registry import Registry
+from scalpel_plan.release import versioning
+from scalpel_plan.spec import LoadedSpec
+from scalpel_plan.state.model import State, now
+from scalpel_plan.workspace import Workspace
+
+PLAN_FORMAT_VERSION = 1
+READ_WORKERS = 8
+
+
+class Fingerprint(BaseModel):
+    """What a plan was computed from; any difference at apply time makes it stale."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lineage: str
+    serial: int
+    spec_sha256: str
+    commit: str
+
+
+class CommitSummary(BaseModel):
+    sha: str
+    type: str | None
+    scope: str | None
+    breaking: bool
+    description: str
+    bump: str | None
+
+
+class ReleaseSummary(BaseModel):
+    project: str
+    version: str
+    previous: str | None
+    tag: str
+    commit: str
+    reason: str
+    commits: list[CommitSummary] = Field(default_factory=list)
+
+
+class PlanDiagnostic(BaseModel):
+    severity: Literal["error", "warning"]
+    message: str
+    address: str | None = None
+    hint: str | None = None
+
+
+class Plan(BaseModel):
+    """A release plan. Its JSON form is documented in docs/plan-format.md."""
+
+    format_version: int = PLAN_FORMAT_VERSION
+    mode: Literal["release"] = "release"
+    scalpel_version: str = __version__
+    created_at: str = Field(default_factory=now)
+    fingerprint: Fingerprint
+    release: ReleaseSummary | None
+    nothing_to_release: str | None = None  # why, when release is None
+    changes: list[Change]
+    drift: list[Drift] = Field(default_factory=list)
+    diagnostics: list[PlanDiagnostic] = Field(default_factory=list)
+
+    @property
+    def has_changes(self) -> bool:
+        return self.release is not None
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(ACTIONS, 0)
+        for change in self.changes:
+            counts[change.action] += 1
+        return counts
+
+    def change(self, address: str) -> Change:
+        return next(c for c in self.changes if c.address == address)
+
+
+def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State,
+              workspace: Workspace, *, version: str | None = None) -> Plan:
+    commit = git.head(workspace.repo)
+    if commit is None:
+        raise ScalpelError(f"{workspace.repo} has no commits yet",
+                           hint="commit something first: a release is cut from a commit")
+    decision = versioning.decide(workspace.repo, loaded.spec, state, version)
+    fingerprint = Fingerprint(lineage=state.lineage, serial=state.serial,
+                              spec_sha256=loaded.source.sha256, commit=commit)
+    release = Release(project=loaded.project_name, version=decision.version or "",
+                      previous=decision.previous,
+                      tag=versioning.tag_for(loaded.spec, decision.version or ""),
+                      commit=commit, repo=workspace.repo, workdir=workspace.workdir)
+    changes, drift, problems = _diff_nodes(graph, registry, state, release,
+                                           planned=decision.version is not None)
+    if problems:
+        raise ScalpelError("the plan cannot be made", diagnostics=problems)
+    summary = None
+    if decision.version:
+        summary = ReleaseSummary(
+            project=release.project, version=release.version, previous=release.previous,
+            tag=release.tag, commit=commit, reason=decision.reason,
+            commits=[CommitSummary(sha=c.sha, type=c.type, scope=c.scope, breaking=c.breaking,
+                                   description=c.description, bump=c.bump)
+                     for c in decision.commits])
+    return Plan(fingerprint=fingerprint, release=summary, changes=changes, drift=drift,
+                nothing_to_release=None if summary else decision.reason)
+
+
+def _diff_nodes(graph: Graph, registry: Registry, state: State, release: Release, *,
+                planned: bool) -> tuple[list[Change], list[Drift], list[Diagnostic]]:
+    """One Change per node (reads run in parallel), the drift found, and every problem."""
+    live = LiveCache()
+
+    def one(address: str) -> tuple[Change, str | None]:
+        node = graph.nodes[address]
+        provider = registry.get(node.provider)
+        recorded = state.recorded(address)
+        desired = provider.desired(node, release) if planned else None
+        observed = provider.read(node, release, desired, recorded, live)
+        drifted = provider.drift(node, recorded, observed) if recorded else None
+        if desired is None:
+            change = provider.change(node, "no-op", before=recorded or {}, after=recorded or {})
+        else:
+            change = provider.diff(node, desired, recorded, observed)
+        return change.model_copy(update={"needs": graph.needs(address)}), drifted
+
+    changes: list[Change] = []
+    drift: list[Drift] = []
+    problems: list[Diagnostic] = []
+    with ThreadPoolExecutor(READ_WORKERS) as pool:
+        futures = [(a, pool.submit(one, a)) for a in graph.order]
+        for address, future in futures:
+            try:
+                change, drifted = future.result()
+            except ScalpelError as exc:
+                problems.append(Diagnostic(exc.message, address=address, hint=exc.hint))
+                continue
+            changes.append(change)
+            if drifted:
+                drift.append(Drift(address=address, message=drifted))
+    return changes, drift, problems
+
+
+def stale_reasons(plan: Plan, state: State, spec_sha256: str, commit: str | None) -> list[str]:
+    """Why a saved plan no longer applies (empty when it still does)."""
+    fp = plan.fingerprint
+    reasons = []
+    if fp.lineage != state.lineage:
+        reasons.append(f"it was made for another state (lineage {fp.lineage}, "
+                       f"now {state.lineage})")
+    elif fp.serial != state.serial:
+        reasons.append(f"the state changed since (serial {fp.serial} then, {state.serial} now)")
+    if fp.spec_sha256 != spec_sha256:
+        reasons.append("release.yml changed since")
+    if fp.commit != commit:
+        reasons.append(f"HEAD moved since ({fp.commit[:12]} then, {(commit or 'none')[:12]} now)")
+    return reasons
+
+
+def check_fresh(plan: Plan, state: State, spec_sha256: str, commit: str | None) -> None:
+    reasons = stale_reasons(plan, state, spec_sha256, commit)
+    if reasons:
+        raise StalePlanError("the saved plan is stale: " + "; ".join(reasons),
+                             hint="make a new one with `scalpel plan --out plan.json`")
+
+
+def load_plan(path: Path) -> Plan:
+    try:
+        data: Any = path.read_text()
+    except OSError as exc:
+        raise ScalpelError(f"cannot read plan {path}: {exc.strerror}") from None
+    try:
+        plan = Plan.model_validate_json(data)
+    except ValueError as exc:
+        raise ScalpelError(f"{path} is not a Scalpel plan: {str(exc).splitlines()[0]}",
+                           hint="plans are written by `scalpel plan --out FILE`") from None
+    if plan.format_version > PLAN_FORMAT_VERSION:
+        raise ScalpelError(f"{path} was written by a newer Scalpel (plan format "
+                           f"{plan.format_version})", hint="upgrade Scalpel")
+    return plan

@@ -1,0 +1,115 @@
+"""The one subprocess helper: every command Scalpel runs goes through ``run``.
+
+Each command gets its own process group, so a timeout (or Ctrl-C) ends it together with
+every child it started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+KILL_GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Completed:
+    """What a finished (or timed-out) command left behind."""
+
+    command: str
+    returncode: int
+    stdout: str
+    stderr: str
+    duration: float
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+
+def run(
+    command: Sequence[str] | str,
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    log_path: Path | None = None,
+    stdin: str | None = None,
+) -> Completed:
+    """Run ``command`` (a list, or a string for the shell) and wait for it.
+
+    With ``log_path``, stdout and stderr go (merged) to that file instead of being captured.
+    Never raises for a non-zero exit: callers decide what a failure means.
+    """
+    shell = isinstance(command, str)
+    shown = command if isinstance(command, str) else " ".join(command)
+    started = time.monotonic()
+    log = log_path.open("wb") if log_path else None
+    try:
+        proc = subprocess.Popen(
+            command,
+            shell=shell,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=log or subprocess.PIPE,
+            stderr=subprocess.STDOUT if log else subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        if log:
+            log.close()
+        return Completed(shown, 127, "", str(exc), time.monotonic() - started)
+    timed_out = False
+    try:
+        out, err = proc.communicate(stdin.encode() if stdin is not None else None, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        out, err = _kill_group(proc)
+    except BaseException:
+        _kill_group(proc)
+        raise
+    finally:
+        if log:
+            log.close()
+    return Completed(
+        shown,
+        proc.returncode,
+        (out or b"").decode(errors="replace"),
+        (err or b"").decode(errors="replace"),
+        time.monotonic() - started,
+        timed_out,
+    )
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
+    """SIGTERM the command's process group, then SIGKILL it after a grace period."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            return proc.communicate(timeout=KILL_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            continue
+    proc.wait()  # a grandchild in its own session may still hold our pipes open
+    return b"", b""
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of a log file (empty when there is none)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 64 * 1024))
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])

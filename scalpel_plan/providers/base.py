@@ -1,0 +1,170 @@
+"""The provider protocol: what every kind of node (stage, git, console, ...) implements.
+
+A provider turns a node's config into desired attributes, reads what is live (read-only),
+diffs desired against recorded and live into a Change, applies a Change idempotently (adopting
+what already happened remotely), and says how to revert what it recorded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from scalpel_plan.spec.model import NodeConfig
+
+Action = Literal["create", "update", "replace", "delete", "run", "adopt", "no-op"]
+ACTIONS: tuple[Action, ...] = ("create", "update", "replace", "delete", "run", "adopt", "no-op")
+Attributes = dict[str, Any]
+
+
+class Change(BaseModel):
+    """What the plan will do to one node. ``unknown`` names attributes known only after apply."""
+
+    model_config = ConfigDict(frozen=True)
+
+    address: str
+    provider: str
+    action: Action
+    before: Attributes = Field(default_factory=dict)
+    after: Attributes = Field(default_factory=dict)
+    unknown: list[str] = Field(default_factory=list)
+    reason: str = ""
+    reversible: bool = True
+    needs: list[str] = Field(default_factory=list)
+    phase: str | None = None
+    timeout: float | None = None
+
+    @property
+    def actionable(self) -> bool:
+        return self.action != "no-op"
+
+
+class Drift(BaseModel):
+    """Something changed outside Scalpel since it was recorded."""
+
+    model_config = ConfigDict(frozen=True)
+
+    address: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Node:
+    """One thing a release does, addressed ``<provider>.<name>``."""
+
+    address: str
+    provider: str
+    name: str
+    section: str  # "stages" | "publish" | "notify"
+    config: NodeConfig
+    phase: str | None = None
+    ordered_phase: bool = False  # a list-form stage: a phase gate
+
+    @property
+    def timeout(self) -> float | None:
+        return self.config.timeout
+
+
+@dataclass(frozen=True)
+class Release:
+    """The release a plan is for: what the desired attributes are computed from."""
+
+    project: str
+    version: str
+    previous: str | None
+    tag: str
+    commit: str
+    repo: Path
+    workdir: Path  # the .scalpel folder
+
+
+class LiveCache:
+    """Memoises live reads for one plan (e.g. one ls-remote per remote), thread-safe."""
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[str, ...], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, ...], load: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key not in self._values:
+                self._values[key] = load()
+            return self._values[key]
+
+
+@dataclass
+class StepContext:
+    """What a provider's apply gets besides the change itself."""
+
+    release: Release
+    timeout: float | None
+    announce: Callable[[str, str], None]  # (address, text): shown at the end of apply
+    log_dir: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class Provider:
+    """Base class with the defaults most providers want; subclasses override what they need."""
+
+    name: ClassVar[str]
+    config_model: ClassVar[type[NodeConfig]] = NodeConfig
+    reversible: ClassVar[bool] = True
+
+    def desired(self, node: Node, release: Release) -> Attributes:
+        raise NotImplementedError
+
+    def read(self, node: Node, release: Release, desired: Attributes,
+             recorded: Attributes | None, live: LiveCache) -> Attributes | None:
+        """What is live now (read-only). None when the provider has nothing to read."""
+        return None
+
+    def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
+             observed: Attributes | None) -> Change:
+        raise NotImplementedError
+
+    def drift(self, node: Node, recorded: Attributes, observed: Attributes | None) -> str | None:
+        """A sentence when what was recorded is no longer what is live."""
+        return None
+
+    def apply(self, change: Change, ctx: StepContext) -> Attributes:
+        """Make ``change`` real and return the attributes to record. Must be idempotent."""
+        raise NotImplementedError
+
+    def revert(self, address: str, recorded: Attributes) -> Change | None:
+        """The compensating change for what was recorded, or None when it cannot be undone."""
+        return None
+
+    def change(self, node: Node, action: Action, *, before: Attributes | None = None,
+               after: Attributes | None = None, reason: str = "",
+               unknown: list[str] | None = None) -> Change:
+        """A Change for ``node`` with the provider's reversibility filled in."""
+        return Change(address=node.address, provider=self.name, action=action,
+                      before=before or {}, after=after or {}, unknown=unknown or [],
+                      reason=reason, reversible=self.reversible, phase=node.phase,
+                      timeout=node.timeout)
+
+
+def fill(template: str, release: Release, *, where: str) -> str:
+    """Replace {project}, {version}, {previous}, {tag}, {commit} in a short config string."""
+    from string import Formatter
+
+    from scalpel_plan.errors import ProviderError
+
+    values = {"project": release.project, "version": release.version,
+              "previous": release.previous or "", "tag": release.tag,
+              "commit": release.commit, "short_commit": release.commit[:12]}
+    try:
+        names = {name for _, name, _, _ in Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise ProviderError(f"{where}: bad template {template!r}: {exc}",
+                            hint="write a literal brace as {{ or }}") from None
+    unknown = sorted(names - set(values))
+    if unknown:
+        raise ProviderError(f"{where}: unknown variable {{{unknown[0]}}} in {template!r}",
+                            hint=f"available: {', '.join('{' + v + '}' for v in values)}")
+    return template.format_map(values)

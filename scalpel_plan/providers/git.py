@@ -1,0 +1,123 @@
+"""git: the release's annotated tag, pushed atomically to a remote.
+
+A release tag never moves: a tag that already exists at another commit is an error. One that
+already exists at the release's commit (an earlier, interrupted apply) is adopted.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from scalpel_plan import git
+from scalpel_plan.errors import ProviderError
+from scalpel_plan.providers.base import (
+    Attributes,
+    Change,
+    LiveCache,
+    Node,
+    Provider,
+    Release,
+    StepContext,
+    fill,
+)
+from scalpel_plan.spec.model import NodeConfig
+
+
+class GitTagConfig(NodeConfig):
+    push: str | None = Field(None, description="The remote to push the tag to, e.g. origin")
+    message: str = Field("Release {version}", description="The annotated tag's message")
+
+
+class GitTagProvider(Provider):
+    name = "git"
+    config_model: ClassVar[type[GitTagConfig]] = GitTagConfig
+
+    def desired(self, node: Node, release: Release) -> Attributes:
+        config = node.config
+        assert isinstance(config, GitTagConfig)
+        return {"tag": release.tag, "commit": release.commit, "remote": config.push,
+                "message": fill(config.message, release, where=f"{node.address}.message")}
+
+    def read(self, node: Node, release: Release, desired: Attributes | None,
+             recorded: Attributes | None, live: LiveCache) -> Attributes:
+        """Where the desired tag and the recorded tag point, locally and on their remote."""
+        observed: Attributes = {}
+        for prefix, attrs in (("", desired), ("recorded_", recorded)):
+            if not attrs or not attrs.get("tag"):
+                continue
+            tag, remote = attrs["tag"], attrs.get("remote")
+            observed[prefix + "local"] = git.tag_commit(release.repo, tag)
+            if remote:
+                observed[prefix + "remote"] = self._remote_tags(node, release, remote, live).get(tag)
+        return observed
+
+    def _remote_tags(self, node: Node, release: Release, remote: str,
+                     live: LiveCache) -> dict[str, str]:
+        if remote not in live.get(("git-remotes",), lambda: git.remotes(release.repo)):
+            raise ProviderError(f"{node.address}: the repository has no remote '{remote}'",
+                                hint=f"add it with `git remote add {remote} URL` or change `push:`")
+        tags: dict[str, str] = live.get(("git-ls-remote", remote),
+                                        lambda: git.remote_tags(release.repo, remote))
+        return tags
+
+    def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
+             observed: Attributes | None) -> Change:
+        seen = observed or {}
+        tag, commit, remote = desired["tag"], desired["commit"], desired["remote"]
+        for where, found in (("locally", seen.get("local")), (f"on {remote}", seen.get("remote"))):
+            if found and found != commit:
+                raise ProviderError(
+                    f"{node.address}: tag {tag} already exists {where} at {found[:12]}, "
+                    f"but this release is at {commit[:12]}; a release tag never moves",
+                    hint="release another version with --version, or delete the stray tag")
+        done_remotely = seen.get("remote") == commit if remote else seen.get("local") == commit
+        if recorded and recorded.get("tag") == tag and done_remotely:
+            return self.change(node, "no-op", before=recorded, after=recorded)
+        if done_remotely:
+            return self.change(node, "adopt", after=desired, unknown=["object"],
+                               reason=f"{tag} already exists at {commit[:12]}; "
+                                      "it will be recorded, not created again")
+        reason = "exists locally; will be pushed" if seen.get("local") else ""
+        return self.change(node, "create", after=desired, unknown=["object"], reason=reason)
+
+    def drift(self, node: Node, recorded: Attributes, observed: Attributes | None) -> str | None:
+        seen = observed or {}
+        tag, commit, remote = recorded.get("tag"), recorded.get("commit"), recorded.get("remote")
+        where, key = (f"on {remote}", "recorded_remote") if remote else ("locally", "recorded_local")
+        if key not in seen or seen[key] == commit:
+            return None
+        now = f"points at {seen[key][:12]}" if seen[key] else "is gone"
+        return f"tag {tag} {where} {now}; it was recorded at {str(commit)[:12]}"
+
+    def apply(self, change: Change, ctx: StepContext) -> Attributes:
+        repo = ctx.release.repo
+        after = change.after if change.action != "delete" else change.before
+        tag, commit, remote = after["tag"], after["commit"], after["remote"]
+        if change.action == "delete":
+            if remote and tag in git.remote_tags(repo, remote):
+                git.delete_remote_tag(repo, remote, tag)
+            if git.tag_commit(repo, tag):
+                git.delete_tag(repo, tag)
+            return {}
+        local = git.tag_commit(repo, tag)
+        if local is None:
+            git.create_tag(repo, tag, commit, after["message"])
+        elif local != commit:
+            raise ProviderError(f"{change.address}: tag {tag} exists locally at {local[:12]}, "
+                                f"not at {commit[:12]}; refusing to move it")
+        if remote:
+            on_remote = git.remote_tags(repo, remote).get(tag)  # fresh: adopt what already landed
+            if on_remote is None:
+                git.push_tag(repo, remote, tag)
+            elif on_remote != commit:
+                raise ProviderError(f"{change.address}: tag {tag} exists on {remote} at "
+                                    f"{on_remote[:12]}; refusing to move it")
+        obj = git.git(repo, "rev-parse", f"refs/tags/{tag}").stdout.strip()
+        return {"tag": tag, "commit": commit, "remote": remote, "message": after["message"],
+                "object": obj}
+
+    def revert(self, address: str, recorded: Attributes) -> Change | None:
+        return Change(address=address, provider=self.name, action="delete", before=recorded,
+                      reason=f"deletes tag {recorded.get('tag')}")

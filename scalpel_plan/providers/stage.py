@@ -1,0 +1,71 @@
+"""stage: a shell command run once per release, in its own process group, with a timeout.
+
+Output goes to a log file under .scalpel/logs/<version>/; its tail is shown on failure. A
+stage without a command is a phase gate: it opens its phase and runs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import ClassVar
+
+from scalpel_plan import process
+from scalpel_plan.errors import ProviderError
+from scalpel_plan.providers.base import Attributes, Change, Node, Provider, Release, StepContext
+from scalpel_plan.spec.model import StageConfig
+
+DEFAULT_TIMEOUT = 600.0
+
+
+class StageProvider(Provider):
+    name = "stage"
+    config_model: ClassVar[type[StageConfig]] = StageConfig
+
+    def desired(self, node: Node, release: Release) -> Attributes:
+        config = node.config
+        assert isinstance(config, StageConfig)
+        desired: Attributes = {"release": release.version, "command": config.run,
+                               "timeout": node.timeout or DEFAULT_TIMEOUT}
+        if config.env:
+            desired["env"] = dict(config.env)
+        return desired
+
+    def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
+             observed: Attributes | None) -> Change:
+        if recorded and recorded.get("release") == desired["release"]:
+            if recorded.get("command") == desired["command"]:
+                return self.change(node, "no-op", before=recorded, after=recorded,
+                                   reason=f"already ran for {desired['release']}")
+            reason = "the command changed since it ran for this release"
+        elif desired["command"] is None:
+            reason = f"opens phase '{node.name}' (no command; budget {desired['timeout']:g} s)"
+        else:
+            reason = "runs once per release"
+        return self.change(node, "run", after=desired, reason=reason, unknown=["exit_code"])
+
+    def apply(self, change: Change, ctx: StepContext) -> Attributes:
+        command = change.after["command"]
+        recorded = {"release": change.after["release"], "command": command}
+        if command is None:
+            return {**recorded, "exit_code": 0}
+        log = ctx.log_dir / f"{change.address}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **ctx.extra_env, **change.after.get("env", {}), **_release_env(ctx)}
+        done = process.run(command, cwd=ctx.release.repo, env=env, timeout=ctx.timeout,
+                           log_path=log)
+        if done.timed_out:
+            raise ProviderError(
+                f"{change.address} timed out after {ctx.timeout:g} s; its process group was killed",
+                hint=f"last lines of {log}:\n{process.tail(log)}")
+        if not done.ok:
+            raise ProviderError(
+                f"{change.address} failed with exit code {done.returncode}",
+                hint=f"last lines of {log}:\n{process.tail(log)}")
+        return {**recorded, "exit_code": 0, "duration": round(done.duration, 3), "log": str(log)}
+
+
+def _release_env(ctx: StepContext) -> dict[str, str]:
+    r = ctx.release
+    return {"SCALPEL_PROJECT": r.project, "SCALPEL_VERSION": r.version,
+            "SCALPEL_PREVIOUS_VERSION": r.previous or "", "SCALPEL_TAG": r.tag,
+            "SCALPEL_COMMIT": r.commit}

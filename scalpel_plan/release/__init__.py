@@ -1,0 +1,1 @@
+"""What a release contains: its version, and (later) its changelog, notes and secrets."""

@@ -1,0 +1,92 @@
+"""The next version: from --version, an unfinished release, a fixed version in the spec, or
+Conventional Commits since the last release tag (a semver bump)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import semver
+
+from scalpel_plan import git
+from scalpel_plan.errors import ScalpelError
+from scalpel_plan.release.commits import ConventionalCommit, parse
+from scalpel_plan.spec.model import Spec
+from scalpel_plan.state.model import State
+
+BUMP_ORDER = ("patch", "minor", "major")
+
+
+@dataclass(frozen=True)
+class VersionDecision:
+    version: str | None  # None: there is nothing to release
+    previous: str | None
+    previous_tag: str | None
+    reason: str
+    commits: list[ConventionalCommit] = field(default_factory=list)  # those that decided it
+
+
+def tag_for(spec: Spec, version: str) -> str:
+    return spec.policy.tag.replace("{version}", version)
+
+
+def release_tags(spec: Spec, tags: list[str]) -> dict[str, semver.Version]:
+    """Tags that match the tag format, with their version."""
+    head, _, tail = spec.policy.tag.partition("{version}")
+    pattern = re.compile(rf"^{re.escape(head)}(?P<v>.+){re.escape(tail)}$")
+    found = {}
+    for tag in tags:
+        match = pattern.match(tag)
+        if match and semver.Version.is_valid(match["v"]):
+            found[tag] = semver.Version.parse(match["v"])
+    return found
+
+
+def decide(repo: Path, spec: Spec, state: State, override: str | None = None) -> VersionDecision:
+    tags = release_tags(spec, git.tags_merged(repo))
+    previous_tag = max(tags, key=tags.__getitem__) if tags else None
+    previous = str(tags[previous_tag]) if previous_tag else None
+    if override:
+        if not semver.Version.is_valid(override):
+            raise ScalpelError(f"--version {override} is not a semantic version",
+                               hint="for example --version 1.4.0 or --version 2.0.0-rc.1")
+        return VersionDecision(override, previous, previous_tag, "set with --version")
+    current = state.current_release()
+    if current and current.unfinished:
+        return VersionDecision(current.version, current.previous, previous_tag,
+                               f"continues the unfinished release {current.version} "
+                               f"({current.status.replace('_', ' ')})")
+    if spec.fixed_version:
+        fixed = spec.fixed_version
+        done = state.release(fixed)
+        if (done and done.status == "succeeded") or tag_for(spec, fixed) in tags:
+            return VersionDecision(None, previous, previous_tag, f"{fixed} is already released")
+        return VersionDecision(fixed, previous, previous_tag, "fixed in release.yml")
+    return _from_commits(repo, spec, previous, previous_tag)
+
+
+def _from_commits(repo: Path, spec: Spec, previous: str | None,
+                  previous_tag: str | None) -> VersionDecision:
+    commits = [parse(c.sha, c.subject, c.body) for c in git.commits_since(repo, previous_tag)]
+    if not commits:
+        why = f"no commits since {previous_tag}" if previous_tag else "the repository has no commits"
+        return VersionDecision(None, previous, previous_tag, why)
+    deciding = [c for c in commits if c.bump]
+    if previous is None:
+        initial = spec.policy.initial
+        return VersionDecision(initial, None, None,
+                               f"first release ({len(commits)} commits, no release tag yet)",
+                               deciding)
+    if not deciding:
+        return VersionDecision(None, previous, previous_tag,
+                               f"no releasable commits since {previous_tag} "
+                               f"({len(commits)} commits, none a feat, fix, perf or breaking)")
+    part = max((c.bump for c in deciding if c.bump), key=BUMP_ORDER.index)
+    base = semver.Version.parse(previous)
+    if part == "major" and base.major == 0 and spec.policy.zero_major_breaking == "minor":
+        part = "minor"
+    version = str(base.next_version(part))
+    return VersionDecision(version, previous, previous_tag,
+                           f"{part} bump: {len(deciding)} of {len(commits)} commits since "
+                           f"{previous_tag} decide it", deciding)

@@ -1,0 +1,103 @@
+"""The typed release spec: frozen pydantic models, and the one source of the JSON Schema.
+
+``schemas/release.schema.json`` is generated from these models (see ``spec.schema``); a test
+fails when the committed file and the models drift apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+ADDRESS_PATTERN = r"^[a-z][a-z0-9_]*\.[A-Za-z0-9][A-Za-z0-9_-]*$"
+SEMVER_PATTERN = (
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
+)
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Address = Annotated[str, Field(pattern=ADDRESS_PATTERN, description="A node: <provider>.<name>")]
+Seconds = Annotated[float, Field(gt=0, description="Seconds")]
+
+
+class Model(BaseModel):
+    """Frozen, and strict about unknown keys: a misspelt key is an error, never ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Project(Model):
+    name: str | None = Field(None, description="Defaults to pyproject.toml's name or the folder")
+    repository: str = Field(".", description="The git work tree, relative to release.yml")
+
+
+class VersionPolicy(Model):
+    scheme: Literal["semver"] = "semver"
+    from_: Literal["conventional-commits"] = Field("conventional-commits", alias="from")
+    tag: Annotated[str, Field(pattern=r"\{version\}")] = Field(
+        "v{version}", description="Tag format; {version} is replaced by the version"
+    )
+    initial: Annotated[str, Field(pattern=SEMVER_PATTERN)] = Field(
+        "0.1.0", description="The first release's version when no release tag exists"
+    )
+    zero_major_breaking: Literal["minor", "major"] = Field(
+        "minor", description="What a breaking change bumps while the major version is 0"
+    )
+
+
+FixedVersion = Annotated[
+    str, Field(pattern=SEMVER_PATTERN, description="A fixed version for the next release")
+]
+
+
+class SecretDecl(Model):
+    env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    pattern: str | None = None
+    min_length: Annotated[int, Field(ge=1)] | None = None
+    expires: dt.date | None = None
+
+
+class NodeConfig(Model):
+    """What every node accepts, whatever its provider."""
+
+    needs: list[Address] = Field(default_factory=list, description="Nodes that must finish first")
+    phase: Name | None = Field(None, description="The phase (a list-form stage) this node runs in")
+    timeout: Seconds | None = None
+
+
+class StageConfig(NodeConfig):
+    run: str | None = Field(None, description="A shell command; none makes the stage a phase")
+    env: dict[str, str] = Field(default_factory=dict)
+    secrets: list[Name] = Field(default_factory=list, description="Secrets passed as env vars")
+
+
+class StageItem(StageConfig):
+    """A stage in the list form: ordered phases, each a time budget its members share."""
+
+    name: Name
+
+
+class Spec(Model):
+    project: Project = Field(default_factory=Project)
+    version: VersionPolicy | FixedVersion = Field(default_factory=VersionPolicy)
+    secrets: dict[Name, SecretDecl] = Field(default_factory=dict)
+    stages: dict[Name, StageConfig] | list[StageItem] = Field(default_factory=dict)
+    publish: dict[Address, dict[str, object]] = Field(default_factory=dict)
+    notify: dict[Address, dict[str, object]] = Field(default_factory=dict)
+
+    @property
+    def policy(self) -> VersionPolicy:
+        return self.version if isinstance(self.version, VersionPolicy) else VersionPolicy()
+
+    @property
+    def fixed_version(self) -> str | None:
+        return self.version if isinstance(self.version, str) else None
+
+    def stage_list(self) -> list[tuple[str, StageConfig, bool]]:
+        """(name, config, ordered) for every stage, in file order."""
+        if isinstance(self.stages, list):
+            return [(item.name, item, True) for item in self.stages]
+        return [(name, cfg, False) for name, cfg in self.stages.items()]

@@ -1,0 +1,170 @@
+"""The JSON Schema of release.yml, generated from the models, and validation against it.
+
+Every schema error becomes a Diagnostic at the file:line:col of the offending value, with a
+did-you-mean for misspelt keys. All problems are reported at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from scalpel_plan.errors import Diagnostic
+from scalpel_plan.spec.model import ADDRESS_PATTERN, Spec
+from scalpel_plan.spec.source import Source
+
+SCHEMA_ID = "https://scalpel.dev/schemas/release.schema.json"
+SHIPPED = Path(__file__).resolve().parent.parent / "release.schema.json"
+NODE_SECTIONS = ("publish", "notify")
+
+
+def build_schema(node_configs: Mapping[str, type[BaseModel]]) -> dict[str, Any]:
+    """The release.yml schema for these providers (provider name → node config model)."""
+    schema = Spec.model_json_schema(by_alias=True)
+    defs = schema.setdefault("$defs", {})
+    patterns: dict[str, Any] = {}
+    for provider in sorted(node_configs):
+        model = node_configs[provider]
+        sub = model.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
+        defs.update(sub.pop("$defs", {}))
+        defs[model.__name__] = sub
+        patterns[rf"^{provider}\.[A-Za-z0-9][A-Za-z0-9_-]*$"] = {"$ref": f"#/$defs/{model.__name__}"}
+    for section in NODE_SECTIONS:
+        schema["properties"][section] = {
+            "type": "object",
+            "description": f"Nodes of the {section} section, addressed <provider>.<name>",
+            "patternProperties": patterns,
+            "additionalProperties": False,
+        }
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+
+
+def shipped_schema() -> dict[str, Any]:
+    """The committed schema for the built-in providers (what editors and CI point at)."""
+    return json.loads(SHIPPED.read_text())  # type: ignore[no-any-return]
+
+
+def validate(source: Source, schema: dict[str, Any]) -> list[Diagnostic]:
+    """Every schema violation in ``source``, in file order."""
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    found = [d for err in validator.iter_errors(source.data) for d in _explain(err, source, schema)]
+    unique = {(d.line, d.col, d.message): d for d in found}
+    return sorted(unique.values(), key=lambda d: (d.line or 0, d.col or 0))
+
+
+def _explain(err: Any, source: Source, schema: dict[str, Any]) -> Iterator[Diagnostic]:
+    path = list(err.absolute_path)
+    where = _dotted(path)
+    kind = err.validator
+    if kind in ("anyOf", "oneOf") and err.context:
+        yield from _explain_union(err, source, schema)
+    elif kind == "additionalProperties":
+        yield from _unknown_keys(err, source, path)
+    elif kind == "type":
+        expected = err.validator_value
+        wanted = " or ".join(expected) if isinstance(expected, list) else expected
+        got = _json_type(err.instance)
+        hint = "quote it to make it a string" if wanted == "string" and got == "number" else None
+        yield source.diagnostic(f"{where or 'the document'} must be {_a(wanted)}, "
+                                f"not {_a(got)} ({_short(err.instance)})", path, hint=hint)
+    elif kind == "required":
+        yield source.diagnostic(f"{where or 'the document'}: {err.message}", path)
+    elif kind == "pattern" and path and path[-1] == "tag":
+        yield source.diagnostic(f"{where} must contain {{version}}, got {_short(err.instance)}",
+                                path, hint='for example "v{version}"')
+    elif kind == "pattern":
+        yield source.diagnostic(f"{where}: {_short(err.instance)} does not match "
+                                f"{err.validator_value}", path)
+    elif kind in ("exclusiveMinimum", "minimum"):
+        yield source.diagnostic(f"{where} must be greater than {err.validator_value}, "
+                                f"got {_short(err.instance)}", path)
+    elif kind == "enum" or kind == "const":
+        allowed = err.validator_value if kind == "enum" else [err.validator_value]
+        close = difflib.get_close_matches(str(err.instance), [str(a) for a in allowed], n=1)
+        yield source.diagnostic(
+            f"{where} must be one of {', '.join(map(str, allowed))}; got {_short(err.instance)}",
+            path, hint=f"did you mean '{close[0]}'?" if close else None)
+    else:
+        yield source.diagnostic(f"{where or 'the document'}: {err.message}", path)
+
+
+def _explain_union(err: Any, source: Source, schema: dict[str, Any]) -> Iterator[Diagnostic]:
+    """For `a | b` fields, explain the branch whose type fits the value the user wrote."""
+    fitting = [e for e in err.context if e.validator != "type" or len(e.relative_path) > 0]
+    if fitting:
+        for sub in fitting:
+            yield from _explain(sub, source, schema)
+        return
+    kinds = sorted({str(e.validator_value) for e in err.context if e.validator == "type"} - {"null"})
+    path = list(err.absolute_path)
+    got = _json_type(err.instance)
+    hint = "quote it to make it a string" if "string" in kinds and got == "number" else None
+    yield source.diagnostic(f"{_dotted(path)} must be {' or '.join(_a(k) for k in kinds)}, "
+                            f"not {_a(got)} ({_short(err.instance)})", path, hint=hint)
+
+
+def _unknown_keys(err: Any, source: Source, path: list[str | int]) -> Iterator[Diagnostic]:
+    schema = err.schema
+    allowed = list(schema.get("properties", {}))
+    patterns = schema.get("patternProperties", {})
+    for key in err.instance:
+        if key in allowed or any(re.search(p, key) for p in patterns):
+            continue
+        key_path = [*path, key]
+        if patterns:
+            yield _unknown_node(source, key_path, key, patterns)
+            continue
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
+        where = f" in {_dotted(path)}" if path else ""
+        yield source.diagnostic(f"unknown key '{key}'{where}", key_path, key=True, hint=hint)
+
+
+def _unknown_node(source: Source, path: list[str | int], key: str,
+                  patterns: Mapping[str, Any]) -> Diagnostic:
+    providers = sorted(p.split("\\.")[0].lstrip("^") for p in patterns)
+    if not re.match(ADDRESS_PATTERN, key):
+        return source.diagnostic(
+            f"'{key}' is not a node address", path, key=True,
+            hint="nodes are named <provider>.<name>, for example git.tag or console.announce")
+    provider = key.split(".", 1)[0]
+    close = difflib.get_close_matches(provider, providers, n=1, cutoff=0.5)
+    hint = (f"did you mean '{close[0]}.{key.split('.', 1)[1]}'?" if close
+            else f"known providers: {', '.join(providers)}")
+    return source.diagnostic(f"unknown provider '{provider}' in '{key}'", path, key=True,
+                             hint=hint)
+
+
+def _dotted(path: list[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return {dict: "object", list: "array", str: "string", type(None): "null"}.get(
+        type(value), type(value).__name__)
+
+
+def _a(kind: str) -> str:
+    names = {"object": "a mapping", "array": "a list", "string": "a string", "number": "a number",
+             "integer": "an integer", "boolean": "true or false", "null": "empty"}
+    return names.get(kind, kind)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

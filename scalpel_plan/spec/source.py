@@ -1,0 +1,110 @@
+"""release.yml as text: parsed with ruamel.yaml so every value keeps its line and column."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from scalpel_plan.errors import Diagnostic, SpecError
+
+PathPart = str | int
+
+
+@dataclass(frozen=True)
+class Source:
+    """The raw document, its plain-JSON twin, and a way back from a path to a position."""
+
+    path: Path
+    display: str  # the name errors use, e.g. "release.yml"
+    raw: Any  # ruamel CommentedMap/CommentedSeq tree (keeps positions)
+    data: Any  # the same document as plain JSON types
+    sha256: str
+
+    def position(self, path: Sequence[PathPart], *, key: bool = False) -> tuple[int, int]:
+        """1-based (line, col) of the value at ``path`` (of its key with ``key=True``).
+
+        Falls back to the nearest enclosing node that has a position.
+        """
+        node: Any = self.raw
+        line, col = 1, 1
+        for i, part in enumerate(path):
+            last = i == len(path) - 1
+            if isinstance(node, CommentedMap) and part in node:
+                pos = node.lc.key(part) if (key and last) else node.lc.value(part)
+                node = node[part]
+            elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+                pos = node.lc.item(part)
+                node = node[part]
+            else:
+                break
+            line, col = pos[0] + 1, pos[1] + 1
+        return line, col
+
+    def diagnostic(self, message: str, path: Sequence[PathPart], *, key: bool = False,
+                   hint: str | None = None, severity: str = "error") -> Diagnostic:
+        line, col = self.position(path, key=key)
+        return Diagnostic(message, self.display, line, col, hint=hint, severity=severity)
+
+
+def read_source(path: Path, display: str | None = None) -> Source:
+    """Read and parse ``path``; broken YAML becomes a SpecError at the right line."""
+    shown = display or path.name
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise SpecError(
+            f"{shown} not found", hint="run `scalpel init` to write a starter release.yml, "
+            "or point at another file with -f"
+        ) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read {shown}: {exc.strerror}") from None
+    yaml = YAML(typ="rt")
+    try:
+        raw = yaml.load(text.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{shown}: not UTF-8 text (byte {exc.start})") from None
+    except MarkedYAMLError as exc:
+        raise SpecError("release.yml is not valid YAML",
+                        diagnostics=[_yaml_diagnostic(exc, shown)]) from None
+    except YAMLError as exc:
+        raise SpecError(f"{shown}: not valid YAML: {exc}") from None
+    if raw is None:
+        raw = CommentedMap()
+    if not isinstance(raw, CommentedMap):
+        raise SpecError("release.yml must be a mapping",
+                        diagnostics=[Diagnostic("the top level must be a mapping of keys "
+                                                "(project, version, stages, publish, notify, ...)",
+                                                shown, 1, 1)])
+    return Source(path, shown, raw, to_plain(raw), hashlib.sha256(text).hexdigest())
+
+
+def _yaml_diagnostic(exc: MarkedYAMLError, shown: str) -> Diagnostic:
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or exc.context or "invalid YAML"
+    message = f"invalid YAML: {problem}"
+    hint = None
+    if "duplicate key" in problem or "found duplicate key" in str(exc):
+        hint = "each key may appear once in a mapping"
+    line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+    return Diagnostic(message, shown, line, col, hint=hint)
+
+
+def to_plain(value: Any) -> Any:
+    """The document as plain JSON types (dates become ISO strings) for schema validation."""
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_plain(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value if not isinstance(value, str) else str(value)
+    return str(value)

@@ -1,0 +1,69 @@
+"""The state file format: versioned JSON, upgrades from older versions, and journal folding."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from scalpel_plan.errors import StateError
+from scalpel_plan.state.journal import Event
+from scalpel_plan.state.model import (
+    FORMAT_VERSION,
+    ReleaseRecord,
+    Resource,
+    RollbackPoint,
+    State,
+)
+
+UPGRADES: dict[int, Any] = {}  # format version N → function(dict) -> dict of version N+1
+
+
+def load(data: dict[str, Any]) -> State:
+    """A State from a decoded state file of this or any older format version."""
+    version = data.get("format_version")
+    if not isinstance(version, int):
+        raise StateError("the state file has no format_version: it is not a Scalpel state")
+    if version > FORMAT_VERSION:
+        raise StateError(
+            f"the state was written by a newer Scalpel (format {version}; this one reads "
+            f"up to {FORMAT_VERSION})", hint="upgrade Scalpel: `pip install -U scalpel-plan`")
+    while version < FORMAT_VERSION:
+        data = UPGRADES[version](data)
+        version = data["format_version"]
+    return State.model_validate(data)
+
+
+def dump(state: State) -> bytes:
+    return json.dumps(state.model_dump(mode="json"), indent=1, sort_keys=False).encode() + b"\n"
+
+
+def fold(state: State, events: list[Event]) -> State:
+    """``state`` with the recorded changes of journal ``events`` (after the folded ones) applied."""
+    active = state.active_apply
+    after = active.folded_seq if active else 0
+    state = state.model_copy(deep=True)
+    for event in events:
+        if event["seq"] <= after:
+            continue
+        apply_event(state, event)
+        if state.active_apply:
+            state.active_apply.folded_seq = event["seq"]
+    return state
+
+
+def apply_event(state: State, event: Event) -> None:
+    """Apply one journaled change to ``state`` in place (events that record nothing are ignored)."""
+    kind = event["event"]
+    if kind == "release":
+        record = ReleaseRecord.model_validate(event["record"])
+        state.releases = [r for r in state.releases if r.version != record.version] + [record]
+    elif kind == "step_done":
+        if event.get("resource") is None:
+            state.resources.pop(event["address"], None)
+        else:
+            state.resources[event["address"]] = Resource.model_validate(event["resource"])
+    elif kind == "rollback_point":
+        state.rollback_points.append(RollbackPoint.model_validate(event["point"]))
+    else:
+        return
+    state.serial = max(state.serial + 1, event.get("serial", 0))

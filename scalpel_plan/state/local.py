@@ -1,0 +1,124 @@
+"""The local state backend: .scalpel/state.json, written atomically, with a backup.
+
+A write goes to a temp file that is fsync'd and renamed over the old one (after the old one
+is kept as state.json.backup), so a crash leaves either the old or the new state, never half.
+Changes an apply journaled after the last snapshot are folded back in on read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from scalpel_plan.errors import StateError
+from scalpel_plan.state import format as state_format
+from scalpel_plan.state.journal import Journal, read_journal
+from scalpel_plan.state.lock import LockInfo, StateLock
+from scalpel_plan.state.model import State
+
+
+class LocalBackend:
+    """State in a folder (``.scalpel`` beside release.yml by default)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.state_path = folder / "state.json"
+        self.backup_path = folder / "state.json.backup"
+        self.journal_dir = folder / "journal"
+        self._lock = StateLock(folder / "state.lock")
+
+    def describe(self) -> str:
+        return str(self.state_path)
+
+    # reading and writing ---------------------------------------------------------------
+    def read(self) -> State:
+        """The latest state: the snapshot plus whatever an unfinished apply journaled since."""
+        state = self._read_snapshot()
+        if state.active_apply:
+            events = read_journal(self.folder / state.active_apply.journal)
+            state = state_format.fold(state, events)
+        return state
+
+    def _read_snapshot(self) -> State:
+        try:
+            text = self.state_path.read_text()
+        except FileNotFoundError:
+            return State()
+        try:
+            return state_format.load(json.loads(text))
+        except (ValueError, ValidationError) as exc:
+            raise StateError(
+                f"{self.state_path} is unreadable: {str(exc).splitlines()[0]}",
+                hint=f"the previous state is kept in {self.backup_path}; inspect both and copy "
+                "the good one over state.json") from None
+
+    def write(self, state: State) -> None:
+        """Replace the snapshot atomically, keeping the previous one as the backup."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        data = state_format.dump(state)
+        if self.state_path.exists():
+            _atomic_copy(self.state_path, self.backup_path)
+        _atomic_write(self.state_path, data)
+
+    # locking and journaling --------------------------------------------------------------
+    @contextmanager
+    def lock(self, operation: str, timeout: float = 0.0) -> Iterator[LockInfo]:
+        with self._lock.hold(operation, timeout) as info:
+            yield info
+
+    def lock_holder(self) -> LockInfo | None:
+        return self._lock.holder()
+
+    def unlock(self, lock_id: str) -> LockInfo:
+        return self._lock.unlock(lock_id)
+
+    def journal_path(self, apply_id: str) -> Path:
+        return self.journal_dir / f"{apply_id}.jsonl"
+
+    def open_journal(self, apply_id: str) -> Journal:
+        return Journal(self.journal_path(apply_id))
+
+    def relative(self, path: Path) -> str:
+        return str(path.relative_to(self.folder))
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _atomic_copy(src: Path, dst: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

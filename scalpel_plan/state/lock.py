@@ -1,0 +1,108 @@
+"""The state lock: one operation at a time, with a visible holder.
+
+The lock itself is an OS file lock (filelock), so the kernel releases it when its holder dies,
+even by SIGKILL. Who holds it is written beside it for others to see.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+from pydantic import BaseModel
+
+from scalpel_plan.errors import LockHeldError, StateError
+from scalpel_plan.state.model import now
+
+
+class LockInfo(BaseModel):
+    id: str
+    who: str
+    host: str
+    pid: int
+    operation: str
+    since: str
+
+    def describe(self) -> str:
+        return (f"{self.who}@{self.host} (pid {self.pid}) for `{self.operation}` "
+                f"since {self.since}, lock ID {self.id}")
+
+
+class StateLock:
+    def __init__(self, lock_path: Path) -> None:
+        self.lock_path = lock_path
+        self.info_path = lock_path.with_name(lock_path.name + ".json")
+
+    def holder(self) -> LockInfo | None:
+        """Who holds the lock now, or None when it is free."""
+        if not self.info_path.exists() or not self._held_by_someone():
+            return None
+        try:
+            return LockInfo.model_validate_json(self.info_path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _held_by_someone(self) -> bool:
+        probe = FileLock(str(self.lock_path), timeout=0, thread_local=False, is_singleton=False)
+        try:
+            probe.acquire()
+        except Timeout:
+            return True
+        probe.release()
+        return False
+
+    @contextmanager
+    def hold(self, operation: str, timeout: float = 0.0) -> Iterator[LockInfo]:
+        """Hold the lock for ``operation``, waiting up to ``timeout`` seconds for it."""
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.lock_path), timeout=timeout, thread_local=False,
+                        is_singleton=False)
+        try:
+            lock.acquire()
+        except Timeout:
+            holder = self._read_info()
+            who = holder.describe() if holder else "another process"
+            raise LockHeldError(
+                f"the state is locked by {who}",
+                hint="wait for it to finish, or retry with --lock-timeout 5m") from None
+        info = LockInfo(id=str(uuid.uuid4()), who=_user(), host=socket.gethostname(),
+                        pid=os.getpid(), operation=operation, since=now())
+        self.info_path.write_text(info.model_dump_json())
+        try:
+            yield info
+        finally:
+            self.info_path.unlink(missing_ok=True)
+            lock.release()
+
+    def unlock(self, lock_id: str) -> LockInfo:
+        """Clear a lock left behind; refuse while its holder is alive."""
+        info = self._read_info()
+        if info is None or info.id != lock_id:
+            raise StateError(f"no lock with ID {lock_id}",
+                             hint="`scalpel state lock` shows the current holder, if any")
+        if self._held_by_someone():
+            raise StateError(
+                f"lock {lock_id} is held by a running process: {info.describe()}",
+                hint="a local lock is released when its holder ends; stop that process first")
+        self.info_path.unlink(missing_ok=True)
+        return info
+
+    def _read_info(self) -> LockInfo | None:
+        try:
+            return LockInfo.model_validate(json.loads(self.info_path.read_text()))
+        except (OSError, ValueError):
+            return None
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())

@@ -1,0 +1,337 @@
+"""Everything Scalpel shows: the only module that prints, and the only one that imports rich.
+
+Plans render as Terraform-like text, as Markdown for a pull-request comment, or as JSON.
+Apply progress is live on a terminal, plain lines elsewhere, JSON lines with --json.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Iterable
+from typing import IO, Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from scalpel_plan.apply import ApplyEvent, ApplyResult
+from scalpel_plan.errors import Diagnostic, ScalpelError
+from scalpel_plan.plan import Plan
+from scalpel_plan.providers.base import Change
+
+SYMBOL = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "run": ">",
+          "adopt": "<=", "no-op": " "}
+COLOR = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red",
+         "run": "cyan", "adopt": "blue", "no-op": "dim"}
+VERB = {"create": "will be created", "update": "will be updated in place",
+        "replace": "will be replaced", "delete": "will be deleted", "run": "will run",
+        "adopt": "will be adopted (already live; recorded only)", "no-op": "is up to date"}
+COUNTED = ("create", "update", "replace", "delete", "run", "adopt")
+KNOWN_AFTER_APPLY = "(known after apply)"
+
+
+def console(file: IO[str] | None = None, *, width: int | None = None,
+            color: bool | None = None) -> Console:
+    return Console(file=file, width=width, no_color=color is False, highlight=False,
+                   force_terminal=color if color else None, soft_wrap=True)
+
+
+class UI:
+    """Writes to stdout (results) and stderr (diagnostics and progress)."""
+
+    def __init__(self, out: Console | None = None, err: Console | None = None) -> None:
+        self.out = out or console()
+        self.err = err or console(sys.stderr)
+
+    # errors -------------------------------------------------------------------------------
+    def error(self, exc: ScalpelError) -> None:
+        if exc.diagnostics:
+            self.diagnostics(exc.diagnostics)
+            count = sum(d.severity == "error" for d in exc.diagnostics)
+            self.err.print(f"[red]Error:[/] {escape(exc.message)} "
+                           f"({count} problem{'s' * (count != 1)})")
+        else:
+            self.err.print(f"[red]Error:[/] {escape(exc.message)}")
+        if exc.hint:
+            self.err.print(f"  [dim]{escape(exc.hint)}[/]")
+
+    def diagnostics(self, diagnostics: Iterable[Diagnostic]) -> None:
+        for d in diagnostics:
+            color = "red" if d.severity == "error" else "yellow"
+            where = f"{escape(d.where)}: " if d.where else ""
+            self.err.print(f"{where}[{color}]{d.severity}:[/] {escape(d.message)}")
+            if d.hint:
+                self.err.print(f"  [dim]{escape(d.hint)}[/]")
+
+    def bug(self, log_path: str) -> None:
+        self.err.print("[red]Scalpel hit an internal error[/] (a bug, not your mistake). "
+                       f"Details are in {escape(log_path)}; please attach it to a bug report.")
+
+    def info(self, text: str) -> None:
+        self.err.print(escape(text))
+
+    def print(self, text: str, *, markup: bool = False) -> None:
+        self.out.print(text if markup else escape(text))
+
+    def raw(self, text: str) -> None:
+        """Write text to stdout untouched (JSON, Markdown, DOT)."""
+        self.out.file.write(text if text.endswith("\n") else text + "\n")
+        self.out.file.flush()
+
+    def confirm(self, question: str) -> bool:
+        self.err.print(f"{escape(question)} Only 'yes' will be accepted.")
+        try:
+            answer = input("  Enter a value: ")
+        except EOFError:
+            return False
+        return answer.strip() == "yes"
+
+    # plans --------------------------------------------------------------------------------
+    def plan(self, plan: Plan, fmt: str = "text") -> None:
+        if fmt == "json":
+            self.raw(plan_json(plan))
+        elif fmt == "markdown":
+            self.raw(plan_markdown(plan))
+        else:
+            self.out.print(plan_text(plan))
+
+    # apply progress ----------------------------------------------------------------------
+    def progress(self, mode: str) -> Progress:
+        return Progress(self, mode)
+
+    def apply_summary(self, result: ApplyResult, plan: Plan) -> None:
+        for address, text in result.announcements:
+            self.out.print(f"[bold]📣 {escape(text)}[/]  [dim]({escape(address)})[/]")
+        done, failed = result.where("done"), result.where("failed")
+        skipped, waiting = result.where("skipped"), result.where("not started")
+        acted = [a for a in done if plan.change(a).actionable]
+        release = plan.release
+        if result.ok:
+            what = f"{release.project} {release.version} released" if release else "nothing to do"
+            self.out.print(f"[green bold]Apply complete![/] {len(acted)} step"
+                           f"{'s' * (len(acted) != 1)} done; {escape(what)}.")
+            return
+        self.err.print(f"[red bold]Apply failed.[/] {len(acted)} done, {len(failed)} failed, "
+                       f"{len(skipped)} skipped, {len(waiting)} not started.")
+        for address in failed:
+            exc = result.errors[address]
+            self.err.print(f"  [red]✗ {escape(address)}[/]: {escape(exc.message)}")
+            if exc.hint:
+                self.err.print(f"    [dim]{escape(exc.hint)}[/]")
+        remaining = skipped + waiting
+        if remaining:
+            self.err.print(f"  Remaining: {escape(', '.join(remaining))}")
+        self.err.print("  What was done is recorded; run `scalpel plan` to see what remains and "
+                       "`scalpel apply` to finish the release.")
+
+    # tables ------------------------------------------------------------------------------
+    def table(self, columns: list[str], rows: Iterable[Iterable[Any]]) -> None:
+        table = Table(*columns, box=None, header_style="bold", pad_edge=False)
+        for row in rows:
+            table.add_row(*(escape(str(c)) for c in row))
+        self.out.print(table)
+
+
+class Progress:
+    """Apply progress: live status on a terminal, plain lines otherwise, JSON lines with --json."""
+
+    def __init__(self, ui: UI, mode: str) -> None:
+        self.ui = ui
+        self.mode = mode if mode != "auto" else ("live" if ui.err.is_terminal else "plain")
+        self._lock = threading.Lock()
+        self._running: dict[str, None] = {}
+        self._status: Any = None
+
+    def __enter__(self) -> Progress:
+        if self.mode == "live":
+            self._status = self.ui.err.status("Applying…")
+            self._status.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.__exit__(None, None, None)
+
+    def __call__(self, event: ApplyEvent) -> None:
+        with self._lock:
+            if self.mode == "json":
+                self.ui.raw(json.dumps({"event": event.kind, "address": event.address,
+                                        "action": event.action,
+                                        "duration": round(event.duration, 3),
+                                        "message": event.message}))
+                return
+            if event.kind == "started":
+                self._running[event.address] = None
+            else:
+                self._running.pop(event.address, None)
+            line = _event_line(event)
+            if line:
+                self.ui.err.print(line)
+            if self._status is not None:
+                running = ", ".join(self._running) or "…"
+                self._status.update(f"Applying: {escape(running)}")
+
+
+def _event_line(event: ApplyEvent) -> str | None:
+    address = escape(event.address)
+    if event.kind == "started":
+        return f"{address}: {event.action}…"
+    if event.kind == "done":
+        return f"[green]✓[/] {address}: {event.action} done in {event.duration:.1f}s"
+    if event.kind == "failed":
+        return f"[red]✗[/] {address}: failed after {event.duration:.1f}s: {escape(event.message)}"
+    if event.kind == "skipped":
+        return f"[yellow]-[/] {address}: skipped ({escape(event.message)})"
+    return None
+
+
+# Plan renderings, as plain functions over a Plan ---------------------------------------------
+def plan_json(plan: Plan) -> str:
+    return plan.model_dump_json(indent=2)
+
+
+def plan_text(plan: Plan) -> str:
+    """Terraform-like text with rich markup."""
+    lines: list[str] = []
+    if plan.drift:
+        lines += ["[bold]Changes outside Scalpel[/] since they were recorded:", ""]
+        lines += [f"  [yellow]# {escape(d.address)}[/]: {escape(d.message)}" for d in plan.drift]
+        lines += [""]
+    if plan.release is None:
+        lines.append(f"[green bold]No changes.[/] Nothing to release: "
+                     f"{escape(plan.nothing_to_release or '')}.")
+        return "\n".join(lines)
+    lines += _release_header(plan)
+    actionable = [c for c in plan.changes if c.actionable]
+    if actionable:
+        lines += ["Scalpel will perform the following actions:", ""]
+        for change in actionable:
+            lines += _change_block(change) + [""]
+    else:
+        lines += ["Every node is up to date; applying records the release.", ""]
+    lines.append(_counts_line(plan))
+    return "\n".join(lines)
+
+
+def _release_header(plan: Plan) -> list[str]:
+    r = plan.release
+    assert r is not None
+    frm = r.previous or "(none)"
+    lines = [f"[bold]Release {escape(r.project)} {escape(frm)} → {escape(r.version)}[/]"
+             f"  (tag {escape(r.tag)} at {r.commit[:12]})",
+             f"  {escape(r.reason)}"]
+    for c in r.commits[:20]:
+        lines.append(f"    [dim]{c.sha[:8]}[/] {escape(_commit_title(c))}  [dim]({c.bump})[/]")
+    if len(r.commits) > 20:
+        lines.append(f"    … and {len(r.commits) - 20} more")
+    return [*lines, ""]
+
+
+def _commit_title(c: Any) -> str:
+    scope = f"({c.scope})" if c.scope else ""
+    return f"{c.type}{scope}{'!' if c.breaking else ''}: {c.description}"
+
+
+def _change_block(change: Change) -> list[str]:
+    color = COLOR[change.action]
+    mark = " [red bold](irreversible)[/]" if not change.reversible else ""
+    lines = [f"  [bold]# {escape(change.address)}[/] {VERB[change.action]}{mark}"]
+    if change.reason:
+        lines.append(f"  [dim]# {escape(change.reason)}[/]")
+    lines.append(f"  [{color}]{escape(SYMBOL[change.action])}[/] {escape(change.address)} {{")
+    rows = _attribute_rows(change)
+    width = max((len(k) for k, _, _ in rows), default=0)
+    for key, before, after in rows:
+        name = key.ljust(width)
+        if change.action in ("update", "replace") and before != after:
+            lines.append(f"      [yellow]~[/] {escape(name)} = {escape(before)} → {escape(after)}")
+        elif change.action == "delete":
+            lines.append(f"      [red]-[/] {escape(name)} = {escape(before)}")
+        else:
+            sign = f"[{color}]{escape(SYMBOL[change.action][-1])}[/] "
+            lines.append(f"      {sign}{escape(name)} = {escape(after)}")
+    lines.append("    }")
+    return lines
+
+
+def _attribute_rows(change: Change) -> list[tuple[str, str, str]]:
+    keys = sorted(set(change.before) | set(change.after) | set(change.unknown))
+    rows = []
+    for key in keys:
+        before = _value(change.before[key]) if key in change.before else "null"
+        after = (KNOWN_AFTER_APPLY if key in change.unknown
+                 else _value(change.after[key]) if key in change.after else "null")
+        rows.append((key, before, after))
+    return rows
+
+
+def _value(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _counts_line(plan: Plan) -> str:
+    counts = plan.counts()
+    parts = [f"{counts[a]} to {a}" for a in COUNTED if counts[a] or a in ("create", "update",
+                                                                        "delete")]
+    irreversible = sum(1 for c in plan.changes if c.actionable and not c.reversible)
+    tail = f"; {irreversible} irreversible" if irreversible else ""
+    return f"[bold]Plan:[/] {', '.join(parts)}{tail}."
+
+
+def plan_markdown(plan: Plan) -> str:
+    """A pull-request comment: the summary first, the details folded."""
+    out: list[str] = []
+    if plan.release is None:
+        out += ["### Scalpel plan: no changes", "",
+                f"Nothing to release: {plan.nothing_to_release}."]
+        out += _md_drift(plan)
+        return "\n".join(out) + "\n"
+    r = plan.release
+    counts = plan.counts()
+    summary = ", ".join(f"{counts[a]} to {a}" for a in COUNTED if counts[a]) or "nothing to change"
+    irreversible = [c for c in plan.changes if c.actionable and not c.reversible]
+    out += [f"### Scalpel plan: {r.project} {r.previous or '(none)'} → **{r.version}**", "",
+            f"**Plan:** {summary}" + (f" · ⚠️ {len(irreversible)} irreversible"
+                                      if irreversible else ""),
+            f"**Tag:** `{r.tag}` at `{r.commit[:12]}` · **Why:** {r.reason}", ""]
+    if r.commits:
+        out += [f"<details><summary>Commits that decide {r.version} ({len(r.commits)})"
+                "</summary>", ""]
+        out += [f"- `{c.sha[:8]}` {_md_escape(_commit_title(c))} ({c.bump})" for c in r.commits]
+        out += ["", "</details>", ""]
+    out += _md_drift(plan)
+    actionable = [c for c in plan.changes if c.actionable]
+    if actionable:
+        out += [f"<details><summary>Changes by node ({len(actionable)})</summary>", "",
+                "| Node | Action | Note |", "| --- | --- | --- |"]
+        for c in sorted(actionable, key=lambda c: (COUNTED.index(c.action), c.address)):
+            note = ("irreversible. " if not c.reversible else "") + c.reason
+            out.append(f"| `{c.address}` | {c.action} | {_md_escape(note)} |")
+        out += ["", "</details>", "",
+                "<details><summary>Full plan</summary>", "", "```diff"]
+        for c in actionable:
+            out += _plain(_change_block(c)) + [""]
+        out += ["```", "", "</details>"]
+    return "\n".join(out) + "\n"
+
+
+def _md_drift(plan: Plan) -> list[str]:
+    if not plan.drift:
+        return []
+    lines = ["", f"<details open><summary>⚠️ Changed outside Scalpel ({len(plan.drift)})"
+             "</summary>", ""]
+    lines += [f"- `{d.address}`: {_md_escape(d.message)}" for d in plan.drift]
+    return [*lines, "", "</details>", ""]
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
+
+
+def _plain(lines: list[str]) -> list[str]:
+    """Markup-free copies of rendered lines (for code blocks)."""
+    from rich.text import Text
+
+    return [Text.from_markup(line).plain for line in lines]

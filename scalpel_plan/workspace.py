@@ -1,0 +1,50 @@
+"""A project opened for a command: its spec loaded and compiled, its repository and state found."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from scalpel_plan import git
+from scalpel_plan.errors import ScalpelError
+from scalpel_plan.graph import Graph, compile_graph
+from scalpel_plan.providers.registry import Registry, default_registry
+from scalpel_plan.spec import LoadedSpec, load_spec
+from scalpel_plan.state.local import LocalBackend
+
+STATE_FOLDER = ".scalpel"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where a release is made: the git work tree and the .scalpel folder."""
+
+    repo: Path
+    workdir: Path
+
+
+@dataclass(frozen=True)
+class Project:
+    loaded: LoadedSpec
+    graph: Graph
+    registry: Registry
+    workspace: Workspace
+    backend: LocalBackend
+
+
+def open_project(spec_path: Path, *, need_repo: bool = True) -> Project:
+    """Load, validate and compile ``spec_path``; find its git work tree and its state."""
+    registry = default_registry()
+    configs = registry.node_configs() if registry.has_plugins() else None
+    loaded = load_spec(spec_path, configs, display=str(spec_path))
+    graph = compile_graph(loaded, registry)
+    declared = loaded.root / loaded.spec.project.repository
+    repo = git.find_root(declared) if declared.is_dir() else None
+    if repo is None:
+        if need_repo:
+            raise ScalpelError(
+                f"{declared} is not inside a git repository",
+                hint="run scalpel in a git work tree, or set project.repository in release.yml")
+        repo = declared
+    workdir = loaded.root / STATE_FOLDER
+    return Project(loaded, graph, registry, Workspace(repo, workdir), LocalBackend(workdir))
