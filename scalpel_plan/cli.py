@@ -7,9 +7,9 @@ import os
 import sys
 import tempfile
 import traceback
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -34,13 +34,13 @@ LockTimeout = Annotated[str, typer.Option(help="Wait this long for the state loc
 DEFAULT_SPEC = Path("release.yml")
 
 
-class PlanFormat(str, Enum):
+class PlanFormat(StrEnum):
     text = "text"
     markdown = "markdown"
     json = "json"
 
 
-class GraphFormat(str, Enum):
+class GraphFormat(StrEnum):
     dot = "dot"
     mermaid = "mermaid"
 
@@ -77,7 +77,7 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[Optional[bool], typer.Option(  # noqa: UP007 (typer needs Optional)
+    version: Annotated[bool | None, typer.Option(
         "--version", callback=_version_callback, is_eager=True, help="Show the version.")] = None,
 ) -> None:
     """Scalpel makes a release a reviewable plan."""
@@ -118,9 +118,9 @@ def graph(file: SpecFile = DEFAULT_SPEC,
 @app.command()
 def plan(
     file: SpecFile = DEFAULT_SPEC,
-    version: Annotated[Optional[str], typer.Option(  # noqa: UP007
+    version: Annotated[str | None, typer.Option(
         "--version", help="Release this version instead of the computed one.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Save the plan as JSON.")] = None,  # noqa: UP007
+    out: Annotated[Path | None, typer.Option(help="Save the plan as JSON.")] = None,
     format: Annotated[PlanFormat, typer.Option("--format")] = PlanFormat.text,
     detailed_exitcode: Annotated[bool, typer.Option(
         help="Exit 0 with no changes, 1 on error, 2 with changes.")] = False,
@@ -152,10 +152,10 @@ def _save_plan(the_plan: Plan, out: Path) -> None:
 
 @app.command()
 def apply(
-    plan_file: Annotated[Optional[Path], typer.Argument(  # noqa: UP007
+    plan_file: Annotated[Path | None, typer.Argument(
         metavar="[PLAN]", help="A plan saved with `scalpel plan --out`.")] = None,
     file: SpecFile = DEFAULT_SPEC,
-    version: Annotated[Optional[str], typer.Option("--version")] = None,  # noqa: UP007
+    version: Annotated[str | None, typer.Option("--version")] = None,
     auto_approve: Annotated[bool, typer.Option(help="Do not ask for confirmation.")] = False,
     parallelism: Annotated[int, typer.Option(min=1, help="Steps run at once.")] = 4,
     json: Annotated[bool, typer.Option("--json", help="Progress as JSON lines.")] = False,

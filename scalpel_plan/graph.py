@@ -85,8 +85,9 @@ def compile_graph(loaded: LoadedSpec, registry: Registry) -> Graph:
 
 def _add_node(b: _Build, node: Node, path: list[str | int]) -> None:
     if node.address in b.nodes:
+        first, _ = b.loaded.source.position(b.where[node.address], key=True)
         b.problem(f"{node.address} is declared twice", path, key=True, address=node.address,
-                  hint=f"it is also declared at line {b.loaded.source.position(b.where[node.address], key=True)[0]}")
+                  hint=f"it is also declared at line {first}")
         return
     b.nodes[node.address] = node
     b.where[node.address] = path
@@ -158,7 +159,7 @@ def _add_phase_edges(b: _Build) -> None:
             continue
         members[node.phase].append(address)
         b.dag.add_edge(f"stage.{node.phase}", address)
-    for previous, gate in zip(gates, gates[1:], strict=False):
+    for previous, gate in itertools.pairwise(gates):
         b.dag.add_edge(previous.address, gate.address)
         for member in members[previous.name]:
             b.dag.add_edge(member, gate.address)
@@ -184,7 +185,10 @@ def _sinks(b: _Build, addresses: list[str]) -> list[str]:
 
 
 def _check_cycles(b: _Build) -> None:
-    for cycle in itertools.islice(nx.simple_cycles(b.dag), MAX_CYCLES_SHOWN):
+    rank = {a: i for i, a in enumerate(b.nodes)}
+    for found in itertools.islice(nx.simple_cycles(b.dag), MAX_CYCLES_SHOWN):
+        start = min(range(len(found)), key=lambda i: rank[found[i]])
+        cycle = found[start:] + found[:start]  # named from the node declared first
         loop = " → ".join([*cycle, cycle[0]])
         first = cycle[0]
         b.problem(f"dependency cycle: {loop}", [*b.where[first], "needs"], address=first,
@@ -211,9 +215,10 @@ def _check_secret(b: _Build, name: str, declared: set[str], path: list[str | int
     if name in declared:
         return
     close = difflib.get_close_matches(name, sorted(declared), n=1)
+    example = f"{name or 'name'}: {{env: {name.upper() or 'VAR'}}}"
     b.problem(f"{address} uses undeclared secret '{name}'", path, address=address,
-              hint=f"did you mean '{close[0]}'?" if close else
-              f"declare it under `secrets:`, e.g. {name or 'name'}: {{env: {name.upper() or 'VAR'}}}")
+              hint=f"did you mean '{close[0]}'?" if close
+              else f"declare it under `secrets:`, e.g. {example}")
 
 
 def _strings(value: Any, path: list[str | int]) -> Iterator[tuple[list[str | int], str]]:

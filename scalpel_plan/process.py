@@ -6,6 +6,7 @@ every child it started.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -91,10 +92,8 @@ def run(
 def _kill_group(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
     """SIGTERM the command's process group, then SIGKILL it after a grace period."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
         try:
             return proc.communicate(timeout=KILL_GRACE_SECONDS)
         except subprocess.TimeoutExpired:

@@ -208,7 +208,7 @@ def plan_text(plan: Plan) -> str:
     if actionable:
         lines += ["Scalpel will perform the following actions:", ""]
         for change in actionable:
-            lines += _change_block(change) + [""]
+            lines += [*_change_block(change), ""]
     else:
         lines += ["Every node is up to date; applying records the release.", ""]
     lines.append(_counts_line(plan))
@@ -312,7 +312,7 @@ def plan_markdown(plan: Plan) -> str:
         out += ["", "</details>", "",
                 "<details><summary>Full plan</summary>", "", "```diff"]
         for c in actionable:
-            out += _plain(_change_block(c)) + [""]
+            out += [*_plain(_change_block(c)), ""]
         out += ["```", "", "</details>"]
     return "\n".join(out) + "\n"
 

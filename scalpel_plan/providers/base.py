@@ -118,7 +118,7 @@ class Provider:
     def desired(self, node: Node, release: Release) -> Attributes:
         raise NotImplementedError
 
-    def read(self, node: Node, release: Release, desired: Attributes,
+    def read(self, node: Node, release: Release, desired: Attributes | None,
              recorded: Attributes | None, live: LiveCache) -> Attributes | None:
         """What is live now (read-only). None when the provider has nothing to read."""
         return None

@@ -6,7 +6,15 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from scalpel_plan.providers.base import Attributes, Change, Node, Provider, Release, StepContext, fill
+from scalpel_plan.providers.base import (
+    Attributes,
+    Change,
+    Node,
+    Provider,
+    Release,
+    StepContext,
+    fill,
+)
 from scalpel_plan.spec.model import NodeConfig
 
 

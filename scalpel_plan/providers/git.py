@@ -50,7 +50,8 @@ class GitTagProvider(Provider):
             tag, remote = attrs["tag"], attrs.get("remote")
             observed[prefix + "local"] = git.tag_commit(release.repo, tag)
             if remote:
-                observed[prefix + "remote"] = self._remote_tags(node, release, remote, live).get(tag)
+                tags = self._remote_tags(node, release, remote, live)
+                observed[prefix + "remote"] = tags.get(tag)
         return observed
 
     def _remote_tags(self, node: Node, release: Release, remote: str,
@@ -85,7 +86,8 @@ class GitTagProvider(Provider):
     def drift(self, node: Node, recorded: Attributes, observed: Attributes | None) -> str | None:
         seen = observed or {}
         tag, commit, remote = recorded.get("tag"), recorded.get("commit"), recorded.get("remote")
-        where, key = (f"on {remote}", "recorded_remote") if remote else ("locally", "recorded_local")
+        key = "recorded_remote" if remote else "recorded_local"
+        where = f"on {remote}" if remote else "locally"
         if key not in seen or seen[key] == commit:
             return None
         now = f"points at {seen[key][:12]}" if seen[key] else "is gone"

@@ -70,7 +70,7 @@ def _from_commits(repo: Path, spec: Spec, previous: str | None,
                   previous_tag: str | None) -> VersionDecision:
     commits = [parse(c.sha, c.subject, c.body) for c in git.commits_since(repo, previous_tag)]
     if not commits:
-        why = f"no commits since {previous_tag}" if previous_tag else "the repository has no commits"
+        why = f"no commits since {previous_tag}" if previous_tag else "no commits"
         return VersionDecision(None, previous, previous_tag, why)
     deciding = [c for c in commits if c.bump]
     if previous is None:

@@ -34,7 +34,8 @@ def build_schema(node_configs: Mapping[str, type[BaseModel]]) -> dict[str, Any]:
         sub = model.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
         defs.update(sub.pop("$defs", {}))
         defs[model.__name__] = sub
-        patterns[rf"^{provider}\.[A-Za-z0-9][A-Za-z0-9_-]*$"] = {"$ref": f"#/$defs/{model.__name__}"}
+        address = rf"^{provider}\.[A-Za-z0-9][A-Za-z0-9_-]*$"
+        patterns[address] = {"$ref": f"#/$defs/{model.__name__}"}
     for section in NODE_SECTIONS:
         schema["properties"][section] = {
             "type": "object",
@@ -103,7 +104,8 @@ def _explain_union(err: Any, source: Source, schema: dict[str, Any]) -> Iterator
         for sub in fitting:
             yield from _explain(sub, source, schema)
         return
-    kinds = sorted({str(e.validator_value) for e in err.context if e.validator == "type"} - {"null"})
+    kinds = sorted({str(e.validator_value) for e in err.context if e.validator == "type"}
+                   - {"null"})
     path = list(err.absolute_path)
     got = _json_type(err.instance)
     hint = "quote it to make it a string" if "string" in kinds and got == "number" else None

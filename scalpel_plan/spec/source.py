@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,8 +91,13 @@ def _yaml_diagnostic(exc: MarkedYAMLError, shown: str) -> Diagnostic:
     mark = exc.problem_mark or exc.context_mark
     problem = exc.problem or exc.context or "invalid YAML"
     message = f"invalid YAML: {problem}"
+    if "end of stream" in problem and exc.context and exc.context_mark:
+        mark = exc.context_mark  # point at what was left open, not at the end of the file
+        message = f"invalid YAML: {exc.context.removeprefix('while ')} that is never closed"
     hint = None
-    if "duplicate key" in problem or "found duplicate key" in str(exc):
+    duplicate = re.match(r'found duplicate key "(.*?)"', problem)
+    if duplicate:  # ruamel's text repeats both values; the key and its line are enough
+        message = f'invalid YAML: duplicate key "{duplicate[1]}"'
         hint = "each key may appear once in a mapping"
     line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
     return Diagnostic(message, shown, line, col, hint=hint)

@@ -1,0 +1,115 @@
+"""Shared fixtures: real git repositories with a bare remote, and the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from scalpel_plan.cli import main
+
+PINNED = {
+    "GIT_AUTHOR_NAME": "Ada Tester", "GIT_AUTHOR_EMAIL": "ada@example.com",
+    "GIT_COMMITTER_NAME": "Ada Tester", "GIT_COMMITTER_EMAIL": "ada@example.com",
+    "GIT_AUTHOR_DATE": "2026-01-02T03:04:05+00:00",
+    "GIT_COMMITTER_DATE": "2026-01-02T03:04:05+00:00",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+@pytest.fixture(autouse=True)
+def _pinned_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every git command in a test is deterministic and ignores the machine's config."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for key, value in PINNED.items():
+        monkeypatch.setenv(key, value)
+    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[tag]\n\tgpgSign = false\n")
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+@dataclass
+class Repo:
+    """A work tree with an `origin` bare remote."""
+
+    path: Path
+    remote: Path
+
+    def commit(self, message: str, filename: str = "file.txt") -> str:
+        target = self.path / filename
+        with target.open("a") as fh:
+            fh.write(message + "\n")
+        git(self.path, "add", filename)
+        git(self.path, "commit", "-q", "-m", message)
+        return git(self.path, "rev-parse", "HEAD")
+
+    def write_spec(self, text: str, name: str = "release.yml") -> Path:
+        path = self.path / name
+        path.write_text(text)
+        return path
+
+    def remote_tags(self) -> dict[str, str]:
+        out = git(self.path, "ls-remote", "--tags", "origin")
+        tags = {}
+        for line in out.splitlines():
+            sha, ref = line.split("\t")
+            if ref.endswith("^{}"):
+                tags[ref.removeprefix("refs/tags/")[:-3]] = sha
+        return tags
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    git(work, "remote", "add", "origin", str(remote))
+    r = Repo(work, remote)
+    r.commit("chore: initial commit")
+    r.commit("feat: a first feature")
+    git(work, "push", "-q", "origin", "main")
+    return r
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """Run the real CLI in-process: ``cli(cwd, "plan", "--format", "json")`` → Result."""
+
+    def run(cwd: Path, *args: str) -> Result:
+        monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    yield run
+
+
+def scalpel_cmd() -> list[str]:
+    """The real console entry point, run as a separate process."""
+    return [sys.executable, "-m", "scalpel_plan"]
+
+
+def run_scalpel(cwd: Path, *args: str, timeout: float = 60,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*scalpel_cmd(), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
