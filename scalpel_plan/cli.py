@@ -105,6 +105,17 @@ def validate(file: SpecFile = DEFAULT_SPEC) -> None:
 
 
 @app.command()
+def schema() -> None:
+    """Print the JSON Schema of release.yml for the installed providers (for editors and CI)."""
+    import json as json_lib
+
+    from scalpel_plan.providers.registry import default_registry
+    from scalpel_plan.spec.schema import build_schema
+
+    _ui().raw(json_lib.dumps(build_schema(default_registry().node_configs()), indent=2))
+
+
+@app.command()
 def graph(file: SpecFile = DEFAULT_SPEC,
           format: Annotated[GraphFormat, typer.Option("--format")] = GraphFormat.dot) -> None:
     """Print the compiled dependency graph (Graphviz DOT or Mermaid)."""

@@ -239,7 +239,7 @@ def graph_dot(graph: Graph) -> str:
         node = graph.nodes[address]
         shape = ' shape=cds' if node.ordered_phase else ""
         lines.append(f'  "{address}" [label="{address}"{shape}];')
-    lines += [f'  "{a}" -> "{b}";' for a, b in sorted(graph.dag.edges)]
+    lines += [f'  "{a}" -> "{b}";' for a, b in _edges(graph)]
     return "\n".join([*lines, "}"])
 
 
@@ -248,5 +248,9 @@ def graph_mermaid(graph: Graph) -> str:
     ids = {a: f"n{i}" for i, a in enumerate(graph.order)}
     lines = ["flowchart LR"]
     lines += [f'  {ids[a]}["{a}"]' for a in graph.order]
-    lines += [f"  {ids[a]} --> {ids[b]}" for a, b in sorted(graph.dag.edges)]
+    lines += [f"  {ids[a]} --> {ids[b]}" for a, b in _edges(graph)]
     return "\n".join(lines)
+
+
+def _edges(graph: Graph) -> list[tuple[str, str]]:
+    return sorted(graph.dag.edges, key=lambda e: (graph._rank[e[1]], graph._rank[e[0]]))

@@ -39,7 +39,7 @@ class ConsoleProvider(Provider):
         if recorded and recorded.get("release") == desired["release"]:
             return self.change(node, "no-op", before=recorded, after=recorded,
                                reason=f"already announced {desired['release']}")
-        return self.change(node, "create", after=desired, reason="announced once per release")
+        return self.change(node, "create", after=desired)
 
     def apply(self, change: Change, ctx: StepContext) -> Attributes:
         ctx.announce(change.address, change.after["message"])

@@ -24,8 +24,9 @@ class StageProvider(Provider):
     def desired(self, node: Node, release: Release) -> Attributes:
         config = node.config
         assert isinstance(config, StageConfig)
+        timeout = node.timeout or DEFAULT_TIMEOUT
         desired: Attributes = {"release": release.version, "command": config.run,
-                               "timeout": node.timeout or DEFAULT_TIMEOUT}
+                               "timeout": int(timeout) if timeout.is_integer() else timeout}
         if config.env:
             desired["env"] = dict(config.env)
         return desired
@@ -39,8 +40,9 @@ class StageProvider(Provider):
             reason = "the command changed since it ran for this release"
         elif desired["command"] is None:
             reason = f"opens phase '{node.name}' (no command; budget {desired['timeout']:g} s)"
+            return self.change(node, "run", after=desired, reason=reason)
         else:
-            reason = "runs once per release"
+            reason = ""
         return self.change(node, "run", after=desired, reason=reason, unknown=["exit_code"])
 
     def apply(self, change: Change, ctx: StepContext) -> Attributes:

@@ -76,17 +76,21 @@ def _from_commits(repo: Path, spec: Spec, previous: str | None,
     if previous is None:
         initial = spec.policy.initial
         return VersionDecision(initial, None, None,
-                               f"first release ({len(commits)} commits, no release tag yet)",
+                               f"first release ({_count(commits, 'commit')}, no release tag yet)",
                                deciding)
     if not deciding:
         return VersionDecision(None, previous, previous_tag,
                                f"no releasable commits since {previous_tag} "
-                               f"({len(commits)} commits, none a feat, fix, perf or breaking)")
+                               f"({_count(commits, 'commit')}, none a feat, fix, perf or breaking)")
     part = max((c.bump for c in deciding if c.bump), key=BUMP_ORDER.index)
     base = semver.Version.parse(previous)
     if part == "major" and base.major == 0 and spec.policy.zero_major_breaking == "minor":
         part = "minor"
     version = str(base.next_version(part))
     return VersionDecision(version, previous, previous_tag,
-                           f"{part} bump: {len(deciding)} of {len(commits)} commits since "
+                           f"{part} bump: {len(deciding)} of {_count(commits, 'commit')} since "
                            f"{previous_tag} decide it", deciding)
+
+
+def _count(items: list[ConventionalCommit], noun: str) -> str:
+    return f"{len(items)} {noun}{'s' * (len(items) != 1)}"
