@@ -159,10 +159,10 @@ def stale_reasons(plan: Plan, state: State, spec_sha256: str, commit: str | None
     """Why a saved plan no longer applies (empty when it still does)."""
     fp = plan.fingerprint
     reasons = []
-    if fp.lineage != state.lineage:
+    if fp.lineage and fp.lineage != state.lineage:
         reasons.append(f"it was made for another state (lineage {fp.lineage}, "
-                       f"now {state.lineage})")
-    elif fp.serial != state.serial:
+                       f"now {state.lineage or 'none'})")
+    elif fp.serial != state.serial or fp.lineage != state.lineage:
         reasons.append(f"the state changed since (serial {fp.serial} then, {state.serial} now)")
     if fp.spec_sha256 != spec_sha256:
         reasons.append("release.yml changed since")

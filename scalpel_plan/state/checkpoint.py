@@ -23,7 +23,7 @@ class Checkpointer:
     def __init__(self, backend: StateBackend, state: State, apply_id: str, *,
                  interval: float = SNAPSHOT_INTERVAL) -> None:
         self.backend = backend
-        self.state = state.model_copy(deep=True)
+        self.state = state.with_lineage().model_copy(deep=True)
         self.journal = backend.open_journal(apply_id)
         self.interval = interval
         self._lock = threading.Lock()

@@ -69,12 +69,16 @@ class ActiveApply(Record):
 
 class State(Record):
     format_version: int = FORMAT_VERSION
-    lineage: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    lineage: str = ""  # set when the state is first written; empty: nothing recorded yet
     serial: int = 0
     releases: list[ReleaseRecord] = Field(default_factory=list)
     resources: dict[str, Resource] = Field(default_factory=dict)
     rollback_points: list[RollbackPoint] = Field(default_factory=list)
     active_apply: ActiveApply | None = None
+
+    def with_lineage(self) -> State:
+        """This state, given a lineage if it has none yet (its first write)."""
+        return self if self.lineage else self.model_copy(update={"lineage": str(uuid.uuid4())})
 
     def current_release(self) -> ReleaseRecord | None:
         return self.releases[-1] if self.releases else None
