@@ -112,4 +112,5 @@ def scalpel_cmd() -> list[str]:
 def run_scalpel(cwd: Path, *args: str, timeout: float = 60,
                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*scalpel_cmd(), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+                          timeout=timeout, env={**os.environ, **(env or {})},
+                          stdin=subprocess.DEVNULL)

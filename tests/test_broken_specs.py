@@ -23,7 +23,8 @@ def test_broken_spec_reports_each_problem_at_its_position(spec, tmp_path, cli):
     problems = _problems(result.err)
     for line, col, message in expected:
         wanted = f"release.yml:{line}:{col}: error: {message}"
-        assert any(p.startswith(wanted) for p in problems), f"expected\n  {wanted}\ngot\n{result.err}"
+        assert any(p.startswith(wanted) for p in problems), \
+            f"expected\n  {wanted}\ngot\n{result.err}"
     assert len(problems) == len(expected), result.err
 
 

@@ -79,7 +79,8 @@ def test_independent_stages_run_in_parallel(repo, cli):
 
 
 def test_a_stage_sees_the_release_in_its_environment(repo, cli):
-    commit_spec(repo, "stages:\n  env:\n    run: echo $SCALPEL_VERSION $SCALPEL_TAG $GREETING > env.out\n"
+    commit_spec(repo, "stages:\n  env:\n"
+                      "    run: echo $SCALPEL_VERSION $SCALPEL_TAG $GREETING > env.out\n"
                       "    env: {GREETING: hello}\n")
     assert cli(repo.path, "apply", "--auto-approve").code == 0
     assert (repo.path / "env.out").read_text().split() == ["0.1.0", "v0.1.0", "hello"]
