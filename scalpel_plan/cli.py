@@ -71,7 +71,7 @@ def _seconds(text: str) -> float:
 
 def _version_callback(value: bool) -> None:
     if value:
-        print(f"scalpel {__version__}")
+        _ui().raw(f"scalpel {__version__}")
         raise typer.Exit()
 
 
@@ -267,8 +267,6 @@ def state_unlock(lock_id: str, file: SpecFile = DEFAULT_SPEC) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """The console script: runs the app and maps every outcome to an exit code."""
-    import click
-
     from scalpel_plan.errors import ScalpelError
 
     try:
@@ -276,12 +274,12 @@ def main(argv: list[str] | None = None) -> int:
     except ScalpelError as exc:
         _ui().error(exc)
         return 1
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
+    except typer.TyperException as exc:  # bad usage: say so, exit 1 (2 means "changes")
+        exc.show()  # type: ignore[attr-defined]
         return 1
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         _ui().info("Interrupted. What was done is recorded; `scalpel apply` finishes the job.")
         return 130
     except Exception:

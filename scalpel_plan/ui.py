@@ -10,16 +10,16 @@ import json
 import sys
 import threading
 from collections.abc import Iterable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from scalpel_plan.apply import ApplyEvent, ApplyResult
-from scalpel_plan.errors import Diagnostic, ScalpelError
-from scalpel_plan.plan import Plan
-from scalpel_plan.providers.base import Change
+if TYPE_CHECKING:
+    from scalpel_plan.apply import ApplyEvent, ApplyResult
+    from scalpel_plan.errors import Diagnostic, ScalpelError
+    from scalpel_plan.plan import Plan
+    from scalpel_plan.providers.base import Change
 
 SYMBOL = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "run": ">",
           "adopt": "<=", "no-op": " "}
@@ -128,6 +128,8 @@ class UI:
 
     # tables ------------------------------------------------------------------------------
     def table(self, columns: list[str], rows: Iterable[Iterable[Any]]) -> None:
+        from rich.table import Table
+
         table = Table(*columns, box=None, header_style="bold", pad_edge=False)
         for row in rows:
             table.add_row(*(escape(str(c)) for c in row))

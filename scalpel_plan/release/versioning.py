@@ -7,15 +7,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import semver
-
 from scalpel_plan import git
 from scalpel_plan.errors import ScalpelError
 from scalpel_plan.release.commits import ConventionalCommit, parse
+from scalpel_plan.release.semver import PARTS, SemVer
 from scalpel_plan.spec.model import Spec
 from scalpel_plan.state.model import State
 
-BUMP_ORDER = ("patch", "minor", "major")
+BUMP_ORDER = PARTS
 
 
 @dataclass(frozen=True)
@@ -31,15 +30,16 @@ def tag_for(spec: Spec, version: str) -> str:
     return spec.policy.tag.replace("{version}", version)
 
 
-def release_tags(spec: Spec, tags: list[str]) -> dict[str, semver.Version]:
+def release_tags(spec: Spec, tags: list[str]) -> dict[str, SemVer]:
     """Tags that match the tag format, with their version."""
     head, _, tail = spec.policy.tag.partition("{version}")
     pattern = re.compile(rf"^{re.escape(head)}(?P<v>.+){re.escape(tail)}$")
     found = {}
     for tag in tags:
         match = pattern.match(tag)
-        if match and semver.Version.is_valid(match["v"]):
-            found[tag] = semver.Version.parse(match["v"])
+        version = SemVer.parse(match["v"]) if match else None
+        if version:
+            found[tag] = version
     return found
 
 
@@ -48,7 +48,7 @@ def decide(repo: Path, spec: Spec, state: State, override: str | None = None) ->
     previous_tag = max(tags, key=tags.__getitem__) if tags else None
     previous = str(tags[previous_tag]) if previous_tag else None
     if override:
-        if not semver.Version.is_valid(override):
+        if SemVer.parse(override) is None:
             raise ScalpelError(f"--version {override} is not a semantic version",
                                hint="for example --version 1.4.0 or --version 2.0.0-rc.1")
         return VersionDecision(override, previous, previous_tag, "set with --version")
@@ -83,10 +83,11 @@ def _from_commits(repo: Path, spec: Spec, previous: str | None,
                                f"no releasable commits since {previous_tag} "
                                f"({_count(commits, 'commit')}, none a feat, fix, perf or breaking)")
     part = max((c.bump for c in deciding if c.bump), key=BUMP_ORDER.index)
-    base = semver.Version.parse(previous)
+    base = SemVer.parse(previous)
+    assert base is not None  # it came from a matching tag
     if part == "major" and base.major == 0 and spec.policy.zero_major_breaking == "minor":
         part = "minor"
-    version = str(base.next_version(part))
+    version = str(base.bump(part))
     return VersionDecision(version, previous, previous_tag,
                            f"{part} bump: {len(deciding)} of {_count(commits, 'commit')} since "
                            f"{previous_tag} decide it", deciding)

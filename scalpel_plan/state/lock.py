@@ -1,25 +1,28 @@
 """The state lock: one operation at a time, with a visible holder.
 
-The lock itself is an OS file lock (filelock), so the kernel releases it when its holder dies,
+The lock itself is an OS file lock (flock), so the kernel releases it when its holder dies,
 even by SIGKILL. Who holds it is written beside it for others to see.
 """
 
 from __future__ import annotations
 
+import fcntl
 import getpass
 import json
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from filelock import FileLock, Timeout
 from pydantic import BaseModel
 
 from scalpel_plan.errors import LockHeldError, StateError
 from scalpel_plan.state.model import now
+
+POLL_SECONDS = 0.1
 
 
 class LockInfo(BaseModel):
@@ -50,36 +53,38 @@ class StateLock:
             return None
 
     def _held_by_someone(self) -> bool:
-        probe = FileLock(str(self.lock_path), timeout=0, thread_local=False, is_singleton=False)
+        if not self.lock_path.exists():
+            return False
+        fd = os.open(self.lock_path, os.O_RDWR)
         try:
-            probe.acquire()
-        except Timeout:
-            return True
-        probe.release()
-        return False
+            return not _try_flock(fd)
+        finally:
+            os.close(fd)  # closing releases a lock this probe took
 
     @contextmanager
     def hold(self, operation: str, timeout: float = 0.0) -> Iterator[LockInfo]:
         """Hold the lock for ``operation``, waiting up to ``timeout`` seconds for it."""
         self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.lock_path), timeout=timeout, thread_local=False,
-                        is_singleton=False)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            lock.acquire()
-        except Timeout:
-            holder = self._read_info()
-            who = holder.describe() if holder else "another process"
-            raise LockHeldError(
-                f"the state is locked by {who}",
-                hint="wait for it to finish, or retry with --lock-timeout 5m") from None
-        info = LockInfo(id=str(uuid.uuid4()), who=_user(), host=socket.gethostname(),
-                        pid=os.getpid(), operation=operation, since=now())
-        self.info_path.write_text(info.model_dump_json())
-        try:
-            yield info
+            deadline = time.monotonic() + timeout
+            while not _try_flock(fd):
+                if time.monotonic() >= deadline:
+                    holder = self._read_info()
+                    who = holder.describe() if holder else "another process"
+                    raise LockHeldError(
+                        f"the state is locked by {who}",
+                        hint="wait for it to finish, or retry with --lock-timeout 5m")
+                time.sleep(POLL_SECONDS)
+            info = LockInfo(id=str(uuid.uuid4()), who=_user(), host=socket.gethostname(),
+                            pid=os.getpid(), operation=operation, since=now())
+            self.info_path.write_text(info.model_dump_json())
+            try:
+                yield info
+            finally:
+                self.info_path.unlink(missing_ok=True)
         finally:
-            self.info_path.unlink(missing_ok=True)
-            lock.release()
+            os.close(fd)  # releases the flock
 
     def unlock(self, lock_id: str) -> LockInfo:
         """Clear a lock left behind; refuse while its holder is alive."""
@@ -99,6 +104,14 @@ class StateLock:
             return LockInfo.model_validate(json.loads(self.info_path.read_text()))
         except (OSError, ValueError):
             return None
+
+
+def _try_flock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _user() -> str:
