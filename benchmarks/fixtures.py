@@ -1,0 +1,78 @@
+"""Generated inputs for the benchmarks: git repositories, large specs, long state histories."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+PINNED_GIT = {
+    "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                   env={**os.environ, **PINNED_GIT})
+
+
+def make_repo(root: Path, spec: str) -> Path:
+    """A work tree with one conventional commit, a bare `origin`, and ``spec`` as release.yml."""
+    remote, work = root / "remote.git", root / "work"
+    git(root, "init", "-q", "--bare", str(remote))
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    git(work, "remote", "add", "origin", str(remote))
+    (work / "release.yml").write_text(spec)
+    (work / ".gitignore").write_text(".scalpel/\n")
+    git(work, "add", ".")
+    git(work, "commit", "-q", "-m", "feat: something to release")
+    git(work, "push", "-q", "origin", "main")
+    return work
+
+
+def big_spec(nodes: int) -> str:
+    """``nodes`` nodes: stages in chains of 10 (each needs the one before), a tag and notices."""
+    notices = max(1, nodes // 100)
+    stages = nodes - 1 - notices
+    lines = ["project: {name: big}", "stages:"]
+    for i in range(stages):
+        needs = f", needs: [stage.s{i - 1}]" if i % 10 else ""
+        lines.append(f"  s{i}: {{run: 'true', timeout: 60{needs}}}")
+    lines += ["publish:", "  git.tag: {push: origin}", "notify:"]
+    lines += [f"  console.n{i}: {{message: 'notice {i}: {{version}}'}}" for i in range(notices)]
+    return "\n".join(lines) + "\n"
+
+
+def history_state(spec_nodes: int, releases: int) -> dict[str, object]:
+    """A state file after ``releases`` releases of a spec with ``spec_nodes`` nodes."""
+    addresses = [f"stage.s{i}" for i in range(spec_nodes - 1 - max(1, spec_nodes // 100))]
+    notices = [f"console.n{i}" for i in range(max(1, spec_nodes // 100))]
+    last = f"0.{releases}.0"
+    resources = {a: {"address": a, "provider": "stage", "release": last, "updated_at": "x",
+                     "attributes": {"release": last, "command": "true", "exit_code": 0}}
+                 for a in addresses}
+    resources.update({a: {"address": a, "provider": "console", "release": last,
+                          "updated_at": "x", "attributes": {"release": last, "message": "m"}}
+                      for a in notices})
+    history = [{"version": f"0.{r}.0", "commit": "0" * 40, "tag": f"v0.{r}.0",
+                "status": "succeeded", "started_at": "x", "finished_at": "x"}
+               for r in range(1, releases + 1)]
+    points = [{"name": f"v0.{r}.0", "version": f"0.{r}.0", "commit": "0" * 40,
+               "created_at": "x", "resources": {
+                   "git.tag": {"tag": f"v0.{r}.0", "commit": "0" * 40, "remote": "origin"},
+                   **{a: {"release": f"0.{r}.0", "message": "m"} for a in notices}}}
+              for r in range(1, releases + 1)]
+    return {"format_version": 1, "lineage": str(uuid.uuid4()), "serial": releases * spec_nodes,
+            "releases": history, "resources": resources, "rollback_points": points,
+            "active_apply": None}
+
+
+def write_state(work: Path, state: dict[str, object]) -> None:
+    folder = work / ".scalpel"
+    folder.mkdir(exist_ok=True)
+    (folder / "state.json").write_text(json.dumps(state))
