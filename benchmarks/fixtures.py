@@ -20,15 +20,21 @@ def git(cwd: Path, *args: str) -> None:
                    env={**os.environ, **PINNED_GIT})
 
 
-def make_repo(root: Path, spec: str) -> Path:
-    """A work tree with one conventional commit, a bare `origin`, and ``spec`` as release.yml."""
+def make_repo(root: Path, spec: str, previous_tag: str | None = None) -> Path:
+    """A work tree with a bare `origin`, ``spec`` as release.yml and a feat commit to release
+    (after ``previous_tag``, when given)."""
+    root.mkdir(parents=True, exist_ok=True)
     remote, work = root / "remote.git", root / "work"
     git(root, "init", "-q", "--bare", str(remote))
     work.mkdir()
     git(work, "init", "-q", "-b", "main")
     git(work, "remote", "add", "origin", str(remote))
-    (work / "release.yml").write_text(spec)
     (work / ".gitignore").write_text(".scalpel/\n")
+    git(work, "add", ".")
+    git(work, "commit", "-q", "-m", "chore: start")
+    if previous_tag:
+        git(work, "tag", "-a", "-m", previous_tag, previous_tag)
+    (work / "release.yml").write_text(spec)
     git(work, "add", ".")
     git(work, "commit", "-q", "-m", "feat: something to release")
     git(work, "push", "-q", "origin", "main")

@@ -88,9 +88,10 @@ def apply_plan(plan: Plan, registry: Registry, backend: StateBackend, state: Sta
     finished = record.model_copy(update={"status": status, "finished_at": now()})
     checkpoint.record("release", record=finished.model_dump(mode="json"))
     if result.ok:
+        kept = checkpoint.state.resources.items()
         point = RollbackPoint(name=summary.tag, version=summary.version, commit=summary.commit,
-                              resources={a: r.attributes
-                                         for a, r in checkpoint.state.resources.items()})
+                              resources={a: r.attributes for a, r in kept
+                                         if _keeps_history(registry, r.provider)})
         checkpoint.record("rollback_point", point=point.model_dump(mode="json"))
     checkpoint.note("apply_finished", status=status, done=len(result.where("done")),
                     failed=len(result.where("failed")), skipped=len(result.where("skipped")))
@@ -98,6 +99,11 @@ def apply_plan(plan: Plan, registry: Registry, backend: StateBackend, state: Sta
     if result.interrupted:
         raise KeyboardInterrupt
     return result
+
+
+def _keeps_history(registry: Registry, provider: str) -> bool:
+    found = registry.find(provider)
+    return found.keeps_history if found else True
 
 
 class _Walk:

@@ -35,7 +35,7 @@ KNOWN_AFTER_APPLY = "(known after apply)"
 def console(file: IO[str] | None = None, *, width: int | None = None,
             color: bool | None = None) -> Console:
     return Console(file=file, width=width, no_color=color is False, highlight=False,
-                   force_terminal=color if color else None, soft_wrap=True)
+                   emoji=False, force_terminal=color if color else None, soft_wrap=True)
 
 
 class UI:

@@ -114,6 +114,7 @@ class Provider:
     name: ClassVar[str]
     config_model: ClassVar[type[NodeConfig]] = NodeConfig
     reversible: ClassVar[bool] = True
+    keeps_history: ClassVar[bool] = True  # recorded in rollback points (what a rollback reads)
 
     def desired(self, node: Node, release: Release) -> Attributes:
         raise NotImplementedError

@@ -16,7 +16,14 @@ class Registry:
         self._by_name = {p.name: p for p in providers}
 
     def get(self, name: str) -> Provider:
-        return self._by_name[name]
+        found = self.find(name)
+        if found is None:
+            raise ScalpelError(f"no provider '{name}' is installed",
+                               hint=f"installed: {', '.join(self.names())}")
+        return found
+
+    def find(self, name: str) -> Provider | None:
+        return self._by_name.get(name)
 
     def names(self) -> list[str]:
         return sorted(self._by_name)

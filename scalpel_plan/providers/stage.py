@@ -20,6 +20,7 @@ DEFAULT_TIMEOUT = 600.0
 class StageProvider(Provider):
     name = "stage"
     config_model: ClassVar[type[StageConfig]] = StageConfig
+    keeps_history = False  # a finished run leaves nothing for a rollback to restore
 
     def desired(self, node: Node, release: Release) -> Attributes:
         config = node.config

@@ -46,8 +46,12 @@ class Checkpointer:
             return entry
 
     def note(self, event: str, **fields: Any) -> Event:
-        """Journal something that happened without changing the state (pending, failed...)."""
-        return self.journal.append(event, **fields)
+        """Journal something that happened without changing the state (pending, failed...).
+
+        Written through to the OS at once, so a killed process loses none; it reaches the disk
+        with the next change to the state (a power cut may lose notes, never a change).
+        """
+        return self.journal.append(event, durable=False, **fields)
 
     def close(self) -> State:
         """Fold everything into a final snapshot; the journal stays as the apply's record."""
