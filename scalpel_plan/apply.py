@@ -67,11 +67,8 @@ def apply_plan(plan: Plan, registry: Registry, backend: StateBackend, state: Sta
     if plan.release is None:
         result.state = state
         return result
-    checkpoint = Checkpointer(backend, state, apply_id)
     summary = plan.release
-    release = Release(project=summary.project, version=summary.version, previous=summary.previous,
-                      tag=summary.tag, commit=summary.commit, repo=workspace.repo,
-                      workdir=workspace.workdir)
+    checkpoint = Checkpointer(backend, state, apply_id)
     record = ReleaseRecord(version=summary.version, previous=summary.previous, tag=summary.tag,
                            commit=summary.commit, apply_id=apply_id)
     if (known := state.release(summary.version)) is not None:
@@ -79,31 +76,44 @@ def apply_plan(plan: Plan, registry: Registry, backend: StateBackend, state: Sta
     checkpoint.note("apply_started", apply_id=apply_id, version=summary.version,
                     parallelism=parallelism, nodes=len(plan.changes))
     checkpoint.record("release", record=record.model_dump(mode="json"))
-    emit = observer or (lambda event: None)
+    release = Release(project=summary.project, version=summary.version, previous=summary.previous,
+                      tag=summary.tag, commit=summary.commit, repo=workspace.repo,
+                      workdir=workspace.workdir)
     try:
-        _Walk(plan, registry, checkpoint, release, parallelism, emit, result).run()
+        _Walk(plan, registry, checkpoint, release, parallelism, observer or _ignore,
+              result).run()
     except KeyboardInterrupt:
         result.interrupted = True
-    status = "succeeded" if result.ok else "failed"
-    finished = record.model_copy(update={"status": status, "finished_at": now()})
-    checkpoint.record("release", record=finished.model_dump(mode="json"))
-    if result.ok:
-        kept = checkpoint.state.resources.items()
-        point = RollbackPoint(name=summary.tag, version=summary.version, commit=summary.commit,
-                              resources={a: r.attributes for a, r in kept
-                                         if _keeps_history(registry, r.provider)})
-        checkpoint.record("rollback_point", point=point.model_dump(mode="json"))
-    checkpoint.note("apply_finished", status=status, done=len(result.where("done")),
-                    failed=len(result.where("failed")), skipped=len(result.where("skipped")))
+    _finish_release(checkpoint, record, result, registry)
     result.state = checkpoint.close()
     if result.interrupted:
         raise KeyboardInterrupt
     return result
 
 
+def _finish_release(checkpoint: Checkpointer, record: ReleaseRecord, result: ApplyResult,
+                    registry: Registry) -> None:
+    """Record how the release ended; a release that succeeded becomes a rollback point."""
+    status = "succeeded" if result.ok else "failed"
+    finished = record.model_copy(update={"status": status, "finished_at": now()})
+    checkpoint.record("release", record=finished.model_dump(mode="json"))
+    if result.ok:
+        kept = {a: r.attributes for a, r in checkpoint.state.resources.items()
+                if _keeps_history(registry, r.provider)}
+        point = RollbackPoint(name=record.tag or record.version, version=record.version,
+                              commit=record.commit, resources=kept)
+        checkpoint.record("rollback_point", point=point.model_dump(mode="json"))
+    checkpoint.note("apply_finished", status=status, done=len(result.where("done")),
+                    failed=len(result.where("failed")), skipped=len(result.where("skipped")))
+
+
 def _keeps_history(registry: Registry, provider: str) -> bool:
     found = registry.find(provider)
     return found.keeps_history if found else True
+
+
+def _ignore(event: ApplyEvent) -> None:
+    """The observer when nobody listens."""
 
 
 class _Walk:
