@@ -92,7 +92,7 @@ def init(force: Annotated[bool, typer.Option(help="Overwrite an existing file.")
 
     if file.exists() and not force:
         raise ScalpelError(f"{file} already exists", hint="use --force to overwrite it")
-    file.write_text(starter_spec(file.resolve().parent))
+    _write(file, starter_spec(file.resolve().parent))
     _ui().info(f"Wrote {file}. Next: `scalpel plan` shows the first release.")
 
 
@@ -156,9 +156,20 @@ def plan(
 def _save_plan(the_plan: Plan, out: Path) -> None:
     from scalpel_plan.ui import plan_json
 
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(plan_json(the_plan))
-    tmp.replace(out)
+    _write(out, plan_json(the_plan))
+
+
+def _write(path: Path, text: str) -> None:
+    """Write a file the user named, atomically; a failure is their error to fix, not a bug."""
+    from scalpel_plan.errors import ScalpelError
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ScalpelError(f"cannot write {path}: {exc.strerror}") from None
 
 
 @app.command()
@@ -178,14 +189,14 @@ def apply(
     from scalpel_plan.errors import ScalpelError
     from scalpel_plan.plan import check_fresh, load_plan, make_plan
 
+    if plan_file is not None and version:
+        raise ScalpelError("--version cannot be combined with a saved plan",
+                           hint="the saved plan already fixes the version")
     project = _open(file)
     ui = _ui()
     with project.backend.lock("apply", _seconds(lock_timeout)):
         state = project.backend.read()
-        if plan_file is not None:
-            if version:
-                raise ScalpelError("--version cannot be combined with a saved plan",
-                                   hint="the saved plan already fixes the version")
+        if plan_file is not None:  # exactly what was reviewed, or nothing
             the_plan = load_plan(plan_file)
             check_fresh(the_plan, state, project.loaded.source.sha256,
                         git.head(project.workspace.repo))
@@ -194,13 +205,9 @@ def apply(
                                  project.workspace, version=version)
             if not json:
                 ui.plan(the_plan)
-            if the_plan.has_changes and not auto_approve:
-                if not sys.stdin.isatty():
-                    raise ScalpelError("apply needs confirmation but there is no terminal",
-                                       hint="pass --auto-approve, or apply a saved plan file")
-                if not ui.confirm("Do you want to perform these actions?"):
-                    ui.info("Apply cancelled.")
-                    return 1
+            if the_plan.has_changes and not auto_approve and not _approved(ui):
+                ui.info("Apply cancelled.")
+                return 1
         if not the_plan.has_changes:
             if plan_file is not None:
                 ui.info("The plan has no changes; nothing to apply.")
@@ -210,6 +217,15 @@ def apply(
                                 project.workspace, parallelism=parallelism, observer=progress)
     ui.apply_summary(result, the_plan)
     return 0 if result.ok else 1
+
+
+def _approved(ui: UI) -> bool:
+    from scalpel_plan.errors import ScalpelError
+
+    if not sys.stdin.isatty():
+        raise ScalpelError("apply needs confirmation but there is no terminal",
+                           hint="pass --auto-approve, or apply a saved plan file")
+    return ui.confirm("Do you want to perform these actions?")
 
 
 @state_app.command("list")

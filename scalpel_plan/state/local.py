@@ -61,11 +61,16 @@ class LocalBackend:
 
     def write(self, state: State) -> None:
         """Replace the snapshot atomically, keeping the previous one as the backup."""
-        self.folder.mkdir(parents=True, exist_ok=True)
         data = state_format.dump(state)
-        if self.state_path.exists():
-            _atomic_copy(self.state_path, self.backup_path)
-        _atomic_write(self.state_path, data)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if self.state_path.exists():
+                _atomic_copy(self.state_path, self.backup_path)
+            _atomic_write(self.state_path, data)
+        except OSError as exc:
+            raise StateError(f"cannot write {self.state_path}: {exc.strerror}",
+                             hint="check that the folder is writable and the disk not full; "
+                             "what was applied is in the journal and will be folded in") from None
 
     # locking and journaling --------------------------------------------------------------
     @contextmanager

@@ -64,8 +64,12 @@ class StateLock:
     @contextmanager
     def hold(self, operation: str, timeout: float = 0.0) -> Iterator[LockInfo]:
         """Hold the lock for ``operation``, waiting up to ``timeout`` seconds for it."""
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StateError(f"cannot lock {self.lock_path}: {exc.strerror}",
+                             hint="check that the folder is writable") from None
         try:
             deadline = time.monotonic() + timeout
             while not _try_flock(fd):
