@@ -23,9 +23,13 @@ def _env() -> dict[str, str]:
     return env
 
 
-def git(repo: Path, *args: str, check: bool = True) -> process.Completed:
+def git(repo: Path, *args: str, check: bool = True,
+        timeout: float | None = None) -> process.Completed:
     """Run ``git args`` in ``repo``; raise GitError (with git's own words) when it fails."""
-    done = process.run(["git", *args], cwd=repo, env=_env(), timeout=GIT_TIMEOUT)
+    limit = min(timeout, GIT_TIMEOUT) if timeout else GIT_TIMEOUT
+    done = process.run(["git", *args], cwd=repo, env=_env(), timeout=limit)
+    if done.timed_out:
+        raise GitError(f"`git {' '.join(args)}` timed out after {limit:g} s")
     if check and not done.ok:
         detail = (done.stderr or done.stdout).strip() or f"exit code {done.returncode}"
         raise GitError(f"`git {' '.join(args)}` failed: {detail}")
@@ -74,9 +78,9 @@ def commits_since(repo: Path, since: str | None) -> list[Commit]:
     return commits
 
 
-def remote_tags(repo: Path, remote: str) -> dict[str, str]:
+def remote_tags(repo: Path, remote: str, timeout: float | None = None) -> dict[str, str]:
     """Tag name → peeled commit on ``remote`` (annotated tags resolved through ``^{}``)."""
-    done = git(repo, "ls-remote", "--tags", remote, check=False)
+    done = git(repo, "ls-remote", "--tags", remote, check=False, timeout=timeout)
     if not done.ok:
         raise GitError(
             f"cannot read tags from remote '{remote}': {done.stderr.strip()}",
@@ -105,9 +109,9 @@ def delete_tag(repo: Path, tag: str) -> None:
     git(repo, "tag", "--delete", tag)
 
 
-def push_tag(repo: Path, remote: str, tag: str) -> None:
-    git(repo, "push", "--atomic", "--porcelain", remote, f"refs/tags/{tag}")
+def push_tag(repo: Path, remote: str, tag: str, timeout: float | None = None) -> None:
+    git(repo, "push", "--atomic", "--porcelain", remote, f"refs/tags/{tag}", timeout=timeout)
 
 
-def delete_remote_tag(repo: Path, remote: str, tag: str) -> None:
-    git(repo, "push", "--atomic", "--porcelain", remote, f":refs/tags/{tag}")
+def delete_remote_tag(repo: Path, remote: str, tag: str, timeout: float | None = None) -> None:
+    git(repo, "push", "--atomic", "--porcelain", remote, f":refs/tags/{tag}", timeout=timeout)

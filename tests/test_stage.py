@@ -86,19 +86,32 @@ def test_a_stage_sees_the_release_in_its_environment(repo, cli):
     assert (repo.path / "env.out").read_text().split() == ["0.1.0", "v0.1.0", "hello"]
 
 
-def test_a_phase_budget_is_shared_by_its_members(repo, cli):
+def test_a_phase_budget_bounds_the_phase_command(repo, cli):
     commit_spec(repo, """
 stages:
-  - {name: build, timeout: 1}
+  - {name: build, timeout: 1, run: sleep 5}
   - {name: test, timeout: 60}
-publish:
-  git.tag: {phase: build}
-notify:
-  console.slow: {phase: build}
 """)
-    spec = (repo.path / "release.yml").read_text()
-    spec = spec.replace("  - {name: build, timeout: 1}",
-                        "  - {name: build, timeout: 1, run: sleep 3}")
-    repo.write_spec(spec)
+    started = time.monotonic()
     result = cli(repo.path, "apply", "--auto-approve")
     assert result.code == 1 and "stage.build timed out after 1 s" in result.err
+    assert time.monotonic() - started < 4
+
+
+def test_a_phase_budget_is_shared_by_its_members(repo, cli, monkeypatch):
+    """git.tag runs in the `build` phase after its 2 s command: it gets what is left."""
+    from scalpel_plan import git as git_cli
+
+    seen = []
+    real_push = git_cli.push_tag
+    monkeypatch.setattr(git_cli, "push_tag", lambda repo, remote, tag, timeout=None: (
+        seen.append(timeout), real_push(repo, remote, tag, timeout)))
+    commit_spec(repo, """
+stages:
+  - {name: build, timeout: 5, run: sleep 2}
+  - {name: test, timeout: 60}
+publish:
+  git.tag: {push: origin, phase: build}
+""")
+    assert cli(repo.path, "apply", "--auto-approve").code == 0
+    assert len(seen) == 1 and seen[0] is not None and 1.5 < seen[0] < 3.1

@@ -98,8 +98,8 @@ class GitTagProvider(Provider):
         after = change.after if change.action != "delete" else change.before
         tag, commit, remote = after["tag"], after["commit"], after["remote"]
         if change.action == "delete":
-            if remote and tag in git.remote_tags(repo, remote):
-                git.delete_remote_tag(repo, remote, tag)
+            if remote and tag in git.remote_tags(repo, remote, ctx.timeout):
+                git.delete_remote_tag(repo, remote, tag, ctx.timeout)
             if git.tag_commit(repo, tag):
                 git.delete_tag(repo, tag)
             return {}
@@ -110,9 +110,9 @@ class GitTagProvider(Provider):
             raise ProviderError(f"{change.address}: tag {tag} exists locally at {local[:12]}, "
                                 f"not at {commit[:12]}; refusing to move it")
         if remote:
-            on_remote = git.remote_tags(repo, remote).get(tag)  # fresh: adopt what already landed
+            on_remote = git.remote_tags(repo, remote, ctx.timeout).get(tag)  # adopt what landed
             if on_remote is None:
-                git.push_tag(repo, remote, tag)
+                git.push_tag(repo, remote, tag, ctx.timeout)
             elif on_remote != commit:
                 raise ProviderError(f"{change.address}: tag {tag} exists on {remote} at "
                                     f"{on_remote[:12]}; refusing to move it")

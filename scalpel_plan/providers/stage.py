@@ -7,6 +7,7 @@ stage without a command is a phase gate: it opens its phase and runs nothing.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import ClassVar
 
 from scalpel_plan import process
@@ -54,17 +55,20 @@ class StageProvider(Provider):
         log = ctx.log_dir / f"{change.address}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **ctx.extra_env, **change.after.get("env", {}), **_release_env(ctx)}
-        done = process.run(command, cwd=ctx.release.repo, env=env, timeout=ctx.timeout,
-                           log_path=log)
+        limit = min(t for t in (ctx.timeout, change.after["timeout"]) if t)
+        done = process.run(command, cwd=ctx.release.repo, env=env, timeout=limit, log_path=log)
         if done.timed_out:
-            raise ProviderError(
-                f"{change.address} timed out after {ctx.timeout:g} s; its process group was killed",
-                hint=f"last lines of {log}:\n{process.tail(log)}")
+            raise ProviderError(f"{change.address} timed out after {limit:g} s; its process "
+                                "group was killed", hint=_log_tail(log))
         if not done.ok:
-            raise ProviderError(
-                f"{change.address} failed with exit code {done.returncode}",
-                hint=f"last lines of {log}:\n{process.tail(log)}")
+            raise ProviderError(f"{change.address} failed with exit code {done.returncode}",
+                                hint=_log_tail(log))
         return {**recorded, "exit_code": 0, "duration": round(done.duration, 3), "log": str(log)}
+
+
+def _log_tail(log: Path) -> str:
+    tail = process.tail(log)
+    return f"last lines of {log}:\n{tail}" if tail else f"it printed nothing ({log})"
 
 
 def _release_env(ctx: StepContext) -> dict[str, str]:
