@@ -36,7 +36,8 @@ def open_project(spec_path: Path, *, need_repo: bool = True) -> Project:
     """Load, validate and compile ``spec_path``; find its git work tree and its state."""
     registry = default_registry()
     configs = registry.node_configs() if registry.has_plugins() else None
-    loaded = load_spec(spec_path, configs, display=str(spec_path))
+    cache = spec_path.resolve().parent / STATE_FOLDER / "cache"
+    loaded = load_spec(spec_path, configs, display=str(spec_path), cache=cache)
     graph = compile_graph(loaded, registry)
     declared = loaded.root / loaded.spec.project.repository
     repo = git.find_root(declared) if declared.is_dir() else None

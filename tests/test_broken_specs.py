@@ -52,3 +52,22 @@ def test_missing_file_is_a_clear_error(tmp_path, cli):
     result = cli(tmp_path, "validate", "-f", "nope.yml")
     assert result.code == 1
     assert "nope.yml not found" in result.err and "scalpel init" in result.err
+
+
+def test_a_spec_found_valid_is_not_validated_again_until_it_changes(tmp_path, cli, monkeypatch):
+    from scalpel_plan.spec import schema
+
+    spec = tmp_path / "release.yml"
+    spec.write_text("stages:\n  test: {run: pytest}\n")
+    assert cli(tmp_path, "validate").code == 0
+    assert list((tmp_path / ".scalpel" / "cache" / "validated").iterdir())
+
+    def no_second_validation(*args, **kwargs):
+        raise AssertionError("validated twice")
+
+    monkeypatch.setattr(schema, "validate", no_second_validation)
+    assert cli(tmp_path, "validate").code == 0
+    monkeypatch.undo()
+    spec.write_text("stages:\n  test: {run: pytest, timout: 3}\n")  # changed: checked again
+    result = cli(tmp_path, "validate")
+    assert result.code == 1 and "unknown key 'timout'" in result.err

@@ -46,11 +46,6 @@ def build_schema(node_configs: Mapping[str, type[BaseModel]]) -> dict[str, Any]:
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
 
 
-def shipped_schema() -> dict[str, Any]:
-    """The committed schema for the built-in providers (what editors and CI point at)."""
-    return json.loads(SHIPPED.read_text())  # type: ignore[no-any-return]
-
-
 def validate(source: Source, schema: dict[str, Any]) -> list[Diagnostic]:
     """Every schema violation in ``source``, in file order."""
     from jsonschema import Draft202012Validator, FormatChecker
