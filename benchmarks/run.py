@@ -53,8 +53,17 @@ def bench_startup(tmp: Path, runs: int) -> None:
     report("scalpel --version (median wall)", f"{took:.3f} s", "<= 0.15 s", took <= 0.15)
     spec = (ROOT / "examples" / "quickstart" / "release.yml").read_text()
     work = make_repo(tmp / "quickstart", spec)
+    cold = []
+    for _ in range(runs):
+        shutil.rmtree(work / ".scalpel", ignore_errors=True)  # no cache: a fresh clone
+        started = time.perf_counter()
+        run([SCALPEL, "plan"], work)
+        cold.append(time.perf_counter() - started)
+    took = statistics.median(cold)
+    report("scalpel plan, examples/quickstart, first run (median)", f"{took:.3f} s",
+           "<= 0.4 s", took <= 0.4)
     took, rss = wall([SCALPEL, "plan"], work, runs)
-    report("scalpel plan, examples/quickstart (median wall)", f"{took:.3f} s, {rss // 1024} MB",
+    report("scalpel plan, examples/quickstart, again (median)", f"{took:.3f} s, {rss // 1024} MB",
            "<= 0.4 s", took <= 0.4)
 
 
