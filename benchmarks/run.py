@@ -49,6 +49,9 @@ def report(name: str, value: str, target: str, ok: bool) -> None:
 
 
 def bench_startup(tmp: Path, runs: int) -> None:
+    baseline, _ = wall([sys.executable, "-c", "pass"], tmp, runs)
+    report("baseline: python -c pass (this machine's noise floor)", f"{baseline:.3f} s", "-",
+           True)
     took, _ = wall([SCALPEL, "--version"], tmp, runs)
     report("scalpel --version (median wall)", f"{took:.3f} s", "<= 0.15 s", took <= 0.15)
     spec = (ROOT / "examples" / "quickstart" / "release.yml").read_text()
@@ -140,7 +143,7 @@ def bench_checkpoint(tmp: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=11, help="repetitions for medians")
+    parser.add_argument("--runs", type=int, default=21, help="repetitions for medians")
     args = parser.parse_args()
     print(f"scalpel: {SCALPEL}; python {sys.version.split()[0]}; {os.cpu_count()} cores; "
           f"{os.uname().machine}")
