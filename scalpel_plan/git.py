@@ -61,21 +61,46 @@ def tags_merged(repo: Path) -> list[str]:
 
 @dataclass(frozen=True)
 class Commit:
+    """One commit as git stores it (the message split into subject and body)."""
+
     sha: str
+    parents: int
+    author: str
+    email: str
+    timestamp: int
     subject: str
     body: str
 
 
+LOG_FORMAT = f"%H{FIELD}%P{FIELD}%an{FIELD}%ae{FIELD}%at{FIELD}%B{RECORD}"
+
+
+def log(repo: Path, revisions: str = "HEAD") -> list[Commit]:
+    """The commits of ``revisions`` (e.g. "v1.0.0..HEAD"), newest first.
+
+    Messages that are not UTF-8 are decoded with replacement characters, never an error.
+    """
+    done = process.run(["git", "log", f"--format={LOG_FORMAT}", revisions, "--"], cwd=repo,
+                       env=_env(), timeout=GIT_TIMEOUT, binary=True)
+    if not done.ok:
+        detail = done.stderr.strip() or f"exit code {done.returncode}"
+        raise GitError(f"`git log {revisions}` failed: {detail}")
+    return [c for record in done.raw.split(RECORD.encode()) if (c := _commit(record))]
+
+
+def _commit(record: bytes) -> Commit | None:
+    parts = record.lstrip(b"\n").split(FIELD.encode(), 5)
+    if len(parts) != 6:
+        return None
+    sha, parents, author, email, stamp, message = (p.decode(errors="replace") for p in parts)
+    subject, _, body = message.partition("\n")
+    return Commit(sha, len(parents.split()), author, email, int(stamp or 0), subject.strip(),
+                  body.strip("\n"))
+
+
 def commits_since(repo: Path, since: str | None) -> list[Commit]:
     """Commits on HEAD after ``since`` (a tag or commit), newest first; all of them for None."""
-    rev = f"{since}..HEAD" if since else "HEAD"
-    out = git(repo, "log", f"--format=%H{FIELD}%s{FIELD}%b{RECORD}", rev).stdout
-    commits = []
-    for record in out.split(RECORD):
-        parts = record.strip("\n").split(FIELD)
-        if len(parts) == 3:
-            commits.append(Commit(parts[0], parts[1], parts[2].strip()))
-    return commits
+    return log(repo, f"{since}..HEAD" if since else "HEAD")
 
 
 def remote_tags(repo: Path, remote: str, timeout: float | None = None) -> dict[str, str]:

@@ -29,6 +29,7 @@ class Completed:
     stderr: str
     duration: float
     timed_out: bool = False
+    raw: bytes = b""  # stdout as bytes, for ``run(..., binary=True)``
 
     @property
     def ok(self) -> bool:
@@ -43,10 +44,12 @@ def run(
     timeout: float | None = None,
     log_path: Path | None = None,
     stdin: str | None = None,
+    binary: bool = False,
 ) -> Completed:
     """Run ``command`` (a list, or a string for the shell) and wait for it.
 
     With ``log_path``, stdout and stderr go (merged) to that file instead of being captured.
+    With ``binary``, stdout is kept as bytes in ``raw`` (and not decoded into ``stdout``).
     Never raises for a non-zero exit: callers decide what a failure means.
     """
     shell = isinstance(command, str)
@@ -81,10 +84,11 @@ def run(
     return Completed(
         shown,
         proc.returncode,
-        (out or b"").decode(errors="replace"),
+        "" if binary else (out or b"").decode(errors="replace"),
         (err or b"").decode(errors="replace"),
         time.monotonic() - started,
         deadline.expired,
+        out or b"" if binary else b"",
     )
 
 

@@ -1,34 +1,152 @@
-"""Conventional Commits: parse a commit message into type, scope, breaking flag and description."""
+"""Commits as changes: Conventional Commits parsed into ChangeEntry values.
+
+type, scope, `!`, description, body, footers (`Closes #12`, `Refs: #3`, `BREAKING CHANGE:`,
+`Co-authored-by:`), pull-request numbers like `(#123)`, reverts and merges. Any message,
+however odd (empty, not UTF-8, enormous), parses into an entry; nothing here raises.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from scalpel_plan import git
 
 HEADER = re.compile(
     r"^(?P<type>[A-Za-z]+)(?:\((?P<scope>[^()\r\n]*)\))?(?P<bang>!)?: +(?P<desc>\S.*)$")
-BREAKING_FOOTER = re.compile(r"^BREAKING[ -]CHANGE: ", re.MULTILINE)
+FOOTER = re.compile(r"^(?P<token>BREAKING[ -]CHANGE|[A-Za-z][\w-]*)(?::[ ]|[ ]#)(?P<value>.*)$")
+PR_SUFFIX = re.compile(r"\s*\(#(?P<pr>\d+)\)\s*$")
+MERGE_PR = re.compile(r"^Merge pull request #(?P<pr>\d+)")
+REVERT_SUBJECT = re.compile(r'^Revert "(?P<reverted>.*)"$')
+REVERTS_SHA = re.compile(r"This reverts commit (?P<sha>[0-9a-f]{7,40})")
+ISSUE_NUMBER = re.compile(r"#(\d+)")
+ISSUE_TOKENS = {"close", "closes", "closed", "fix", "fixes", "fixed", "resolve", "resolves",
+                "resolved", "ref", "refs", "references", "see", "part-of"}
+BUMPS = {"feat": "minor", "fix": "patch", "perf": "patch"}
 
 
 @dataclass(frozen=True)
-class ConventionalCommit:
+class ChangeEntry:
+    """One change as a changelog tells it: a commit, parsed."""
+
     sha: str
     type: str | None  # None: not a conventional message
     scope: str | None
     breaking: bool
     description: str
+    body: str = ""
+    footers: tuple[tuple[str, str], ...] = ()
+    breaking_note: str = ""  # what a BREAKING CHANGE footer says (for migration guides)
+    prs: tuple[int, ...] = ()
+    issues: tuple[int, ...] = ()
+    author: str = ""
+    email: str = ""
+    co_authors: tuple[str, ...] = ()
+    timestamp: int = 0
+    reverts: str | None = None  # the sha this commit reverts
+    merge: bool = False
+
+    @property
+    def conventional(self) -> bool:
+        return self.type is not None
 
     @property
     def bump(self) -> str | None:
-        """The semver part this commit bumps: "major", "minor", "patch" or None."""
+        """The semver part this change bumps: "major", "minor", "patch" or None."""
         if self.breaking:
             return "major"
-        return {"feat": "minor", "fix": "patch", "perf": "patch"}.get(self.type or "")
+        return BUMPS.get(self.type or "")
+
+    @property
+    def short_sha(self) -> str:
+        return self.sha[:7]
+
+    @property
+    def title(self) -> str:
+        scope = f"({self.scope})" if self.scope else ""
+        kind = f"{self.type}{scope}{'!' if self.breaking else ''}: " if self.type else ""
+        return kind + self.description
 
 
-def parse(sha: str, subject: str, body: str = "") -> ConventionalCommit:
-    match = HEADER.match(subject.strip())
-    if not match:
-        return ConventionalCommit(sha, None, None, False, subject.strip())
-    breaking = bool(match["bang"]) or bool(BREAKING_FOOTER.search(body))
-    return ConventionalCommit(sha, match["type"].lower(), match["scope"], breaking, match["desc"])
+def parse(sha: str, subject: str, body: str = "", *, author: str = "", email: str = "",
+          timestamp: int = 0, merge: bool = False) -> ChangeEntry:
+    """The ChangeEntry for a commit message (subject line and body)."""
+    subject = subject.strip()
+    text, footers = _split_footers(body)
+    prs = _prs(subject)
+    description = PR_SUFFIX.sub("", subject)
+    reverts = _reverted_sha(subject, body, footers)
+    match = HEADER.match(description)
+    if match is None and REVERT_SUBJECT.match(subject):
+        kind, scope, bang, description = "revert", None, False, subject
+    elif match is None:
+        kind, scope, bang = None, None, False
+    else:
+        kind, scope = match["type"].lower(), match["scope"] or None
+        bang, description = bool(match["bang"]), match["desc"].strip()
+    note = next((v for k, v in footers if k.replace("-", " ").upper() == "BREAKING CHANGE"), "")
+    breaking = kind is not None and (bang or bool(note))
+    return ChangeEntry(
+        sha=sha, type=kind, scope=scope, breaking=breaking, description=description,
+        body=text, footers=footers, breaking_note=note or (description if breaking else ""),
+        prs=prs, issues=_issues(footers), author=author, email=email,
+        co_authors=tuple(v for k, v in footers if k.lower() == "co-authored-by"),
+        timestamp=timestamp, reverts=reverts, merge=merge)
+
+
+def from_commit(commit: git.Commit) -> ChangeEntry:
+    return parse(commit.sha, commit.subject, commit.body, author=commit.author,
+                 email=commit.email, timestamp=commit.timestamp, merge=commit.parents > 1)
+
+
+def _split_footers(body: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """(the body without its footers, the footers), footers being the trailing paragraphs
+    from the first one that opens with a `Token: value` line."""
+    paragraphs = body.strip("\n").split("\n\n")
+    for index, paragraph in enumerate(paragraphs):
+        if FOOTER.match(paragraph.lstrip("\n")):
+            footers: list[tuple[str, str]] = []
+            for line in "\n\n".join(paragraphs[index:]).splitlines():
+                found = FOOTER.match(line)
+                if found:
+                    footers.append((found["token"], found["value"].strip()))
+                elif footers and line.strip():  # a value that runs on over several lines
+                    token, value = footers[-1]
+                    footers[-1] = (token, f"{value}\n{line.strip()}")
+            return "\n\n".join(paragraphs[:index]).strip(), tuple(footers)
+    return body.strip(), ()
+
+
+def _prs(subject: str) -> tuple[int, ...]:
+    found = PR_SUFFIX.search(subject) or MERGE_PR.match(subject)
+    return (int(found["pr"]),) if found else ()
+
+
+def _issues(footers: Iterable[tuple[str, str]]) -> tuple[int, ...]:
+    numbers: list[int] = []
+    for token, value in footers:
+        if token.lower() in ISSUE_TOKENS:
+            numbers += [int(n) for n in ISSUE_NUMBER.findall(value) if int(n) not in numbers]
+    return tuple(numbers)
+
+
+def _reverted_sha(subject: str, body: str, footers: tuple[tuple[str, str], ...]) -> str | None:
+    if not (REVERT_SUBJECT.match(subject) or subject.lower().startswith("revert")):
+        return None
+    found = REVERTS_SHA.search(body)
+    if found:
+        return found["sha"]
+    refs = next((v for k, v in footers if k.lower() == "refs"), "")
+    return refs.split()[0] if re.fullmatch(r"[0-9a-f]{7,40}(\s.*)?", refs) else None
+
+
+def cancel_reverts(entries: list[ChangeEntry]) -> list[ChangeEntry]:
+    """``entries`` without the reverts whose reverted commit is among them, nor that commit."""
+    gone: set[str] = set()
+    for entry in entries:
+        if entry.reverts:
+            target = next((e.sha for e in entries if e.sha.startswith(entry.reverts)), None)
+            if target and target not in gone:
+                gone |= {target, entry.sha}
+    return [e for e in entries if e.sha not in gone]

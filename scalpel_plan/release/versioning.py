@@ -9,7 +9,7 @@ from pathlib import Path
 
 from scalpel_plan import git
 from scalpel_plan.errors import ScalpelError
-from scalpel_plan.release.commits import ConventionalCommit, parse
+from scalpel_plan.release.commits import ChangeEntry, cancel_reverts, from_commit
 from scalpel_plan.release.semver import PARTS, SemVer
 from scalpel_plan.spec.model import Spec
 from scalpel_plan.state.model import State
@@ -23,7 +23,7 @@ class VersionDecision:
     previous: str | None
     previous_tag: str | None
     reason: str
-    commits: list[ConventionalCommit] = field(default_factory=list)  # those that decided it
+    commits: list[ChangeEntry] = field(default_factory=list)  # those that decided it
 
 
 def tag_for(spec: Spec, version: str) -> str:
@@ -68,7 +68,7 @@ def decide(repo: Path, spec: Spec, state: State, override: str | None = None) ->
 
 def _from_commits(repo: Path, spec: Spec, previous: str | None,
                   previous_tag: str | None) -> VersionDecision:
-    commits = [parse(c.sha, c.subject, c.body) for c in git.commits_since(repo, previous_tag)]
+    commits = cancel_reverts([from_commit(c) for c in git.commits_since(repo, previous_tag)])
     if not commits:
         why = f"no commits since {previous_tag}" if previous_tag else "no commits"
         return VersionDecision(None, previous, previous_tag, why)
@@ -93,5 +93,5 @@ def _from_commits(repo: Path, spec: Spec, previous: str | None,
                            f"{previous_tag} decide it", deciding)
 
 
-def _count(items: list[ConventionalCommit], noun: str) -> str:
+def _count(items: list[ChangeEntry], noun: str) -> str:
     return f"{len(items)} {noun}{'s' * (len(items) != 1)}"
