@@ -140,3 +140,22 @@ def push_tag(repo: Path, remote: str, tag: str, timeout: float | None = None) ->
 
 def delete_remote_tag(repo: Path, remote: str, tag: str, timeout: float | None = None) -> None:
     git(repo, "push", "--atomic", "--porcelain", remote, f":refs/tags/{tag}", timeout=timeout)
+
+
+@dataclass(frozen=True)
+class Tag:
+    name: str
+    commit: str  # peeled
+    date: str  # ISO date the tag (or, for a lightweight tag, its commit) was made
+
+
+def tags(repo: Path) -> list[Tag]:
+    """Every tag with the commit it points at."""
+    fmt = FIELD.join(("%(refname:short)", "%(objectname)", "%(*objectname)",
+                      "%(creatordate:short)"))
+    out = git(repo, "for-each-ref", f"--format={fmt}", "refs/tags").stdout
+    found = []
+    for line in out.splitlines():
+        name, obj, peeled, date = (line.split(FIELD) + ["", "", ""])[:4]
+        found.append(Tag(name, peeled or obj, date))
+    return found

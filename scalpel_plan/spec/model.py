@@ -53,6 +53,34 @@ FixedVersion = Annotated[
 ]
 
 
+DEFAULT_CATEGORIES = {
+    "feat": "Features", "fix": "Bug Fixes", "perf": "Performance", "revert": "Reverts",
+    "docs": "Documentation", "refactor": "Refactoring", "style": "Styling", "test": "Testing",
+    "build": "Build System", "ci": "Continuous Integration", "chore": "Miscellaneous",
+}
+
+
+class ChangelogConfig(Model):
+    file: str = Field("CHANGELOG.md", description="The changelog the release updates")
+    marker: str = Field("<!-- scalpel: new releases go below this line -->",
+                        description="New sections are inserted right under this line")
+    categories: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_CATEGORIES),
+        description="Commit type → section title, in the order shown (breaking changes first)")
+    other: Literal["keep", "ignore"] = Field(
+        "ignore", description="What to do with messages that are not Conventional Commits")
+    commits: str | None = Field(None, description="Commit URL template, with {sha}")
+    issues: str | None = Field(None, description="Issue URL template, with {id}")
+    pulls: str | None = Field(None, description="Pull request URL template, with {id}")
+    compare: str | None = Field(None, description="Compare URL, with {previous} and {tag}")
+    contributors: bool = True
+
+
+class NotesConfig(Model):
+    template: str = Field("default", description="default, minimal, detailed, breaking, or a "
+                          "template file (Jinja2) relative to release.yml")
+
+
 class SecretDecl(Model):
     env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
     pattern: str | None = None
@@ -83,6 +111,8 @@ class StageItem(StageConfig):
 class Spec(Model):
     project: Project = Field(default_factory=Project)
     version: VersionPolicy | FixedVersion = Field(default_factory=VersionPolicy)
+    changelog: ChangelogConfig | None = None
+    notes: NotesConfig | None = None
     secrets: dict[Name, SecretDecl] = Field(default_factory=dict)
     stages: dict[Name, StageConfig] | list[StageItem] = Field(default_factory=dict)
     publish: dict[Address, dict[str, object]] = Field(default_factory=dict)

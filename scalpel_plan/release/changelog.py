@@ -1,0 +1,247 @@
+"""The changelog: ChangeEntry values grouped into sections per release, rendered as Markdown
+(Keep a Changelog layout), HTML (escaped, self-contained) or JSON (docs/changelog-format.md).
+
+Pure values in, text out: reading history from git is ``release.history``'s job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+from scalpel_plan.release.commits import ChangeEntry, cancel_reverts
+from scalpel_plan.spec.model import ChangelogConfig
+
+CHANGELOG_FORMAT_VERSION = 1
+BREAKING_TITLE = "⚠ Breaking Changes"
+OTHER_TITLE = "Other"
+HEADER = ("# Changelog\n\nAll notable changes to this project are documented in this file.\n"
+          "The format follows [Keep a Changelog](https://keepachangelog.com/en/1.1.0/).\n")
+
+
+@dataclass(frozen=True)
+class ChangelogSection:
+    """One heading of a release's changelog and the entries under it."""
+
+    title: str
+    entries: tuple[ChangeEntry, ...]
+
+
+@dataclass(frozen=True)
+class ReleaseChanges:
+    """What one release contains: its version, date and sections."""
+
+    version: str  # "Unreleased" for changes after the last tag
+    tag: str | None
+    date: str | None  # ISO date
+    previous_tag: str | None
+    sections: tuple[ChangelogSection, ...]
+    contributors: tuple[str, ...] = field(default=())
+
+    @property
+    def entries(self) -> list[ChangeEntry]:
+        return [e for s in self.sections for e in s.entries]
+
+    @property
+    def breaking(self) -> list[ChangeEntry]:
+        return [e for e in self.entries if e.breaking]
+
+
+class ChangelogGenerator:
+    """Builds release sections from entries and renders them."""
+
+    def __init__(self, config: ChangelogConfig | None = None) -> None:
+        self.config = config or ChangelogConfig()
+
+    # assembling ---------------------------------------------------------------------------
+    def sections(self, entries: Iterable[ChangeEntry]) -> tuple[ChangelogSection, ...]:
+        """Breaking changes first, then one section per configured type, in its order."""
+        kept = [e for e in cancel_reverts(list(entries)) if not (e.merge and not e.conventional)]
+        groups: dict[str, list[ChangeEntry]] = {BREAKING_TITLE: []}
+        groups.update({title: [] for title in self.config.categories.values()})
+        groups[OTHER_TITLE] = []
+        for entry in kept:
+            if entry.breaking:
+                groups[BREAKING_TITLE].append(entry)
+            elif entry.type in self.config.categories:
+                groups[self.config.categories[entry.type]].append(entry)
+            elif not entry.conventional and self.config.other == "keep":
+                groups[OTHER_TITLE].append(entry)
+        return tuple(ChangelogSection(t, tuple(es)) for t, es in groups.items() if es)
+
+    def release(self, version: str, entries: Iterable[ChangeEntry], *, tag: str | None = None,
+                date: str | None = None, previous_tag: str | None = None) -> ReleaseChanges:
+        listed = list(entries)
+        sections = self.sections(listed)
+        people: dict[str, None] = {}
+        for entry in (e for s in sections for e in s.entries):
+            for person in (entry.author, *(_name(c) for c in entry.co_authors)):
+                if person:
+                    people[person] = None
+        return ReleaseChanges(version, tag, date or dt.date.today().isoformat(), previous_tag,
+                              sections, tuple(people) if self.config.contributors else ())
+
+    # Markdown -----------------------------------------------------------------------------
+    def markdown(self, releases: Iterable[ReleaseChanges], *, header: bool = False) -> str:
+        """Keep a Changelog Markdown for ``releases`` (newest first)."""
+        listed = list(releases)
+        parts = [HEADER] if header else []
+        parts += [self.markdown_section(r) for r in listed]
+        links = [self._link_reference(r) for r in listed]
+        text = "\n".join(parts)
+        return text + ("\n" + "\n".join(x for x in links if x) + "\n" if any(links) else "")
+
+    def markdown_section(self, release: ReleaseChanges) -> str:
+        version = release.version
+        heading = f"## [{version}]" + (f" - {release.date}" if version != "Unreleased" else "")
+        lines = [heading, ""]
+        if not release.sections:
+            lines += ["_No notable changes._", ""]
+        for section in release.sections:
+            lines += [f"### {section.title}", ""]
+            lines += [self._markdown_entry(e, section.title == BREAKING_TITLE)
+                      for e in section.entries]
+            lines.append("")
+        if release.contributors:
+            lines += ["**Contributors:** " + ", ".join(release.contributors), ""]
+        return "\n".join(lines)
+
+    def _markdown_entry(self, entry: ChangeEntry, breaking: bool) -> str:
+        scope = f"**{_md(entry.scope)}:** " if entry.scope else ""
+        text = f"- {scope}{_md(entry.description)}"
+        refs = [self._link(f"#{n}", self.config.pulls or self.config.issues, id=n)
+                for n in entry.prs]
+        refs.append(self._link(entry.short_sha, self.config.commits, sha=entry.sha))
+        text += " (" + ", ".join(refs) + ")"
+        if entry.issues:
+            text += ", closes " + ", ".join(
+                self._link(f"#{n}", self.config.issues, id=n) for n in entry.issues)
+        if breaking and entry.breaking_note and entry.breaking_note != entry.description:
+            text += "\n" + "\n".join(f"  {line}" for line in _md(entry.breaking_note).splitlines())
+        return text
+
+    def _link(self, label: str, template: str | None, **values: object) -> str:
+        if not template:
+            return label
+        return f"[{label}]({template.format_map({k: str(v) for k, v in values.items()})})"
+
+    def _link_reference(self, release: ReleaseChanges) -> str | None:
+        if not (self.config.compare and release.previous_tag and release.tag):
+            return None
+        url = self.config.compare.format_map({"previous": release.previous_tag,
+                                              "tag": release.tag})
+        return f"[{release.version}]: {url}"
+
+    # HTML ---------------------------------------------------------------------------------
+    def html(self, releases: Iterable[ReleaseChanges], *, title: str = "Changelog") -> str:
+        """A self-contained, escaped HTML page (no scripts, no external resources)."""
+        body = [f"<h1>{html.escape(title)}</h1>"]
+        for release in releases:
+            date = f" <small>{html.escape(release.date or '')}</small>" \
+                if release.version != "Unreleased" else ""
+            body.append(f'<section class="release"><h2>{html.escape(release.version)}{date}</h2>')
+            for section in release.sections:
+                body.append(f"<h3>{html.escape(section.title)}</h3><ul>")
+                body += [f"<li>{self._html_entry(e)}</li>" for e in section.entries]
+                body.append("</ul>")
+            if release.contributors:
+                body.append("<p><strong>Contributors:</strong> "
+                            f"{html.escape(', '.join(release.contributors))}</p>")
+            body.append("</section>")
+        return HTML_PAGE.format(title=html.escape(title), body="\n".join(body))
+
+    def _html_entry(self, entry: ChangeEntry) -> str:
+        scope = f"<strong>{html.escape(entry.scope)}:</strong> " if entry.scope else ""
+        sha = html.escape(entry.short_sha)
+        if self.config.commits:
+            url = html.escape(self.config.commits.format_map({"sha": entry.sha}), quote=True)
+            sha = f'<a href="{url}"><code>{sha}</code></a>'
+        else:
+            sha = f"<code>{sha}</code>"
+        return f"{scope}{html.escape(entry.description)} ({sha})"
+
+    # JSON ---------------------------------------------------------------------------------
+    def json(self, releases: Iterable[ReleaseChanges]) -> str:
+        """The changelog as data: see docs/changelog-format.md."""
+        data = {"format_version": CHANGELOG_FORMAT_VERSION,
+                "releases": [_release_data(r) for r in releases]}
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def insert_section(existing: str, section: str, marker: str) -> str:
+    """``existing`` changelog text with ``section`` inserted under ``marker``; every other byte
+    stays as it was. Without a marker, it goes before the first release heading (and the
+    marker with it, so the next release finds its place)."""
+    block = section.rstrip("\n") + "\n"
+    if marker in existing:
+        at = existing.index(marker) + len(marker)
+        rest = existing[at:]
+        newline = "\n" if rest.startswith("\n") else ""
+        return existing[:at] + "\n\n" + block + newline + rest.removeprefix("\n")
+    if not existing.strip():
+        return f"{HEADER}\n{marker}\n\n{block}"
+    first = _first_release_heading(existing)
+    if first is None:
+        sep = "" if existing.endswith("\n") else "\n"
+        return f"{existing}{sep}\n{marker}\n\n{block}"
+    return f"{existing[:first]}{marker}\n\n{block}\n{existing[first:]}"
+
+
+def _first_release_heading(text: str) -> int | None:
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        if line.startswith("## "):
+            return offset
+        offset += len(line)
+    return None
+
+
+def _release_data(release: ReleaseChanges) -> dict[str, object]:
+    return {
+        "version": release.version, "tag": release.tag, "date": release.date,
+        "previous_tag": release.previous_tag, "contributors": list(release.contributors),
+        "sections": [{"title": s.title, "entries": [_entry_data(e) for e in s.entries]}
+                     for s in release.sections],
+    }
+
+
+def _entry_data(entry: ChangeEntry) -> dict[str, object]:
+    data = asdict(entry)
+    data["footers"] = [{"token": k, "value": v} for k, v in entry.footers]
+    for key in ("prs", "issues", "co_authors"):
+        data[key] = list(data[key])
+    return data
+
+
+def _name(co_author: str) -> str:
+    return co_author.split("<", 1)[0].strip()
+
+
+def _md(text: str) -> str:
+    """Text safe inside Markdown: no raw HTML, no accidental emphasis."""
+    return (text.replace("\\", "\\\\").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("*", "\\*").replace("_", "\\_").replace("[", "\\[").replace("]", "\\]"))
+
+
+HTML_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 52rem; margin: 2rem auto;
+       padding: 0 1rem; line-height: 1.5; color: #1f2328; }}
+h2 {{ border-bottom: 1px solid #d0d7de; padding-bottom: .3rem; }}
+small {{ color: #656d76; font-weight: normal; }}
+code {{ font-size: .85em; background: #f6f8fa; padding: .1em .3em; border-radius: 4px; }}
+</style>
+</head>
+<body>
+{body}
+</body>
+</html>
+"""

@@ -1,0 +1,54 @@
+"""A repository's history as releases: commits read from git, grouped by release tag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scalpel_plan import git
+from scalpel_plan.release.changelog import ChangelogGenerator, ReleaseChanges
+from scalpel_plan.release.commits import ChangeEntry, from_commit
+from scalpel_plan.release.versioning import release_tags
+from scalpel_plan.spec.model import Spec
+
+UNRELEASED = "Unreleased"
+
+
+def releases(repo: Path, spec: Spec, generator: ChangelogGenerator, *,
+             revisions: str = "HEAD", unreleased_as: str = UNRELEASED,
+             limit: int | None = None) -> list[ReleaseChanges]:
+    """The releases in ``revisions`` (newest first): commits grouped under the release tag
+    that first contains them; those after the last tag under ``unreleased_as``."""
+    tagged = _release_tags_by_commit(repo, spec)
+    groups: list[tuple[str, str | None, str | None, list[ChangeEntry]]] = []
+    current: tuple[str, str | None, str | None, list[ChangeEntry]] = (
+        unreleased_as, None, None, [])
+    for commit in git.log(repo, revisions):
+        if commit.sha in tagged:
+            if current[3] or current[0] != UNRELEASED:
+                groups.append(current)
+            if limit is not None and len(groups) >= limit:
+                break
+            tag, version, date = tagged[commit.sha]
+            current = (version, tag, date, [])
+        current[3].append(from_commit(commit))
+    else:
+        if current[3] or current[1]:
+            groups.append(current)
+    result = []
+    for i, (version, tag, date, entries) in enumerate(groups):
+        previous = groups[i + 1][1] if i + 1 < len(groups) else None
+        result.append(generator.release(version, entries, tag=tag, date=date,
+                                        previous_tag=previous))
+    return result
+
+
+def _release_tags_by_commit(repo: Path, spec: Spec) -> dict[str, tuple[str, str, str]]:
+    """commit → (tag, version, date) for the tags that match the tag format (the highest
+    version wins when a commit has several)."""
+    all_tags = git.tags(repo)
+    versions = release_tags(spec, [t.name for t in all_tags])
+    found: dict[str, tuple[str, str, str]] = {}
+    for tag in sorted((t for t in all_tags if t.name in versions),
+                      key=lambda t: versions[t.name]):
+        found[tag.commit] = (tag.name, str(versions[tag.name]), tag.date)
+    return found
