@@ -40,6 +40,12 @@ class PlanFormat(StrEnum):
     json = "json"
 
 
+class ChangelogFormat(StrEnum):
+    markdown = "markdown"
+    html = "html"
+    json = "json"
+
+
 class GraphFormat(StrEnum):
     dot = "dot"
     mermaid = "mermaid"
@@ -226,6 +232,57 @@ def _approved(ui: UI) -> bool:
         raise ScalpelError("apply needs confirmation but there is no terminal",
                            hint="pass --auto-approve, or apply a saved plan file")
     return ui.confirm("Do you want to perform these actions?")
+
+
+@app.command()
+def changelog(
+    file: SpecFile = DEFAULT_SPEC,
+    all_: Annotated[bool, typer.Option("--all", help="The whole history, by release tag.")] = False,
+    from_: Annotated[str | None, typer.Option("--from", help="From this tag or commit.")] = None,
+    to: Annotated[str, typer.Option("--to", help="Up to this tag or commit.")] = "HEAD",
+    format: Annotated[ChangelogFormat, typer.Option("--format")] = ChangelogFormat.markdown,
+    version: Annotated[str | None, typer.Option("--version")] = None,
+) -> None:
+    """Print the changelog of the next release (or of --all history, or a --from/--to range)."""
+    from scalpel_plan.release import history, versioning
+    from scalpel_plan.release.changelog import ChangelogGenerator
+    from scalpel_plan.release.content import release_changes
+
+    project = _open(file)
+    spec, repo = project.loaded.spec, project.workspace.repo
+    generator = ChangelogGenerator(spec.changelog)
+    if all_ or from_:
+        revisions = f"{from_}..{to}" if from_ else to
+        releases = history.releases(repo, spec, generator, revisions=revisions)
+    else:
+        decision = versioning.decide(repo, spec, project.backend.read(), version)
+        releases = [release_changes(spec, decision, generator)]
+    if format is ChangelogFormat.json:
+        text = generator.json(releases)
+    elif format is ChangelogFormat.html:
+        text = generator.html(releases, title=f"{project.loaded.project_name} changelog")
+    else:
+        text = generator.markdown(releases, header=all_)
+    _ui().raw(text)
+
+
+@app.command()
+def notes(
+    file: SpecFile = DEFAULT_SPEC,
+    template: Annotated[str | None, typer.Option(
+        help="default, minimal, detailed, breaking, or a template file.")] = None,
+    version: Annotated[str | None, typer.Option("--version")] = None,
+) -> None:
+    """Print the release notes of the next release."""
+    from scalpel_plan.release import versioning
+    from scalpel_plan.release.content import release_changes, release_notes
+
+    project = _open(file)
+    spec = project.loaded.spec
+    decision = versioning.decide(project.workspace.repo, spec, project.backend.read(), version)
+    changes = release_changes(spec, decision)
+    _ui().raw(release_notes(spec, project.loaded.root, changes, project.loaded.project_name,
+                            decision.previous, template))
 
 
 @state_app.command("list")

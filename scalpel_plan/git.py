@@ -156,6 +156,6 @@ def tags(repo: Path) -> list[Tag]:
     out = git(repo, "for-each-ref", f"--format={fmt}", "refs/tags").stdout
     found = []
     for line in out.splitlines():
-        name, obj, peeled, date = (line.split(FIELD) + ["", "", ""])[:4]
+        name, obj, peeled, date = [*line.split(FIELD), "", "", ""][:4]
         found.append(Tag(name, peeled or obj, date))
     return found

@@ -54,6 +54,8 @@ class ReleaseSummary(BaseModel):
     commit: str
     reason: str
     commits: list[CommitSummary] = Field(default_factory=list)
+    changelog: str | None = None  # the Markdown section, when release.yml has `changelog:`
+    notes: str | None = None  # the release notes, when release.yml has `notes:`
 
 
 class PlanDiagnostic(BaseModel):
@@ -115,9 +117,30 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
             tag=release.tag, commit=commit, reason=decision.reason,
             commits=[CommitSummary(sha=c.sha, type=c.type, scope=c.scope, breaking=c.breaking,
                                    description=c.description, bump=c.bump)
-                     for c in decision.commits])
+                     for c in decision.commits],
+            **_content(loaded, decision, release))
     return Plan(fingerprint=fingerprint, release=summary, changes=changes, drift=drift,
                 nothing_to_release=None if summary else decision.reason)
+
+
+def _content(loaded: LoadedSpec, decision: versioning.VersionDecision,
+             release: Release) -> dict[str, str]:
+    """The changelog section and notes the release publishes, as release.yml asks for them."""
+    spec = loaded.spec
+    if spec.changelog is None and spec.notes is None:
+        return {}
+    from scalpel_plan.release.changelog import ChangelogGenerator
+    from scalpel_plan.release.content import release_changes, release_notes
+
+    generator = ChangelogGenerator(spec.changelog)
+    changes = release_changes(spec, decision, generator)
+    content = {}
+    if spec.changelog is not None:
+        content["changelog"] = generator.markdown_section(changes)
+    if spec.notes is not None:
+        content["notes"] = release_notes(spec, loaded.root, changes, release.project,
+                                         release.previous)
+    return content
 
 
 def _diff_nodes(graph: Graph, registry: Registry, state: State, release: Release, *,

@@ -228,6 +228,10 @@ def _release_header(plan: Plan) -> list[str]:
         lines.append(f"    [dim]{c.sha[:8]}[/] {escape(_commit_title(c))}  [dim]({c.bump})[/]")
     if len(r.commits) > 20:
         lines.append(f"    … and {len(r.commits) - 20} more")
+    for title, text in (("Changelog", r.changelog), ("Release notes", r.notes)):
+        if text:
+            lines += ["", f"  [bold]{title}[/] [dim](published with the release)[/]"]
+            lines += [f"  [dim]│[/] {escape(line)}" for line in text.rstrip().splitlines()]
     return [*lines, ""]
 
 
@@ -303,6 +307,10 @@ def plan_markdown(plan: Plan) -> str:
                 "</summary>", ""]
         out += [f"- `{c.sha[:8]}` {_md_escape(_commit_title(c))} ({c.bump})" for c in r.commits]
         out += ["", "</details>", ""]
+    for title, text in (("Changelog", r.changelog), ("Release notes", r.notes)):
+        if text:
+            out += [f"<details><summary>{title} for {r.version}</summary>", "", text.rstrip(),
+                    "", "</details>", ""]
     out += _md_drift(plan)
     actionable = [c for c in plan.changes if c.actionable]
     if actionable:

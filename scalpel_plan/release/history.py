@@ -19,27 +19,19 @@ def releases(repo: Path, spec: Spec, generator: ChangelogGenerator, *,
     """The releases in ``revisions`` (newest first): commits grouped under the release tag
     that first contains them; those after the last tag under ``unreleased_as``."""
     tagged = _release_tags_by_commit(repo, spec)
-    groups: list[tuple[str, str | None, str | None, list[ChangeEntry]]] = []
-    current: tuple[str, str | None, str | None, list[ChangeEntry]] = (
-        unreleased_as, None, None, [])
+    Group = tuple[str, str | None, str | None, list[ChangeEntry]]  # version, tag, date, changes
+    groups: list[Group] = [(unreleased_as, None, None, [])]
     for commit in git.log(repo, revisions):
         if commit.sha in tagged:
-            if current[3] or current[0] != UNRELEASED:
-                groups.append(current)
-            if limit is not None and len(groups) >= limit:
+            if limit is not None and len(groups) > limit:
                 break
             tag, version, date = tagged[commit.sha]
-            current = (version, tag, date, [])
-        current[3].append(from_commit(commit))
-    else:
-        if current[3] or current[1]:
-            groups.append(current)
-    result = []
-    for i, (version, tag, date, entries) in enumerate(groups):
-        previous = groups[i + 1][1] if i + 1 < len(groups) else None
-        result.append(generator.release(version, entries, tag=tag, date=date,
-                                        previous_tag=previous))
-    return result
+            groups.append((version, tag, date, []))
+        groups[-1][3].append(from_commit(commit))
+    kept = [g for g in groups if g[1] or g[3]][:limit]  # no empty "Unreleased"
+    return [generator.release(version, changes, tag=tag, date=date,
+                              previous_tag=kept[i + 1][1] if i + 1 < len(kept) else None)
+            for i, (version, tag, date, changes) in enumerate(kept)]
 
 
 def _release_tags_by_commit(repo: Path, spec: Spec) -> dict[str, tuple[str, str, str]]:

@@ -91,7 +91,8 @@ class ReleaseNotesTemplate:
                                hint="available variables: " + ", ".join(sorted(context))
                                ) from None
         except TemplateError as exc:
-            line = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
+            lineno = getattr(exc, "lineno", None)
+            line = f" (line {lineno})" if lineno else ""
             raise ScalpelError(f"release-notes template '{name}' is broken{line}: {exc}") from None
 
 

@@ -24,6 +24,7 @@ class VersionDecision:
     previous_tag: str | None
     reason: str
     commits: list[ChangeEntry] = field(default_factory=list)  # those that decided it
+    entries: list[ChangeEntry] = field(default_factory=list)  # all since the previous tag
 
 
 def tag_for(spec: Spec, version: str) -> str:
@@ -51,24 +52,29 @@ def decide(repo: Path, spec: Spec, state: State, override: str | None = None) ->
         if SemVer.parse(override) is None:
             raise ScalpelError(f"--version {override} is not a semantic version",
                                hint="for example --version 1.4.0 or --version 2.0.0-rc.1")
-        return VersionDecision(override, previous, previous_tag, "set with --version")
+        return VersionDecision(override, previous, previous_tag, "set with --version",
+                               entries=_entries(repo, previous_tag))
     current = state.current_release()
     if current and current.unfinished:
-        return VersionDecision(current.version, current.previous, previous_tag,
+        since = tag_for(spec, current.previous) if current.previous else None
+        since = since if since in tags else None
+        return VersionDecision(current.version, current.previous, since,
                                f"continues the unfinished release {current.version} "
-                               f"({current.status.replace('_', ' ')})")
+                               f"({current.status.replace('_', ' ')})",
+                               entries=_entries(repo, since))
     if spec.fixed_version:
         fixed = spec.fixed_version
         done = state.release(fixed)
         if (done and done.status == "succeeded") or tag_for(spec, fixed) in tags:
             return VersionDecision(None, previous, previous_tag, f"{fixed} is already released")
-        return VersionDecision(fixed, previous, previous_tag, "fixed in release.yml")
+        return VersionDecision(fixed, previous, previous_tag, "fixed in release.yml",
+                               entries=_entries(repo, previous_tag))
     return _from_commits(repo, spec, previous, previous_tag)
 
 
 def _from_commits(repo: Path, spec: Spec, previous: str | None,
                   previous_tag: str | None) -> VersionDecision:
-    commits = cancel_reverts([from_commit(c) for c in git.commits_since(repo, previous_tag)])
+    commits = _entries(repo, previous_tag)
     if not commits:
         why = f"no commits since {previous_tag}" if previous_tag else "no commits"
         return VersionDecision(None, previous, previous_tag, why)
@@ -77,7 +83,7 @@ def _from_commits(repo: Path, spec: Spec, previous: str | None,
         initial = spec.policy.initial
         return VersionDecision(initial, None, None,
                                f"first release ({_count(commits, 'commit')}, no release tag yet)",
-                               deciding)
+                               deciding, commits)
     if not deciding:
         return VersionDecision(None, previous, previous_tag,
                                f"no releasable commits since {previous_tag} "
@@ -90,7 +96,12 @@ def _from_commits(repo: Path, spec: Spec, previous: str | None,
     version = str(base.bump(part))
     return VersionDecision(version, previous, previous_tag,
                            f"{part} bump: {len(deciding)} of {_count(commits, 'commit')} since "
-                           f"{previous_tag} decide it", deciding)
+                           f"{previous_tag} decide it", deciding, commits)
+
+
+def _entries(repo: Path, since: str | None) -> list[ChangeEntry]:
+    """The changes since ``since`` (a tag), reverted pairs cancelled out."""
+    return cancel_reverts([from_commit(c) for c in git.commits_since(repo, since)])
 
 
 def _count(items: list[ChangeEntry], noun: str) -> str:

@@ -1,0 +1,31 @@
+"""What a release publishes besides its artifacts: its changelog section and release notes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scalpel_plan.release.changelog import ChangelogGenerator, ReleaseChanges
+from scalpel_plan.release.notes import BUILTIN, ReleaseNotesTemplate
+from scalpel_plan.release.versioning import VersionDecision, tag_for
+from scalpel_plan.spec.model import Spec
+
+
+def release_changes(spec: Spec, decision: VersionDecision,
+                    generator: ChangelogGenerator | None = None) -> ReleaseChanges:
+    """The changes of the release ``decision`` is about ("Unreleased" when there is none)."""
+    generator = generator or ChangelogGenerator(spec.changelog)
+    version = decision.version or "Unreleased"
+    return generator.release(version, decision.entries,
+                             tag=tag_for(spec, version) if decision.version else None,
+                             previous_tag=decision.previous_tag)
+
+
+def release_notes(spec: Spec, root: Path, changes: ReleaseChanges, project: str,
+                  previous: str | None, template: str | None = None) -> str:
+    """The notes for ``changes`` with ``template`` (a built-in name or a file under ``root``),
+    by default the one release.yml names."""
+    name = template or (spec.notes.template if spec.notes else "default")
+    notes = ReleaseNotesTemplate()
+    if name not in BUILTIN:
+        name = notes.registry.load_file(root / name, name).name
+    return notes.render(name, changes, project=project, previous=previous)
