@@ -56,3 +56,25 @@ def test_conventional_commits():
 def test_parsing_never_crashes(subject, body):
     commit = parse("sha", subject, body)
     assert commit.bump in (None, "patch", "minor", "major")
+
+
+def test_footers_issues_prs_and_co_authors():
+    entry = parse("a", "feat(cli)!: rename --out (#45)",
+                  "Some context.\n\nBREAKING CHANGE: --out is gone.\nUse --output.\n"
+                  "Closes #12, #13\nRefs: #3\nCo-authored-by: Dee <dee@example.com>")
+    assert entry.breaking and entry.description == "rename --out"
+    assert entry.breaking_note == "--out is gone.\nUse --output."
+    assert entry.body == "Some context."
+    assert entry.issues == (12, 13, 3) and entry.prs == (45,)
+    assert entry.co_authors == ("Dee <dee@example.com>",)
+
+
+def test_reverts_cancel_what_they_revert():
+    from scalpel_plan.release.commits import cancel_reverts
+
+    feat = parse("1234567890" * 4, "feat: a")
+    revert = parse("b" * 40, 'Revert "feat: a"', f"This reverts commit {feat.sha}.")
+    fix = parse("c" * 40, "fix: b")
+    assert revert.type == "revert" and revert.reverts == feat.sha
+    assert cancel_reverts([revert, fix, feat]) == [fix]
+    assert cancel_reverts([revert, fix]) == [revert, fix]  # what it reverts shipped earlier

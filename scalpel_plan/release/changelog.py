@@ -129,10 +129,10 @@ class ChangelogGenerator:
         return f"[{label}]({template.format_map({k: str(v) for k, v in values.items()})})"
 
     def _link_reference(self, release: ReleaseChanges) -> str | None:
-        if not (self.config.compare and release.previous_tag and release.tag):
+        if not (self.config.compare and release.previous_tag):
             return None
         url = self.config.compare.format_map({"previous": release.previous_tag,
-                                              "tag": release.tag})
+                                              "tag": release.tag or "HEAD"})
         return f"[{release.version}]: {url}"
 
     # HTML ---------------------------------------------------------------------------------

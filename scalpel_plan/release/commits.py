@@ -15,7 +15,7 @@ from scalpel_plan import git
 
 HEADER = re.compile(
     r"^(?P<type>[A-Za-z]+)(?:\((?P<scope>[^()\r\n]*)\))?(?P<bang>!)?: +(?P<desc>\S.*)$")
-FOOTER = re.compile(r"^(?P<token>BREAKING[ -]CHANGE|[A-Za-z][\w-]*)(?::[ ]|[ ]#)(?P<value>.*)$")
+FOOTER = re.compile(r"^(?P<token>BREAKING[ -]CHANGE|[A-Za-z][\w-]*)(?::[ ]|[ ](?=#))(?P<value>.*)$")
 PR_SUFFIX = re.compile(r"\s*\(#(?P<pr>\d+)\)\s*$")
 MERGE_PR = re.compile(r"^Merge pull request #(?P<pr>\d+)")
 REVERT_SUBJECT = re.compile(r'^Revert "(?P<reverted>.*)"$')
@@ -105,7 +105,7 @@ def _split_footers(body: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     from the first one that opens with a `Token: value` line."""
     paragraphs = body.strip("\n").split("\n\n")
     for index, paragraph in enumerate(paragraphs):
-        if FOOTER.match(paragraph.lstrip("\n")):
+        if FOOTER.match(paragraph.lstrip("\n").partition("\n")[0]):
             footers: list[tuple[str, str]] = []
             for line in "\n\n".join(paragraphs[index:]).splitlines():
                 found = FOOTER.match(line)
