@@ -31,6 +31,10 @@ app.add_typer(state_app, name="state")
 SpecFile = Annotated[Path, typer.Option("--file", "-f", help="The release spec.",
                                         show_default=True)]
 LockTimeout = Annotated[str, typer.Option(help="Wait this long for the state lock (e.g. 30s, 5m).")]
+Pre = Annotated[str | None, typer.Option(
+    "--pre", help="Make a pre-release with this label (rc → 1.3.0-rc.1, then rc.2, ...).")]
+Version = Annotated[str | None, typer.Option(
+    "--version", help="Release this version instead of the computed one.")]
 DEFAULT_SPEC = Path("release.yml")
 
 
@@ -135,8 +139,8 @@ def graph(file: SpecFile = DEFAULT_SPEC,
 @app.command()
 def plan(
     file: SpecFile = DEFAULT_SPEC,
-    version: Annotated[str | None, typer.Option(
-        "--version", help="Release this version instead of the computed one.")] = None,
+    version: Version = None,
+    pre: Pre = None,
     out: Annotated[Path | None, typer.Option(help="Save the plan as JSON.")] = None,
     format: Annotated[PlanFormat, typer.Option("--format")] = PlanFormat.text,
     detailed_exitcode: Annotated[bool, typer.Option(
@@ -150,7 +154,7 @@ def plan(
     with project.backend.lock("plan", _seconds(lock_timeout)):
         state = project.backend.read()
         the_plan = make_plan(project.loaded, project.graph, project.registry, state,
-                             project.workspace, version=version)
+                             project.workspace, version=version, pre=pre)
     ui = _ui()
     ui.plan(the_plan, format.value)
     if out:
@@ -183,7 +187,8 @@ def apply(
     plan_file: Annotated[Path | None, typer.Argument(
         metavar="[PLAN]", help="A plan saved with `scalpel plan --out`.")] = None,
     file: SpecFile = DEFAULT_SPEC,
-    version: Annotated[str | None, typer.Option("--version")] = None,
+    version: Version = None,
+    pre: Pre = None,
     auto_approve: Annotated[bool, typer.Option(help="Do not ask for confirmation.")] = False,
     parallelism: Annotated[int, typer.Option(min=1, help="Steps run at once.")] = 4,
     json: Annotated[bool, typer.Option("--json", help="Progress as JSON lines.")] = False,
@@ -195,8 +200,8 @@ def apply(
     from scalpel_plan.errors import ScalpelError
     from scalpel_plan.plan import check_fresh, load_plan, make_plan
 
-    if plan_file is not None and version:
-        raise ScalpelError("--version cannot be combined with a saved plan",
+    if plan_file is not None and (version or pre):
+        raise ScalpelError("--version and --pre cannot be combined with a saved plan",
                            hint="the saved plan already fixes the version")
     project = _open(file)
     ui = _ui()
@@ -208,7 +213,7 @@ def apply(
                         git.head(project.workspace.repo))
         else:
             the_plan = make_plan(project.loaded, project.graph, project.registry, state,
-                                 project.workspace, version=version)
+                                 project.workspace, version=version, pre=pre)
             if not json:
                 ui.plan(the_plan)
             if the_plan.has_changes and not auto_approve and not _approved(ui):
@@ -241,7 +246,8 @@ def changelog(
     from_: Annotated[str | None, typer.Option("--from", help="From this tag or commit.")] = None,
     to: Annotated[str, typer.Option("--to", help="Up to this tag or commit.")] = "HEAD",
     format: Annotated[ChangelogFormat, typer.Option("--format")] = ChangelogFormat.markdown,
-    version: Annotated[str | None, typer.Option("--version")] = None,
+    version: Version = None,
+    pre: Pre = None,
 ) -> None:
     """Print the changelog of the next release (or of --all history, or a --from/--to range)."""
     from scalpel_plan.release import history, versioning
@@ -255,7 +261,7 @@ def changelog(
         revisions = f"{from_}..{to}" if from_ else to
         releases = history.releases(repo, spec, generator, revisions=revisions)
     else:
-        decision = versioning.decide(repo, spec, project.backend.read(), version)
+        decision = versioning.decide(repo, spec, project.backend.read(), version, pre=pre)
         releases = [release_changes(spec, decision, generator)]
     if format is ChangelogFormat.json:
         text = generator.json(releases)
@@ -271,7 +277,8 @@ def notes(
     file: SpecFile = DEFAULT_SPEC,
     template: Annotated[str | None, typer.Option(
         help="default, minimal, detailed, breaking, or a template file.")] = None,
-    version: Annotated[str | None, typer.Option("--version")] = None,
+    version: Version = None,
+    pre: Pre = None,
 ) -> None:
     """Print the release notes of the next release."""
     from scalpel_plan.release import versioning
@@ -279,7 +286,8 @@ def notes(
 
     project = _open(file)
     spec = project.loaded.spec
-    decision = versioning.decide(project.workspace.repo, spec, project.backend.read(), version)
+    decision = versioning.decide(project.workspace.repo, spec, project.backend.read(), version,
+                                 pre=pre)
     changes = release_changes(spec, decision)
     _ui().raw(release_notes(spec, project.loaded.root, changes, project.loaded.project_name,
                             decision.previous, template))

@@ -94,12 +94,13 @@ class Plan(BaseModel):
 
 
 def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State,
-              workspace: Workspace, *, version: str | None = None) -> Plan:
+              workspace: Workspace, *, version: str | None = None,
+              pre: str | None = None) -> Plan:
     commit = git.head(workspace.repo)
     if commit is None:
         raise ScalpelError(f"{workspace.repo} has no commits yet",
                            hint="commit something first: a release is cut from a commit")
-    decision = versioning.decide(workspace.repo, loaded.spec, state, version)
+    decision = versioning.decide(workspace.repo, loaded.spec, state, version, pre=pre)
     fingerprint = Fingerprint(lineage=state.lineage, serial=state.serial,
                               spec_sha256=loaded.source.sha256, commit=commit)
     release = Release(project=loaded.project_name, version=decision.version or "",
@@ -119,8 +120,9 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
                                    description=c.description, bump=c.bump)
                      for c in decision.commits],
             **_content(loaded, decision, release))
+    notes = [PlanDiagnostic(severity="warning", message=n) for n in decision.notes]
     return Plan(fingerprint=fingerprint, release=summary, changes=changes, drift=drift,
-                nothing_to_release=None if summary else decision.reason)
+                nothing_to_release=None if summary else decision.reason, diagnostics=notes)
 
 
 def _content(loaded: LoadedSpec, decision: versioning.VersionDecision,

@@ -196,7 +196,8 @@ def plan_json(plan: Plan) -> str:
 
 def plan_text(plan: Plan) -> str:
     """Terraform-like text with rich markup."""
-    lines: list[str] = []
+    lines = [f"[yellow]Warning:[/] {escape(d.message)}" for d in plan.diagnostics]
+    lines += [""] if lines else []
     if plan.drift:
         lines += ["[bold]Changes outside Scalpel[/] since they were recorded:", ""]
         lines += [f"  [yellow]# {escape(d.address)}[/]: {escape(d.message)}" for d in plan.drift]
@@ -288,7 +289,8 @@ def _counts_line(plan: Plan) -> str:
 
 def plan_markdown(plan: Plan) -> str:
     """A pull-request comment: the summary first, the details folded."""
-    out: list[str] = []
+    out = [f"> ⚠️ {_md_escape(d.message)}" for d in plan.diagnostics]
+    out += [""] if out else []
     if plan.release is None:
         out += ["### Scalpel plan: no changes", "",
                 f"Nothing to release: {plan.nothing_to_release}."]

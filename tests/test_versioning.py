@@ -78,3 +78,48 @@ def test_reverts_cancel_what_they_revert():
     assert revert.type == "revert" and revert.reverts == feat.sha
     assert cancel_reverts([revert, fix, feat]) == [fix]
     assert cancel_reverts([revert, fix]) == [revert, fix]  # what it reverts shipped earlier
+
+
+def test_schemes_bump_and_pre_release():
+    import datetime as dt
+
+    from scalpel_plan.release.schemes import SCHEMES
+
+    today = dt.date(2026, 11, 26)
+    semver, pep, cal = SCHEMES["semver"], SCHEMES["pep440"], SCHEMES["calver"]
+    assert str(semver.pre(semver.parse("1.3.0"), "rc", 1)) == "1.3.0-rc.1"
+    assert str(pep.pre(pep.parse("1.3.0"), "rc", 1)) == "1.3.0rc1"
+    assert str(pep.bump(pep.parse("1.2.3"), "minor", today)) == "1.3.0"
+    assert str(pep.bump(pep.parse("1.3.0rc2"), "patch", today)) == "1.3.0"
+    assert pep.pre_number(pep.parse("1.3.0rc2"), "rc") == 2
+    assert str(cal.bump(cal.parse("2026.11.0"), "patch", today)) == "2026.11.1"
+    assert str(cal.bump(cal.parse("2026.10.4"), "major", today)) == "2026.11.0"
+    assert cal.parse("2026.13.0") is None and cal.parse("2026.01.2") < cal.parse("2026.11.0")
+
+
+def test_pre_releases_count_up_and_pep440_and_calver_plan(repo, cli):
+    from conftest import git
+
+    repo.write_spec("publish:\n  git.tag: {push: origin}\n")
+    git(repo.path, "tag", "-a", "-m", "v1.2.0", "v1.2.0", "HEAD~1")
+    plan = cli(repo.path, "plan", "--pre", "rc")
+    assert "1.2.0 → 1.3.0-rc.1" in plan.out
+    assert cli(repo.path, "apply", "--auto-approve", "--pre", "rc").code == 0
+    repo.commit("fix: after the rc")
+    assert "1.2.0 → 1.3.0-rc.2" in cli(repo.path, "plan", "--pre", "rc").out
+    assert "1.2.0 → 1.3.0 " in cli(repo.path, "plan").out  # the final release
+    repo.write_spec("version: {scheme: pep440}\npublish:\n  git.tag: {push: origin}\n")
+    # the semver tag v1.3.0-rc.1 reads as PEP 440's 1.3.0rc1: the next one is rc2
+    assert "1.2.0 → 1.3.0rc2" in cli(repo.path, "plan", "--pre", "rc").out
+    bad = cli(repo.path, "plan", "--version", "banana")
+    assert bad.code == 1 and "is not a pep440 version" in bad.err
+
+
+def test_tags_outside_the_format_are_ignored_with_a_note(repo, cli):
+    from conftest import git
+
+    git(repo.path, "tag", "-a", "-m", "release", "release-2.0.0")
+    repo.write_spec("stages:\n  t: {run: 'true'}\n")
+    plan = cli(repo.path, "plan")
+    assert "→ 0.1.0" in plan.out
+    assert "Warning: ignored tag release-2.0.0: not in the tag format 'v{version}'" in plan.out

@@ -1,20 +1,24 @@
 """The next version: from --version, an unfinished release, a fixed version in the spec, or
-Conventional Commits since the last release tag (a semver bump)."""
+Conventional Commits since the last release tag, bumped by the spec's scheme (semver, PEP 440
+or calver), optionally as a pre-release (--pre rc)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from scalpel_plan import git
 from scalpel_plan.errors import ScalpelError
 from scalpel_plan.release.commits import ChangeEntry, cancel_reverts, from_commit
-from scalpel_plan.release.semver import PARTS, SemVer
+from scalpel_plan.release.schemes import SCHEMES, Scheme
+from scalpel_plan.release.semver import PARTS
 from scalpel_plan.spec.model import Spec
 from scalpel_plan.state.model import State
 
-BUMP_ORDER = PARTS
+LOOKS_LIKE_VERSION = re.compile(r"(\d+\.\d+(?:\.\d+)?\S*)$")
 
 
 @dataclass(frozen=True)
@@ -25,35 +29,42 @@ class VersionDecision:
     reason: str
     commits: list[ChangeEntry] = field(default_factory=list)  # those that decided it
     entries: list[ChangeEntry] = field(default_factory=list)  # all since the previous tag
+    notes: list[str] = field(default_factory=list)  # things the user likely wants to know
 
 
 def tag_for(spec: Spec, version: str) -> str:
     return spec.policy.tag.replace("{version}", version)
 
 
-def release_tags(spec: Spec, tags: list[str]) -> dict[str, SemVer]:
-    """Tags that match the tag format, with their version."""
+def release_tags(spec: Spec, tags: list[str]) -> dict[str, Any]:
+    """Tags that match the tag format, with their version (in the spec's scheme)."""
+    scheme = SCHEMES[spec.policy.scheme]
     head, _, tail = spec.policy.tag.partition("{version}")
     pattern = re.compile(rf"^{re.escape(head)}(?P<v>.+){re.escape(tail)}$")
     found = {}
     for tag in tags:
         match = pattern.match(tag)
-        version = SemVer.parse(match["v"]) if match else None
-        if version:
+        version = scheme.parse(match["v"]) if match else None
+        if version is not None:
             found[tag] = version
     return found
 
 
-def decide(repo: Path, spec: Spec, state: State, override: str | None = None) -> VersionDecision:
-    tags = release_tags(spec, git.tags_merged(repo))
-    previous_tag = max(tags, key=tags.__getitem__) if tags else None
-    previous = str(tags[previous_tag]) if previous_tag else None
+def decide(repo: Path, spec: Spec, state: State, override: str | None = None, *,
+           pre: str | None = None, today: dt.date | None = None) -> VersionDecision:
+    scheme = SCHEMES[spec.policy.scheme]
+    merged = git.tags_merged(repo)
+    tags = release_tags(spec, merged)
+    finals = {t: v for t, v in tags.items() if not scheme.is_pre(v)}
+    previous_tag = max(finals, key=finals.__getitem__) if finals else None
+    previous = str(finals[previous_tag]) if previous_tag else None
+    notes = _hidden_tags(spec, scheme, merged, tags, finals.get(previous_tag or ""))
     if override:
-        if SemVer.parse(override) is None:
-            raise ScalpelError(f"--version {override} is not a semantic version",
-                               hint="for example --version 1.4.0 or --version 2.0.0-rc.1")
+        if scheme.parse(override) is None:
+            raise ScalpelError(f"--version {override} is not a {scheme.name} version",
+                               hint=f"for example --version {scheme.example}")
         return VersionDecision(override, previous, previous_tag, "set with --version",
-                               entries=_entries(repo, previous_tag))
+                               entries=_entries(repo, previous_tag), notes=notes)
     current = state.current_release()
     if current and current.unfinished:
         since = tag_for(spec, current.previous) if current.previous else None
@@ -61,42 +72,86 @@ def decide(repo: Path, spec: Spec, state: State, override: str | None = None) ->
         return VersionDecision(current.version, current.previous, since,
                                f"continues the unfinished release {current.version} "
                                f"({current.status.replace('_', ' ')})",
-                               entries=_entries(repo, since))
+                               entries=_entries(repo, since), notes=notes)
     if spec.fixed_version:
         fixed = spec.fixed_version
+        if scheme.parse(fixed) is None:
+            raise ScalpelError(f"version: {fixed} in release.yml is not a {scheme.name} version",
+                               hint=f"for example {scheme.example}, or set version.scheme")
         done = state.release(fixed)
         if (done and done.status == "succeeded") or tag_for(spec, fixed) in tags:
             return VersionDecision(None, previous, previous_tag, f"{fixed} is already released")
         return VersionDecision(fixed, previous, previous_tag, "fixed in release.yml",
-                               entries=_entries(repo, previous_tag))
-    return _from_commits(repo, spec, previous, previous_tag)
+                               entries=_entries(repo, previous_tag), notes=notes)
+    decision = _from_commits(repo, spec, scheme, previous, previous_tag, today)
+    if decision.version and pre:
+        decision = _as_pre_release(decision, scheme, tags, pre)
+    return VersionDecision(**{**decision.__dict__, "notes": notes})
 
 
-def _from_commits(repo: Path, spec: Spec, previous: str | None,
-                  previous_tag: str | None) -> VersionDecision:
+def _from_commits(repo: Path, spec: Spec, scheme: Scheme, previous: str | None,
+                  previous_tag: str | None, today: dt.date | None) -> VersionDecision:
     commits = _entries(repo, previous_tag)
     if not commits:
         why = f"no commits since {previous_tag}" if previous_tag else "no commits"
         return VersionDecision(None, previous, previous_tag, why)
     deciding = [c for c in commits if c.bump]
+    today = today or dt.date.today()
     if previous is None:
         initial = spec.policy.initial
+        if spec.policy.scheme == "calver":
+            initial = str(scheme.bump(scheme.parse("1970.01.0"), "patch", today))
         return VersionDecision(initial, None, None,
                                f"first release ({_count(commits, 'commit')}, no release tag yet)",
                                deciding, commits)
     if not deciding:
         return VersionDecision(None, previous, previous_tag,
                                f"no releasable commits since {previous_tag} "
-                               f"({_count(commits, 'commit')}, none a feat, fix, perf or breaking)")
-    part = max((c.bump for c in deciding if c.bump), key=BUMP_ORDER.index)
-    base = SemVer.parse(previous)
-    assert base is not None  # it came from a matching tag
-    if part == "major" and base.major == 0 and spec.policy.zero_major_breaking == "minor":
+                               f"({_count(commits, 'commit')}, none a feat, fix, perf or breaking)",
+                               entries=commits)
+    part = max((c.bump for c in deciding if c.bump), key=PARTS.index)
+    base = scheme.parse(previous)
+    if part == "major" and _major(base) == 0 and spec.policy.zero_major_breaking == "minor":
         part = "minor"
-    version = str(base.bump(part))
+    version = str(scheme.bump(base, part, today))
     return VersionDecision(version, previous, previous_tag,
                            f"{part} bump: {len(deciding)} of {_count(commits, 'commit')} since "
                            f"{previous_tag} decide it", deciding, commits)
+
+
+def _as_pre_release(decision: VersionDecision, scheme: Scheme, tags: dict[str, Any],
+                    label: str) -> VersionDecision:
+    """The next ``label`` pre-release of the decided version: rc.1, then rc.2, ..."""
+    target = scheme.parse(decision.version or "")
+    taken = [n for v in tags.values() if scheme.base(v) == target
+             and (n := scheme.pre_number(v, label)) is not None]
+    version = str(scheme.pre(target, label, max(taken, default=0) + 1))
+    return VersionDecision(version, decision.previous, decision.previous_tag,
+                           f"{decision.reason}; pre-release {label}", decision.commits,
+                           decision.entries)
+
+
+def _major(version: Any) -> int:
+    return int(getattr(version, "major", 1))
+
+
+def _hidden_tags(spec: Spec, scheme: Scheme, merged: list[str], tags: dict[str, Any],
+                 previous: Any) -> list[str]:
+    """Tags that look like newer releases but do not match the tag format: likely meant."""
+    hidden = []
+    for tag in merged:
+        if tag in tags:
+            continue
+        match = LOOKS_LIKE_VERSION.search(tag)
+        version = scheme.parse(match[1]) if match else None
+        if version is not None and (previous is None or version > previous):
+            hidden.append(tag)
+    if not hidden:
+        return []
+    shown = ", ".join(sorted(hidden)[:5]) + (" ..." if len(hidden) > 5 else "")
+    return [f"ignored tag{'s' * (len(hidden) > 1)} {shown}: not in the tag format "
+            f"{spec.policy.tag!r}, though newer than the last release; set version.tag to "
+            "match them if they are releases"]
 
 
 def _entries(repo: Path, since: str | None) -> list[ChangeEntry]:

@@ -35,7 +35,7 @@ class Project(Model):
 
 
 class VersionPolicy(Model):
-    scheme: Literal["semver"] = "semver"
+    scheme: Literal["semver", "pep440", "calver"] = "semver"
     from_: Literal["conventional-commits"] = Field("conventional-commits", alias="from")
     tag: Annotated[str, Field(pattern=r"\{version\}")] = Field(
         "v{version}", description="Tag format; {version} is replaced by the version"
@@ -49,7 +49,7 @@ class VersionPolicy(Model):
 
 
 FixedVersion = Annotated[
-    str, Field(pattern=SEMVER_PATTERN, description="A fixed version for the next release")
+    str, Field(pattern=r"^\d+(\.\d+)+\S*$", description="A fixed version for the next release")
 ]
 
 
