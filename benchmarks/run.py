@@ -144,15 +144,88 @@ def bench_checkpoint(tmp: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=21, help="repetitions for medians")
+    parser.add_argument("--only", choices=["core", "changelog"], help="run one group")
+    parser.add_argument("--no-peers", action="store_true",
+                        help="skip installing and timing commitizen and git-cliff")
     args = parser.parse_args()
     print(f"scalpel: {SCALPEL}; python {sys.version.split()[0]}; {os.cpu_count()} cores; "
           f"{os.uname().machine}")
     with tempfile.TemporaryDirectory(prefix="scalpel-bench-") as folder:
         tmp = Path(folder)
-        bench_startup(tmp, args.runs)
-        bench_big_plans(tmp, max(3, args.runs // 3))
-        bench_parallel_apply(tmp, 3)
-        bench_checkpoint(tmp)
+        if args.only in (None, "core"):
+            bench_startup(tmp, args.runs)
+            bench_big_plans(tmp, max(3, args.runs // 3))
+            bench_parallel_apply(tmp, 3)
+            bench_checkpoint(tmp)
+        if args.only in (None, "changelog"):
+            bench_changelog(tmp, 5, peers=not args.no_peers)
+
+
+
+def bench_changelog(tmp: Path, runs: int, peers: bool) -> None:
+    """Full-history changelog against raw `git log` and the peers, on 50,000 commits."""
+    from history import generate
+
+    repo = generate(tmp / "history50k", 50_000, 2_000)
+    (repo / "release.yml").write_text("project: {name: big}\n")
+    git_log, _ = wall(["git", "log"], repo, runs)
+    report("raw git log, 50,000 commits, 2,000 tags (baseline)", f"{git_log:.2f} s", "-", True)
+    ours, rss = wall([SCALPEL, "changelog", "--all"], repo, runs)
+    report("scalpel changelog --all", f"{ours:.2f} s = {ours / git_log:.2f}x git log, "
+           f"{rss // 1024} MB", "<= 2.5x git log, <= 250 MB",
+           ours / git_log <= 2.5 and rss <= 250 * 1024)
+    if peers:
+        bench_peers(tmp, repo, ours)
+    bench_incremental(repo, runs)
+
+
+def bench_peers(tmp: Path, repo: Path, ours: float) -> None:
+    """commitizen and git-cliff, installed from PyPI into a throwaway venv (not dependencies)."""
+    venv = tmp / "peers"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "commitizen", "git-cliff"],
+                         capture_output=True, text=True)
+    if pip.returncode:
+        report("peers (commitizen, git-cliff)", "could not install", "-", False)
+        return
+    (repo / ".cz.toml").write_text('[tool.commitizen]\nname = "cz_conventional_commits"\n'
+                                   'tag_format = "v$version"\nversion = "20.0.0"\n')
+    started = time.perf_counter()
+    cz = subprocess.run([str(venv / "bin" / "cz"), "changelog", "--dry-run"], cwd=repo,
+                        capture_output=True, timeout=600)
+    took = time.perf_counter() - started
+    ok = cz.returncode == 0
+    report("commitizen cz changelog --dry-run", f"{took:.2f} s" if ok else
+           f"failed: {cz.stderr.decode()[-80:]!r}", "-", ok)
+    if ok:
+        report("  scalpel vs commitizen", f"{ours / took:.2f}x its time", "<= 0.5x",
+               ours / took <= 0.5)
+    limit = 120
+    started = time.perf_counter()
+    try:
+        cliff = subprocess.run([str(venv / "bin" / "git-cliff"), "--output", "-"], cwd=repo,
+                               capture_output=True, timeout=limit)
+        took = time.perf_counter() - started
+        report("git-cliff (default config)", f"{took:.2f} s" if cliff.returncode == 0 else
+               "failed", "-", True)
+    except subprocess.TimeoutExpired:
+        report("git-cliff (default config)", f"not done after {limit} s", "-", True)
+
+
+def bench_incremental(repo: Path, runs: int) -> None:
+    """Planning 100 new commits on top of 50,000 reads only those."""
+    (repo / "release.yml").write_text("project: {name: big}\nstages:\n  t: {run: 'true'}\n")
+    idle, _ = wall([SCALPEL, "plan"], repo, runs)  # nothing new since the last tag
+    for n in range(100):
+        subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", f"fix: change {n}"],
+                       cwd=repo, check=True, env={**os.environ, "GIT_AUTHOR_NAME": "B",
+                                                  "GIT_AUTHOR_EMAIL": "b@example.com",
+                                                  "GIT_COMMITTER_NAME": "B",
+                                                  "GIT_COMMITTER_EMAIL": "b@example.com"})
+    busy, rss = wall([SCALPEL, "plan"], repo, runs)
+    report("plan, 100 new commits on 50,000 (over plan start-up)", f"+{busy - idle:.3f} s "
+           f"({busy:.2f} vs {idle:.2f} s), {rss // 1024} MB", "<= +0.3 s, <= 250 MB",
+           busy - idle <= 0.3 and rss <= 250 * 1024)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,12 @@ Every call goes through the one subprocess helper, with a pinned, non-interactiv
 
 from __future__ import annotations
 
+import codecs
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from scalpel_plan import process
 from scalpel_plan.errors import GitError
@@ -59,8 +62,7 @@ def tags_merged(repo: Path) -> list[str]:
     return git(repo, "tag", "--merged", "HEAD").stdout.split()
 
 
-@dataclass(frozen=True)
-class Commit:
+class Commit(NamedTuple):
     """One commit as git stores it (the message split into subject and body)."""
 
     sha: str
@@ -75,24 +77,35 @@ class Commit:
 LOG_FORMAT = f"%H{FIELD}%P{FIELD}%an{FIELD}%ae{FIELD}%at{FIELD}%B{RECORD}"
 
 
-def log(repo: Path, revisions: str = "HEAD") -> list[Commit]:
-    """The commits of ``revisions`` (e.g. "v1.0.0..HEAD"), newest first.
+def log(repo: Path, revisions: str = "HEAD") -> Iterator[Commit]:
+    """The commits of ``revisions`` (e.g. "v1.0.0..HEAD"), newest first, as git writes them
+    (so a caller parses while git still reads history).
 
     Messages that are not UTF-8 are decoded with replacement characters, never an error.
     """
-    done = process.run(["git", "log", f"--format={LOG_FORMAT}", revisions, "--"], cwd=repo,
-                       env=_env(), timeout=GIT_TIMEOUT, binary=True)
-    if not done.ok:
-        detail = done.stderr.strip() or f"exit code {done.returncode}"
-        raise GitError(f"`git log {revisions}` failed: {detail}")
-    return [c for record in done.raw.split(RECORD.encode()) if (c := _commit(record))]
+    pending = ""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    try:
+        for data in process.stream(["git", "log", f"--format={LOG_FORMAT}", revisions, "--"],
+                                   cwd=repo, env=_env()):
+            records = (pending + decoder.decode(data)).split(RECORD)
+            pending = records.pop()
+            for record in records:
+                if commit := _commit(record):
+                    yield commit
+    except process.StreamError as exc:
+        raise GitError(f"`git log {revisions}` failed: {exc}",
+                       hint="check that the revisions exist: `git log " + revisions + "`"
+                       ) from None
+    if commit := _commit(pending + decoder.decode(b"", final=True)):
+        yield commit
 
 
-def _commit(record: bytes) -> Commit | None:
-    parts = record.lstrip(b"\n").split(FIELD.encode(), 5)
+def _commit(record: str) -> Commit | None:
+    parts = record.lstrip("\n").split(FIELD, 5)
     if len(parts) != 6:
         return None
-    sha, parents, author, email, stamp, message = (p.decode(errors="replace") for p in parts)
+    sha, parents, author, email, stamp, message = parts
     subject, _, body = message.partition("\n")
     return Commit(sha, len(parents.split()), author, email, int(stamp or 0), subject.strip(),
                   body.strip("\n"))
@@ -100,7 +113,7 @@ def _commit(record: bytes) -> Commit | None:
 
 def commits_since(repo: Path, since: str | None) -> list[Commit]:
     """Commits on HEAD after ``since`` (a tag or commit), newest first; all of them for None."""
-    return log(repo, f"{since}..HEAD" if since else "HEAD")
+    return list(log(repo, f"{since}..HEAD" if since else "HEAD"))
 
 
 def remote_tags(repo: Path, remote: str, timeout: float | None = None) -> dict[str, str]:

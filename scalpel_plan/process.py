@@ -12,7 +12,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,6 @@ class Completed:
     stderr: str
     duration: float
     timed_out: bool = False
-    raw: bytes = b""  # stdout as bytes, for ``run(..., binary=True)``
 
     @property
     def ok(self) -> bool:
@@ -44,12 +43,10 @@ def run(
     timeout: float | None = None,
     log_path: Path | None = None,
     stdin: str | None = None,
-    binary: bool = False,
 ) -> Completed:
     """Run ``command`` (a list, or a string for the shell) and wait for it.
 
     With ``log_path``, stdout and stderr go (merged) to that file instead of being captured.
-    With ``binary``, stdout is kept as bytes in ``raw`` (and not decoded into ``stdout``).
     Never raises for a non-zero exit: callers decide what a failure means.
     """
     shell = isinstance(command, str)
@@ -84,11 +81,10 @@ def run(
     return Completed(
         shown,
         proc.returncode,
-        "" if binary else (out or b"").decode(errors="replace"),
+        (out or b"").decode(errors="replace"),
         (err or b"").decode(errors="replace"),
         time.monotonic() - started,
         deadline.expired,
-        out or b"" if binary else b"",
     )
 
 
@@ -126,6 +122,31 @@ def _end_group(proc: subprocess.Popen[bytes]) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def stream(command: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None,
+           chunk: int = 1 << 16) -> Iterator[bytes]:
+    """Run ``command`` and yield its stdout as it comes, so that the reader works while the
+    command still writes. Raises StreamError when it exits non-zero (after all its output)."""
+    proc = subprocess.Popen(list(command), cwd=cwd, env=dict(env) if env is not None else None,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True, bufsize=0)
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        while data := proc.stdout.read(chunk):  # unbuffered: whatever is there, at once
+            yield data
+        err = proc.stderr.read()
+        if proc.wait() != 0:
+            raise StreamError(err.decode(errors="replace").strip() or f"exit {proc.returncode}")
+    finally:
+        if proc.poll() is None:  # the reader stopped early
+            _end_group(proc)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+class StreamError(Exception):
+    """A streamed command failed; its message is what the command said."""
 
 
 def tail(path: Path, lines: int = 20) -> str:

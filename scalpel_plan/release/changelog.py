@@ -10,7 +10,7 @@ import datetime as dt
 import html
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from scalpel_plan.release.commits import ChangeEntry, cancel_reverts
 from scalpel_plan.spec.model import ChangelogConfig
@@ -209,7 +209,7 @@ def _release_data(release: ReleaseChanges) -> dict[str, object]:
 
 
 def _entry_data(entry: ChangeEntry) -> dict[str, object]:
-    data = asdict(entry)
+    data = entry._asdict()
     data["footers"] = [{"token": k, "value": v} for k, v in entry.footers]
     for key in ("prs", "issues", "co_authors"):
         data[key] = list(data[key])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from scalpel_plan import git
 
@@ -26,9 +26,9 @@ ISSUE_TOKENS = {"close", "closes", "closed", "fix", "fixes", "fixed", "resolve",
 BUMPS = {"feat": "minor", "fix": "patch", "perf": "patch"}
 
 
-@dataclass(frozen=True)
-class ChangeEntry:
-    """One change as a changelog tells it: a commit, parsed."""
+class ChangeEntry(NamedTuple):
+    """One change as a changelog tells it: a commit, parsed. (A named tuple: history can hold
+    tens of thousands of them, and tuples are the cheapest immutable values to make.)"""
 
     sha: str
     type: str | None  # None: not a conventional message
@@ -73,26 +73,33 @@ def parse(sha: str, subject: str, body: str = "", *, author: str = "", email: st
           timestamp: int = 0, merge: bool = False) -> ChangeEntry:
     """The ChangeEntry for a commit message (subject line and body)."""
     subject = subject.strip()
-    text, footers = _split_footers(body)
-    prs = _prs(subject)
-    description = PR_SUFFIX.sub("", subject)
-    reverts = _reverted_sha(subject, body, footers)
+    text, footers = _split_footers(body) if body else ("", ())
+    prs = _prs(subject) if "#" in subject else ()
+    description = PR_SUFFIX.sub("", subject) if prs else subject
+    reverts = _reverted_sha(subject, body, footers) if subject[:6].lower() == "revert" else None
     match = HEADER.match(description)
     if match is None and REVERT_SUBJECT.match(subject):
         kind, scope, bang, description = "revert", None, False, subject
     elif match is None:
         kind, scope, bang = None, None, False
     else:
-        kind, scope = match["type"].lower(), match["scope"] or None
-        bang, description = bool(match["bang"]), match["desc"].strip()
-    note = next((v for k, v in footers if k.replace("-", " ").upper() == "BREAKING CHANGE"), "")
+        kind, scope, mark, description = match.groups()
+        kind, scope, bang = kind.lower(), scope or None, mark is not None
+        description = description.strip()
+    note, issues, co_authors = _from_footers(footers) if footers else ("", (), ())
     breaking = kind is not None and (bang or bool(note))
-    return ChangeEntry(
-        sha=sha, type=kind, scope=scope, breaking=breaking, description=description,
-        body=text, footers=footers, breaking_note=note or (description if breaking else ""),
-        prs=prs, issues=_issues(footers), author=author, email=email,
-        co_authors=tuple(v for k, v in footers if k.lower() == "co-authored-by"),
-        timestamp=timestamp, reverts=reverts, merge=merge)
+    return ChangeEntry(  # positional: history makes tens of thousands of these
+        sha, kind, scope, breaking, description, text, footers,
+        note or (description if breaking else ""), prs, issues, author, email, co_authors,
+        timestamp, reverts, merge)
+
+
+def _from_footers(footers: tuple[tuple[str, str], ...]) -> tuple[str, tuple[int, ...],
+                                                                 tuple[str, ...]]:
+    """(the breaking-change note, the issues referenced, the co-authors) of ``footers``."""
+    note = next((v for k, v in footers if k.replace("-", " ").upper() == "BREAKING CHANGE"), "")
+    co_authors = tuple(v for k, v in footers if k.lower() == "co-authored-by")
+    return note, _issues(footers), co_authors
 
 
 def from_commit(commit: git.Commit) -> ChangeEntry:
@@ -103,6 +110,8 @@ def from_commit(commit: git.Commit) -> ChangeEntry:
 def _split_footers(body: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     """(the body without its footers, the footers), footers being the trailing paragraphs
     from the first one that opens with a `Token: value` line."""
+    if ": " not in body and " #" not in body:  # no footer can be there
+        return body.strip(), ()
     paragraphs = body.strip("\n").split("\n\n")
     for index, paragraph in enumerate(paragraphs):
         if FOOTER.match(paragraph.lstrip("\n").partition("\n")[0]):
@@ -132,8 +141,6 @@ def _issues(footers: Iterable[tuple[str, str]]) -> tuple[int, ...]:
 
 
 def _reverted_sha(subject: str, body: str, footers: tuple[tuple[str, str], ...]) -> str | None:
-    if not (REVERT_SUBJECT.match(subject) or subject.lower().startswith("revert")):
-        return None
     found = REVERTS_SHA.search(body)
     if found:
         return found["sha"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from scalpel_plan import git
@@ -14,21 +15,21 @@ UNRELEASED = "Unreleased"
 
 
 def releases(repo: Path, spec: Spec, generator: ChangelogGenerator, *,
-             revisions: str = "HEAD", unreleased_as: str = UNRELEASED,
-             limit: int | None = None) -> list[ReleaseChanges]:
+             revisions: str = "HEAD", unreleased_as: str = UNRELEASED) -> list[ReleaseChanges]:
     """The releases in ``revisions`` (newest first): commits grouped under the release tag
     that first contains them; those after the last tag under ``unreleased_as``."""
-    tagged = _release_tags_by_commit(repo, spec)
+    with ThreadPoolExecutor(1) as pool:  # read the tags while git walks the history
+        tagging = pool.submit(_release_tags_by_commit, repo, spec)
+        entries = [(c.sha, from_commit(c)) for c in git.log(repo, revisions)]
+        tagged = tagging.result()
     Group = tuple[str, str | None, str | None, list[ChangeEntry]]  # version, tag, date, changes
     groups: list[Group] = [(unreleased_as, None, None, [])]
-    for commit in git.log(repo, revisions):
-        if commit.sha in tagged:
-            if limit is not None and len(groups) > limit:
-                break
-            tag, version, date = tagged[commit.sha]
+    for sha, entry in entries:
+        if sha in tagged:
+            tag, version, date = tagged[sha]
             groups.append((version, tag, date, []))
-        groups[-1][3].append(from_commit(commit))
-    kept = [g for g in groups if g[1] or g[3]][:limit]  # no empty "Unreleased"
+        groups[-1][3].append(entry)
+    kept = [g for g in groups if g[1] or g[3]]  # no empty "Unreleased"
     return [generator.release(version, changes, tag=tag, date=date,
                               previous_tag=kept[i + 1][1] if i + 1 < len(kept) else None)
             for i, (version, tag, date, changes) in enumerate(kept)]
