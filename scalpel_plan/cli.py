@@ -17,6 +17,7 @@ from scalpel_plan import __version__
 
 if TYPE_CHECKING:
     from scalpel_plan.plan import Plan
+    from scalpel_plan.release.changelog import ChangelogGenerator
     from scalpel_plan.ui import UI
     from scalpel_plan.workspace import Project
 
@@ -170,12 +171,16 @@ def _save_plan(the_plan: Plan, out: Path) -> None:
 
 
 def _write(path: Path, text: str) -> None:
+    _write_bytes(path, text.encode())
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
     """Write a file the user named, atomically; a failure is their error to fix, not a bug."""
     from scalpel_plan.errors import ScalpelError
 
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(text)
+        tmp.write_bytes(data)
         tmp.replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -248,8 +253,12 @@ def changelog(
     format: Annotated[ChangelogFormat, typer.Option("--format")] = ChangelogFormat.markdown,
     version: Version = None,
     pre: Pre = None,
+    write: Annotated[bool, typer.Option(
+        help="Insert the next release's section into the changelog file (under its marker; "
+        "every other byte stays).")] = False,
 ) -> None:
     """Print the changelog of the next release (or of --all history, or a --from/--to range)."""
+    from scalpel_plan.errors import ScalpelError
     from scalpel_plan.release import history, versioning
     from scalpel_plan.release.changelog import ChangelogGenerator
     from scalpel_plan.release.content import release_changes
@@ -263,6 +272,13 @@ def changelog(
     else:
         decision = versioning.decide(repo, spec, project.backend.read(), version, pre=pre)
         releases = [release_changes(spec, decision, generator)]
+    if write:
+        if all_ or from_ or format is not ChangelogFormat.markdown:
+            raise ScalpelError("--write adds the next release's Markdown section",
+                               hint="drop --all, --from and --format with --write")
+        _write_changelog(project.loaded.root / generator.config.file, generator,
+                         generator.markdown_section(releases[0]))
+        return
     if format is ChangelogFormat.json:
         text = generator.json(releases)
     elif format is ChangelogFormat.html:
@@ -270,6 +286,19 @@ def changelog(
     else:
         text = generator.markdown(releases, header=all_)
     _ui().raw(text)
+
+
+def _write_changelog(path: Path, generator: ChangelogGenerator, section: str) -> None:
+    from scalpel_plan.errors import ScalpelError
+    from scalpel_plan.release.changelog import insert_section
+
+    try:  # surrogateescape: bytes that are not UTF-8 come back out exactly as they were
+        existing = path.read_bytes().decode("utf-8", "surrogateescape") if path.exists() else ""
+    except OSError as exc:
+        raise ScalpelError(f"cannot read {path}: {exc.strerror}") from None
+    text = insert_section(existing, section, generator.config.marker)
+    _write_bytes(path, text.encode("utf-8", "surrogateescape"))
+    _ui().info(f"Updated {path}.")
 
 
 @app.command()

@@ -6,13 +6,13 @@ Pure values in, text out: reading history from git is ``release.history``'s job.
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from scalpel_plan.release.commits import ChangeEntry, cancel_reverts
+from scalpel_plan.release.dates import today
 from scalpel_plan.spec.model import ChangelogConfig
 
 CHANGELOG_FORMAT_VERSION = 1
@@ -81,7 +81,7 @@ class ChangelogGenerator:
             for person in (entry.author, *(_name(c) for c in entry.co_authors)):
                 if person:
                     people[person] = None
-        return ReleaseChanges(version, tag, date or dt.date.today().isoformat(), previous_tag,
+        return ReleaseChanges(version, tag, date or today().isoformat(), previous_tag,
                               sections, tuple(people) if self.config.contributors else ())
 
     # Markdown -----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 
 from scalpel_plan import git
 from scalpel_plan.errors import ScalpelError
+from scalpel_plan.release import dates
 from scalpel_plan.release.commits import ChangeEntry, cancel_reverts, from_commit
 from scalpel_plan.release.schemes import SCHEMES, Scheme
 from scalpel_plan.release.semver import PARTS
@@ -96,7 +97,7 @@ def _from_commits(repo: Path, spec: Spec, scheme: Scheme, previous: str | None,
         why = f"no commits since {previous_tag}" if previous_tag else "no commits"
         return VersionDecision(None, previous, previous_tag, why)
     deciding = [c for c in commits if c.bump]
-    today = today or dt.date.today()
+    today = today or dates.today()
     if previous is None:
         initial = spec.policy.initial
         if spec.policy.scheme == "calver":
