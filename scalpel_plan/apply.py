@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from scalpel_plan.errors import ScalpelError
 from scalpel_plan.plan import Plan
-from scalpel_plan.providers.base import Change, Release, StepContext
+from scalpel_plan.providers.base import Change, Release, StepContext, resolve
 from scalpel_plan.providers.registry import Registry
 from scalpel_plan.state import StateBackend
 from scalpel_plan.state.checkpoint import Checkpointer
@@ -173,8 +173,15 @@ class _Walk:
         self.emit(ApplyEvent("started", change.address, change.action))
         ctx = StepContext(release=self.release, timeout=self._timeout(change),
                           announce=self._announce, log_dir=self.log_dir)
-        provider = self.registry.get(change.provider)
-        return pool.submit(provider.apply, change, ctx)
+        return pool.submit(self._apply, change, ctx)
+
+    def _apply(self, change: Change, ctx: StepContext) -> dict[str, Any]:
+        """In a worker: fill in what earlier steps made known (``${git.commit.sha}``), apply."""
+        resolved = change.model_copy(update={"after": resolve(change.after, self._recorded)})
+        return self.registry.get(change.provider).apply(resolved, ctx)
+
+    def _recorded(self, address: str) -> dict[str, Any] | None:
+        return self.checkpoint.state.recorded(address)
 
     def _timeout(self, change: Change) -> float | None:
         """The node's own timeout, cut to what is left of its phase's time budget."""

@@ -147,8 +147,12 @@ def delete_tag(repo: Path, tag: str) -> None:
     git(repo, "tag", "--delete", tag)
 
 
-def push_tag(repo: Path, remote: str, tag: str, timeout: float | None = None) -> None:
-    git(repo, "push", "--atomic", "--porcelain", remote, f"refs/tags/{tag}", timeout=timeout)
+def push_tag(repo: Path, remote: str, tag: str, timeout: float | None = None, *,
+             branch: str | None = None, commit: str | None = None) -> None:
+    """Push ``tag`` (and, with ``branch``, ``commit`` to that branch) in one atomic push."""
+    refs = [f"{commit}:refs/heads/{branch}"] if branch and commit else []
+    git(repo, "push", "--atomic", "--porcelain", remote, *refs, f"refs/tags/{tag}",
+        timeout=timeout)
 
 
 def delete_remote_tag(repo: Path, remote: str, tag: str, timeout: float | None = None) -> None:

@@ -93,9 +93,11 @@ def compile_graph(loaded: LoadedSpec, registry: Registry) -> Graph:
     for step in (
         _add_stage_nodes,  # stages: map form (independent) or list form (ordered phases)
         _add_section_nodes,  # publish and notify: provider config typed per node
+        _add_release_commit,  # git.commit, when version files or a changelog file change
         _add_explicit_needs,  # `needs:`; unknown addresses reported with a did-you-mean
         _add_phase_edges,  # a phase's members run after its gate, before the next gate
         _add_section_edges,  # publish after the stages, notify after the publishes
+        _tag_after_release_commit,  # a git tag points at the release commit
         _check_secret_refs,  # ${secrets.NAME} and `secrets:` must name declared secrets
     ):
         step(build)
@@ -140,6 +142,37 @@ def _add_section_nodes(b: _Build) -> None:
                 continue
             phase = config.phase or _default_phase(section, phases)
             _add_node(b, Node(address, provider_name, name, section, config, phase), path)
+
+
+def _add_release_commit(b: _Build) -> None:
+    from scalpel_plan.providers.git_commit import ADDRESS, GitCommitConfig
+
+    spec = b.loaded.spec
+    changelog = spec.changelog if spec.changelog and spec.changelog.update else None
+    if ADDRESS in b.nodes:
+        b.problem(f"{ADDRESS} is made by Scalpel from version.files and changelog",
+                  b.where[ADDRESS], key=True, address=ADDRESS,
+                  hint="list the files under version.files instead")
+        return
+    if not spec.policy.files and changelog is None:
+        return
+    files = [{"path": f} if isinstance(f, str) else f.model_dump() for f in spec.policy.files]
+    config = GitCommitConfig(files=files, message=spec.policy.commit_message,
+                             changelog_file=changelog.file if changelog else None,
+                             changelog_marker=changelog.marker if changelog else "")
+    phase = _default_phase("publish", _phase_names(b))
+    where: list[str | int] = ["version", "files"] if spec.policy.files else ["changelog"]
+    _add_node(b, Node(ADDRESS, "git", "commit", "publish", config, phase), where)
+
+
+def _tag_after_release_commit(b: _Build) -> None:
+    from scalpel_plan.providers.git_commit import ADDRESS
+
+    if ADDRESS not in b.nodes:
+        return
+    for address, node in b.nodes.items():
+        if node.provider == "git" and address != ADDRESS:
+            b.edge(ADDRESS, address)
 
 
 def _phase_names(b: _Build) -> list[str]:
@@ -244,6 +277,8 @@ def _report_cycles(b: _Build) -> None:
 def _check_secret_refs(b: _Build) -> None:
     declared = set(b.loaded.spec.secrets)
     for address, node in b.nodes.items():
+        if node.section != "stages" and address not in getattr(b.loaded.spec, node.section):
+            continue  # made by Scalpel (git.commit): nothing the user wrote to check
         path = b.where[address]
         raw: Any = b.loaded.source.data
         for part in path:

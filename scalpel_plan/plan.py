@@ -7,6 +7,7 @@ computed from, so a saved plan is refused once the state, the spec or the commit
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -107,6 +108,9 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
                       previous=decision.previous,
                       tag=versioning.tag_for(loaded.spec, decision.version or ""),
                       commit=commit, repo=workspace.repo, workdir=workspace.workdir)
+    content = _content(loaded, decision, release) if decision.version else {}
+    release = replace(release, tag_commit=_tag_commit(graph, state, release),
+                      changelog=content.get("changelog"))
     changes, drift, problems = _diff_nodes(graph, registry, state, release,
                                            planned=decision.version is not None)
     if problems:
@@ -119,10 +123,23 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
             commits=[CommitSummary(sha=c.sha, type=c.type, scope=c.scope, breaking=c.breaking,
                                    description=c.description, bump=c.bump)
                      for c in decision.commits],
-            **_content(loaded, decision, release))
+            **content)
     notes = [PlanDiagnostic(severity="warning", message=n) for n in decision.notes]
     return Plan(fingerprint=fingerprint, release=summary, changes=changes, drift=drift,
                 nothing_to_release=None if summary else decision.reason, diagnostics=notes)
+
+
+def _tag_commit(graph: Graph, state: State, release: Release) -> str:
+    """What the release tag points at: HEAD, or the release commit (made at apply, or already
+    made by an interrupted apply of this release)."""
+    from scalpel_plan.providers.git_commit import ADDRESS, SHA_REF
+
+    if ADDRESS not in graph.nodes:
+        return release.commit
+    recorded = state.recorded(ADDRESS)
+    if recorded and recorded.get("release") == release.version:
+        return str(recorded["sha"])
+    return SHA_REF
 
 
 def _content(loaded: LoadedSpec, decision: versioning.VersionDecision,

@@ -258,9 +258,44 @@ def _change_block(change: Change) -> list[str]:
             lines.append(f"      [red]-[/] {escape(name)} = {escape(before)}")
         else:
             sign = f"[{color}]{escape(SYMBOL[change.action][-1])}[/] "
-            lines.append(f"      {sign}{escape(name)} = {escape(after)}")
+            value = change.after.get(key) if key not in change.unknown else None
+            block = _block(value) if isinstance(value, dict | str) else None
+            if block:
+                lines.append(f"      {sign}{escape(name)} = {escape(block[0])}")
+                lines += [f"        {' ' * width}{escape(line)}" for line in block[1:]]
+            else:
+                lines.append(f"      {sign}{escape(name)} = {escape(after)}")
     lines.append("    }")
     return lines
+
+
+def _block(value: Any, depth: int = 0) -> list[str] | None:
+    """Multi-line renderings: heredocs for text, nested blocks for mappings, diffs for edits
+    (``[{line, old, new}]``). None when one line says it best."""
+    if isinstance(value, str):
+        if "\n" not in value.rstrip("\n"):
+            return None
+        return ["<<-EOT", *(f"  {line}" for line in value.rstrip("\n").splitlines()), "EOT"]
+    if not value or depth > 2:
+        return None
+    lines = ["{"]
+    for key in sorted(value):
+        item = value[key]
+        if isinstance(item, list) and item and all(_is_edit(e) for e in item):
+            lines.append(f"  {key}:")
+            for e in item:
+                lines += [f"    @@ line {e['line']} @@", f"    - {e['old']}", f"    + {e['new']}"]
+            continue
+        inner = _block(item, depth + 1) if isinstance(item, dict | str) else None
+        if inner:
+            lines += [f"  {key} = {inner[0]}", *(f"  {line}" for line in inner[1:])]
+        else:
+            lines.append(f"  {key} = {_value(item)}")
+    return [*lines, "}"]
+
+
+def _is_edit(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"line", "old", "new"}
 
 
 def _attribute_rows(change: Change) -> list[tuple[str, str, str]]:
@@ -275,6 +310,8 @@ def _attribute_rows(change: Change) -> list[tuple[str, str, str]]:
 
 
 def _value(value: Any) -> str:
+    if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
+        return f"(known after apply: {value[2:-1]})"  # another node's attribute
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 

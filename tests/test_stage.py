@@ -104,8 +104,8 @@ def test_a_phase_budget_is_shared_by_its_members(repo, cli, monkeypatch):
 
     seen = []
     real_push = git_cli.push_tag
-    monkeypatch.setattr(git_cli, "push_tag", lambda repo, remote, tag, timeout=None: (
-        seen.append(timeout), real_push(repo, remote, tag, timeout)))
+    monkeypatch.setattr(git_cli, "push_tag", lambda repo, remote, tag, timeout=None, **kw: (
+        seen.append(timeout), real_push(repo, remote, tag, timeout, **kw)))
     commit_spec(repo, """
 stages:
   - {name: build, timeout: 5, run: sleep 2}

@@ -7,6 +7,7 @@ what already happened remotely), and says how to revert what it recorded.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,9 +79,15 @@ class Release:
     version: str
     previous: str | None
     tag: str
-    commit: str
+    commit: str  # HEAD when the plan was made
     repo: Path
     workdir: Path  # the .scalpel folder
+    tag_commit: str = ""  # what the tag points at: `commit`, or the release commit's reference
+    changelog: str | None = None  # the changelog section the release publishes
+
+    @property
+    def tagged(self) -> str:
+        return self.tag_commit or self.commit
 
 
 class LiveCache:
@@ -148,6 +155,30 @@ class Provider:
                       before=before or {}, after=after or {}, unknown=unknown or [],
                       reason=reason, reversible=self.reversible, phase=node.phase,
                       timeout=node.timeout)
+
+
+REFERENCE = re.compile(r"^\$\{(?P<address>[a-z][a-z0-9_]*\.[A-Za-z0-9_-]+)\.(?P<attr>\w+)\}$")
+
+
+def is_reference(value: object) -> bool:
+    """Whether ``value`` is another node's attribute, known only once that node is applied."""
+    return isinstance(value, str) and REFERENCE.match(value) is not None
+
+
+def resolve(attributes: Attributes, recorded: Callable[[str], Attributes | None]) -> Attributes:
+    """``attributes`` with every ``${address.attr}`` replaced by what that node recorded."""
+    def one(value: Any) -> Any:
+        if isinstance(value, str) and (match := REFERENCE.match(value)):
+            found = recorded(match["address"]) or {}
+            if match["attr"] not in found:
+                from scalpel_plan.errors import ProviderError
+
+                raise ProviderError(f"{value} is not known: {match['address']} recorded no "
+                                    f"{match['attr']}")
+            return found[match["attr"]]
+        return value
+
+    return {key: one(value) for key, value in attributes.items()}
 
 
 def fill(template: str, release: Release, *, where: str) -> str:

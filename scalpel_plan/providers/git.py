@@ -1,4 +1,5 @@
-"""git: the release's annotated tag, pushed atomically to a remote.
+"""git: the release's annotated tag, pushed atomically to a remote (with the release commit,
+when there is one: see ``git_commit``).
 
 A release tag never moves: a tag that already exists at another commit is an error. One that
 already exists at the release's commit (an earlier, interrupted apply) is adopted.
@@ -12,6 +13,7 @@ from pydantic import Field
 
 from scalpel_plan import git
 from scalpel_plan.errors import ProviderError
+from scalpel_plan.providers import git_commit
 from scalpel_plan.providers.base import (
     Attributes,
     Change,
@@ -21,6 +23,7 @@ from scalpel_plan.providers.base import (
     Release,
     StepContext,
     fill,
+    is_reference,
 )
 from scalpel_plan.spec.model import NodeConfig
 
@@ -30,19 +33,27 @@ class GitTagConfig(NodeConfig):
     message: str = Field("Release {version}", description="The annotated tag's message")
 
 
-class GitTagProvider(Provider):
+class GitProvider(Provider):
     name = "git"
     config_model: ClassVar[type[GitTagConfig]] = GitTagConfig
 
     def desired(self, node: Node, release: Release) -> Attributes:
         config = node.config
+        if isinstance(config, git_commit.GitCommitConfig):
+            return git_commit.desired(node, release)
         assert isinstance(config, GitTagConfig)
-        return {"tag": release.tag, "commit": release.commit, "remote": config.push,
-                "message": fill(config.message, release, where=f"{node.address}.message")}
+        after: Attributes = {
+            "tag": release.tag, "commit": release.tagged, "remote": config.push,
+            "message": fill(config.message, release, where=f"{node.address}.message")}
+        if release.tagged == git_commit.SHA_REF and config.push:
+            after["branch"] = git_commit.BRANCH_REF  # the release commit goes up with the tag
+        return after
 
     def read(self, node: Node, release: Release, desired: Attributes | None,
              recorded: Attributes | None, live: LiveCache) -> Attributes:
         """Where the desired tag and the recorded tag point, locally and on their remote."""
+        if isinstance(node.config, git_commit.GitCommitConfig):
+            return git_commit.read(release)
         observed: Attributes = {}
         for prefix, attrs in (("", desired), ("recorded_", recorded)):
             if not attrs or not attrs.get("tag"):
@@ -65,13 +76,17 @@ class GitTagProvider(Provider):
 
     def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
              observed: Attributes | None) -> Change:
+        if isinstance(node.config, git_commit.GitCommitConfig):
+            return git_commit.diff(self, node, desired, recorded, observed)
         seen = observed or {}
         tag, commit, remote = desired["tag"], desired["commit"], desired["remote"]
+        unknown = ["object", "commit"] if is_reference(commit) else ["object"]
         for where, found in (("locally", seen.get("local")), (f"on {remote}", seen.get("remote"))):
             if found and found != commit:
+                at = "the release commit it makes" if is_reference(commit) else commit[:12]
                 raise ProviderError(
                     f"{node.address}: tag {tag} already exists {where} at {found[:12]}, "
-                    f"but this release is at {commit[:12]}; a release tag never moves",
+                    f"but this release is at {at}; a release tag never moves",
                     hint="release another version with --version, or delete the stray tag")
         done_remotely = seen.get("remote") == commit if remote else seen.get("local") == commit
         if recorded and recorded.get("tag") == tag and done_remotely:
@@ -81,7 +96,7 @@ class GitTagProvider(Provider):
                                reason=f"{tag} already exists at {commit[:12]}; "
                                       "it will be recorded, not created again")
         reason = "exists locally; will be pushed" if seen.get("local") else ""
-        return self.change(node, "create", after=desired, unknown=["object"], reason=reason)
+        return self.change(node, "create", after=desired, unknown=unknown, reason=reason)
 
     def drift(self, node: Node, recorded: Attributes, observed: Attributes | None) -> str | None:
         seen = observed or {}
@@ -94,6 +109,8 @@ class GitTagProvider(Provider):
         return f"tag {tag} {where} {now}; it was recorded at {str(commit)[:12]}"
 
     def apply(self, change: Change, ctx: StepContext) -> Attributes:
+        if change.after.get("kind") == "commit":
+            return git_commit.apply(change, ctx)
         repo = ctx.release.repo
         after = change.after if change.action != "delete" else change.before
         tag, commit, remote = after["tag"], after["commit"], after["remote"]
@@ -112,7 +129,8 @@ class GitTagProvider(Provider):
         if remote:
             on_remote = git.remote_tags(repo, remote, ctx.timeout).get(tag)  # adopt what landed
             if on_remote is None:
-                git.push_tag(repo, remote, tag, ctx.timeout)
+                git.push_tag(repo, remote, tag, ctx.timeout, branch=after.get("branch"),
+                             commit=commit)
             elif on_remote != commit:
                 raise ProviderError(f"{change.address}: tag {tag} exists on {remote} at "
                                     f"{on_remote[:12]}; refusing to move it")

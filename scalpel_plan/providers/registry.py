@@ -41,10 +41,10 @@ BUILTIN_NAMES = ("console", "git", "stage")
 
 def builtin() -> list[Provider]:
     from scalpel_plan.providers.console import ConsoleProvider
-    from scalpel_plan.providers.git import GitTagProvider
+    from scalpel_plan.providers.git import GitProvider
     from scalpel_plan.providers.stage import StageProvider
 
-    return [StageProvider(), GitTagProvider(), ConsoleProvider()]
+    return [StageProvider(), GitProvider(), ConsoleProvider()]
 
 
 def default_registry(*, plugins: bool = True) -> Registry:

@@ -34,6 +34,11 @@ class Project(Model):
     repository: str = Field(".", description="The git work tree, relative to release.yml")
 
 
+class VersionFileRule(Model):
+    path: str
+    pattern: str | None = Field(None, description="A regex with a (?P<version>...) group")
+
+
 class VersionPolicy(Model):
     scheme: Literal["semver", "pep440", "calver"] = "semver"
     from_: Literal["conventional-commits"] = Field("conventional-commits", alias="from")
@@ -46,6 +51,11 @@ class VersionPolicy(Model):
     zero_major_breaking: Literal["minor", "major"] = Field(
         "minor", description="What a breaking change bumps while the major version is 0"
     )
+    files: list[str | VersionFileRule] = Field(
+        default_factory=list, description="Files that spell the version: bumped in the release "
+        "commit (pyproject.toml, package.json, *.py with __version__, or {path, pattern})")
+    commit_message: str = Field("chore(release): {version}",
+                                description="The release commit's message")
 
 
 FixedVersion = Annotated[
@@ -74,6 +84,8 @@ class ChangelogConfig(Model):
     pulls: str | None = Field(None, description="Pull request URL template, with {id}")
     compare: str | None = Field(None, description="Compare URL, with {previous} and {tag}")
     contributors: bool = True
+    update: bool = Field(True, description="Write the new section into `file` in the release "
+                         "commit")
 
 
 class NotesConfig(Model):

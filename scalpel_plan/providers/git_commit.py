@@ -1,0 +1,108 @@
+"""git.commit: the release commit that bumps the version files and adds the changelog section.
+
+Scalpel makes this node itself from `version.files` and `changelog:`; the release tag then
+points at the commit it makes (known after apply). Re-applied after a crash, a release commit
+already at HEAD is adopted, not made again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from scalpel_plan import git
+from scalpel_plan.errors import ProviderError
+from scalpel_plan.providers.base import (
+    Attributes,
+    Change,
+    Node,
+    Provider,
+    Release,
+    StepContext,
+    fill,
+)
+from scalpel_plan.release import version_files
+from scalpel_plan.release.changelog import insert_section
+from scalpel_plan.spec.model import NodeConfig
+
+ADDRESS = "git.commit"
+SHA_REF = "${git.commit.sha}"
+BRANCH_REF = "${git.commit.branch}"
+
+
+class GitCommitConfig(NodeConfig):
+    files: list[dict[str, Any]] = Field(default_factory=list)  # [{path, pattern}]
+    message: str = "chore(release): {version}"
+    changelog_file: str | None = None
+    changelog_marker: str = ""
+
+
+def desired(node: Node, release: Release) -> Attributes:
+    config = node.config
+    assert isinstance(config, GitCommitConfig)
+    edits = {}
+    for rule in config.files:
+        planned = version_files.plan_edits(release.repo, rule["path"], rule.get("pattern"),
+                                           release.version)
+        if planned:
+            edits[rule["path"]] = [asdict(e) for e in planned]
+    after: Attributes = {"kind": "commit", "release": release.version,
+                         "message": fill(config.message, release, where=f"{ADDRESS}.message"),
+                         "branch": _branch(release), "files": edits}
+    if config.changelog_file and release.changelog:
+        after["changelog"] = {"file": config.changelog_file, "marker": config.changelog_marker,
+                              "section": release.changelog}
+    return after
+
+
+def read(release: Release) -> Attributes:
+    return {"head_subject": git.git(release.repo, "log", "-1", "--format=%s").stdout.strip()}
+
+
+def diff(provider: Provider, node: Node, desired: Attributes, recorded: Attributes | None,
+         observed: Attributes | None) -> Change:
+    if recorded and recorded.get("release") == desired["release"]:
+        return provider.change(node, "no-op", before=recorded, after=recorded)
+    if (observed or {}).get("head_subject") == desired["message"]:
+        return provider.change(node, "adopt", after=desired, unknown=["sha"],
+                               reason="HEAD is already this release's commit")
+    return provider.change(node, "create", after=desired, unknown=["sha"])
+
+
+def apply(change: Change, ctx: StepContext) -> Attributes:
+    after, repo = change.after, ctx.release.repo
+    head = git.git(repo, "log", "-1", "--format=%H%x1f%s").stdout.strip().split("\x1f")
+    if head[1:] != [after["message"]]:  # not made yet by an earlier, interrupted apply
+        paths = list(after["files"])
+        for path, edits in after["files"].items():
+            version_files.apply_edits(repo, path, [version_files.Edit(**e) for e in edits])
+        if after.get("changelog"):
+            paths.append(_write_changelog(repo, after["changelog"]))
+        if not paths:
+            raise ProviderError(f"{ADDRESS}: nothing to commit")
+        git.git(repo, "add", "--", *paths)
+        git.git(repo, "commit", "--quiet", "--no-verify", "-m", after["message"], "--", *paths)
+        head = git.git(repo, "log", "-1", "--format=%H").stdout.split()
+    return {"kind": "commit", "release": after["release"], "sha": head[0],
+            "branch": after["branch"], "message": after["message"], "files": sorted(after["files"])}
+
+
+def _write_changelog(repo: Path, changelog: dict[str, str]) -> str:
+    target = repo / changelog["file"]
+    # surrogateescape: bytes that are not UTF-8 are written back exactly as they were
+    existing = target.read_bytes().decode("utf-8", "surrogateescape") if target.exists() else ""
+    if changelog["section"].split("\n", 1)[0] not in existing:
+        text = insert_section(existing, changelog["section"], changelog["marker"])
+        target.write_bytes(text.encode("utf-8", "surrogateescape"))
+    return changelog["file"]
+
+
+def _branch(release: Release) -> str:
+    done = git.git(release.repo, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+    if not done.ok:
+        raise ProviderError(f"{ADDRESS}: HEAD is detached; a release commit needs a branch",
+                            hint="check out the branch to release from")
+    return done.stdout.strip()

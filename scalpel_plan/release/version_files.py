@@ -1,0 +1,87 @@
+"""Version files: where a project spells its version, and the edits that bump it.
+
+Known by name: pyproject.toml (`version = "..."`), package.json (`"version": "..."`) and Python
+modules (`__version__ = "..."`); any other file by a regex with a `(?P<version>...)` group.
+Edits are planned as values (line, old text, new text) and applied only if the file still
+says what was planned.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from scalpel_plan.errors import ScalpelError
+
+KNOWN = {
+    # the first `version =` of the [project] or [tool.poetry] table, no other table's
+    "pyproject.toml": r"""(?ms)^\[(?:project|tool\.poetry)\][ \t]*$(?:(?!^\[).)*?"""
+                      r"""^version\s*=\s*["'](?P<version>[^"']+)["']""",
+    "package.json": r'"version"\s*:\s*"(?P<version>[^"]+)"',
+    ".py": r"""(?m)^__version__\s*=\s*["'](?P<version>[^"']+)["']""",
+}
+
+
+@dataclass(frozen=True)
+class Edit:
+    line: int  # 1-based
+    old: str
+    new: str
+
+
+def pattern_for(path: str, pattern: str | None) -> str:
+    if pattern:
+        if "(?P<version>" not in pattern:
+            raise ScalpelError(f"version file {path}: the pattern has no (?P<version>...) group",
+                               hint=r'for example: release = "(?P<version>[^"]+)"')
+        return pattern
+    name = Path(path).name
+    found = KNOWN.get(name) or (KNOWN[".py"] if name.endswith(".py") else None)
+    if found is None:
+        raise ScalpelError(f"version file {path}: no known way to find its version",
+                           hint="give a pattern: {path: FILE, pattern: 'v=(?P<version>.*)'}")
+    return found
+
+
+def plan_edits(root: Path, path: str, pattern: str | None, version: str) -> list[Edit]:
+    """The line edits that make ``path`` say ``version`` (none when it already does)."""
+    regex = re.compile(pattern_for(path, pattern))
+    text = _read(root / path, path)
+    edits = []
+    for match in regex.finditer(text):
+        if match["version"] == version:
+            continue
+        start, end = match.span("version")
+        line_start = text.rfind("\n", 0, start) + 1
+        line_end = text.find("\n", end)
+        line_end = len(text) if line_end == -1 else line_end
+        old = text[line_start:line_end]
+        new = old[:start - line_start] + version + old[end - line_start:]
+        edits.append(Edit(text.count("\n", 0, start) + 1, old, new))
+    if not edits and not any(regex.finditer(text)):
+        raise ScalpelError(f"version file {path}: no version found with {regex.pattern!r}",
+                           hint="check the file, or give a pattern that matches it")
+    return edits
+
+
+def apply_edits(root: Path, path: str, edits: list[Edit]) -> None:
+    """Apply planned ``edits``; refuse when the file no longer says what was planned."""
+    target = root / path
+    lines = _read(target, path).split("\n")
+    for edit in edits:
+        current = lines[edit.line - 1] if edit.line <= len(lines) else None
+        if current == edit.new:
+            continue  # done by an earlier, interrupted apply
+        if current != edit.old:
+            raise ScalpelError(f"{path}:{edit.line} changed since the plan was made",
+                               hint="make a new plan with `scalpel plan`")
+        lines[edit.line - 1] = edit.new
+    target.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _read(file: Path, shown: str) -> str:
+    try:
+        return file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScalpelError(f"version file {shown}: cannot read it ({exc.strerror})") from None
