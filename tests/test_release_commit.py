@@ -102,3 +102,10 @@ def test_version_file_problems_are_clear_errors(repo, cli):
     repo.write_spec("version:\n  files: [{path: VERSION, pattern: 'nothing'}]\n")
     result = cli(repo.path, "plan")
     assert result.code == 1 and "has no (?P<version>...) group" in result.err
+
+
+def test_a_broken_version_pattern_is_a_user_error(repo, cli):
+    (repo.path / "VERSION").write_text("v=1\n")
+    repo.write_spec("version:\n  files: [{path: VERSION, pattern: 'v=(?P<version>[0-9'}]\n")
+    result = cli(repo.path, "plan")
+    assert result.code == 1 and "the pattern is not a valid regex" in result.err

@@ -220,10 +220,13 @@ def _name(co_author: str) -> str:
     return co_author.split("<", 1)[0].strip()
 
 
+MARKDOWN_ESCAPES = str.maketrans({"\\": "\\\\", "<": "&lt;", ">": "&gt;", "*": "\\*",
+                                  "_": "\\_", "[": "\\[", "]": "\\]"})
+
+
 def _md(text: str) -> str:
     """Text safe inside Markdown: no raw HTML, no accidental emphasis."""
-    return (text.replace("\\", "\\\\").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("*", "\\*").replace("_", "\\_").replace("[", "\\[").replace("]", "\\]"))
+    return text.translate(MARKDOWN_ESCAPES)
 
 
 HTML_PAGE = """<!DOCTYPE html>

@@ -16,6 +16,8 @@ from scalpel_plan import git
 HEADER = re.compile(
     r"^(?P<type>[A-Za-z]+)(?:\((?P<scope>[^()\r\n]*)\))?(?P<bang>!)?: +(?P<desc>\S.*)$")
 FOOTER = re.compile(r"^(?P<token>BREAKING[ -]CHANGE|[A-Za-z][\w-]*)(?::[ ]|[ ](?=#))(?P<value>.*)$")
+FOOTER_START = re.compile(
+    r"(?:\A|\n\n)(?=(?:BREAKING[ -]CHANGE|[A-Za-z][\w-]*)(?::[ ]|[ ](?=#)))")
 PR_SUFFIX = re.compile(r"\s*\(#(?P<pr>\d+)\)\s*$")
 MERGE_PR = re.compile(r"^Merge pull request #(?P<pr>\d+)")
 REVERT_SUBJECT = re.compile(r'^Revert "(?P<reverted>.*)"$')
@@ -110,21 +112,19 @@ def from_commit(commit: git.Commit) -> ChangeEntry:
 def _split_footers(body: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     """(the body without its footers, the footers), footers being the trailing paragraphs
     from the first one that opens with a `Token: value` line."""
-    if ": " not in body and " #" not in body:  # no footer can be there
-        return body.strip(), ()
-    paragraphs = body.strip("\n").split("\n\n")
-    for index, paragraph in enumerate(paragraphs):
-        if FOOTER.match(paragraph.lstrip("\n").partition("\n")[0]):
-            footers: list[tuple[str, str]] = []
-            for line in "\n\n".join(paragraphs[index:]).splitlines():
-                found = FOOTER.match(line)
-                if found:
-                    footers.append((found["token"], found["value"].strip()))
-                elif footers and line.strip():  # a value that runs on over several lines
-                    token, value = footers[-1]
-                    footers[-1] = (token, f"{value}\n{line.strip()}")
-            return "\n\n".join(paragraphs[:index]).strip(), tuple(footers)
-    return body.strip(), ()
+    text = body.strip("\n")
+    start = FOOTER_START.search(text)  # one scan in C: most bodies have no footers
+    if start is None:
+        return text.strip(), ()
+    footers: list[tuple[str, str]] = []
+    for line in text[start.end():].splitlines():
+        found = FOOTER.match(line)
+        if found:
+            footers.append((found["token"], found["value"].strip()))
+        elif footers and line.strip():  # a value that runs on over several lines
+            token, value = footers[-1]
+            footers[-1] = (token, f"{value}\n{line.strip()}")
+    return text[:start.start()].strip(), tuple(footers)
 
 
 def _prs(subject: str) -> tuple[int, ...]:

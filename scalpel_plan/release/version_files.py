@@ -35,6 +35,11 @@ def pattern_for(path: str, pattern: str | None) -> str:
         if "(?P<version>" not in pattern:
             raise ScalpelError(f"version file {path}: the pattern has no (?P<version>...) group",
                                hint=r'for example: release = "(?P<version>[^"]+)"')
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ScalpelError(f"version file {path}: the pattern is not a valid regex: {exc}",
+                               hint="patterns use Python's re syntax") from None
         return pattern
     name = Path(path).name
     found = KNOWN.get(name) or (KNOWN[".py"] if name.endswith(".py") else None)
