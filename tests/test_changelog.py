@@ -1,6 +1,7 @@
 """Changelog and release notes, golden-file style (as git-cliff's fixtures): each case folder
 holds a release.yml and the expected output of each command, made from the repository that
-`repo.sh` builds (the shared one, or the case's own). Regenerate after an intended change with UPDATE_GOLDEN=1, then review the diff."""
+`repo.sh` builds (the shared one, or the case's own). Regenerate after an intended change
+with UPDATE_GOLDEN=1, then review the diff."""
 
 from __future__ import annotations
 
