@@ -198,3 +198,12 @@ def test_changelog_write_inserts_the_next_section_and_keeps_every_other_byte(cas
     assert b"## [0.3.0]" in updated and updated.index(b"## [0.3.0]") < updated.index(b"[0.2.0]")
     refused = cli(work, "changelog", "--write", "--all")
     assert refused.code == 1 and "--write adds the next release" in refused.err
+
+
+def test_notes_from_a_template_file_and_an_unknown_name(case_repo, cli):
+    work = case_repo("minimal")
+    (work / "notes.j2").write_text("{{ project }} {{ version }}: {{ entries | length }} changes\n")
+    result = cli(work, "notes", "--template", "notes.j2")
+    assert result.code == 0 and result.out == "widgets 0.3.0: 2 changes\n"
+    missing = cli(work, "notes", "--template", "fancy")
+    assert missing.code == 1 and "built-in: default, minimal, detailed, breaking" in missing.err

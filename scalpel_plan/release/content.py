@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from scalpel_plan.errors import ScalpelError
 from scalpel_plan.release.changelog import ChangelogGenerator, ReleaseChanges
 from scalpel_plan.release.notes import BUILTIN, ReleaseNotesTemplate
 from scalpel_plan.release.versioning import VersionDecision, tag_for
@@ -27,5 +28,9 @@ def release_notes(spec: Spec, root: Path, changes: ReleaseChanges, project: str,
     name = template or (spec.notes.template if spec.notes else "default")
     notes = ReleaseNotesTemplate()
     if name not in BUILTIN:
+        if not (root / name).is_file():
+            raise ScalpelError(f"no release-notes template '{name}'",
+                               hint=f"built-in: {', '.join(BUILTIN)}; or a Jinja2 file "
+                               "relative to release.yml")
         name = notes.registry.load_file(root / name, name).name
     return notes.render(name, changes, project=project, previous=previous)
