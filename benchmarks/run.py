@@ -150,6 +150,16 @@ def main() -> None:
     args = parser.parse_args()
     print(f"scalpel: {SCALPEL}; python {sys.version.split()[0]}; {os.cpu_count()} cores; "
           f"{os.uname().machine}")
+    # A regular install leaves bytecode next to the sources; an editable one writes it on
+    # first import, unless PYTHONDONTWRITEBYTECODE is set (as on these machines), when every
+    # run would compile Scalpel's sources again. Measure the installed program, not that.
+    import compileall
+
+    import scalpel_plan
+
+    compileall.compile_dir(str(Path(scalpel_plan.__file__).parent), quiet=1)
+    print(f"bytecode compiled for {Path(scalpel_plan.__file__).parent} "
+          f"(PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r})")
     with tempfile.TemporaryDirectory(prefix="scalpel-bench-") as folder:
         tmp = Path(folder)
         if args.only in (None, "core"):

@@ -10,12 +10,12 @@ import json
 import sys
 import threading
 from collections.abc import Iterable
+from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
+if TYPE_CHECKING:  # rich itself is imported on first use: `--version` never needs it
+    from rich.console import Console
 
-if TYPE_CHECKING:
     from scalpel_plan.apply import ApplyEvent, ApplyResult
     from scalpel_plan.errors import Diagnostic, ScalpelError
     from scalpel_plan.plan import Plan
@@ -34,16 +34,35 @@ KNOWN_AFTER_APPLY = "(known after apply)"
 
 def console(file: IO[str] | None = None, *, width: int | None = None,
             color: bool | None = None) -> Console:
+    from rich.console import Console
+
     return Console(file=file, width=width, no_color=color is False, highlight=False,
                    emoji=False, force_terminal=color if color else None, soft_wrap=True)
+
+
+def escape(text: str) -> str:
+    """``text`` with rich's markup characters escaped."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 class UI:
     """Writes to stdout (results) and stderr (diagnostics and progress)."""
 
     def __init__(self, out: Console | None = None, err: Console | None = None) -> None:
-        self.out = out or console()
-        self.err = err or console(sys.stderr)
+        if out is not None:
+            self.out = out
+        if err is not None:
+            self.err = err
+
+    @cached_property
+    def out(self) -> Console:
+        return console()
+
+    @cached_property
+    def err(self) -> Console:
+        return console(sys.stderr)
 
     # errors -------------------------------------------------------------------------------
     def error(self, exc: ScalpelError) -> None:
@@ -77,8 +96,9 @@ class UI:
 
     def raw(self, text: str) -> None:
         """Write text to stdout untouched (JSON, Markdown, DOT)."""
-        self.out.file.write(text if text.endswith("\n") else text + "\n")
-        self.out.file.flush()
+        stream = self.__dict__["out"].file if "out" in self.__dict__ else sys.stdout
+        stream.write(text if text.endswith("\n") else text + "\n")
+        stream.flush()
 
     def confirm(self, question: str) -> bool:
         self.err.print(f"{escape(question)} Only 'yes' will be accepted.")
