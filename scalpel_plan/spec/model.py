@@ -26,7 +26,8 @@ Seconds = Annotated[float, Field(gt=0, description="Seconds")]
 class Model(BaseModel):
     """Frozen, and strict about unknown keys: a misspelt key is an error, never ignored."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True,
+                              defer_build=True)
 
 
 class Project(Model):
