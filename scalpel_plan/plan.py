@@ -121,7 +121,8 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
             project=release.project, version=release.version, previous=release.previous,
             tag=release.tag, commit=commit, reason=decision.reason,
             commits=[CommitSummary(sha=c.sha, type=c.type, scope=c.scope, breaking=c.breaking,
-                                   description=c.description, bump=c.bump)
+                                   description=c.description,
+                                   bump=versioning.bump_for(c, loaded.spec))
                      for c in decision.commits],
             **content)
     notes = [PlanDiagnostic(severity="warning", message=n) for n in decision.notes]

@@ -25,7 +25,6 @@ REVERTS_SHA = re.compile(r"This reverts commit (?P<sha>[0-9a-f]{7,40})")
 ISSUE_NUMBER = re.compile(r"#(\d+)")
 ISSUE_TOKENS = {"close", "closes", "closed", "fix", "fixes", "fixed", "resolve", "resolves",
                 "resolved", "ref", "refs", "references", "see", "part-of"}
-BUMPS = {"feat": "minor", "fix": "patch", "perf": "patch"}
 
 
 class ChangeEntry(NamedTuple):
@@ -52,13 +51,6 @@ class ChangeEntry(NamedTuple):
     @property
     def conventional(self) -> bool:
         return self.type is not None
-
-    @property
-    def bump(self) -> str | None:
-        """The semver part this change bumps: "major", "minor", "patch" or None."""
-        if self.breaking:
-            return "major"
-        return BUMPS.get(self.type or "")
 
     @property
     def short_sha(self) -> str:

@@ -96,7 +96,7 @@ def _from_commits(repo: Path, spec: Spec, scheme: Scheme, previous: str | None,
     if not commits:
         why = f"no commits since {previous_tag}" if previous_tag else "no commits"
         return VersionDecision(None, previous, previous_tag, why)
-    deciding = [c for c in commits if c.bump]
+    deciding = [c for c in commits if bump_for(c, spec)]
     today = today or dates.today()
     if previous is None:
         initial = spec.policy.initial
@@ -108,9 +108,10 @@ def _from_commits(repo: Path, spec: Spec, scheme: Scheme, previous: str | None,
     if not deciding:
         return VersionDecision(None, previous, previous_tag,
                                f"no releasable commits since {previous_tag} "
-                               f"({_count(commits, 'commit')}, none a feat, fix, perf or breaking)",
+                               f"({_count(commits, 'commit')}, none of them "
+                               f"{', '.join(spec.policy.bumps)} or breaking)",
                                entries=commits)
-    part = max((c.bump for c in deciding if c.bump), key=PARTS.index)
+    part = max((bump_for(c, spec) or "patch" for c in deciding), key=PARTS.index)
     base = scheme.parse(previous)
     if part == "major" and _major(base) == 0 and spec.policy.zero_major_breaking == "minor":
         part = "minor"
@@ -118,6 +119,13 @@ def _from_commits(repo: Path, spec: Spec, scheme: Scheme, previous: str | None,
     return VersionDecision(version, previous, previous_tag,
                            f"{part} bump: {len(deciding)} of {_count(commits, 'commit')} since "
                            f"{previous_tag} decide it", deciding, commits)
+
+
+def bump_for(entry: ChangeEntry, spec: Spec) -> str | None:
+    """The part ``entry`` bumps: "major" for a breaking change, else as version.bumps says."""
+    if entry.breaking:
+        return "major"
+    return spec.policy.bumps.get(entry.type or "")
 
 
 def _as_pre_release(decision: VersionDecision, scheme: Scheme, tags: dict[str, Any],

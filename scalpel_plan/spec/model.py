@@ -19,6 +19,8 @@ SEMVER_PATTERN = (
 )
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Part = Literal["major", "minor", "patch"]
+DEFAULT_BUMPS: dict[str, Part] = {"feat": "minor", "fix": "patch", "perf": "patch"}
 Address = Annotated[str, Field(pattern=ADDRESS_PATTERN, description="A node: <provider>.<name>")]
 Seconds = Annotated[float, Field(gt=0, description="Seconds")]
 
@@ -52,6 +54,10 @@ class VersionPolicy(Model):
     zero_major_breaking: Literal["minor", "major"] = Field(
         "minor", description="What a breaking change bumps while the major version is 0"
     )
+    bumps: dict[str, Part] = Field(
+        default_factory=lambda: dict(DEFAULT_BUMPS),
+        description="Commit type → the part it bumps (a breaking change always bumps major); "
+        "other types bump nothing")
     files: list[str | VersionFileRule] = Field(
         default_factory=list, description="Files that spell the version: bumped in the release "
         "commit (pyproject.toml, package.json, *.py with __version__, or {path, pattern})")
