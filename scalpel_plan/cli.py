@@ -99,12 +99,17 @@ def init(force: Annotated[bool, typer.Option(help="Overwrite an existing file.")
          file: SpecFile = DEFAULT_SPEC) -> None:
     """Write a commented starter release.yml for this repository."""
     from scalpel_plan.errors import ScalpelError
-    from scalpel_plan.starter import starter_spec
+    from scalpel_plan.starter import ignore_state_folder, starter_spec
 
     if file.exists() and not force:
         raise ScalpelError(f"{file} already exists", hint="use --force to overwrite it")
     _write(file, starter_spec(file.resolve().parent))
-    _ui().info(f"Wrote {file}. Next: `scalpel plan` shows the first release.")
+    ui = _ui()
+    ui.info(f"Wrote {file}.")
+    ignore = file.resolve().parent / ".gitignore"
+    if ignore_state_folder(ignore):  # as goreleaser init does for dist/
+        ui.info(f"Added .scalpel/ (local state, journal, logs) to {ignore.name}.")
+    ui.info("Next: `scalpel plan` shows the first release.")
 
 
 @app.command()

@@ -66,3 +66,17 @@ def _suggests(folder: Path, marker: str, command: str) -> bool:
 
 def _yaml_quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def ignore_state_folder(gitignore: Path) -> bool:
+    """Add `.scalpel/` to ``gitignore`` unless it is there; True when it was added."""
+    try:
+        existing = gitignore.read_text() if gitignore.exists() else ""
+        if any(line.strip() in (".scalpel", ".scalpel/", "/.scalpel/") for line in
+               existing.splitlines()):
+            return False
+        sep = "" if not existing or existing.endswith("\n") else "\n"
+        gitignore.write_text(f"{existing}{sep}.scalpel/\n")
+    except OSError:
+        return False  # not worth failing init over
+    return True

@@ -9,6 +9,7 @@ from conftest import git
 
 def test_init_plan_apply_then_no_changes(repo, cli):
     assert cli(repo.path, "init").code == 0
+    assert ".scalpel/" in (repo.path / ".gitignore").read_text().splitlines()
     spec = (repo.path / "release.yml").read_text()
     assert 'tag: "v{version}"' in spec and "push: origin" in spec and "console.announce" in spec
     assert "# " in spec  # commented
