@@ -19,6 +19,7 @@ from scalpel_plan.errors import ScalpelError
 from scalpel_plan.plan import Plan
 from scalpel_plan.providers.base import Change, Release, StepContext, resolve
 from scalpel_plan.providers.registry import Registry
+from scalpel_plan.release.secrets import SecretsManager
 from scalpel_plan.state import StateBackend
 from scalpel_plan.state.checkpoint import Checkpointer
 from scalpel_plan.state.model import ReleaseRecord, Resource, RollbackPoint, State, now
@@ -60,7 +61,8 @@ class ApplyResult:
 
 def apply_plan(plan: Plan, registry: Registry, backend: StateBackend, state: State,
                workspace: Workspace, *, parallelism: int = 4,
-               observer: Observer | None = None) -> ApplyResult:
+               observer: Observer | None = None,
+               secrets: SecretsManager | None = None) -> ApplyResult:
     """Carry out ``plan``; the caller holds the state lock and has checked the plan is fresh."""
     apply_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     result = ApplyResult(apply_id)
@@ -81,7 +83,7 @@ def apply_plan(plan: Plan, registry: Registry, backend: StateBackend, state: Sta
                       workdir=workspace.workdir)
     try:
         _Walk(plan, registry, checkpoint, release, parallelism, observer or _ignore,
-              result).run()
+              result, secrets or SecretsManager({})).run()
     except KeyboardInterrupt:
         result.interrupted = True
     _finish_release(checkpoint, record, result, registry)
@@ -121,7 +123,8 @@ class _Walk:
 
     def __init__(self, plan: Plan, registry: Registry, checkpoint: Checkpointer,
                  release: Release, parallelism: int, emit: Observer,
-                 result: ApplyResult) -> None:
+                 result: ApplyResult, secrets: SecretsManager) -> None:
+        self.secrets = secrets
         self.changes = {c.address: c for c in plan.changes}
         self.registry = registry
         self.checkpoint = checkpoint
@@ -172,7 +175,7 @@ class _Walk:
         self.checkpoint.note("step_pending", address=change.address, action=change.action)
         self.emit(ApplyEvent("started", change.address, change.action))
         ctx = StepContext(release=self.release, timeout=self._timeout(change),
-                          announce=self._announce, log_dir=self.log_dir)
+                          announce=self._announce, log_dir=self.log_dir, secrets=self.secrets)
         return pool.submit(self._apply, change, ctx)
 
     def _apply(self, change: Change, ctx: StepContext) -> dict[str, Any]:

@@ -209,6 +209,7 @@ def apply(
     from scalpel_plan.apply import apply_plan
     from scalpel_plan.errors import ScalpelError
     from scalpel_plan.plan import check_fresh, load_plan, make_plan
+    from scalpel_plan.release.secrets import SecretsManager
 
     if plan_file is not None and (version or pre):
         raise ScalpelError("--version and --pre cannot be combined with a saved plan",
@@ -235,7 +236,8 @@ def apply(
             return 0
         with ui.progress("json" if json else "auto") as progress:
             result = apply_plan(the_plan, project.registry, project.backend, state,
-                                project.workspace, parallelism=parallelism, observer=progress)
+                                project.workspace, parallelism=parallelism, observer=progress,
+                                secrets=SecretsManager(project.loaded.spec.secrets))
     ui.apply_summary(result, the_plan)
     return 0 if result.ok else 1
 

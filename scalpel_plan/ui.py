@@ -330,6 +330,8 @@ def _attribute_rows(change: Change) -> list[tuple[str, str, str]]:
 
 
 def _value(value: Any) -> str:
+    if isinstance(value, str) and value.startswith("${secrets.") and value.endswith("}"):
+        return f"(sensitive value: {value[2:-1]})"  # read from the environment at apply
     if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
         return f"(known after apply: {value[2:-1]})"  # another node's attribute
     return json.dumps(value, ensure_ascii=False, sort_keys=True)

@@ -115,3 +115,9 @@ def run_scalpel(cwd: Path, *args: str, timeout: float = 60,
     return subprocess.run([*scalpel_cmd(), *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})},
                           stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address():
+    """pytest-httpserver on 127.0.0.1 (its default is "localhost")."""
+    return ("127.0.0.1", 0)

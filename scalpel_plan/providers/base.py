@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from scalpel_plan.release.secrets import SecretsManager
 from scalpel_plan.spec.model import NodeConfig
 
 Action = Literal["create", "update", "replace", "delete", "run", "adopt", "no-op"]
@@ -112,6 +113,7 @@ class StepContext:
     timeout: float | None
     announce: Callable[[str, str], None]  # (address, text): shown at the end of apply
     log_dir: Path
+    secrets: SecretsManager = field(default_factory=lambda: SecretsManager({}))
     extra_env: dict[str, str] = field(default_factory=dict)
 
 

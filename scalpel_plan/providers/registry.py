@@ -36,15 +36,16 @@ class Registry:
         return set(self._by_name) != set(BUILTIN_NAMES)
 
 
-BUILTIN_NAMES = ("console", "git", "stage")
+BUILTIN_NAMES = ("console", "git", "stage", "webhook")
 
 
 def builtin() -> list[Provider]:
     from scalpel_plan.providers.console import ConsoleProvider
     from scalpel_plan.providers.git import GitProvider
     from scalpel_plan.providers.stage import StageProvider
+    from scalpel_plan.providers.webhook import WebhookProvider
 
-    return [StageProvider(), GitProvider(), ConsoleProvider()]
+    return [StageProvider(), GitProvider(), ConsoleProvider(), WebhookProvider()]
 
 
 def default_registry(*, plugins: bool = True) -> Registry:
