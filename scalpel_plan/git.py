@@ -51,6 +51,10 @@ def head(repo: Path) -> str | None:
     return done.stdout.strip() if done.ok else None
 
 
+def has_commit(repo: Path, sha: str) -> bool:
+    return git(repo, "cat-file", "-e", f"{sha}^{{commit}}", check=False).ok
+
+
 def tag_commit(repo: Path, tag: str) -> str | None:
     """The commit a local tag points at (peeled), or None when the tag does not exist."""
     done = git(repo, "rev-parse", "--verify", "-q", f"refs/tags/{tag}^{{commit}}", check=False)

@@ -29,5 +29,6 @@ def test_schema_is_valid_json_schema_2020_12():
 def test_every_provider_has_its_node_config_in_the_schema():
     schema = json.loads((ROOT / "schemas" / "release.schema.json").read_text())
     patterns = schema["properties"]["publish"]["patternProperties"]
-    assert {p.split("\\.")[0].lstrip("^") for p in patterns} == {"console", "git", "webhook"}
+    providers = {p.split("\\.")[0].lstrip("^") for p in patterns}
+    assert providers == {"console", "git", "pypi", "webhook"}
     assert "push" in schema["$defs"]["GitTagConfig"]["properties"]

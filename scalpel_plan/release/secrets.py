@@ -55,6 +55,12 @@ class SecretsManager:
             self._masks = None
         return self._cache[name]
 
+    def from_env(self, env: str) -> str:
+        """A provider's default secret (the seed's PYPI_TOKEN, ...), masked like the others."""
+        if env not in self.declared:
+            self.declared[env] = SecretDecl(env=env)
+        return str(self._required(env))
+
     def problems(self, today: dt.date | None = None) -> tuple[list[str], list[str]]:
         """(errors, warnings) for every declared secret: missing, malformed, expired."""
         today = today or dt.date.today()

@@ -60,12 +60,16 @@ def decide(repo: Path, spec: Spec, state: State, override: str | None = None, *,
     previous_tag = max(finals, key=finals.__getitem__) if finals else None
     previous = str(finals[previous_tag]) if previous_tag else None
     notes = _hidden_tags(spec, scheme, merged, tags, finals.get(previous_tag or ""))
+    since = previous_tag  # where the release's commits start
+    last = state.last_succeeded()
+    if previous_tag is None and last is not None and git.has_commit(repo, last.commit):
+        previous, since = last.version, last.commit  # released without a tag: the state knows
     if override:
         if scheme.parse(override) is None:
             raise ScalpelError(f"--version {override} is not a {scheme.name} version",
                                hint=f"for example --version {scheme.example}")
         return VersionDecision(override, previous, previous_tag, "set with --version",
-                               entries=_entries(repo, previous_tag), notes=notes)
+                               entries=_entries(repo, since), notes=notes)
     current = state.current_release()
     if current and current.unfinished:
         since = tag_for(spec, current.previous) if current.previous else None
@@ -83,18 +87,20 @@ def decide(repo: Path, spec: Spec, state: State, override: str | None = None, *,
         if (done and done.status == "succeeded") or tag_for(spec, fixed) in tags:
             return VersionDecision(None, previous, previous_tag, f"{fixed} is already released")
         return VersionDecision(fixed, previous, previous_tag, "fixed in release.yml",
-                               entries=_entries(repo, previous_tag), notes=notes)
-    decision = _from_commits(repo, spec, scheme, previous, previous_tag, today)
+                               entries=_entries(repo, since), notes=notes)
+    decision = _from_commits(repo, spec, scheme, previous, previous_tag, since, today)
     if decision.version and pre:
         decision = _as_pre_release(decision, scheme, tags, pre)
     return VersionDecision(**{**decision.__dict__, "notes": notes})
 
 
 def _from_commits(repo: Path, spec: Spec, scheme: Scheme, previous: str | None,
-                  previous_tag: str | None, today: dt.date | None) -> VersionDecision:
-    commits = _entries(repo, previous_tag)
+                  previous_tag: str | None, since: str | None,
+                  today: dt.date | None) -> VersionDecision:
+    commits = _entries(repo, since)
+    last = previous_tag or previous
     if not commits:
-        why = f"no commits since {previous_tag}" if previous_tag else "no commits"
+        why = f"no commits since {last}" if last else "no commits"
         return VersionDecision(None, previous, previous_tag, why)
     deciding = [c for c in commits if bump_for(c, spec)]
     today = today or dates.today()
@@ -107,7 +113,7 @@ def _from_commits(repo: Path, spec: Spec, scheme: Scheme, previous: str | None,
                                deciding, commits)
     if not deciding:
         return VersionDecision(None, previous, previous_tag,
-                               f"no releasable commits since {previous_tag} "
+                               f"no releasable commits since {last} "
                                f"({_count(commits, 'commit')}, none of them "
                                f"{', '.join(spec.policy.bumps)} or breaking)",
                                entries=commits)
@@ -118,7 +124,7 @@ def _from_commits(repo: Path, spec: Spec, scheme: Scheme, previous: str | None,
     version = str(scheme.bump(base, part, today))
     return VersionDecision(version, previous, previous_tag,
                            f"{part} bump: {len(deciding)} of {_count(commits, 'commit')} since "
-                           f"{previous_tag} decide it", deciding, commits)
+                           f"{last} decide it", deciding, commits)
 
 
 def bump_for(entry: ChangeEntry, spec: Spec) -> str | None:
