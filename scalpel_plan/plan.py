@@ -110,7 +110,7 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
                       commit=commit, repo=workspace.repo, workdir=workspace.workdir)
     content = _content(loaded, decision, release) if decision.version else {}
     release = replace(release, tag_commit=_tag_commit(graph, state, release),
-                      changelog=content.get("changelog"))
+                      changelog=content.get("changelog"), notes=content.get("notes"))
     changes, drift, problems = _diff_nodes(graph, registry, state, release,
                                            planned=decision.version is not None)
     if problems:

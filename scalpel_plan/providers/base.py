@@ -85,6 +85,7 @@ class Release:
     workdir: Path  # the .scalpel folder
     tag_commit: str = ""  # what the tag points at: `commit`, or the release commit's reference
     changelog: str | None = None  # the changelog section the release publishes
+    notes: str | None = None  # the release notes
 
     @property
     def tagged(self) -> str:

@@ -36,18 +36,19 @@ class Registry:
         return set(self._by_name) != set(BUILTIN_NAMES)
 
 
-BUILTIN_NAMES = ("console", "git", "pypi", "stage", "webhook")
+BUILTIN_NAMES = ("console", "git", "github", "pypi", "stage", "webhook")
 
 
 def builtin() -> list[Provider]:
     from scalpel_plan.providers.console import ConsoleProvider
     from scalpel_plan.providers.git import GitProvider
+    from scalpel_plan.providers.github import GithubProvider
     from scalpel_plan.providers.pypi import PypiProvider
     from scalpel_plan.providers.stage import StageProvider
     from scalpel_plan.providers.webhook import WebhookProvider
 
     return [StageProvider(), GitProvider(), ConsoleProvider(), WebhookProvider(),
-            PypiProvider()]
+            PypiProvider(), GithubProvider()]
 
 
 def default_registry(*, plugins: bool = True) -> Registry:

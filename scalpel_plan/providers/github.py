@@ -1,0 +1,165 @@
+"""github: the GitHub release for the tag, with the release notes as its body and the build's
+files as assets; marked latest or pre-release. Idempotent: an existing release for the tag is
+found and updated, an asset already there with the same size is kept. `revert` deletes it.
+
+The base URL is configurable for GitHub Enterprise (`https://HOST/api/v3`).
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from scalpel_plan.errors import ProviderError
+from scalpel_plan.http import Http
+from scalpel_plan.providers.base import (
+    Attributes,
+    Change,
+    LiveCache,
+    Node,
+    Provider,
+    Release,
+    StepContext,
+    fill,
+)
+from scalpel_plan.release.secrets import REFERENCE
+from scalpel_plan.spec.model import NodeConfig
+
+DEFAULT_TOKEN = "GITHUB_TOKEN"  # the seed's variable, used when no token is declared
+API_VERSION = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+
+
+class GithubConfig(NodeConfig):
+    repository: str = Field(pattern=r"^[\w.-]+/[\w.-]+$", description="owner/name")
+    api: str = Field("https://api.github.com", description="GitHub Enterprise: HOST/api/v3")
+    token: str | None = Field(None, description="e.g. ${secrets.github_token}; "
+                              "default $GITHUB_TOKEN")
+    name: str = Field("{tag}", description="The release's title")
+    assets: list[str] = Field(default_factory=list, description="Globs, from the repository")
+    latest: bool = True
+
+
+class GithubProvider(Provider):
+    name = "github"
+    config_model: ClassVar[type[GithubConfig]] = GithubConfig
+
+    def desired(self, node: Node, release: Release) -> Attributes:
+        config = node.config
+        assert isinstance(config, GithubConfig)
+        prerelease = bool(re.search(r"[a-zA-Z]", release.version))
+        return {"release": release.version, "repository": config.repository, "api": config.api,
+                "token": config.token, "tag": release.tag,
+                "name": fill(config.name, release, where=f"{node.address}.name"),
+                "body": release.notes or release.changelog or "",
+                "prerelease": prerelease, "latest": config.latest and not prerelease,
+                "assets": list(config.assets)}
+
+    def read(self, node: Node, release: Release, desired: Attributes | None,
+             recorded: Attributes | None, live: LiveCache) -> Attributes | None:
+        return None  # reading needs the token, which plan does not load
+
+    def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
+             observed: Attributes | None) -> Change:
+        if recorded and recorded.get("release") == desired["release"]:
+            return self.change(node, "no-op", before=recorded, after=recorded)
+        return self.change(node, "create", after=desired, unknown=["id", "url"],
+                           reason="updates the release for the tag if one exists")
+
+    def apply(self, change: Change, ctx: StepContext) -> Attributes:
+        after = change.after
+        if change.action == "delete":
+            return self._delete(change, ctx)
+        api = _Api(after, ctx)
+        try:
+            fields = {"tag_name": after["tag"], "name": after["name"], "body": after["body"],
+                      "prerelease": after["prerelease"],
+                      "make_latest": "true" if after["latest"] else "false"}
+            found = api.release_for(after["tag"])
+            if found is None:
+                found = api.call("POST", "/releases", json=fields, idempotent=False,
+                                 happened=lambda: api.release_for(after["tag"]) is not None
+                                 ).json()
+            else:
+                found = api.call("PATCH", f"/releases/{found['id']}", json=fields).json()
+            assert found is not None
+            assets = api.upload_assets(found, self._asset_paths(ctx.release.repo, after))
+        finally:
+            api.close()
+        return {"release": after["release"], "repository": after["repository"],
+                "api": after["api"], "token": after["token"],  # the reference, never a value
+                "tag": after["tag"], "id": found["id"],
+                "url": found.get("html_url", ""), "prerelease": after["prerelease"],
+                "latest": after["latest"], "assets": assets}
+
+    def revert(self, address: str, recorded: Attributes) -> Change | None:
+        return Change(address=address, provider=self.name, action="delete", before=recorded,
+                      after=recorded, reversible=False,
+                      reason=f"deletes the GitHub release for {recorded.get('tag')}")
+
+    def _delete(self, change: Change, ctx: StepContext) -> Attributes:
+        api = _Api(change.before, ctx)
+        try:
+            found = api.release_for(change.before["tag"])
+            if found is not None:
+                api.call("DELETE", f"/releases/{found['id']}", ok=(404,))
+        finally:
+            api.close()
+        return {}
+
+    @staticmethod
+    def _asset_paths(repo: Path, after: Attributes) -> list[Path]:
+        paths = [Path(p) for pattern in after["assets"]
+                 for p in sorted(glob.glob(str(repo / pattern)))]
+        missing = [pattern for pattern in after["assets"] if not glob.glob(str(repo / pattern))]
+        if missing:
+            raise ProviderError(f"github: no file matches {', '.join(missing)}",
+                                hint="check the build stage's output")
+        return paths
+
+
+class _Api:
+    """The few GitHub REST calls a release needs, through the one HTTP layer."""
+
+    def __init__(self, attrs: Attributes, ctx: StepContext) -> None:
+        token_ref = attrs.get("token")
+        secret = (REFERENCE.findall(token_ref or "") or [DEFAULT_TOKEN])[0]
+        token = ctx.secrets.resolve(token_ref) if token_ref else ctx.secrets.from_env(
+            DEFAULT_TOKEN)
+        self.base = f"{attrs['api'].rstrip('/')}/repos/{attrs['repository']}"
+        self.headers = {**API_VERSION, "Authorization": f"Bearer {token}"}
+        self.http = Http(f"GitHub ({attrs['repository']})", secret, redact=ctx.secrets.mask)
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        url = path if path.startswith("http") else self.base + path
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return self.http.request(method, url, headers=headers, **kwargs)
+
+    def release_for(self, tag: str) -> dict[str, Any] | None:
+        response = self.call("GET", f"/releases/tags/{tag}", ok=(404,))
+        return None if response.status_code == 404 else dict(response.json())
+
+    def upload_assets(self, release: dict[str, Any], paths: list[Path]) -> dict[str, int]:
+        have = {a["name"]: a for a in self.call("GET", f"/releases/{release['id']}/assets")
+                .json()}
+        upload_url = release["upload_url"].split("{", 1)[0]
+        for path in paths:
+            existing = have.get(path.name)
+            if existing and existing.get("size") == path.stat().st_size:
+                continue  # uploaded by an earlier, interrupted apply
+            if existing:
+                self.call("DELETE", f"/releases/assets/{existing['id']}", ok=(404,))
+            data = path.read_bytes()
+            self.call("POST", upload_url, params={"name": path.name}, content=data,
+                      headers={"Content-Type": "application/octet-stream"},
+                      idempotent=False, happened=lambda p=path: p.name in self._names(release))
+        return {p.name: p.stat().st_size for p in paths}
+
+    def _names(self, release: dict[str, Any]) -> set[str]:
+        return {a["name"] for a in self.call("GET", f"/releases/{release['id']}/assets").json()}
+
+    def close(self) -> None:
+        self.http.close()
