@@ -6,6 +6,7 @@ computed from, so a saved plan is refused once the state, the spec or the commit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +20,9 @@ from scalpel_plan.graph import Graph
 from scalpel_plan.providers.base import ACTIONS, Change, Drift, LiveCache, Release
 from scalpel_plan.providers.registry import Registry
 from scalpel_plan.release import versioning
+from scalpel_plan.release.secrets import SecretsManager
 from scalpel_plan.spec import LoadedSpec
+from scalpel_plan.spec.model import SecretDecl
 from scalpel_plan.state.model import State, now
 from scalpel_plan.workspace import Workspace
 
@@ -112,7 +115,8 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
     release = replace(release, tag_commit=_tag_commit(graph, state, release),
                       changelog=content.get("changelog"), notes=content.get("notes"))
     changes, drift, problems = _diff_nodes(graph, registry, state, release,
-                                           planned=decision.version is not None)
+                                           planned=decision.version is not None,
+                                           secrets=loaded.spec.secrets)
     if problems:
         raise ScalpelError("the plan cannot be made", diagnostics=problems)
     summary = None
@@ -164,9 +168,10 @@ def _content(loaded: LoadedSpec, decision: versioning.VersionDecision,
 
 
 def _diff_nodes(graph: Graph, registry: Registry, state: State, release: Release, *,
-                planned: bool) -> tuple[list[Change], list[Drift], list[Diagnostic]]:
+                planned: bool, secrets: Mapping[str, SecretDecl]
+                ) -> tuple[list[Change], list[Drift], list[Diagnostic]]:
     """One Change per node (reads run in parallel), the drift found, and every problem."""
-    live = LiveCache()
+    live = LiveCache(SecretsManager(secrets))
 
     def one(address: str) -> tuple[Change, str | None]:
         node = graph.nodes[address]

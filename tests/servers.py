@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,3 +64,90 @@ def pypiserver(folder: Path, user: str = "uploader", password: str = "s3cret-pw"
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@dataclass
+class DockerRegistry:
+    host: str  # 127.0.0.1:PORT
+    user: str
+    password: str
+    storage: Path
+
+
+@contextmanager
+def docker_registry(folder: Path, user: str = "pusher", password: str = "r3gistry-pw"
+                    ) -> Iterator[DockerRegistry]:
+    """Debian's docker-registry (CNCF distribution) with htpasswd auth, never the packaged
+    config (it listens on all interfaces)."""
+    import bcrypt
+
+    binary = shutil.which("docker-registry")
+    assert binary, "docker-registry is a test dependency: scripts/test installs it"
+    folder.mkdir(parents=True)
+    (folder / "htpasswd").write_bytes(
+        user.encode() + b":" + bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)) + b"\n")
+    port = free_port()
+    (folder / "config.yml").write_text(
+        "version: 0.1\nlog: {level: warn, accesslog: {disabled: true}}\n"
+        f"storage: {{filesystem: {{rootdirectory: {folder / 'storage'}}}, "
+        "delete: {enabled: true}}\n"
+        f'http: {{addr: "127.0.0.1:{port}", secret: test-only}}\n'
+        f"auth: {{htpasswd: {{realm: test, path: {folder / 'htpasswd'}}}}}\n")
+    proc = subprocess.Popen([binary, "serve", str(folder / "config.yml")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
+            except urllib.error.HTTPError:  # 401: it answers
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield DockerRegistry(f"127.0.0.1:{port}", user, password, folder / "storage")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def oci_layout(folder: Path, files: dict[str, bytes], tag: str = "latest") -> Path:
+    """A one-layer OCI image layout, written the way buildx/podman/kaniko write one."""
+    import gzip
+    import hashlib
+    import io
+    import json
+    import tarfile
+
+    blobs = folder / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data: bytes) -> tuple[str, int]:
+        hexdigest = hashlib.sha256(data).hexdigest()
+        (blobs / hexdigest).write_bytes(data)
+        return f"sha256:{hexdigest}", len(data)
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    diff_id = "sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()
+    layer, layer_size = put(gzip.compress(raw.getvalue(), mtime=0))
+    config = {"architecture": "amd64", "os": "linux",
+              "rootfs": {"type": "layers", "diff_ids": [diff_id]}, "config": {}}
+    config_digest, config_size = put(json.dumps(config).encode())
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                           "digest": config_digest, "size": config_size},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                            "digest": layer, "size": layer_size}]}
+    manifest_digest, manifest_size = put(json.dumps(manifest).encode())
+    (folder / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (folder / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest,
+        "size": manifest_size,
+        "annotations": {"org.opencontainers.image.ref.name": tag}}]}))
+    return folder

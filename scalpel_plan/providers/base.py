@@ -93,9 +93,11 @@ class Release:
 
 
 class LiveCache:
-    """Memoises live reads for one plan (e.g. one ls-remote per remote), thread-safe."""
+    """What a plan's reads share: memoised reads (one ls-remote per remote), thread-safe, and
+    the secrets they may use to read (never to change anything)."""
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: SecretsManager | None = None) -> None:
+        self.secrets = secrets or SecretsManager({})
         self._values: dict[tuple[str, ...], Any] = {}
         self._lock = threading.Lock()
 

@@ -36,11 +36,12 @@ class Registry:
         return set(self._by_name) != set(BUILTIN_NAMES)
 
 
-BUILTIN_NAMES = ("console", "git", "github", "pypi", "stage", "webhook")
+BUILTIN_NAMES = ("console", "docker", "git", "github", "pypi", "stage", "webhook")
 
 
 def builtin() -> list[Provider]:
     from scalpel_plan.providers.console import ConsoleProvider
+    from scalpel_plan.providers.docker import DockerProvider
     from scalpel_plan.providers.git import GitProvider
     from scalpel_plan.providers.github import GithubProvider
     from scalpel_plan.providers.pypi import PypiProvider
@@ -48,7 +49,7 @@ def builtin() -> list[Provider]:
     from scalpel_plan.providers.webhook import WebhookProvider
 
     return [StageProvider(), GitProvider(), ConsoleProvider(), WebhookProvider(),
-            PypiProvider(), GithubProvider()]
+            PypiProvider(), GithubProvider(), DockerProvider()]
 
 
 def default_registry(*, plugins: bool = True) -> Registry:

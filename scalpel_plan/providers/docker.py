@@ -1,0 +1,148 @@
+"""docker: an image pushed to any OCI distribution registry under the release's tags.
+
+The source is what a build stage wrote: an OCI image layout (folder or tarball) or a `docker
+save` tarball. Version tags never move (one pointing elsewhere is an error); other tags
+(`latest`) are re-pointed. The state records each tag's digest; `read` compares it with what
+the registry holds.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import ClassVar
+
+from pydantic import Field
+
+from scalpel_plan.errors import ProviderError, ScalpelError
+from scalpel_plan.http import Http
+from scalpel_plan.providers.base import (
+    Attributes,
+    Change,
+    LiveCache,
+    Node,
+    Provider,
+    Release,
+    StepContext,
+    fill,
+)
+from scalpel_plan.providers.oci import Registry, load_image
+from scalpel_plan.release.secrets import REFERENCE, SecretsManager
+from scalpel_plan.spec.model import NodeConfig
+
+DEFAULT_USER, DEFAULT_PASSWORD = "DOCKER_USERNAME", "DOCKER_PASSWORD"  # the seed's variables
+PUSH_WORKERS = 3
+
+
+class DockerConfig(NodeConfig):
+    image: str = Field(description="REGISTRY/NAME, e.g. ghcr.io/acme/widgets")
+    source: str = Field(description="The OCI layout folder or tarball a build stage writes")
+    tags: list[str] = Field(default_factory=lambda: ["{version}", "latest"])
+    username: str | None = Field(None, description="default $DOCKER_USERNAME")
+    password: str | None = Field(None, description="e.g. ${secrets.registry}; "
+                                 "default $DOCKER_PASSWORD")
+
+
+class DockerProvider(Provider):
+    name = "docker"
+    config_model: ClassVar[type[DockerConfig]] = DockerConfig
+
+    def desired(self, node: Node, release: Release) -> Attributes:
+        config = node.config
+        assert isinstance(config, DockerConfig)
+        source = release.repo / config.source
+        digest = load_image(source).digest if source.exists() else None
+        tags = {fill(t, release, where=f"{node.address}.tags"): "{version}" in t
+                for t in config.tags}
+        return {"release": release.version, "image": config.image, "source": config.source,
+                "digest": digest, "tags": sorted(tags),
+                "fixed_tags": sorted(t for t, fixed in tags.items() if fixed),
+                "username": config.username, "password": config.password}
+
+    def read(self, node: Node, release: Release, desired: Attributes | None,
+             recorded: Attributes | None, live: LiveCache) -> Attributes | None:
+        attrs = desired or recorded
+        if not attrs:
+            return None
+        tags = sorted(set((desired or {}).get("tags", [])) | set((recorded or {}).get("digests",
+                                                                                     {})))
+        try:
+            credentials = _credentials(attrs, live.secrets)
+        except ScalpelError:
+            credentials = None  # no secrets where plan runs (a fork's pull request): anonymous
+        http = Http(f"registry {attrs['image']}", redact=live.secrets.mask)
+        registry = Registry(attrs["image"], credentials, http)
+        try:
+            return {"digests": {t: registry.manifest_digest(t) for t in tags}}
+        except ProviderError:
+            return None  # the registry wants credentials to read: plan cannot tell
+        finally:
+            http.close()
+
+    def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
+             observed: Attributes | None) -> Change:
+        live = (observed or {}).get("digests", {})
+        digest = desired["digest"]
+        unknown = [] if digest else ["digest"]
+        for tag in desired["fixed_tags"]:
+            if digest and live.get(tag) not in (None, digest):
+                raise ProviderError(f"{node.address}: {desired['image']}:{tag} already points "
+                                    f"at {live[tag]}; a version tag never moves",
+                                    hint="release another version")
+        if recorded and recorded.get("release") == desired["release"] and \
+                all(live.get(t, recorded["digests"].get(t)) == recorded["digests"].get(t)
+                    for t in desired["tags"]):
+            return self.change(node, "no-op", before=recorded, after=recorded)
+        if digest and observed and all(live.get(t) == digest for t in desired["tags"]):
+            return self.change(node, "adopt", after=desired,
+                               reason="every tag already points at this image")
+        moving = [t for t in desired["tags"] if t not in desired["fixed_tags"] and live.get(t)]
+        reason = f"re-points {', '.join(moving)}" if moving else ""
+        return self.change(node, "create", after=desired, unknown=unknown, reason=reason)
+
+    def drift(self, node: Node, recorded: Attributes, observed: Attributes | None) -> str | None:
+        live = (observed or {}).get("digests")
+        if not live:
+            return None
+        moved = [t for t, d in recorded.get("digests", {}).items()
+                 if t in live and live[t] != d and t in recorded.get("fixed_tags", [])]
+        return f"{', '.join(moved)} no longer point at the recorded image" if moved else None
+
+    def apply(self, change: Change, ctx: StepContext) -> Attributes:
+        after = change.after
+        image = load_image(ctx.release.repo / after["source"])
+        secret = (REFERENCE.findall(after["password"] or "") or [DEFAULT_PASSWORD])[0]
+        http = Http(f"registry {after['image']}", secret, redact=ctx.secrets.mask)
+        registry = Registry(after["image"], _credentials(after, ctx.secrets), http)
+        try:
+            for tag in after["fixed_tags"]:  # checked again: the plan may have read nothing
+                found = registry.manifest_digest(tag)
+                if found not in (None, image.digest):
+                    raise ProviderError(f"{change.address}: {after['image']}:{tag} already "
+                                        f"points at {found}; a version tag never moves")
+            missing = [b for b in image.blobs if not registry.has_blob(b.digest)]
+            with ThreadPoolExecutor(PUSH_WORKERS) as pool:
+                list(pool.map(registry.upload, missing))
+            digests = {tag: registry.put_manifest(tag, image) for tag in after["tags"]}
+        finally:
+            http.close()
+        return {"release": after["release"], "image": after["image"], "source": after["source"],
+                "digest": image.digest, "digests": digests, "fixed_tags": after["fixed_tags"],
+                "uploaded_blobs": len(missing), "username": after["username"],
+                "password": after["password"]}
+
+
+def _credentials(attrs: Attributes, secrets: SecretsManager) -> tuple[str, str] | None:
+    user = secrets.resolve(attrs["username"]) if attrs["username"] else \
+        _optional_env(secrets, DEFAULT_USER)
+    password = secrets.resolve(attrs["password"]) if attrs["password"] else \
+        _optional_env(secrets, DEFAULT_PASSWORD)
+    return (user, password) if user and password else None
+
+
+def _optional_env(secrets: SecretsManager, env: str) -> str | None:
+    import os
+
+    return secrets.from_env(env) if os.environ.get(env) else None
+
+
+

@@ -1,0 +1,125 @@
+"""docker provider against a real registry (Debian's docker-registry) with htpasswd auth;
+skopeo, an independent client, checks what landed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from conftest import git
+from servers import docker_registry, oci_layout
+
+SPEC = """
+secrets:
+  registry_password: {{env: REGISTRY_PASSWORD}}
+publish:
+  docker.app:
+    image: {host}/acme/app
+    source: build/image
+    username: pusher
+    password: "${{secrets.registry_password}}"
+"""
+
+
+@pytest.fixture
+def registry(tmp_path):
+    with docker_registry(tmp_path / "registry") as server:
+        yield server
+
+
+@pytest.fixture
+def project(repo, registry, monkeypatch):
+    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
+    repo.write_spec(SPEC.format(host=registry.host))
+    (repo.path / ".gitignore").write_text(".scalpel/\nbuild/\n")
+    git(repo.path, "add", ".")
+    git(repo.path, "commit", "-qm", "feat: image")
+    oci_layout(repo.path / "build" / "image", {"app/hello.txt": b"hello\n"})
+    return repo
+
+
+def skopeo_digest(registry, ref: str) -> str:
+    raw = subprocess.run(
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", "--creds",
+         f"{registry.user}:{registry.password}", f"docker://{registry.host}/acme/app:{ref}"],
+        capture_output=True, check=True).stdout
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def recorded(project) -> dict:
+    state = json.loads((project.path / ".scalpel" / "state.json").read_text())
+    return state["resources"]["docker.app"]["attributes"]
+
+
+def test_push_under_every_tag_then_nothing_to_do(project, registry, cli):
+    plan = cli(project.path, "plan")
+    assert plan.code == 0, plan.err
+    assert "docker.app will be created" in plan.out and registry.password not in plan.out
+    assert cli(project.path, "apply", "--auto-approve").code == 0
+    attrs = recorded(project)
+    assert set(attrs["digests"]) == {"0.1.0", "latest"} and attrs["uploaded_blobs"] == 2
+    assert skopeo_digest(registry, "0.1.0") == skopeo_digest(registry, "latest") == \
+        attrs["digest"]
+    assert registry.password not in (project.path / ".scalpel" / "state.json").read_text()
+    assert cli(project.path, "plan", "--detailed-exitcode").code == 0
+
+
+def test_a_second_push_of_the_same_image_uploads_no_blob_and_moves_latest(project, registry,
+                                                                          cli):
+    assert cli(project.path, "apply", "--auto-approve").code == 0
+    project.commit("fix: same image, new version")
+    plan = cli(project.path, "plan")
+    assert "re-points latest" in plan.out
+    assert cli(project.path, "apply", "--auto-approve").code == 0
+    attrs = recorded(project)
+    assert attrs["uploaded_blobs"] == 0 and set(attrs["digests"]) == {"0.1.1", "latest"}
+    assert skopeo_digest(registry, "0.1.1") == attrs["digest"]
+
+
+def test_a_version_tag_elsewhere_is_never_moved(project, registry, cli, tmp_path):
+    other = oci_layout(tmp_path / "other", {"x": b"another image\n"}, tag="0.1.0")
+    subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", "--dest-creds",
+                    f"{registry.user}:{registry.password}", f"oci:{other}:0.1.0",
+                    f"docker://{registry.host}/acme/app:0.1.0"], check=True, capture_output=True)
+    result = cli(project.path, "plan")  # plan reads the registry with the declared secret
+    assert result.code == 1
+    assert "acme/app:0.1.0 already points at sha256:" in result.err
+    assert "a version tag never moves" in result.err
+
+
+def test_wrong_credentials_name_the_secret(project, registry, cli, monkeypatch):
+    monkeypatch.setenv("REGISTRY_PASSWORD", "not-the-password")
+    result = cli(project.path, "apply", "--auto-approve")
+    assert result.code == 1
+    assert "rejected the credentials (401)" in result.err and "registry_password" in result.err
+    assert "not-the-password" not in result.err
+
+
+def test_a_docker_save_tarball_is_pushed_too(project, registry, cli):
+    import io
+    import tarfile
+
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as tar:
+        info = tarfile.TarInfo("hello.txt")
+        info.size = 6
+        tar.addfile(info, io.BytesIO(b"hello\n"))
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+    saved = project.path / "build" / "image.tar"
+    with tarfile.open(saved, "w") as tar:
+        for name, data in (("config.json", config), ("layer/layer.tar", layer.getvalue()),
+                           ("manifest.json", json.dumps([{"Config": "config.json",
+                                                          "RepoTags": ["app:dev"],
+                                                          "Layers": ["layer/layer.tar"]}])
+                            .encode())):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    spec = (project.path / "release.yml").read_text().replace("build/image", "build/image.tar")
+    project.write_spec(spec)
+    assert cli(project.path, "apply", "--auto-approve").code == 0
+    assert skopeo_digest(registry, "0.1.0") == recorded(project)["digest"]
