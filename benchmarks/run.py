@@ -144,7 +144,7 @@ def bench_checkpoint(tmp: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=21, help="repetitions for medians")
-    parser.add_argument("--only", choices=["core", "changelog"], help="run one group")
+    parser.add_argument("--only", choices=["core", "changelog", "docker"], help="run one group")
     parser.add_argument("--no-peers", action="store_true",
                         help="skip installing and timing commitizen and git-cliff")
     args = parser.parse_args()
@@ -169,6 +169,8 @@ def main() -> None:
             bench_checkpoint(tmp)
         if args.only in (None, "changelog"):
             bench_changelog(tmp, 5, peers=not args.no_peers)
+        if args.only in (None, "docker"):
+            bench_docker(tmp)
 
 
 
@@ -236,6 +238,75 @@ def bench_incremental(repo: Path, runs: int) -> None:
     report("plan, 100 new commits on 50,000 (over plan start-up)", f"+{busy - idle:.3f} s "
            f"({busy:.2f} vs {idle:.2f} s), {rss // 1024} MB", "<= +0.3 s, <= 250 MB",
            busy - idle <= 0.3 and rss <= 250 * 1024)
+
+
+def _journal_duration(work: Path, address: str) -> float:
+    import json as json_lib
+
+    durations = [event["duration"] for journal in (work / ".scalpel" / "journal").iterdir()
+                 for line in journal.read_text().splitlines()
+                 if (event := json_lib.loads(line)).get("event") == "step_done"
+                 and event.get("address") == address]
+    return float(durations[-1])
+
+
+def bench_docker(tmp: Path) -> None:
+    """A 200 MB single-layer image to a local registry, beside skopeo copy of the same image."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from servers import docker_registry, oci_layout
+
+    if not (shutil.which("docker-registry") and shutil.which("skopeo")):
+        report("docker push benchmark", "docker-registry or skopeo missing", "-", False)
+        return
+    payload = os.urandom(200 * 1024 * 1024)
+    with docker_registry(tmp / "registry") as registry:
+        spec = ("secrets:\n  pw: {env: BENCH_REGISTRY_PW}\npublish:\n  docker.app:\n"
+                f"    image: {registry.host}/bench/app\n    source: image\n"
+                "    username: pusher\n    password: \"${secrets.pw}\"\n")
+        work = make_repo(tmp / "docker", spec)
+        oci_layout(work / "image", {"payload.bin": payload})
+        del payload
+        skopeo_started = time.perf_counter()
+        subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", "--dest-creds",
+                        f"{registry.user}:{registry.password}", f"oci:{work / 'image'}:latest",
+                        f"docker://{registry.host}/peer/app:latest"], check=True,
+                       capture_output=True)
+        skopeo = time.perf_counter() - skopeo_started
+        env = {**os.environ, "BENCH_REGISTRY_PW": registry.password}
+        probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+                 "r = subprocess.run(sys.argv[1:], capture_output=True); "
+                 "print(time.perf_counter() - t, r.returncode, "
+                 "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        def measured(*args: str) -> tuple[float, int]:
+            out = subprocess.run([sys.executable, "-c", probe, SCALPEL, *args], cwd=work,
+                                 env=env, capture_output=True, text=True, check=True).stdout
+            took, code, rss = out.split()
+            if code != "0":
+                sys.exit(f"scalpel {' '.join(args)} failed")
+            return float(took), int(rss)
+        baseline = peak_rss([SCALPEL, "--version"], work)
+        subprocess.run([SCALPEL, "plan", "--out", "plan.json"], cwd=work, env=env, check=True,
+                       capture_output=True)  # the reviewed plan, as CI applies it
+        took, rss = measured("apply", "plan.json")
+        report("docker push, 200 MB single-layer image (apply plan.json)",
+               f"{took:.2f} s = {took / skopeo:.2f}x skopeo copy ({skopeo:.2f} s)",
+               "<= 1.5x skopeo", took / skopeo <= 1.5)
+        step = _journal_duration(work, "docker.app")
+        report("  the push step alone (from the journal)", f"{step:.2f} s = "
+               f"{step / skopeo:.2f}x skopeo copy", "-", True)
+        report("  peak RSS above the interpreter's baseline", f"+{(rss - baseline) // 1024} MB "
+               f"({rss // 1024} vs {baseline // 1024} MB)", "<= +100 MB",
+               rss - baseline <= 100 * 1024)
+        subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "fix: again"], cwd=work,
+                       check=True, env={**env, "GIT_AUTHOR_NAME": "B", "GIT_COMMITTER_NAME": "B",
+                                        "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_EMAIL": "b@x"})
+        measured("apply", "--auto-approve")
+        import json as json_lib
+
+        state = json_lib.loads((work / ".scalpel" / "state.json").read_text())
+        uploaded = state["resources"]["docker.app"]["attributes"]["uploaded_blobs"]
+        report("  second push of the same image (a new version)", f"{uploaded} blobs uploaded",
+               "0", uploaded == 0)
 
 
 if __name__ == "__main__":
