@@ -123,3 +123,32 @@ def test_a_docker_save_tarball_is_pushed_too(project, registry, cli):
     project.write_spec(spec)
     assert cli(project.path, "apply", "--auto-approve").code == 0
     assert skopeo_digest(registry, "0.1.0") == recorded(project)["digest"]
+
+
+def test_plan_checks_the_credentials_before_anything_is_applied(project, registry, cli,
+                                                                monkeypatch):
+    monkeypatch.setenv("REGISTRY_PASSWORD", "not-the-password")
+    result = cli(project.path, "plan")
+    assert result.code == 1 and "rejected the credentials (401)" in result.err
+    assert "not-the-password" not in result.err
+    monkeypatch.delenv("REGISTRY_PASSWORD")  # no secrets where plan runs: it cannot read
+    assert cli(project.path, "plan").code == 0
+
+
+def test_a_crash_between_push_and_state_write_pushes_nothing_twice(project, registry, cli,
+                                                                  monkeypatch):
+    from scalpel_plan.state.checkpoint import Checkpointer
+
+    real_record = Checkpointer.record
+
+    def killed_after_the_push(self, event, **fields):
+        if event == "step_done" and fields.get("address") == "docker.app":
+            raise KeyboardInterrupt
+        return real_record(self, event, **fields)
+
+    monkeypatch.setattr(Checkpointer, "record", killed_after_the_push)
+    assert cli(project.path, "apply", "--auto-approve").code == 130
+    monkeypatch.setattr(Checkpointer, "record", real_record)
+    assert "docker.app will be adopted" in cli(project.path, "plan").out
+    assert cli(project.path, "apply", "--auto-approve").code == 0
+    assert recorded(project)["uploaded_blobs"] == 0

@@ -95,3 +95,29 @@ def test_masking_does_not_eat_ordinary_words():
     secrets = SecretsManager({"t": SecretDecl(env="T")}, {"T": "doc"})
     secrets.resolve("${secrets.t}")
     assert secrets.mask("documentation, doc and /doc/") == "documentation, [secret] and /[secret]/"
+
+
+def test_a_truncated_response_is_retried_when_safe():
+    """A server that closes the connection half-way through its answer, then recovers."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        for reply in (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\ntrunc",
+                      b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"):
+            conn, _ = listener.accept()
+            conn.recv(65536)
+            conn.sendall(reply)
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    http = client()
+    assert http.request("GET", f"http://127.0.0.1:{port}/").text == "ok"
+    thread.join(5)
+    listener.close()

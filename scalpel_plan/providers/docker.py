@@ -69,11 +69,13 @@ class DockerProvider(Provider):
             credentials = _credentials(attrs, live.secrets)
         except ScalpelError:
             credentials = None  # no secrets where plan runs (a fork's pull request): anonymous
-        http = Http(f"registry {attrs['image']}", redact=live.secrets.mask)
+        http = Http(f"registry {attrs['image']}", _secret_name(attrs), redact=live.secrets.mask)
         registry = Registry(attrs["image"], credentials, http)
         try:
             return {"digests": {t: registry.manifest_digest(t) for t in tags}}
         except ProviderError:
+            if credentials:  # pre-flight: the credentials apply will use are refused
+                raise
             return None  # the registry wants credentials to read: plan cannot tell
         finally:
             http.close()
@@ -110,8 +112,7 @@ class DockerProvider(Provider):
     def apply(self, change: Change, ctx: StepContext) -> Attributes:
         after = change.after
         image = load_image(ctx.release.repo / after["source"])
-        secret = (REFERENCE.findall(after["password"] or "") or [DEFAULT_PASSWORD])[0]
-        http = Http(f"registry {after['image']}", secret, redact=ctx.secrets.mask)
+        http = Http(f"registry {after['image']}", _secret_name(after), redact=ctx.secrets.mask)
         registry = Registry(after["image"], _credentials(after, ctx.secrets), http)
         try:
             for tag in after["fixed_tags"]:  # checked again: the plan may have read nothing
@@ -129,6 +130,10 @@ class DockerProvider(Provider):
                 "digest": image.digest, "digests": digests, "fixed_tags": after["fixed_tags"],
                 "uploaded_blobs": len(missing), "username": after["username"],
                 "password": after["password"]}
+
+
+def _secret_name(attrs: Attributes) -> str:
+    return str((REFERENCE.findall(attrs["password"] or "") or [DEFAULT_PASSWORD])[0])
 
 
 def _credentials(attrs: Attributes, secrets: SecretsManager) -> tuple[str, str] | None:
