@@ -152,3 +152,33 @@ def test_a_crash_between_push_and_state_write_pushes_nothing_twice(project, regi
     assert "docker.app will be adopted" in cli(project.path, "plan").out
     assert cli(project.path, "apply", "--auto-approve").code == 0
     assert recorded(project)["uploaded_blobs"] == 0
+
+
+def test_revert_re_points_latest_to_an_earlier_release(project, registry, cli, tmp_path,
+                                                       monkeypatch):
+    from scalpel_plan.providers.base import Release, StepContext
+    from scalpel_plan.providers.docker import DockerProvider
+    from scalpel_plan.release.secrets import SecretsManager
+    from scalpel_plan.spec.model import SecretDecl
+
+    assert cli(project.path, "apply", "--auto-approve").code == 0
+    first = recorded(project)
+    oci_layout(tmp_path / "next", {"app/hello.txt": b"hello again\n"})
+    import shutil
+
+    shutil.rmtree(project.path / "build" / "image")
+    shutil.copytree(tmp_path / "next", project.path / "build" / "image")
+    project.commit("feat: a new image")
+    assert cli(project.path, "apply", "--auto-approve").code == 0
+    assert skopeo_digest(registry, "latest") != first["digest"]
+
+    provider = DockerProvider()
+    change = provider.revert("docker.app", first)
+    assert change is not None and set(change.after["digests"]) == {"latest"}
+    release = Release(project="w", version="0.2.0", previous=None, tag="v0.2.0", commit="c",
+                      repo=project.path, workdir=project.path / ".scalpel")
+    secrets = SecretsManager({"registry_password": SecretDecl(env="REGISTRY_PASSWORD")})
+    provider.apply(change, StepContext(release=release, timeout=None, announce=print,
+                                       log_dir=project.path, secrets=secrets))
+    assert skopeo_digest(registry, "latest") == first["digest"]
+    assert skopeo_digest(registry, "0.2.0") != first["digest"]  # a version tag stays

@@ -110,6 +110,8 @@ class DockerProvider(Provider):
         return f"{', '.join(moved)} no longer point at the recorded image" if moved else None
 
     def apply(self, change: Change, ctx: StepContext) -> Attributes:
+        if change.action == "update":
+            return self._repoint(change, ctx)
         after = change.after
         image = load_image(ctx.release.repo / after["source"])
         http = Http(f"registry {after['image']}", _secret_name(after), redact=ctx.secrets.mask)
@@ -130,6 +132,28 @@ class DockerProvider(Provider):
                 "digest": image.digest, "digests": digests, "fixed_tags": after["fixed_tags"],
                 "uploaded_blobs": len(missing), "username": after["username"],
                 "password": after["password"]}
+
+
+    def revert(self, address: str, recorded: Attributes) -> Change | None:
+        """Moving tags go back to what ``recorded`` (an earlier release's) says; version tags
+        stay, as a version never moves."""
+        moving = {t: d for t, d in recorded.get("digests", {}).items()
+                  if t not in recorded.get("fixed_tags", [])}
+        if not moving:
+            return None
+        return Change(address=address, provider=self.name, action="update", before={},
+                      after={**recorded, "digests": moving},
+                      reason=f"re-points {', '.join(sorted(moving))} by manifest")
+
+    def _repoint(self, change: Change, ctx: StepContext) -> Attributes:
+        after = change.after
+        http = Http(f"registry {after['image']}", _secret_name(after), redact=ctx.secrets.mask)
+        registry = Registry(after["image"], _credentials(after, ctx.secrets), http)
+        try:
+            moved = {tag: registry.retag(tag, digest) for tag, digest in after["digests"].items()}
+        finally:
+            http.close()
+        return {**after, "digests": moved}
 
 
 def _secret_name(attrs: Attributes) -> str:

@@ -211,6 +211,17 @@ class Registry:
                 if attempt == 2:
                     raise
 
+    def retag(self, tag: str, digest: str) -> str:
+        """Point ``tag`` at the manifest ``digest`` the registry already has."""
+        got = self.request("GET", f"{self.base}/manifests/{digest}",
+                           headers={"Accept": MANIFEST_TYPES})
+        media_type = got.headers.get("content-type", OCI_MANIFEST)
+        image = Image(got.content, media_type, [])
+        if image.digest != digest:
+            raise ProviderError(f"{self.http.target}: the registry returned another manifest "
+                                f"for {digest}")
+        return self.put_manifest(tag, image)
+
     def put_manifest(self, tag: str, image: Image) -> str:
         response = self.request("PUT", f"{self.base}/manifests/{tag}", content=image.manifest,
                                 headers={"Content-Type": image.media_type})
