@@ -74,15 +74,17 @@ class ChangelogGenerator:
 
     def release(self, version: str, entries: Iterable[ChangeEntry], *, tag: str | None = None,
                 date: str | None = None, previous_tag: str | None = None) -> ReleaseChanges:
-        listed = list(entries)
-        sections = self.sections(listed)
+        sections = self.sections(entries)
         people: dict[str, None] = {}
-        for entry in (e for s in sections for e in s.entries):
-            for person in (entry.author, *(_name(c) for c in entry.co_authors)):
-                if person:
-                    people[person] = None
+        if self.config.contributors:
+            for section in sections:
+                for entry in section.entries:
+                    people[entry.author] = None
+                    for co_author in entry.co_authors:
+                        people[_name(co_author)] = None
+            people.pop("", None)
         return ReleaseChanges(version, tag, date or today().isoformat(), previous_tag,
-                              sections, tuple(people) if self.config.contributors else ())
+                              sections, tuple(people))
 
     # Markdown -----------------------------------------------------------------------------
     def markdown(self, releases: Iterable[ReleaseChanges], *, header: bool = False) -> str:
@@ -112,10 +114,13 @@ class ChangelogGenerator:
     def _markdown_entry(self, entry: ChangeEntry, breaking: bool) -> str:
         scope = f"**{_md(entry.scope)}:** " if entry.scope else ""
         text = f"- {scope}{_md(entry.description)}"
-        refs = [self._link(f"#{n}", self.config.pulls or self.config.issues, id=n)
-                for n in entry.prs]
-        refs.append(self._link(entry.short_sha, self.config.commits, sha=entry.sha))
-        text += " (" + ", ".join(refs) + ")"
+        commit = self._link(entry.sha[:7], self.config.commits, sha=entry.sha)
+        if entry.prs:
+            refs = [self._link(f"#{n}", self.config.pulls or self.config.issues, id=n)
+                    for n in entry.prs]
+            text += " (" + ", ".join([*refs, commit]) + ")"
+        else:
+            text += f" ({commit})"
         if entry.issues:
             text += ", closes " + ", ".join(
                 self._link(f"#{n}", self.config.issues, id=n) for n in entry.issues)
@@ -123,7 +128,8 @@ class ChangelogGenerator:
             text += "\n" + "\n".join(f"  {line}" for line in _md(entry.breaking_note).splitlines())
         return text
 
-    def _link(self, label: str, template: str | None, **values: object) -> str:
+    @staticmethod
+    def _link(label: str, template: str | None, **values: object) -> str:
         if not template:
             return label
         return f"[{label}]({template.format_map({k: str(v) for k, v in values.items()})})"
