@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,3 +121,19 @@ def run_scalpel(cwd: Path, *args: str, timeout: float = 60,
 def httpserver_listen_address():
     """pytest-httpserver on 127.0.0.1 (its default is "localhost")."""
     return ("127.0.0.1", 0)
+
+
+def kill_before_recording(monkeypatch: pytest.MonkeyPatch, address: str) -> Callable[[], None]:
+    """Make apply die (as by kill -9) after ``address`` did its work, before its journal line
+    is written; returns the function that lets the next apply run normally again."""
+    from scalpel_plan.state.checkpoint import Checkpointer
+
+    real_record = Checkpointer.record
+
+    def killed(self: Checkpointer, event: str, **fields: object) -> object:
+        if event == "step_done" and fields.get("address") == address:
+            raise KeyboardInterrupt
+        return real_record(self, event, **fields)
+
+    monkeypatch.setattr(Checkpointer, "record", killed)
+    return lambda: monkeypatch.setattr(Checkpointer, "record", real_record)

@@ -20,16 +20,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until_up(url: str, timeout: float = 20.0) -> None:
+def wait_until_up(url: str, timeout: float = 20.0, answers: tuple[int, ...] = ()) -> None:
+    """Wait until ``url`` answers 2xx (or one of ``answers``, e.g. 401 for "auth needed")."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            urllib.request.urlopen(url, timeout=1)  # loopback only
+            urllib.request.urlopen(url, timeout=1).close()  # loopback only
             return
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            if exc.code in answers:
+                return
         except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not come up in {timeout:g} s")
+        time.sleep(0.05)
 
 
 @dataclass
@@ -96,16 +102,7 @@ def docker_registry(folder: Path, user: str = "pusher", password: str = "r3gistr
     proc = subprocess.Popen([binary, "serve", str(folder / "config.yml")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
-            except urllib.error.HTTPError:  # 401: it answers
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_until_up(f"http://127.0.0.1:{port}/v2/", answers=(401,))
         yield DockerRegistry(f"127.0.0.1:{port}", user, password, folder / "storage")
     finally:
         proc.terminate()

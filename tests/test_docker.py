@@ -7,7 +7,7 @@ import json
 import subprocess
 
 import pytest
-from conftest import git
+from conftest import git, kill_before_recording
 from servers import docker_registry, oci_layout
 
 SPEC = """
@@ -137,18 +137,9 @@ def test_plan_checks_the_credentials_before_anything_is_applied(project, registr
 
 def test_a_crash_between_push_and_state_write_pushes_nothing_twice(project, registry, cli,
                                                                   monkeypatch):
-    from scalpel_plan.state.checkpoint import Checkpointer
-
-    real_record = Checkpointer.record
-
-    def killed_after_the_push(self, event, **fields):
-        if event == "step_done" and fields.get("address") == "docker.app":
-            raise KeyboardInterrupt
-        return real_record(self, event, **fields)
-
-    monkeypatch.setattr(Checkpointer, "record", killed_after_the_push)
+    restore = kill_before_recording(monkeypatch, "docker.app")
     assert cli(project.path, "apply", "--auto-approve").code == 130
-    monkeypatch.setattr(Checkpointer, "record", real_record)
+    restore()
     assert "docker.app will be adopted" in cli(project.path, "plan").out
     assert cli(project.path, "apply", "--auto-approve").code == 0
     assert recorded(project)["uploaded_blobs"] == 0

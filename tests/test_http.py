@@ -11,11 +11,23 @@ from scalpel_plan.release.secrets import SecretsManager
 from scalpel_plan.spec.model import SecretDecl
 
 
+_open: list[Http] = []
+
+
 def client(**kwargs) -> Http:
     waits: list[float] = []
     http = Http("the index", sleep=waits.append, **kwargs)
     http.waits = waits  # type: ignore[attr-defined]
+    _open.append(http)
     return http
+
+
+@pytest.fixture(autouse=True)
+def _close_clients():
+    """Close every client a test made: an open connection pool warns when collected later."""
+    yield
+    while _open:
+        _open.pop().close()
 
 
 def answers(*responses: Response):

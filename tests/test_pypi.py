@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import git
+from conftest import git, kill_before_recording
 from servers import pypiserver
 
 SPEC = """
@@ -81,18 +81,9 @@ def test_upload_then_nothing_to_do(project, index, cli):
 
 def test_a_crash_between_upload_and_state_write_uploads_nothing_twice(project, index, cli,
                                                                       monkeypatch):
-    from scalpel_plan.state.checkpoint import Checkpointer
-
-    real_record = Checkpointer.record
-
-    def killed_after_the_upload(self, event, **fields):
-        if event == "step_done" and fields.get("address") == "pypi.widgets":
-            raise KeyboardInterrupt
-        return real_record(self, event, **fields)
-
-    monkeypatch.setattr(Checkpointer, "record", killed_after_the_upload)
+    restore = kill_before_recording(monkeypatch, "pypi.widgets")
     assert cli(project.path, "apply", "--auto-approve").code == 130
-    monkeypatch.setattr(Checkpointer, "record", real_record)
+    restore()
     uploaded = {p.name: p.stat().st_mtime_ns for p in index.packages.iterdir()}
     assert len(uploaded) == 2
     plan = cli(project.path, "plan")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import git
+from conftest import git, kill_before_recording
 
 SPEC = """
 project: {name: widgets}
@@ -68,18 +68,9 @@ def test_the_plan_shows_each_file_diff_and_apply_commits_them(repo, cli):
 
 def test_a_release_commit_made_before_a_crash_is_adopted(repo, cli, monkeypatch):
     prepare(repo)
-    from scalpel_plan.state.checkpoint import Checkpointer
-
-    real_record = Checkpointer.record
-
-    def killed_before_recording_the_commit(self, event, **fields):
-        if event == "step_done" and fields.get("address") == "git.commit":
-            raise KeyboardInterrupt  # the commit exists; its journal line never got written
-        return real_record(self, event, **fields)
-
-    monkeypatch.setattr(Checkpointer, "record", killed_before_recording_the_commit)
+    restore = kill_before_recording(monkeypatch, "git.commit")
     assert cli(repo.path, "apply", "--auto-approve").code == 130
-    monkeypatch.undo()
+    restore()
     release_commit = git(repo.path, "rev-parse", "HEAD")
     assert git(repo.path, "log", "-1", "--format=%s") == "chore(release): 0.2.0"
     plan = json.loads(cli(repo.path, "plan", "--format", "json").out)

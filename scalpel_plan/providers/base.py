@@ -152,6 +152,13 @@ class Provider:
         """The compensating change for what was recorded, or None when it cannot be undone."""
         return None
 
+    def done_for_release(self, node: Node, desired: Attributes, recorded: Attributes | None,
+                         reason: str = "") -> Change | None:
+        """A no-op when ``recorded`` says this node already did its part for the release."""
+        if recorded and recorded.get("release") == desired["release"]:
+            return self.change(node, "no-op", before=recorded, after=recorded, reason=reason)
+        return None
+
     def change(self, node: Node, action: Action, *, before: Attributes | None = None,
                after: Attributes | None = None, reason: str = "",
                unknown: list[str] | None = None) -> Change:

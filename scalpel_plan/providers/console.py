@@ -36,10 +36,9 @@ class ConsoleProvider(Provider):
 
     def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
              observed: Attributes | None) -> Change:
-        if recorded and recorded.get("release") == desired["release"]:
-            return self.change(node, "no-op", before=recorded, after=recorded,
-                               reason=f"already announced {desired['release']}")
-        return self.change(node, "create", after=desired)
+        done = self.done_for_release(node, desired, recorded,
+                                     f"already announced {desired['release']}")
+        return done or self.change(node, "create", after=desired)
 
     def apply(self, change: Change, ctx: StepContext) -> Attributes:
         ctx.announce(change.address, change.after["message"])

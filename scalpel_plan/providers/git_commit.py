@@ -64,8 +64,8 @@ def read(release: Release) -> Attributes:
 
 def diff(provider: Provider, node: Node, desired: Attributes, recorded: Attributes | None,
          observed: Attributes | None) -> Change:
-    if recorded and recorded.get("release") == desired["release"]:
-        return provider.change(node, "no-op", before=recorded, after=recorded)
+    if done := provider.done_for_release(node, desired, recorded):
+        return done
     if (observed or {}).get("head_subject") == desired["message"]:
         return provider.change(node, "adopt", after=desired, unknown=["sha"],
                                reason="HEAD is already this release's commit")

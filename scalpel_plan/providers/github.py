@@ -64,10 +64,9 @@ class GithubProvider(Provider):
 
     def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
              observed: Attributes | None) -> Change:
-        if recorded and recorded.get("release") == desired["release"]:
-            return self.change(node, "no-op", before=recorded, after=recorded)
-        return self.change(node, "create", after=desired, unknown=["id", "url"],
-                           reason="updates the release for the tag if one exists")
+        return self.done_for_release(node, desired, recorded) or self.change(
+            node, "create", after=desired, unknown=["id", "url"],
+            reason="updates the release for the tag if one exists")
 
     def apply(self, change: Change, ctx: StepContext) -> Attributes:
         after = change.after

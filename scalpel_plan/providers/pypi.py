@@ -86,8 +86,8 @@ class PypiProvider(Provider):
                     f"{node.address}: {name}: {desired['release']} is already on the index "
                     "with different content; a version can never be re-uploaded",
                     hint="release a new version")
-        if recorded and recorded.get("release") == desired["release"]:
-            return self.change(node, "no-op", before=recorded, after=recorded)
+        if done := self.done_for_release(node, desired, recorded):
+            return done
         if not desired["files"]:
             return self.change(node, "create", after=desired, unknown=["files"],
                                reason=f"uploads {desired['pattern']} once the build made them")

@@ -47,10 +47,9 @@ class WebhookProvider(Provider):
 
     def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
              observed: Attributes | None) -> Change:
-        if recorded and recorded.get("release") == desired["release"]:
-            return self.change(node, "no-op", before=recorded, after=recorded,
-                               reason=f"already delivered for {desired['release']}")
-        return self.change(node, "create", after=desired, unknown=["status"])
+        done = self.done_for_release(node, desired, recorded,
+                                     f"already delivered for {desired['release']}")
+        return done or self.change(node, "create", after=desired, unknown=["status"])
 
     def apply(self, change: Change, ctx: StepContext) -> Attributes:
         after = change.after
