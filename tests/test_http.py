@@ -10,7 +10,6 @@ from scalpel_plan.http import Http
 from scalpel_plan.release.secrets import SecretsManager
 from scalpel_plan.spec.model import SecretDecl
 
-
 _open: list[Http] = []
 
 
