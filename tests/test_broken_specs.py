@@ -71,3 +71,11 @@ def test_a_spec_found_valid_is_not_validated_again_until_it_changes(tmp_path, cl
     spec.write_text("stages:\n  test: {run: pytest, timout: 3}\n")  # changed: checked again
     result = cli(tmp_path, "validate")
     assert result.code == 1 and "unknown key 'timout'" in result.err
+
+
+def test_a_literal_secret_is_refused_without_echoing_it(tmp_path, cli):
+    (tmp_path / "release.yml").write_text(
+        "publish:\n  docker.app: {image: r/app, source: x, password: hunter2-literal}\n")
+    result = cli(tmp_path, "validate")
+    assert result.code == 1 and "must name a declared secret" in result.err
+    assert "hunter2" not in result.err

@@ -27,7 +27,7 @@ from scalpel_plan.providers.base import (
 )
 from scalpel_plan.providers.oci import Registry, load_image
 from scalpel_plan.release.secrets import REFERENCE, SecretsManager
-from scalpel_plan.spec.model import NodeConfig
+from scalpel_plan.spec.model import NodeConfig, SecretRef
 
 DEFAULT_USER, DEFAULT_PASSWORD = "DOCKER_USERNAME", "DOCKER_PASSWORD"  # the seed's variables
 PUSH_WORKERS = 3
@@ -38,8 +38,8 @@ class DockerConfig(NodeConfig):
     source: str = Field(description="The OCI layout folder or tarball a build stage writes")
     tags: list[str] = Field(default_factory=lambda: ["{version}", "latest"])
     username: str | None = Field(None, description="default $DOCKER_USERNAME")
-    password: str | None = Field(None, description="e.g. ${secrets.registry}; "
-                                 "default $DOCKER_PASSWORD")
+    password: SecretRef | None = Field(None, description="e.g. ${secrets.registry}; "
+                                       "default $DOCKER_PASSWORD")
 
 
 class DockerProvider(Provider):

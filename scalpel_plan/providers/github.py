@@ -27,7 +27,7 @@ from scalpel_plan.providers.base import (
     fill,
 )
 from scalpel_plan.release.secrets import REFERENCE
-from scalpel_plan.spec.model import NodeConfig
+from scalpel_plan.spec.model import NodeConfig, SecretRef
 
 DEFAULT_TOKEN = "GITHUB_TOKEN"  # the seed's variable, used when no token is declared
 API_VERSION = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
@@ -36,8 +36,8 @@ API_VERSION = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": 
 class GithubConfig(NodeConfig):
     repository: str = Field(pattern=r"^[\w.-]+/[\w.-]+$", description="owner/name")
     api: str = Field("https://api.github.com", description="GitHub Enterprise: HOST/api/v3")
-    token: str | None = Field(None, description="e.g. ${secrets.github_token}; "
-                              "default $GITHUB_TOKEN")
+    token: SecretRef | None = Field(None, description="e.g. ${secrets.github_token}; "
+                                    "default $GITHUB_TOKEN")
     name: str = Field("{tag}", description="The release's title")
     assets: list[str] = Field(default_factory=list, description="Globs, from the repository")
     latest: bool = True

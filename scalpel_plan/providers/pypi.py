@@ -32,7 +32,7 @@ from scalpel_plan.providers.base import (
     StepContext,
 )
 from scalpel_plan.release.secrets import REFERENCE
-from scalpel_plan.spec.model import NodeConfig
+from scalpel_plan.spec.model import NodeConfig, SecretRef
 
 PYPI_UPLOAD = "https://upload.pypi.org/legacy/"
 DEFAULT_TOKEN = "PYPI_TOKEN"  # the seed's variable, used when no password is declared
@@ -46,8 +46,8 @@ class PypiConfig(NodeConfig):
     package: str | None = Field(None, description="The distribution name; the project's")
     files: str = Field("dist/*", description="Glob of the wheels and sdists, from the repo")
     username: str = "__token__"
-    password: str | None = Field(None, description="e.g. ${secrets.pypi_token}; default "
-                                 "$PYPI_TOKEN")
+    password: SecretRef | None = Field(None, description="e.g. ${secrets.pypi_token}; "
+                                       "default $PYPI_TOKEN")
 
 
 class PypiProvider(Provider):

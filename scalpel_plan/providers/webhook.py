@@ -18,7 +18,7 @@ from pydantic import Field
 from scalpel_plan.http import Http
 from scalpel_plan.providers.base import Attributes, Change, Node, Provider, Release, StepContext
 from scalpel_plan.release.secrets import REFERENCE
-from scalpel_plan.spec.model import NodeConfig
+from scalpel_plan.spec.model import NodeConfig, SecretRef
 
 SIGNATURE_HEADER = "X-Scalpel-Signature-256"
 DELIVERY_HEADER = "X-Scalpel-Delivery"
@@ -26,7 +26,8 @@ DELIVERY_HEADER = "X-Scalpel-Delivery"
 
 class WebhookConfig(NodeConfig):
     url: str = Field(description="The endpoint; put a secret URL in a secret: ${secrets.NAME}")
-    secret: str | None = Field(None, description="HMAC-SHA256 key, e.g. ${secrets.hook_key}")
+    secret: SecretRef | None = Field(None, description="HMAC-SHA256 key, "
+                                     "e.g. ${secrets.hook_key}")
     headers: dict[str, str] = Field(default_factory=dict)
 
 

@@ -23,6 +23,9 @@ Part = Literal["major", "minor", "patch"]
 DEFAULT_BUMPS: dict[str, Part] = {"feat": "minor", "fix": "patch", "perf": "patch"}
 Address = Annotated[str, Field(pattern=ADDRESS_PATTERN, description="A node: <provider>.<name>")]
 Seconds = Annotated[float, Field(gt=0, description="Seconds")]
+SecretRef = Annotated[str, Field(
+    pattern=r"^\$\{\s*secrets\.[A-Za-z0-9_-]+\s*\}$",
+    description="A declared secret, ${secrets.NAME}: never the value itself")]
 
 
 class Model(BaseModel):

@@ -76,6 +76,10 @@ def _explain(err: Any, source: Source, schema: dict[str, Any]) -> Iterator[Diagn
     elif kind == "pattern" and path and path[-1] == "tag":
         yield source.diagnostic(f"{where} must contain {{version}}, got {_short(err.instance)}",
                                 path, hint='for example "v{version}"')
+    elif kind == "pattern" and "secrets" in str(err.validator_value):  # never echo the value
+        yield source.diagnostic(f"{where} must name a declared secret, ${{secrets.NAME}}",
+                                path, hint="a value written in release.yml would end up in "
+                                "plans, state and logs: declare it under `secrets:` instead")
     elif kind == "pattern":
         yield source.diagnostic(f"{where}: {_short(err.instance)} does not match "
                                 f"{err.validator_value}", path)
