@@ -119,3 +119,12 @@ def test_a_file_whose_metadata_disagrees_is_named(project, index, cli):
     assert result.code == 1
     assert "widgets-0.1.0-py3-none-any.whl: its metadata says widgets 0.0.9" in result.err
     assert list(index.packages.iterdir()) == []
+
+
+def test_file_names_with_dashes_underscores_and_dots_are_matched():
+    from scalpel_plan.providers.pypi import _version_of
+
+    assert _version_of("my-package-1.2.0.tar.gz", "my_package") == "1.2.0"
+    assert _version_of("my_package-1.2.0-py3-none-any.whl", "My.Package") == "1.2.0"
+    assert _version_of("my_package_extra-1.2.0.tar.gz", "my-package") is None
+    assert _version_of("other-1.2.0.tar.gz", "my-package") is None

@@ -174,10 +174,11 @@ def _matching(repo: Path, pattern: str, package: str, version: str) -> list[Path
 def _version_of(filename: str, package: str) -> str | None:
     """The version in a wheel or sdist filename of ``package`` (None for another package)."""
     stem = filename.removesuffix(".tar.gz").removesuffix(".zip").removesuffix(".whl")
-    name, _, rest = stem.partition("-")
-    if _normalize(name) != _normalize(package) or not rest:
-        return None
-    return rest.split("-")[0]
+    wanted = _normalize(package)
+    for at in (i for i, char in enumerate(stem) if char == "-"):  # names may hold dashes
+        if _normalize(stem[:at]) == wanted:
+            return stem[at + 1:].split("-")[0] or None
+    return None
 
 
 def _check_metadata(path: Path, package: str, version: str) -> None:
