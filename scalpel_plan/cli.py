@@ -275,7 +275,8 @@ def changelog(
     generator = ChangelogGenerator(spec.changelog)
     if all_ or from_:
         revisions = f"{from_}..{to}" if from_ else to
-        releases = history.releases(repo, spec, generator, revisions=revisions)
+        releases = history.releases(repo, spec, generator, revisions=revisions,
+                                    cache=project.workspace.workdir / "cache")
     else:
         decision = versioning.decide(repo, spec, project.backend.read(), version, pre=pre)
         releases = [release_changes(spec, decision, generator)]

@@ -207,3 +207,29 @@ def test_notes_from_a_template_file_and_an_unknown_name(case_repo, cli):
     assert result.code == 0 and result.out == "widgets 0.3.0: 2 changes\n"
     missing = cli(work, "notes", "--template", "fancy")
     assert missing.code == 1 and "built-in: default, minimal, detailed, breaking" in missing.err
+
+
+def test_whole_history_is_cached_by_release_and_stays_right(case_repo, cli, monkeypatch):
+    from scalpel_plan import git as git_cli
+
+    work = case_repo("full")
+    cold = cli(work, "changelog", "--all").out
+    walked: list[str] = []
+    real_log = git_cli.log
+
+    def log(repo, revisions="HEAD"):
+        walked.append(revisions)
+        return real_log(repo, revisions)
+
+    monkeypatch.setattr(git_cli, "log", log)
+    assert cli(work, "changelog", "--all").out == cold  # the same, from the cache
+    assert walked and all(".." in r for r in walked)  # only what came after the last release
+    subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "feat: after the cache"],
+                   cwd=work, check=True)
+    warm = cli(work, "changelog", "--all").out
+    assert warm.index("after the cache") < warm.index("## [0.2.0]")
+    walked.clear()
+    subprocess.run(["git", "tag", "-a", "-m", "v0.3.0", "v0.3.0"], cwd=work, check=True)
+    tagged = cli(work, "changelog", "--all").out  # a new tag: the grouping is made again
+    assert "HEAD" in walked and "## [0.3.0]" in tagged
+    assert tagged.index("after the cache") < tagged.index("## [0.2.0]")
