@@ -223,6 +223,10 @@ class _Walk:
 
     def _fail(self, address: str, change: Change, exc: ScalpelError,
               duration: float) -> list[str]:
+        """Record a failed step; its words pass through the secrets mask first (a provider's
+        bug or a command's log tail may quote a value)."""
+        mask = self.secrets.mask
+        exc = ScalpelError(mask(exc.message), hint=mask(exc.hint) if exc.hint else None)
         self.result.errors[address] = exc
         self.checkpoint.note("step_failed", address=address, action=change.action,
                              duration=round(duration, 3), error=exc.message, hint=exc.hint)

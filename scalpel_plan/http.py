@@ -66,6 +66,8 @@ class Http:
             last = attempt == self.attempts
             try:
                 response = self.client().request(method, url, **kwargs)
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:  # retrying cannot help
+                raise self._error(f"bad URL: {exc}", url) from None
             except httpx.ConnectError as exc:  # never reached the server: always safe to retry
                 if last:
                     raise self._error(f"cannot connect: {exc}", url) from None

@@ -74,3 +74,30 @@ def test_a_missing_secret_fails_the_step_by_name(repo, cli, httpserver, monkeypa
     repo.write_spec(SPEC)
     result = cli(repo.path, "apply", "--auto-approve")
     assert result.code == 1 and "secret hook: $HOOK_URL is not set" in result.err
+
+
+def test_a_bad_secret_url_fails_at_once_without_showing_it(repo, cli, monkeypatch):
+    monkeypatch.setenv("HOOK_URL", "htp:/bad url with s3cret-in-it")
+    monkeypatch.setenv("HOOK_KEY", "k")
+    repo.write_spec(SPEC)
+    result = cli(repo.path, "apply", "--auto-approve")
+    assert result.code == 1 and "bad URL" in result.err
+    assert "s3cret-in-it" not in result.err + result.out
+
+
+def test_a_provider_bug_never_shows_a_secret(repo, cli, monkeypatch):
+    """Whatever a provider raises passes through the mask before it is shown or journaled."""
+    from scalpel_plan.providers.webhook import WebhookProvider
+
+    def buggy(self, change, ctx):
+        raise RuntimeError("oops with " + ctx.secrets.resolve(change.after["url"]))
+
+    monkeypatch.setattr(WebhookProvider, "apply", buggy)
+    monkeypatch.setenv("HOOK_URL", "https://hooks.example/s3cret-in-it")
+    monkeypatch.setenv("HOOK_KEY", "k")
+    repo.write_spec(SPEC)
+    result = cli(repo.path, "apply", "--auto-approve")
+    assert result.code == 1 and "RuntimeError: oops with [secret]" in result.err
+    assert "s3cret-in-it" not in result.err + result.out
+    journal = "".join(p.read_text() for p in (repo.path / ".scalpel" / "journal").iterdir())
+    assert "s3cret-in-it" not in journal

@@ -177,7 +177,10 @@ class Registry:
             params = dict(CHALLENGE.findall(challenge))
             realm = params.pop("realm", "")
             token = self.http.request("GET", realm, params=params, auth=(user, password)).json()
-            self._auth = {"Authorization": f"Bearer {token.get('token') or token['access_token']}"}
+            bearer = str(token.get("token") or token["access_token"])
+            self._auth = {"Authorization": f"Bearer {bearer}"}
+            redact = self.http.redact  # the token is a secret too, though nobody declared it
+            self.http.redact = lambda text: redact(text).replace(bearer, "[secret]")
         else:
             raw = base64.b64encode(f"{user}:{password}".encode()).decode()
             self._auth = {"Authorization": f"Basic {raw}"}

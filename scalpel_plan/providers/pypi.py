@@ -149,8 +149,9 @@ def _upload(http: Http, after: Attributes, path: Path, auth: tuple[str, str],
     if response.status_code in (400, 409):  # "already exists"? adopt only the same content
         now = _published(http, after["index"], after["package"], after["release"])
         if path.name not in now or now[path.name] not in (sha, None):
-            raise ProviderError(f"{path.name}: the index refused it ({response.status_code}): "
-                                f"{response.text[:200].strip()}")
+            raise ProviderError(http.redact(f"{path.name}: the index refused it "
+                                            f"({response.status_code}): "
+                                            f"{response.text[:200].strip()}"))
 
 
 def _published(http: Http, index: str, package: str, version: str) -> dict[str, str | None]:
