@@ -18,6 +18,7 @@ from scalpel_plan import __version__
 if TYPE_CHECKING:
     from scalpel_plan.plan import Plan
     from scalpel_plan.release.changelog import ChangelogGenerator
+    from scalpel_plan.release.secrets import SecretsManager
     from scalpel_plan.ui import UI
     from scalpel_plan.workspace import Project
 
@@ -66,6 +67,18 @@ def _open(file: Path, *, need_repo: bool = True) -> Project:
     from scalpel_plan.workspace import open_project
 
     return open_project(file, need_repo=need_repo)
+
+
+def _secrets(project: Project, ui: UI) -> SecretsManager:
+    """The command's one secrets manager: every declared value (and the providers' default
+    variables) loaded and masked before anything is printed; under GitHub Actions each value
+    is also registered with the runner (``::add-mask::``) so that its own log masks it."""
+    from scalpel_plan.release.secrets import SecretsManager
+
+    on_load = ui.add_mask if os.environ.get("GITHUB_ACTIONS") == "true" else None
+    manager = SecretsManager(project.loaded.spec.secrets, on_load=on_load)
+    manager.load_all()
+    return manager
 
 
 def _seconds(text: str) -> float:
@@ -157,11 +170,12 @@ def plan(
     from scalpel_plan.plan import make_plan
 
     project = _open(file)
+    ui = _ui()
+    secrets = _secrets(project, ui)
     with project.backend.lock("plan", _seconds(lock_timeout)):
         state = project.backend.read()
         the_plan = make_plan(project.loaded, project.graph, project.registry, state,
-                             project.workspace, version=version, pre=pre)
-    ui = _ui()
+                             project.workspace, version=version, pre=pre, secrets=secrets)
     ui.plan(the_plan, format.value)
     if out:
         _save_plan(the_plan, out)
@@ -180,9 +194,12 @@ def _write(path: Path, text: str) -> None:
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
-    """Write a file the user named, atomically; a failure is their error to fix, not a bug."""
+    """Write a file the user named, atomically, through the secrets mask; a failure is their
+    error to fix, not a bug."""
     from scalpel_plan.errors import ScalpelError
+    from scalpel_plan.masking import mask_bytes
 
+    data = mask_bytes(data)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         tmp.write_bytes(data)
@@ -209,13 +226,13 @@ def apply(
     from scalpel_plan.apply import apply_plan
     from scalpel_plan.errors import ScalpelError
     from scalpel_plan.plan import check_fresh, load_plan, make_plan
-    from scalpel_plan.release.secrets import SecretsManager
 
     if plan_file is not None and (version or pre):
         raise ScalpelError("--version and --pre cannot be combined with a saved plan",
                            hint="the saved plan already fixes the version")
     project = _open(file)
     ui = _ui()
+    secrets = _secrets(project, ui)
     with project.backend.lock("apply", _seconds(lock_timeout)):
         state = project.backend.read()
         if plan_file is not None:  # exactly what was reviewed, or nothing
@@ -224,7 +241,7 @@ def apply(
                         git.head(project.workspace.repo))
         else:
             the_plan = make_plan(project.loaded, project.graph, project.registry, state,
-                                 project.workspace, version=version, pre=pre)
+                                 project.workspace, version=version, pre=pre, secrets=secrets)
             if not json:
                 ui.plan(the_plan)
             if the_plan.has_changes and not auto_approve and not _approved(ui):
@@ -237,7 +254,7 @@ def apply(
         with ui.progress("json" if json else "auto") as progress:
             result = apply_plan(the_plan, project.registry, project.backend, state,
                                 project.workspace, parallelism=parallelism, observer=progress,
-                                secrets=SecretsManager(project.loaded.spec.secrets))
+                                secrets=secrets)
     ui.apply_summary(result, the_plan)
     return 0 if result.ok else 1
 
@@ -330,6 +347,21 @@ def notes(
                             decision.previous, template))
 
 
+@app.command()
+def secrets(file: SpecFile = DEFAULT_SPEC) -> int:
+    """List the declared secrets and their status (set, missing, expires in N days); never a
+    value. Exits 1 when one is missing, invalid or expired."""
+    project = _open(file, need_repo=False)
+    ui = _ui()
+    statuses = _secrets(project, ui).statuses()
+    if not statuses:
+        ui.info(f"{file} declares no secrets.")
+        return 0
+    ui.table(["SECRET", "ENV", "STATUS", "DETAIL"],
+             ([s.name, f"${s.env}", s.status, s.detail] for s in statuses))
+    return 0 if all(s.ok for s in statuses) else 1
+
+
 @state_app.command("list")
 def state_list(file: SpecFile = DEFAULT_SPEC) -> None:
     """List the recorded resources."""
@@ -402,7 +434,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception:
         log = Path(tempfile.gettempdir()) / f"scalpel-crash-{os.getpid()}.log"
-        log.write_text(f"scalpel {__version__}\nargv: {sys.argv}\n\n{traceback.format_exc()}")
+        from scalpel_plan.masking import mask
+
+        log.write_text(mask(f"scalpel {__version__}\nargv: {sys.argv}\n\n"
+                            f"{traceback.format_exc()}"))
         try:
             _ui().bug(str(log))
         except Exception:  # the UI itself is broken: still say where the log is

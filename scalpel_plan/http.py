@@ -19,6 +19,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from scalpel_plan.errors import ProviderError
+from scalpel_plan.masking import mask
 
 if TYPE_CHECKING:
     import httpx
@@ -33,7 +34,7 @@ class Http:
 
     target: str  # what the errors call it, e.g. "PyPI at https://upload.pypi.org/legacy/"
     secret_name: str | None = None  # the secret its credentials come from, for 401/403
-    redact: Callable[[str], str] = field(default=lambda text: text)
+    redact: Callable[[str], str] = field(default=mask)
     timeout: float = 30.0
     attempts: int = 5
     backoff: float = 0.5  # seconds before the first retry; doubles each time

@@ -6,7 +6,6 @@ computed from, so a saved plan is refused once the state, the spec or the commit
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +21,6 @@ from scalpel_plan.providers.registry import Registry
 from scalpel_plan.release import versioning
 from scalpel_plan.release.secrets import SecretsManager
 from scalpel_plan.spec import LoadedSpec
-from scalpel_plan.spec.model import SecretDecl
 from scalpel_plan.state.model import State, now
 from scalpel_plan.workspace import Workspace
 
@@ -99,7 +97,8 @@ class Plan(BaseModel):
 
 def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State,
               workspace: Workspace, *, version: str | None = None,
-              pre: str | None = None) -> Plan:
+              pre: str | None = None, secrets: SecretsManager | None = None) -> Plan:
+    secrets = secrets or SecretsManager(loaded.spec.secrets)
     commit = git.head(workspace.repo)
     if commit is None:
         raise ScalpelError(f"{workspace.repo} has no commits yet",
@@ -114,9 +113,11 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
     content = _content(loaded, decision, release) if decision.version else {}
     release = replace(release, tag_commit=_tag_commit(graph, state, release),
                       changelog=content.get("changelog"), notes=content.get("notes"))
+    secret_problems, secret_warnings = _check_secrets(loaded, secrets)
     changes, drift, problems = _diff_nodes(graph, registry, state, release,
                                            planned=decision.version is not None,
-                                           secrets=loaded.spec.secrets)
+                                           secrets=secrets)
+    problems = secret_problems + problems  # every problem at once, before anything is applied
     if problems:
         raise ScalpelError("the plan cannot be made", diagnostics=problems)
     summary = None
@@ -130,6 +131,8 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
                      for c in decision.commits],
             **content)
     notes = [PlanDiagnostic(severity="warning", message=n) for n in decision.notes]
+    notes += [PlanDiagnostic(severity="warning", message=d.message, address=d.address,
+                             hint=d.hint) for d in secret_warnings]
     return Plan(fingerprint=fingerprint, release=summary, changes=changes, drift=drift,
                 nothing_to_release=None if summary else decision.reason, diagnostics=notes)
 
@@ -167,11 +170,32 @@ def _content(loaded: LoadedSpec, decision: versioning.VersionDecision,
     return content
 
 
+def _check_secrets(loaded: LoadedSpec, secrets: SecretsManager
+                   ) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """(errors, warnings) for every declared secret, where it is declared in release.yml."""
+    errors: list[Diagnostic] = []
+    warnings: list[Diagnostic] = []
+    for status in secrets.statuses():
+        if status.status == "set":
+            continue
+        where = loaded.source.diagnostic(status.detail, ["secrets", status.name], key=True)
+        hint = {"missing": f"export {status.env}=... (values come from the environment only)",
+                "invalid": f"check the value of ${status.env}",
+                "expired": f"renew it and update `expires` under secrets.{status.name}",
+                "expiring": f"renew it before then and update `expires` under "
+                            f"secrets.{status.name}"}[status.status]
+        diagnostic = Diagnostic(f"secret {status.name}: {status.detail}", where.file,
+                                where.line, where.col, f"secrets.{status.name}", hint,
+                                "warning" if status.ok else "error")
+        (warnings if status.ok else errors).append(diagnostic)
+    return errors, warnings
+
+
 def _diff_nodes(graph: Graph, registry: Registry, state: State, release: Release, *,
-                planned: bool, secrets: Mapping[str, SecretDecl]
+                planned: bool, secrets: SecretsManager
                 ) -> tuple[list[Change], list[Drift], list[Diagnostic]]:
     """One Change per node (reads run in parallel), the drift found, and every problem."""
-    live = LiveCache(SecretsManager(secrets))
+    live = LiveCache(secrets)
 
     def one(address: str) -> tuple[Change, str | None]:
         node = graph.nodes[address]

@@ -15,6 +15,9 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
+
+from scalpel_plan.masking import mask_bytes
 
 KILL_GRACE_SECONDS = 5.0
 
@@ -60,7 +63,7 @@ def run(
             cwd=cwd,
             env=dict(env) if env is not None else None,
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-            stdout=log or subprocess.PIPE,
+            stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT if log else subprocess.PIPE,
             start_new_session=True,
         )
@@ -70,7 +73,17 @@ def run(
         return Completed(shown, 127, "", str(exc), time.monotonic() - started)
     deadline = _Deadline(proc, timeout)
     try:
-        out, err = proc.communicate(stdin.encode() if stdin is not None else None)
+        if log:  # line by line through the secrets mask: a value never reaches the log
+            assert proc.stdout is not None
+            if stdin is not None and proc.stdin is not None:
+                proc.stdin.write(stdin.encode())
+                proc.stdin.close()
+            _copy_masked(proc.stdout, log)
+            proc.stdout.close()
+            proc.wait()
+            out, err = b"", b""
+        else:
+            out, err = proc.communicate(stdin.encode() if stdin is not None else None)
     except BaseException:
         _end_group(proc)
         raise
@@ -86,6 +99,21 @@ def run(
         time.monotonic() - started,
         deadline.expired,
     )
+
+
+def _copy_masked(source: IO[bytes], log: IO[bytes], longest: int = 1 << 16) -> None:
+    """Copy a command's output to its log as it comes, masking each complete line (a line
+    longer than ``longest`` is masked in pieces of that size)."""
+    pending = b""
+    while chunk := source.read1(longest) if hasattr(source, "read1") else source.read(longest):
+        pending += chunk
+        cut = pending.rfind(b"\n") + 1 if len(pending) < longest else len(pending)
+        if cut:
+            log.write(mask_bytes(pending[:cut]))
+            log.flush()
+            pending = pending[cut:]
+    if pending:
+        log.write(mask_bytes(pending))
 
 
 class _Deadline:

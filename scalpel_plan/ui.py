@@ -11,7 +11,9 @@ import sys
 import threading
 from collections.abc import Iterable
 from functools import cached_property
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
+
+from scalpel_plan.masking import MaskedStream, forms, mask
 
 if TYPE_CHECKING:  # rich itself is imported on first use: `--version` never needs it
     from rich.console import Console
@@ -34,9 +36,11 @@ KNOWN_AFTER_APPLY = "(known after apply)"
 
 def console(file: IO[str] | None = None, *, width: int | None = None,
             color: bool | None = None) -> Console:
+    """A rich console whose every write passes through the secrets mask."""
     from rich.console import Console
 
-    return Console(file=file, width=width, no_color=color is False, highlight=False,
+    masked = cast(IO[str], MaskedStream(file if file is not None else sys.stdout))
+    return Console(file=masked, width=width, no_color=color is False, highlight=False,
                    emoji=False, force_terminal=color if color else None, soft_wrap=True)
 
 
@@ -97,8 +101,19 @@ class UI:
     def raw(self, text: str) -> None:
         """Write text to stdout untouched (JSON, Markdown, DOT)."""
         stream = self.__dict__["out"].file if "out" in self.__dict__ else sys.stdout
+        text = mask(text)
         stream.write(text if text.endswith("\n") else text + "\n")
         stream.flush()
+
+    def add_mask(self, value: str) -> None:
+        """Register a secret with the GitHub Actions runner, so that its own log masks it too
+        (the one write that must hold the value; each line of it separately, as the runner
+        needs)."""
+        for form in forms(value):  # raw, URL-encoded, base64: as Scalpel masks it
+            for line in form.splitlines():
+                if line.strip():
+                    sys.stdout.write(f"::add-mask::{line}\n")
+        sys.stdout.flush()
 
     def confirm(self, question: str) -> bool:
         self.err.print(f"{escape(question)} Only 'yes' will be accepted.")

@@ -24,14 +24,21 @@ PINNED = {
 
 
 @pytest.fixture(autouse=True)
-def _pinned_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Every git command in a test is deterministic and ignores the machine's config."""
+def _pinned_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Every git command in a test is deterministic and ignores the machine's config; the
+    secrets mask starts empty (values are registered process-wide, as the CLI loads them)."""
+    from scalpel_plan import masking
+
+    masking.forget_all()
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     for key, value in PINNED.items():
         monkeypatch.setenv(key, value)
     (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[tag]\n\tgpgSign = false\n")
+    yield
+    masking.forget_all()
 
 
 def git(cwd: Path, *args: str) -> str:

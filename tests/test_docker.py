@@ -131,8 +131,10 @@ def test_plan_checks_the_credentials_before_anything_is_applied(project, registr
     result = cli(project.path, "plan")
     assert result.code == 1 and "rejected the credentials (401)" in result.err
     assert "not-the-password" not in result.err
-    monkeypatch.delenv("REGISTRY_PASSWORD")  # no secrets where plan runs: it cannot read
-    assert cli(project.path, "plan").code == 0
+    monkeypatch.delenv("REGISTRY_PASSWORD")  # a declared secret that is missing: named
+    result = cli(project.path, "plan")
+    assert result.code == 1 and "secret registry_password: $REGISTRY_PASSWORD is not set" \
+        in result.err
 
 
 def test_a_crash_between_push_and_state_write_pushes_nothing_twice(project, registry, cli,

@@ -28,7 +28,8 @@ def check(name: str, text: str) -> None:
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
-def test_plan_of_every_example_matches_its_golden_output(example, repo, cli):
+def test_plan_of_every_example_matches_its_golden_output(example, repo, cli, monkeypatch):
+    monkeypatch.setenv("REGISTRY_TOKEN", "a-token-for-the-monorepo-example")
     shutil.copy(example / "release.yml", repo.path / "release.yml")
     text = cli(repo.path, "plan")
     assert text.code == 0, text.err

@@ -69,7 +69,7 @@ class DockerProvider(Provider):
             credentials = _credentials(attrs, live.secrets)
         except ScalpelError:
             credentials = None  # no secrets where plan runs (a fork's pull request): anonymous
-        http = Http(f"registry {attrs['image']}", _secret_name(attrs), redact=live.secrets.mask)
+        http = Http(f"registry {attrs['image']}", _secret_name(attrs))
         registry = Registry(attrs["image"], credentials, http)
         try:
             return {"digests": {t: registry.manifest_digest(t) for t in tags}}
@@ -114,7 +114,7 @@ class DockerProvider(Provider):
             return self._repoint(change, ctx)
         after = change.after
         image = load_image(ctx.release.repo / after["source"])
-        http = Http(f"registry {after['image']}", _secret_name(after), redact=ctx.secrets.mask)
+        http = Http(f"registry {after['image']}", _secret_name(after))
         registry = Registry(after["image"], _credentials(after, ctx.secrets), http)
         try:
             for tag in after["fixed_tags"]:  # checked again: the plan may have read nothing
@@ -147,7 +147,7 @@ class DockerProvider(Provider):
 
     def _repoint(self, change: Change, ctx: StepContext) -> Attributes:
         after = change.after
-        http = Http(f"registry {after['image']}", _secret_name(after), redact=ctx.secrets.mask)
+        http = Http(f"registry {after['image']}", _secret_name(after))
         registry = Registry(after["image"], _credentials(after, ctx.secrets), http)
         try:
             moved = {tag: registry.retag(tag, digest) for tag, digest in after["digests"].items()}

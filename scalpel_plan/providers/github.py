@@ -130,7 +130,7 @@ class _Api:
             DEFAULT_TOKEN)
         self.base = f"{attrs['api'].rstrip('/')}/repos/{attrs['repository']}"
         self.headers = {**API_VERSION, "Authorization": f"Bearer {token}"}
-        self.http = Http(f"GitHub ({attrs['repository']})", secret, redact=ctx.secrets.mask)
+        self.http = Http(f"GitHub ({attrs['repository']})", secret)
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         url = path if path.startswith("http") else self.base + path

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from scalpel_plan import masking
 from scalpel_plan.errors import ProviderError
 from scalpel_plan.http import Http
 
@@ -179,8 +180,7 @@ class Registry:
             token = self.http.request("GET", realm, params=params, auth=(user, password)).json()
             bearer = str(token.get("token") or token["access_token"])
             self._auth = {"Authorization": f"Bearer {bearer}"}
-            redact = self.http.redact  # the token is a secret too, though nobody declared it
-            self.http.redact = lambda text: redact(text).replace(bearer, "[secret]")
+            masking.register(bearer)  # the token is a secret too, though nobody declared it
         else:
             raw = base64.b64encode(f"{user}:{password}".encode()).decode()
             self._auth = {"Authorization": f"Basic {raw}"}

@@ -108,7 +108,7 @@ class PypiProvider(Provider):
         for path in paths:
             _check_metadata(path, after["package"], after["release"])
         secret_name = (REFERENCE.findall(after["password"] or "") or [DEFAULT_TOKEN])[0]
-        http = Http(f"the index {after['repository']}", secret_name, redact=ctx.secrets.mask)
+        http = Http(f"the index {after['repository']}", secret_name)
         try:
             published = _published(http, after["index"], after["package"], after["release"])
             todo = [p for p in paths if published.get(p.name) != _sha256(p)]

@@ -1,6 +1,7 @@
 """stage: a shell command run once per release, in its own process group, with a timeout.
 
-Output goes to a log file under .scalpel/logs/<version>/; its tail is shown on failure. A
+It sees the environment without any secret's variable, plus the secrets it declares.
+Output goes (masked) to a log file under .scalpel/logs/<version>/; its tail is shown on failure. A
 stage without a command is a phase gate: it opens its phase and runs nothing.
 """
 
@@ -31,6 +32,8 @@ class StageProvider(Provider):
                                "timeout": int(timeout) if timeout.is_integer() else timeout}
         if config.env:
             desired["env"] = dict(config.env)
+        if config.secrets:
+            desired["secrets"] = list(config.secrets)  # names: values are read at apply
         return desired
 
     def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
@@ -54,7 +57,10 @@ class StageProvider(Provider):
             return {**recorded, "exit_code": 0}
         log = ctx.log_dir / f"{change.address}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **ctx.extra_env, **change.after.get("env", {}), **_release_env(ctx)}
+        # only the secrets the stage declares: every other secret's variable is removed
+        base = {**os.environ, **ctx.extra_env, **ctx.secrets.resolve(change.after.get("env", {})),
+                **_release_env(ctx)}
+        env = ctx.secrets.stage_environment(base, change.after.get("secrets", []))
         limit = min(t for t in (ctx.timeout, change.after["timeout"]) if t)
         done = process.run(command, cwd=ctx.release.repo, env=env, timeout=limit, log_path=log)
         if done.timed_out:

@@ -63,8 +63,7 @@ class WebhookProvider(Provider):
             digest = hmac.new(key, body, hashlib.sha256).hexdigest()
             headers[SIGNATURE_HEADER] = f"sha256={digest}"
         secret_names = REFERENCE.findall(after["url"])
-        http = Http(f"webhook {change.address}", secret_names[0] if secret_names else None,
-                    redact=ctx.secrets.mask)
+        http = Http(f"webhook {change.address}", secret_names[0] if secret_names else None)
         try:
             response = http.request("POST", ctx.secrets.resolve(after["url"]), content=body,
                                     headers=headers, idempotent=True)  # deduped by delivery id

@@ -1,27 +1,31 @@
 """Secrets: declared in release.yml by name, valued only from the environment, checked, and
-masked by value wherever text leaves Scalpel.
+masked by value wherever text leaves Scalpel (see ``scalpel_plan.masking``).
 
-A value is looked up once and cached; state and plan files only ever hold `${secrets.NAME}`.
+A value is read once and cached for the secret's ``ttl``; state and plan files only ever hold
+``${secrets.NAME}``. A stage sees only the secrets it declares.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import os
 import re
-import urllib.parse
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from scalpel_plan import masking
 from scalpel_plan.errors import ScalpelError
 from scalpel_plan.spec.model import SecretDecl
 
 REFERENCE = re.compile(r"\$\{\s*secrets\.([A-Za-z0-9_-]+)\s*\}")
-MASK = "[secret]"
-EXPIRY_WARNING_DAYS = 14
-SHORT = 8  # values shorter than this are masked only as whole words
+MASK = masking.MASK
+# The seed's variable names: the providers' credentials when release.yml declares none. They
+# are masked, and kept from stages, whether declared or not.
+DEFAULT_ENVS = ("PYPI_TOKEN", "DOCKER_USERNAME", "DOCKER_PASSWORD", "GITHUB_TOKEN",
+                "SLACK_WEBHOOK", "SMTP_PASSWORD")
 
 
 @dataclass(frozen=True)
@@ -29,31 +33,72 @@ class Secret:
     name: str
     env: str
     value: str | None
+    loaded_at: float = 0.0
 
     @property
     def present(self) -> bool:
         return bool(self.value)
 
+    def __repr__(self) -> str:  # a value never reaches a log through repr()
+        return f"Secret(name={self.name!r}, env={self.env!r}, present={self.present})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class SecretStatus:
+    """What `scalpel secrets` shows for one secret: never its value."""
+
+    name: str
+    env: str
+    status: str  # set | missing | invalid | expired | expiring
+    detail: str
+    declared: bool = True
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("set", "expiring")
+
 
 class SecretsManager:
-    """Loads declared secrets from the environment and masks their values in any text."""
+    """Loads declared secrets from the environment (once, cached for each secret's ``ttl``),
+    checks them, hands them out, and registers every value with the mask."""
 
     def __init__(self, declared: Mapping[str, SecretDecl],
-                 environ: Mapping[str, str] | None = None) -> None:
+                 environ: Mapping[str, str] | None = None, *,
+                 on_load: Callable[[str], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.declared = dict(declared)
         self._environ = os.environ if environ is None else environ
+        self._on_load = on_load
+        self._clock = clock
         self._cache: dict[str, Secret] = {}
-        self._masks: list[tuple[re.Pattern[str], str]] | None = None
+        self._lock = threading.Lock()
+
+    def load_all(self) -> None:
+        """Read every declared secret and the providers' default variables now, so that each
+        value is masked from the first line of output, whoever prints it."""
+        for name in self.declared:
+            self.get(name)
+        for env in DEFAULT_ENVS:
+            self._remember(self._environ.get(env))
 
     def get(self, name: str) -> Secret:
-        if name not in self._cache:
-            decl = self.declared.get(name)
-            if decl is None:
-                raise ScalpelError(f"secret '{name}' is not declared",
-                                   hint="declare it under `secrets:` in release.yml")
-            self._cache[name] = Secret(name, decl.env, self._environ.get(decl.env))
-            self._masks = None
-        return self._cache[name]
+        decl = self.declared.get(name)
+        if decl is None:
+            raise ScalpelError(f"secret '{name}' is not declared",
+                               hint="declare it under `secrets:` in release.yml")
+        with self._lock:
+            cached = self._cache.get(name)
+            if cached is None or self._clock() - cached.loaded_at >= decl.ttl:
+                cached = Secret(name, decl.env, self._environ.get(decl.env), self._clock())
+                self._cache[name] = cached
+        self._remember(cached.value)
+        return cached
+
+    def _remember(self, value: str | None) -> None:
+        if value and masking.register(value) and self._on_load is not None:
+            self._on_load(value)
 
     def from_env(self, env: str) -> str:
         """A provider's default secret (the seed's PYPI_TOKEN, ...), masked like the others."""
@@ -61,25 +106,43 @@ class SecretsManager:
             self.declared[env] = SecretDecl(env=env)
         return str(self._required(env))
 
+    def statuses(self, today: dt.date | None = None) -> list[SecretStatus]:
+        """Every declared secret's status, in declaration order."""
+        today = today or dt.date.today()
+        return [self._status(name, decl, today) for name, decl in self.declared.items()]
+
+    def _status(self, name: str, decl: SecretDecl, today: dt.date) -> SecretStatus:
+        secret = self.get(name)
+        value = secret.value or ""
+
+        def status(kind: str, detail: str) -> SecretStatus:
+            return SecretStatus(name, decl.env, kind, detail)
+
+        if not secret.present:
+            return status("missing", f"${decl.env} is not set")
+        if decl.pattern and not re.search(decl.pattern, value):
+            return status("invalid", f"${decl.env} does not match {decl.pattern!r}")
+        if decl.min_length and len(value) < decl.min_length:
+            return status("invalid", f"${decl.env} is shorter than {decl.min_length}")
+        if decl.expires and decl.expires < today:
+            return status("expired", f"expired on {decl.expires}")
+        if decl.expires and (decl.expires - today).days <= decl.warn_days:
+            days = (decl.expires - today).days
+            return status("expiring", f"expires in {days} day{'s' * (days != 1)} "
+                          f"({decl.expires})")
+        return status("set", f"expires {decl.expires}" if decl.expires else "")
+
     def problems(self, today: dt.date | None = None) -> tuple[list[str], list[str]]:
         """(errors, warnings) for every declared secret: missing, malformed, expired."""
-        today = today or dt.date.today()
         errors: list[str] = []
         warnings: list[str] = []
-        for name, decl in self.declared.items():
-            secret = self.get(name)
-            if not secret.present:
-                errors.append(f"secret {name}: ${decl.env} is not set")
-                continue
-            value = secret.value or ""
-            if decl.pattern and not re.search(decl.pattern, value):
-                errors.append(f"secret {name}: ${decl.env} does not match {decl.pattern!r}")
-            if decl.min_length and len(value) < decl.min_length:
-                errors.append(f"secret {name}: ${decl.env} is shorter than {decl.min_length}")
-            if decl.expires and decl.expires < today:
-                errors.append(f"secret {name} expired on {decl.expires}")
-            elif decl.expires and (decl.expires - today).days <= EXPIRY_WARNING_DAYS:
-                warnings.append(f"secret {name} expires in {(decl.expires - today).days} days")
+        for s in self.statuses(today):
+            if s.status == "expiring":
+                warnings.append(f"secret {s.name} {s.detail.split(' (')[0]}")
+            elif s.status == "expired":
+                errors.append(f"secret {s.name} {s.detail}")
+            elif not s.ok:
+                errors.append(f"secret {s.name}: {s.detail}")
         return errors, warnings
 
     def resolve(self, value: Any) -> Any:
@@ -92,6 +155,15 @@ class SecretsManager:
             return [self.resolve(v) for v in value]
         return value
 
+    def stage_environment(self, base: Mapping[str, str], names: Iterable[str]) -> dict[str, str]:
+        """``base`` without any secret's variable, plus the secrets ``names`` a stage declares."""
+        hidden = {d.env for d in self.declared.values()} | set(DEFAULT_ENVS)
+        env = {k: v for k, v in base.items() if k not in hidden}
+        for name in names:
+            secret = self.get(name)
+            env[secret.env] = self._required(name)
+        return env
+
     def _required(self, name: str) -> str:
         secret = self.get(name)
         if not secret.value:
@@ -100,21 +172,5 @@ class SecretsManager:
         return secret.value
 
     def mask(self, text: str) -> str:
-        """``text`` with every loaded secret value (raw, URL-encoded, base64) masked."""
-        if self._masks is None:
-            self._masks = [m for s in self._cache.values() if s.value for m in _masks(s.value)]
-        for pattern, _ in self._masks:
-            text = pattern.sub(MASK, text)
-        return text
-
-
-def _masks(value: str) -> list[tuple[re.Pattern[str], str]]:
-    forms = {value, urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value),
-             base64.b64encode(value.encode()).decode()}
-    found = []
-    for form in sorted(forms, key=len, reverse=True):
-        escaped = re.escape(form)
-        # a short value masks only where it stands alone, never inside an ordinary word
-        pattern = escaped if len(form) >= SHORT else rf"(?<![\w]){escaped}(?![\w])"
-        found.append((re.compile(pattern), form))
-    return found
+        """``text`` with every loaded secret value masked (the one mask, shared)."""
+        return masking.mask(text)

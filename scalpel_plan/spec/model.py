@@ -104,10 +104,17 @@ class NotesConfig(Model):
 
 
 class SecretDecl(Model):
-    env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-    pattern: str | None = None
+    """A secret: its value comes from the environment variable ``env``, never from a file."""
+
+    env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                              description="The environment variable that holds the value")]
+    pattern: str | None = Field(None, description="A regex the value must match")
     min_length: Annotated[int, Field(ge=1)] | None = None
-    expires: dt.date | None = None
+    expires: dt.date | None = Field(None, description="An error after this date")
+    warn_days: Annotated[int, Field(ge=0)] = Field(
+        14, description="A warning from this many days before `expires`")
+    ttl: Seconds = Field(900, description="Seconds a loaded value is reused before the "
+                         "environment is read again")
 
 
 class NodeConfig(Model):

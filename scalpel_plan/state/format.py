@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from scalpel_plan.errors import StateError
+from scalpel_plan.masking import mask
 from scalpel_plan.state.journal import Event
 from scalpel_plan.state.model import (
     FORMAT_VERSION,
@@ -34,7 +35,9 @@ def load(data: dict[str, Any]) -> State:
 
 
 def dump(state: State) -> bytes:
-    return json.dumps(state.model_dump(mode="json"), indent=1, sort_keys=False).encode() + b"\n"
+    """The state file's bytes; masked, though a value never belongs in the state."""
+    text = json.dumps(state.model_dump(mode="json"), indent=1, sort_keys=False)
+    return mask(text).encode() + b"\n"
 
 
 def fold(state: State, events: list[Event]) -> State:

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from scalpel_plan.masking import mask
 from scalpel_plan.state.model import now
 
 Event = dict[str, Any]
@@ -44,7 +45,8 @@ class Journal:
         with self._lock:
             self._seq += 1
             record = {"seq": self._seq, "ts": now(), "event": event, **fields}
-            self._fh.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+            line = mask(json.dumps(record, separators=(",", ":")))
+            self._fh.write(line.encode() + b"\n")
             self._fh.flush()
             if durable:
                 os.fsync(self._fh.fileno())
