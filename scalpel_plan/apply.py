@@ -175,7 +175,8 @@ class _Walk:
         self.checkpoint.note("step_pending", address=change.address, action=change.action)
         self.emit(ApplyEvent("started", change.address, change.action))
         ctx = StepContext(release=self.release, timeout=self._timeout(change),
-                          announce=self._announce, log_dir=self.log_dir, secrets=self.secrets)
+                          announce=self._announce, log_dir=self.log_dir, secrets=self.secrets,
+                          record=lambda attributes: self._progress(change, attributes))
         return pool.submit(self._apply, change, ctx)
 
     def _apply(self, change: Change, ctx: StepContext) -> dict[str, Any]:
@@ -196,6 +197,13 @@ class _Walk:
         if change.phase in self.phase_deadline:
             limits.append(max(0.001, self.phase_deadline[change.phase] - now_))
         return min(limits) if limits else None
+
+    def _progress(self, change: Change, attributes: dict[str, Any]) -> None:
+        """A step's progress, recorded in the state before the step finishes."""
+        resource = Resource(address=change.address, provider=change.provider,
+                            release=self.release.version, attributes=attributes)
+        self.checkpoint.record("step_progress", address=change.address,
+                               resource=resource.model_dump(mode="json"))
 
     def _announce(self, address: str, text: str) -> None:
         self.result.announcements.append((address, text))

@@ -54,10 +54,13 @@ class Http:
 
     def request(self, method: str, url: str, *, idempotent: bool | None = None,
                 happened: Callable[[], bool] | None = None, ok: tuple[int, ...] = (),
-                **kwargs: Any) -> httpx.Response:
+                refused_if_5xx: bool = False, **kwargs: Any) -> httpx.Response:
         """Send, retrying what is safe to retry; raise ProviderError for any failure.
 
         ``ok`` lists statuses the caller handles itself (e.g. 404 for "not there", 409).
+        ``refused_if_5xx``: the service documents that a 5xx answer means nothing was done
+        (chat webhooks), so a non-idempotent request is retried on one; a connection lost
+        after sending is still never retried.
         """
         import httpx
 
@@ -80,8 +83,9 @@ class Http:
                 self._wait(attempt, None)
                 continue
             if response.status_code in RETRY_STATUS and not last \
-                    and response.status_code not in ok and (safe or response.status_code == 429
-                                                            or not self._took_effect(happened)):
+                    and response.status_code not in ok \
+                    and (safe or refused_if_5xx or response.status_code == 429
+                         or not self._took_effect(happened)):
                 self._wait(attempt, response.headers.get("retry-after"))
                 continue
             return self._check(response, ok)

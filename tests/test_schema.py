@@ -30,5 +30,5 @@ def test_every_provider_has_its_node_config_in_the_schema():
     schema = json.loads((ROOT / "schemas" / "release.schema.json").read_text())
     patterns = schema["properties"]["publish"]["patternProperties"]
     providers = {p.split("\\.")[0].lstrip("^") for p in patterns}
-    assert providers == {"console", "docker", "git", "github", "pypi", "webhook"}
+    assert providers == {"console", "docker", "email", "git", "github", "pypi", "slack", "webhook"}
     assert "push" in schema["$defs"]["GitTagConfig"]["properties"]

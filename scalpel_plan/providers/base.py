@@ -118,6 +118,9 @@ class StepContext:
     log_dir: Path
     secrets: SecretsManager = field(default_factory=lambda: SecretsManager({}))
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Journal what the step has got to before it finishes (durably): e.g. "sending", so a
+    # killed apply knows a message may have gone out.
+    record: Callable[[Attributes], None] = field(default=lambda attributes: None)
 
 
 class Provider:

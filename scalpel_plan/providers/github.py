@@ -26,7 +26,6 @@ from scalpel_plan.providers.base import (
     StepContext,
     fill,
 )
-from scalpel_plan.release.secrets import REFERENCE
 from scalpel_plan.spec.model import NodeConfig, SecretRef
 
 DEFAULT_TOKEN = "GITHUB_TOKEN"  # the seed's variable, used when no token is declared
@@ -125,9 +124,8 @@ class _Api:
 
     def __init__(self, attrs: Attributes, ctx: StepContext) -> None:
         token_ref = attrs.get("token")
-        secret = (REFERENCE.findall(token_ref or "") or [DEFAULT_TOKEN])[0]
-        token = ctx.secrets.resolve(token_ref) if token_ref else ctx.secrets.from_env(
-            DEFAULT_TOKEN)
+        secret = ctx.secrets.credential_name(token_ref, DEFAULT_TOKEN)
+        token = ctx.secrets.credential(token_ref, DEFAULT_TOKEN)
         self.base = f"{attrs['api'].rstrip('/')}/repos/{attrs['repository']}"
         self.headers = {**API_VERSION, "Authorization": f"Bearer {token}"}
         self.http = Http(f"GitHub ({attrs['repository']})", secret)

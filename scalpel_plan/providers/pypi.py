@@ -31,7 +31,6 @@ from scalpel_plan.providers.base import (
     Release,
     StepContext,
 )
-from scalpel_plan.release.secrets import REFERENCE
 from scalpel_plan.spec.model import NodeConfig, SecretRef
 
 PYPI_UPLOAD = "https://upload.pypi.org/legacy/"
@@ -107,15 +106,14 @@ class PypiProvider(Provider):
                                 hint="check the build stage's output folder")
         for path in paths:
             _check_metadata(path, after["package"], after["release"])
-        secret_name = (REFERENCE.findall(after["password"] or "") or [DEFAULT_TOKEN])[0]
+        secret_name = ctx.secrets.credential_name(after["password"], DEFAULT_TOKEN)
         http = Http(f"the index {after['repository']}", secret_name)
         try:
             published = _published(http, after["index"], after["package"], after["release"])
             todo = [p for p in paths if published.get(p.name) != _sha256(p)]
             if todo:  # credentials only when something is left to upload
-                password = (ctx.secrets.resolve(after["password"]) if after["password"]
-                            else ctx.secrets.from_env(DEFAULT_TOKEN))
-                auth = (after["username"], password)
+                auth = (after["username"], ctx.secrets.credential(after["password"],
+                                                                  DEFAULT_TOKEN))
                 with ThreadPoolExecutor(UPLOAD_WORKERS) as pool:
                     list(pool.map(lambda p: _upload(http, after, p, auth, published), todo))
         finally:

@@ -36,7 +36,8 @@ class Registry:
         return set(self._by_name) != set(BUILTIN_NAMES)
 
 
-BUILTIN_NAMES = ("console", "docker", "git", "github", "pypi", "stage", "webhook")
+BUILTIN_NAMES = ("console", "docker", "email", "git", "github", "pypi", "slack", "stage",
+                 "webhook")
 
 
 def builtin() -> list[Provider]:
@@ -44,12 +45,15 @@ def builtin() -> list[Provider]:
     from scalpel_plan.providers.docker import DockerProvider
     from scalpel_plan.providers.git import GitProvider
     from scalpel_plan.providers.github import GithubProvider
+    from scalpel_plan.providers.mail import EmailProvider
     from scalpel_plan.providers.pypi import PypiProvider
+    from scalpel_plan.providers.slack import SlackProvider
     from scalpel_plan.providers.stage import StageProvider
     from scalpel_plan.providers.webhook import WebhookProvider
 
     return [StageProvider(), GitProvider(), ConsoleProvider(), WebhookProvider(),
-            PypiProvider(), GithubProvider(), DockerProvider()]
+            PypiProvider(), GithubProvider(), DockerProvider(), SlackProvider(),
+            EmailProvider()]
 
 
 def default_registry(*, plugins: bool = True) -> Registry:

@@ -106,6 +106,17 @@ class SecretsManager:
             self.declared[env] = SecretDecl(env=env)
         return str(self._required(env))
 
+    @staticmethod
+    def credential_name(reference: str | None, default_env: str) -> str:
+        """The secret a credential comes from: the one ``reference`` names, or the
+        provider's default variable (for messages about it, e.g. on a 401)."""
+        return (REFERENCE.findall(reference or "") or [default_env])[0]
+
+    def credential(self, reference: str | None, default_env: str) -> str:
+        """A provider's credential: ``${secrets.NAME}`` when the node declares one, else the
+        seed's default variable (``$PYPI_TOKEN``, ``$GITHUB_TOKEN``, ...)."""
+        return self.resolve(reference) if reference else self.from_env(default_env)
+
     def statuses(self, today: dt.date | None = None) -> list[SecretStatus]:
         """Every declared secret's status, in declaration order."""
         today = today or dt.date.today()

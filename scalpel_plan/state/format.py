@@ -60,7 +60,7 @@ def apply_event(state: State, event: Event) -> None:
     if kind == "release":
         record = ReleaseRecord.model_validate(event["record"])
         state.releases = [r for r in state.releases if r.version != record.version] + [record]
-    elif kind == "step_done":
+    elif kind in ("step_done", "step_progress"):
         if event.get("resource") is None:
             state.resources.pop(event["address"], None)
         else:

@@ -1,0 +1,176 @@
+"""Announcements: what slack, email and webhook nodes share.
+
+A ``Message`` is what is said (a release, a failure, a rollback) before a channel shapes it;
+an ``Announcer`` is a provider that sends one. The same ``send`` serves the release plan's
+announcement nodes and the failure alerts routed to them.
+
+Sent once per release, at most: before sending, the node records "sending" in the journal; a
+send that failed is recorded so, and the next apply sends again; an apply killed mid-send
+leaves "sending", and the next plan does not send again (it cannot know whether the message
+went out, and a duplicate announcement cannot be taken back either).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from scalpel_plan.providers.base import (
+    Attributes,
+    Change,
+    Node,
+    Provider,
+    Release,
+    StepContext,
+    fill,
+)
+from scalpel_plan.release.secrets import SecretsManager
+from scalpel_plan.spec.model import NodeConfig
+
+MessageKind = Literal["release", "failure", "rollback"]
+Event = Literal["success", "failure", "rollback"]
+HIGHLIGHTS = 12  # changelog entries shown in an announcement; the rest are counted
+
+
+@dataclass(frozen=True)
+class Message:
+    """What an announcement or an alert says, in channel-neutral form."""
+
+    kind: MessageKind
+    title: str  # one line: "widgets 1.3.0 released"
+    body: str  # Markdown: highlights of the changelog, or what failed and why
+    facts: list[tuple[str, str]] = field(default_factory=list)  # ("Version", "1.3.0")
+    links: list[tuple[str, str]] = field(default_factory=list)  # ("Release", url)
+    data: dict[str, Any] = field(default_factory=dict)  # the JSON summary (generic webhook)
+    severity: Literal["info", "warning", "error", "critical"] = "info"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Message:
+        return cls(**{**data, "facts": [tuple(f) for f in data.get("facts", [])],
+                      "links": [tuple(link) for link in data.get("links", [])]})
+
+    @property
+    def color(self) -> str:
+        """A hex colour for channels that show one: green, amber or red."""
+        return {"info": "2EB67D", "warning": "ECB22E"}.get(self.severity, "E01E5A")
+
+
+class AnnounceConfig(NodeConfig):
+    on: list[Event] = Field(default_factory=lambda: list[Event](["success"]), description=(
+        "success: announce the release (a node in the plan); failure: receive failure alerts "
+        "(see `alerts`); rollback: announce a rollback"))
+    links: dict[str, str] = Field(default_factory=dict, description=(
+        "Buttons or links: label → URL template with {project} {version} {tag} {commit}"))
+
+
+def release_message(release: Release, links: dict[str, str], *, where: str) -> Message:
+    """The announcement of ``release``: its title, the changelog's highlights, its links."""
+    title = f"{release.project} {release.version} released"
+    facts = [("Version", release.version), ("Previous", release.previous or "none"),
+             ("Tag", release.tag), ("Commit", release.commit[:12])]
+    shown = [(label, fill(url, release, where=f"{where}.links.{label}"))
+             for label, url in links.items()]
+    data = {"event": "release", "project": release.project, "version": release.version,
+            "previous": release.previous, "tag": release.tag, "commit": release.commit}
+    return Message("release", title, highlights(release.changelog or release.notes or ""),
+                   facts, shown, data)
+
+
+def highlights(section: str, limit: int = HIGHLIGHTS) -> str:
+    """A changelog section without its version heading, cut to ``limit`` entries."""
+    lines = section.strip().splitlines()
+    if lines and lines[0].startswith("## "):
+        lines = lines[1:]
+    kept: list[str] = []
+    entries = 0
+    for line in lines:
+        if line.startswith("- "):
+            entries += 1
+            if entries > limit:
+                continue
+        kept.append(line)
+    if entries > limit:
+        kept.append(f"\n…and {entries - limit} more in the changelog.")
+    return "\n".join(kept).strip()
+
+
+class Announcer(Provider):
+    """A provider that sends a Message: subclasses say how (``send``) and to whom
+    (``target``)."""
+
+    config_model: ClassVar[type[AnnounceConfig]] = AnnounceConfig
+    reversible = False  # a message that went out cannot be taken back
+
+    def target(self, config: AnnounceConfig) -> Attributes:
+        """Where the message goes, as recorded (secret references, never values)."""
+        raise NotImplementedError
+
+    def send(self, address: str, target: Attributes, message: Message,
+             secrets: SecretsManager) -> Attributes:
+        """Deliver ``message``; return what to record (a status, an id). Raises ProviderError."""
+        raise NotImplementedError
+
+    def desired(self, node: Node, release: Release) -> Attributes:
+        config = node.config
+        assert isinstance(config, AnnounceConfig)
+        message = release_message(release, config.links, where=node.address)
+        return {"release": release.version, **self.target(config),
+                "message": message.to_dict()}
+
+    def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
+             observed: Attributes | None) -> Change:
+        if recorded and recorded.get("release") == desired["release"]:
+            status = recorded.get("status", "sent")
+            if status not in ("sending", "failed"):
+                return self.change(node, "no-op", before=recorded, after=recorded,
+                                   reason=f"already announced {desired['release']}")
+            if status == "sending":
+                return self.change(node, "no-op", before=recorded, after=recorded, reason=(
+                    f"an apply was stopped while sending this for {desired['release']}; it "
+                    "may have gone out, and it is never sent twice: check the channel and "
+                    "send it by hand if it did not arrive"))
+        return self.change(node, "create", after=desired, unknown=["status"])
+
+    def apply(self, change: Change, ctx: StepContext) -> Attributes:
+        after = change.after
+        mark = {"release": after["release"]}
+        ctx.record({**mark, "status": "sending"})
+        try:
+            sent = self.send(change.address, after, Message.from_dict(after["message"]),
+                             ctx.secrets)
+        except Exception:  # (an interrupt leaves "sending": its outcome is unknown)
+            ctx.record({**mark, "status": "failed"})  # it did not go out: the next apply sends
+            raise
+        return {**mark, **{k: v for k, v in after.items() if k != "message"}, **sent,
+                "status": "sent"}
+
+
+def markdown_html(text: str) -> str:
+    """Markdown as HTML (CommonMark; raw HTML in the text is escaped, never passed through)."""
+    from markdown_it import MarkdownIt
+
+    return str(MarkdownIt("commonmark", {"html": False}).render(text))
+
+
+LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+BOLD = re.compile(r"\*\*([^*]+)\*\*")
+HEADING = re.compile(r"^#{1,6}\s+(.*)$", re.MULTILINE)
+
+
+def slack_mrkdwn(text: str) -> str:
+    """Markdown as Slack's mrkdwn: &, < and > escaped, links <url|text>, bold *x*."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = LINK.sub(lambda m: f"<{m[2]}|{m[1]}>", text)
+    text = BOLD.sub(r"*\1*", text)
+    return HEADING.sub(r"*\1*", text)
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters (a channel's field limit), marked when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
