@@ -16,9 +16,11 @@ import typer
 from scalpel_plan import __version__
 
 if TYPE_CHECKING:
+    from scalpel_plan.apply import ApplyResult
     from scalpel_plan.plan import Plan
     from scalpel_plan.release.changelog import ChangelogGenerator
     from scalpel_plan.release.secrets import SecretsManager
+    from scalpel_plan.state.model import State
     from scalpel_plan.ui import UI
     from scalpel_plan.workspace import Project
 
@@ -256,7 +258,20 @@ def apply(
                                 project.workspace, parallelism=parallelism, observer=progress,
                                 secrets=secrets)
     ui.apply_summary(result, the_plan)
+    if not result.ok:
+        _alert_failure(project, the_plan, result, state, secrets, ui)
     return 0 if result.ok else 1
+
+
+def _alert_failure(project: Project, the_plan: Plan, result: ApplyResult, state: State,
+                   secrets: SecretsManager, ui: UI) -> None:
+    """The incident report, and the failure alert routed as release.yml says."""
+    from scalpel_plan.observe.alerts import alert_failure
+
+    report, outcome = alert_failure(the_plan, result, state, project.backend,
+                                    project.loaded.spec, project.registry, secrets,
+                                    workdir=project.workspace.workdir, console=ui.alert)
+    ui.alert_outcome(report, outcome)
 
 
 def _approved(ui: UI) -> bool:

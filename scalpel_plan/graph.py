@@ -99,6 +99,7 @@ def compile_graph(loaded: LoadedSpec, registry: Registry) -> Graph:
         _add_section_edges,  # publish after the stages, notify after the publishes
         _tag_after_release_commit,  # a git tag points at the release commit
         _check_secret_refs,  # ${secrets.NAME} and `secrets:` must name declared secrets
+        _check_alert_channels,  # alerts.on_failure names notify nodes that can send
     ):
         step(build)
     order = _run_order(build)  # also names every cycle
@@ -140,6 +141,8 @@ def _add_section_nodes(b: _Build) -> None:
                 for err in exc.errors():
                     b.problem(f"{address}: {err['msg']}", [*path, *err["loc"]], address=address)
                 continue
+            if "success" not in getattr(config, "on", ["success"]):
+                continue  # a failure or rollback channel only: not a step of the release
             phase = config.phase or _default_phase(section, phases)
             _add_node(b, Node(address, provider_name, name, section, config, phase), path)
 
@@ -272,6 +275,26 @@ def _report_cycles(b: _Build) -> None:
         first = cycle[0]
         b.problem(f"dependency cycle: {loop}", [*b.where[first], "needs"], address=first,
                   hint="remove one of these `needs` (or a phase) to break the cycle")
+
+
+def _check_alert_channels(b: _Build) -> None:
+    from scalpel_plan.providers.announce import Announcer
+
+    alerts = b.loaded.spec.alerts
+    notify = b.loaded.spec.notify
+    for i, channel in enumerate(alerts.on_failure if alerts else []):
+        if channel in ("console", "custom"):
+            continue
+        path: list[str | int] = ["alerts", "on_failure", i]
+        if channel not in notify:
+            close = difflib.get_close_matches(channel, list(notify), n=1)
+            b.problem(f"alerts.on_failure names {channel}, which is not a notify node", path,
+                      hint=f"did you mean {close[0]}?" if close else
+                      "declare it under `notify:` (with `on: [failure]` to use it only for "
+                      "alerts), or use console or custom")
+        elif not isinstance(b.registry.find(channel.split(".")[0]), Announcer):
+            b.problem(f"alerts.on_failure: {channel} cannot send alerts", path,
+                      hint="use a slack, email or webhook node, console or custom")
 
 
 def _check_secret_refs(b: _Build) -> None:

@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Iterable
 from functools import cached_property
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from scalpel_plan.masking import MaskedStream, forms, mask
@@ -20,6 +21,7 @@ if TYPE_CHECKING:  # rich itself is imported on first use: `--version` never nee
 
     from scalpel_plan.apply import ApplyEvent, ApplyResult
     from scalpel_plan.errors import Diagnostic, ScalpelError
+    from scalpel_plan.observe.alerts import Alert, AlertOutcome
     from scalpel_plan.plan import Plan
     from scalpel_plan.providers.base import Change
 
@@ -160,6 +162,28 @@ class UI:
             self.err.print(f"  Remaining: {escape(', '.join(remaining))}")
         self.err.print("  What was done is recorded; run `scalpel plan` to see what remains and "
                        "`scalpel apply` to finish the release.")
+
+    # alerts ------------------------------------------------------------------------------
+    def alert(self, alert: Alert) -> None:
+        """The console alert channel (and the fallback when another channel fails)."""
+        self.err.print(f"[red bold]ALERT[/] [bold]{escape(alert.title)}[/]")
+        self.err.print(f"  {escape(alert.error)}")
+        if alert.report:
+            self.err.print(f"  Incident report: {escape(alert.report)}")
+
+    def alert_outcome(self, report: Path, outcome: AlertOutcome) -> None:
+        if "console:console" not in outcome.delivered and not outcome.fell_back:
+            self.err.print(f"Incident report: {escape(str(report))}")
+        if outcome.suppressed_since:
+            self.err.print(f"  Not alerted again: the same failure was alerted at "
+                           f"{escape(outcome.suppressed_since)} (see alerts.repeat_after).")
+            return
+        sent = [c for c in outcome.delivered if not c.startswith("console:")]
+        if sent:
+            self.err.print(f"  Alert sent to {escape(', '.join(sent))}.")
+        for channel, why in outcome.failed.items():
+            self.err.print(f"  [yellow]Alert channel {escape(channel)} failed:[/] {escape(why)}"
+                           f"{' (shown here instead)' if outcome.fell_back else ''}")
 
     # tables ------------------------------------------------------------------------------
     def table(self, columns: list[str], rows: Iterable[Iterable[Any]]) -> None:

@@ -1,1 +1,1 @@
-"""What a release contains: its version, and (later) its changelog, notes and secrets."""
+"""What a release contains: its version, changelog, notes, and the secrets it uses."""

@@ -110,7 +110,7 @@ class SecretsManager:
     def credential_name(reference: str | None, default_env: str) -> str:
         """The secret a credential comes from: the one ``reference`` names, or the
         provider's default variable (for messages about it, e.g. on a 401)."""
-        return (REFERENCE.findall(reference or "") or [default_env])[0]
+        return str((REFERENCE.findall(reference or "") or [default_env])[0])
 
     def credential(self, reference: str | None, default_env: str) -> str:
         """A provider's credential: ``${secrets.NAME}`` when the node declares one, else the

@@ -137,6 +137,18 @@ class StageItem(StageConfig):
     name: Name
 
 
+class AlertsConfig(Model):
+    """Where failure alerts go when a release or a rollback fails."""
+
+    on_failure: list[Annotated[str, Field(pattern=r"^(console|custom|"
+                                                  + ADDRESS_PATTERN[1:-1] + r")$")]] = Field(
+        default_factory=lambda: ["console"], description=(
+            "Channels: notify nodes (slack.x, email.x, webhook.x), `console`, and `custom` "
+            "(handlers registered in Python or under the `scalpel.alert_handlers` entry point)"))
+    repeat_after: Seconds = Field(3600, description=(
+        "The same failure (release, node, error) is alerted again only after this long"))
+
+
 class Spec(Model):
     project: Project = Field(default_factory=Project)
     version: VersionPolicy | FixedVersion = Field(default_factory=VersionPolicy)
@@ -146,6 +158,8 @@ class Spec(Model):
     stages: dict[Name, StageConfig] | list[StageItem] = Field(default_factory=dict)
     publish: dict[Address, dict[str, object]] = Field(default_factory=dict)
     notify: dict[Address, dict[str, object]] = Field(default_factory=dict)
+    alerts: AlertsConfig | None = Field(None, description="Failure alerts (default: the "
+                                        "console, and every notify node with `on: [failure]`)")
 
     @property
     def policy(self) -> VersionPolicy:

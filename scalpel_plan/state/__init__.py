@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from scalpel_plan.state.journal import Journal
+from scalpel_plan.state.journal import Event, Journal
 from scalpel_plan.state.lock import LockInfo
 from scalpel_plan.state.model import State
 
@@ -20,6 +20,7 @@ class StateBackend(Protocol):
     def lock_holder(self) -> LockInfo | None: ...
     def unlock(self, lock_id: str) -> LockInfo: ...
     def open_journal(self, apply_id: str) -> Journal: ...
+    def read_journal(self, apply_id: str) -> list[Event]: ...
 
 
 __all__ = ["LockInfo", "State", "StateBackend"]

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from scalpel_plan.errors import StateError
 from scalpel_plan.state import format as state_format
-from scalpel_plan.state.journal import Journal, read_journal
+from scalpel_plan.state.journal import Event, Journal, read_journal
 from scalpel_plan.state.lock import LockInfo, StateLock
 from scalpel_plan.state.model import State
 
@@ -66,7 +66,7 @@ class LocalBackend:
             self.folder.mkdir(parents=True, exist_ok=True)
             if self.state_path.exists():
                 _atomic_copy(self.state_path, self.backup_path)
-            _atomic_write(self.state_path, data)
+            atomic_write(self.state_path, data)
         except OSError as exc:
             raise StateError(f"cannot write {self.state_path}: {exc.strerror}",
                              hint="check that the folder is writable and the disk not full; "
@@ -90,11 +90,15 @@ class LocalBackend:
     def open_journal(self, apply_id: str) -> Journal:
         return Journal(self.journal_path(apply_id))
 
+    def read_journal(self, apply_id: str) -> list[Event]:
+        return read_journal(self.journal_path(apply_id))
+
     def relative(self, path: Path) -> str:
         return str(path.relative_to(self.folder))
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` whole or not at all, even if the process is killed."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -1,0 +1,86 @@
+"""Incident reports: a Markdown page under .scalpel/incidents/ for every failed apply.
+
+What failed and why, the timeline from the journal, what was done, what remains, and the exact
+commands to finish the release or go back. Written through the secrets mask; alerts link to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scalpel_plan.masking import mask
+from scalpel_plan.state.journal import Event
+from scalpel_plan.state.local import atomic_write
+
+FOLDER = "incidents"
+TIMELINE_EVENTS = {"apply_started": "apply started", "step_pending": "started",
+                   "step_done": "done", "step_failed": "failed", "step_skipped": "skipped",
+                   "apply_finished": "apply finished"}
+
+
+@dataclass(frozen=True)
+class Incident:
+    """A failed apply (or rollback), as the report and the alerts tell it."""
+
+    operation: str  # "release" | "rollback"
+    project: str
+    version: str
+    apply_id: str
+    failures: list[tuple[str, str, str | None]]  # (node, error, hint)
+    done: list[str] = field(default_factory=list)
+    remaining: list[str] = field(default_factory=list)
+    rollback_point: str | None = None  # the last good release, if any
+
+    @property
+    def title(self) -> str:
+        where = f" at {self.failures[0][0]}" if self.failures else ""
+        return f"{self.project} {self.version}: {self.operation} failed{where}"
+
+
+def write_report(workdir: Path, incident: Incident, events: list[Event]) -> Path:
+    """Write the report of ``incident`` and return its path."""
+    path = workdir / FOLDER / f"{incident.apply_id}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, mask(render(incident, events)).encode())
+    return path
+
+
+def render(incident: Incident, events: list[Event]) -> str:
+    lines = [f"# Incident: {incident.title}", "",
+             f"- Project: {incident.project}", f"- Version: {incident.version}",
+             f"- Operation: {incident.operation}", f"- Apply: `{incident.apply_id}`", "",
+             "## What failed", ""]
+    for node, error, hint in incident.failures:
+        lines.append(f"- `{node}`: {error}")
+        if hint:
+            lines += ["", "  ```", *(f"  {line}" for line in hint.splitlines()), "  ```"]
+    lines += ["", "## Timeline", "", "| Time (UTC) | Event | Node | Detail |",
+              "|---|---|---|---|"]
+    for event in events:
+        kind = event.get("event", "")
+        if kind not in TIMELINE_EVENTS:
+            continue
+        detail = event.get("error") or event.get("because") or event.get("status") or ""
+        if event.get("duration") is not None:
+            detail = f"{event['duration']} s {detail}".strip()
+        lines.append(f"| {event.get('ts', '')} | {TIMELINE_EVENTS[kind]} | "
+                     f"{event.get('address', '')} | {_cell(str(detail))} |")
+    lines += ["", "## What was done", ""]
+    lines += [f"- `{a}`" for a in incident.done] or ["- nothing"]
+    lines += ["", "## What remains", ""]
+    lines += [f"- `{a}`" for a in incident.remaining] or ["- nothing"]
+    lines += ["", "## What to do", "",
+              "1. Fix the cause above (the failed step's log is under `.scalpel/logs/`).",
+              "2. `scalpel plan` shows what remains; `scalpel apply` finishes the release. "
+              "What was done is recorded and is not done again."]
+    if incident.rollback_point:
+        lines.append(f"3. To go back instead, the last good release is "
+                     f"{incident.rollback_point} (`scalpel state releases` lists every "
+                     "rollback point).")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """``text`` fit for one Markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")[:300]
