@@ -133,6 +133,8 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
     notes = [PlanDiagnostic(severity="warning", message=n) for n in decision.notes]
     notes += [PlanDiagnostic(severity="warning", message=d.message, address=d.address,
                              hint=d.hint) for d in secret_warnings]
+    notes += [PlanDiagnostic(severity="warning", message=f"{c.address}: {c.warning}",
+                             address=c.address) for c in changes if c.warning]
     return Plan(fingerprint=fingerprint, release=summary, changes=changes, drift=drift,
                 nothing_to_release=None if summary else decision.reason, diagnostics=notes)
 

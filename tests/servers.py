@@ -148,3 +148,61 @@ def oci_layout(folder: Path, files: dict[str, bytes], tag: str = "latest") -> Pa
         "size": manifest_size,
         "annotations": {"org.opencontainers.image.ref.name": tag}}]}))
     return folder
+
+
+@dataclass
+class SmtpServer:
+    host: str
+    port: int
+    user: str
+    password: str
+    ca_file: Path  # the CA that signed the server's certificate
+    messages: list  # aiosmtpd envelopes, in arrival order
+    logins: list  # (user, password ok?) per AUTH attempt
+
+
+@contextmanager
+def smtp_server(folder: Path, *, implicit_tls: bool = False, user: str = "mailer",
+                password: str = "m4il-pw") -> Iterator[SmtpServer]:
+    """aiosmtpd on 127.0.0.1 with a certificate from a throwaway CA (trustme): STARTTLS
+    offered (or implicit TLS), AUTH required and only after TLS."""
+    import trustme
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    import ssl
+
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_context)
+    messages: list = []
+    logins: list = []
+
+    class Capture:
+        async def handle_DATA(self, server, session, envelope):
+            messages.append(envelope)
+            return "250 OK"
+
+    def authenticate(server, session, envelope, mechanism, data):
+        ok = isinstance(data, LoginPassword) and data.login.decode() == user \
+            and data.password.decode() == password
+        logins.append((data.login.decode() if isinstance(data, LoginPassword) else None, ok))
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535
+
+    port = free_port()
+    tls = {"ssl_context": server_context} if implicit_tls else {
+        "tls_context": server_context, "require_starttls": True}
+    # aiosmtpd offers AUTH after STARTTLS only; on an implicit-TLS socket it does not know the
+    # session is encrypted, so there "AUTH only over TLS" is switched off (its warning is
+    # ignored in pyproject.toml)
+    controller = Controller(Capture(), hostname="127.0.0.1", port=port,
+                            authenticator=authenticate, auth_required=True,
+                            auth_require_tls=not implicit_tls, **tls)
+    controller.start()
+    try:
+        yield SmtpServer("127.0.0.1", port, user, password, folder / "ca.pem", messages, logins)
+    finally:
+        controller.stop()

@@ -56,6 +56,14 @@ class Message:
                       "links": [tuple(link) for link in data.get("links", [])]})
 
     @property
+    def text(self) -> str:
+        """The body for channels that do not read HTML: Markdown with its HTML escapes
+        (``&lt;`` from the changelog) turned back into characters."""
+        import html
+
+        return html.unescape(self.body)
+
+    @property
     def color(self) -> str:
         """A hex colour for channels that show one: green, amber or red."""
         return {"info": "2EB67D", "warning": "ECB22E"}.get(self.severity, "E01E5A")
@@ -131,10 +139,12 @@ class Announcer(Provider):
                 return self.change(node, "no-op", before=recorded, after=recorded,
                                    reason=f"already announced {desired['release']}")
             if status == "sending":
-                return self.change(node, "no-op", before=recorded, after=recorded, reason=(
+                change = self.change(node, "no-op", before=recorded, after=recorded,
+                                     reason="interrupted while sending")
+                return change.model_copy(update={"warning": (
                     f"an apply was stopped while sending this for {desired['release']}; it "
                     "may have gone out, and it is never sent twice: check the channel and "
-                    "send it by hand if it did not arrive"))
+                    "send it by hand if it did not arrive")})
         return self.change(node, "create", after=desired, unknown=["status"])
 
     def apply(self, change: Change, ctx: StepContext) -> Attributes:

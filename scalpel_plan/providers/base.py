@@ -36,6 +36,7 @@ class Change(BaseModel):
     after: Attributes = Field(default_factory=dict)
     unknown: list[str] = Field(default_factory=list)
     reason: str = ""
+    warning: str = ""  # something the reviewer must know (shown with the plan's warnings)
     reversible: bool = True
     needs: list[str] = Field(default_factory=list)
     phase: str | None = None

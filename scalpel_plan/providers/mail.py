@@ -105,7 +105,7 @@ def compose(target: Attributes, message: Message) -> EmailMessage:
     email["Message-ID"] = make_msgid("scalpel", domain=domain)
     facts = "\n".join(f"{k}: {v}" for k, v in message.facts)
     links = "\n".join(f"{label}: {url}" for label, url in message.links)
-    text = "\n\n".join(part for part in (message.body, facts, links) if part)
+    text = "\n\n".join(part for part in (message.text, facts, links) if part)
     email.set_content(text + "\n")
     rows = "".join(f"<tr><th align='left'>{_escape(k)}</th><td>{_escape(v)}</td></tr>"
                    for k, v in message.facts)

@@ -62,9 +62,9 @@ def blocks(message: Message) -> dict[str, Any]:
     body: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": cut(message.title, HEADER_LIMIT),
                                     "emoji": True}}]
-    if message.body:
+    if message.text:
         body.append({"type": "section", "text": {
-            "type": "mrkdwn", "text": cut(slack_mrkdwn(message.body), SECTION_LIMIT)}})
+            "type": "mrkdwn", "text": cut(slack_mrkdwn(message.text), SECTION_LIMIT)}})
     if message.facts:
         body.append({"type": "section", "fields": [
             {"type": "mrkdwn", "text": cut(f"*{slack_mrkdwn(k)}*\n{slack_mrkdwn(v)}", 2000)}

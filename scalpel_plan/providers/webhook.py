@@ -78,13 +78,13 @@ def payload(shape: str, message: Message) -> dict[str, Any]:
 
 def _generic(message: Message) -> dict[str, Any]:
     return {"event": message.kind, "title": message.title, "severity": message.severity,
-            **message.data, "highlights": message.body, "links": dict(message.links)}
+            **message.data, "highlights": message.text, "links": dict(message.links)}
 
 
 def _discord(message: Message) -> dict[str, Any]:
     """Discord's execute-webhook body: one embed (title ≤ 256, description ≤ 4096,
     ≤ 25 fields, field values ≤ 1024)."""
-    description = message.body
+    description = message.text
     if message.links:
         description += "\n\n" + " · ".join(f"[{label}]({url})" for label, url in message.links)
     embed: dict[str, Any] = {
@@ -107,7 +107,7 @@ def _teams(message: Message) -> dict[str, Any]:
         "body": [
             {"type": "TextBlock", "text": message.title, "weight": "Bolder", "size": "Medium",
              "wrap": True, "color": "Attention" if message.severity != "info" else "Good"},
-            {"type": "TextBlock", "text": message.body or " ", "wrap": True},
+            {"type": "TextBlock", "text": message.text or " ", "wrap": True},
             {"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in message.facts]},
         ],
         "actions": [{"type": "Action.OpenUrl", "title": label, "url": url}
@@ -122,7 +122,7 @@ def _mattermost(message: Message) -> dict[str, Any]:
     """Mattermost's incoming webhook: Markdown text and a Slack-style attachment."""
     links = " · ".join(f"[{label}]({url})" for label, url in message.links)
     return {"text": f"#### {message.title}", "attachments": [{
-        "fallback": message.title, "color": f"#{message.color}", "text": message.body,
+        "fallback": message.title, "color": f"#{message.color}", "text": message.text,
         "fields": [{"title": k, "value": v, "short": True} for k, v in message.facts],
         **({"footer": links} if links else {}),
     }]}
