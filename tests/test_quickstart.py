@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from conftest import git
 
@@ -71,3 +72,13 @@ def test_plan_formats(repo, cli):
     assert {c["address"]: c["action"] for c in data["changes"]} == {
         "stage.test": "run", "git.tag": "create", "console.announce": "create"}
     assert data["fingerprint"]["commit"] == git(repo.path, "rev-parse", "HEAD")
+
+
+def test_the_readmes_release_yml_is_valid(tmp_path, cli):
+    """The annotated release.yml in the README compiles: documentation that cannot drift."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    spec = readme.split("## release.yml", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "release.yml").write_text(spec)
+    result = cli(tmp_path, "validate")
+    assert result.code == 0, result.err
+    assert "is valid: 12 nodes" in result.err
