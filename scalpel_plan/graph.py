@@ -52,6 +52,17 @@ class Graph:
     def needs(self, address: str) -> list[str]:
         return sorted(self.requires[address], key=self._rank.__getitem__)
 
+    def upstream(self, address: str) -> set[str]:
+        """Every node that runs before ``address`` (what it needs, transitively)."""
+        seen: set[str] = set()
+        stack = list(self.requires.get(address, ()))
+        while stack:
+            found = stack.pop()
+            if found not in seen:
+                seen.add(found)
+                stack += self.requires.get(found, ())
+        return seen
+
     def edges(self) -> list[tuple[str, str]]:
         """(needed, needer) pairs, in run order."""
         return [(need, a) for a in self.order for need in self.needs(a)]

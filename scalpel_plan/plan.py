@@ -210,6 +210,8 @@ def _diff_nodes(graph: Graph, registry: Registry, state: State, release: Release
             change = provider.change(node, "no-op", before=recorded or {}, after=recorded or {})
         else:
             change = provider.diff(node, desired, recorded, observed)
+        if change.actionable:
+            provider.preflight(change, graph.upstream(address))
         return change.model_copy(update={"needs": graph.needs(address)}), drifted
 
     changes: list[Change] = []

@@ -128,3 +128,42 @@ def test_file_names_with_dashes_underscores_and_dots_are_matched():
     assert _version_of("my_package-1.2.0-py3-none-any.whl", "My.Package") == "1.2.0"
     assert _version_of("my_package_extra-1.2.0.tar.gz", "my-package") is None
     assert _version_of("other-1.2.0.tar.gz", "my-package") is None
+
+
+def test_plan_checks_the_credentials_without_uploading(project, index, cli, monkeypatch):
+    monkeypatch.setenv("INDEX_PASSWORD", "wrong-password-value")
+    plan = cli(project.path, "plan")
+    assert plan.code == 1 and "refused access (403)" in plan.err
+    assert "check the secret index_password" in plan.err
+    assert "wrong-password-value" not in plan.err and list(index.packages.iterdir()) == []
+    monkeypatch.setenv("INDEX_PASSWORD", index.password)
+    assert cli(project.path, "plan").code == 0  # the right ones are accepted (and nothing
+    assert list(index.packages.iterdir()) == []  # was uploaded by asking)
+
+
+def test_plan_lists_every_pre_flight_problem_at_once(project, index, cli, monkeypatch):
+    monkeypatch.delenv("INDEX_PASSWORD")
+    project.write_spec(SPEC.format(url=index.url) + f"""
+  pypi.tools: {{repository: "{index.url}", files: "build/*"}}
+  docker.app: {{image: "127.0.0.1:9/app", source: build/image}}
+""")
+    plan = cli(project.path, "plan")
+    assert plan.code == 1
+    assert "secret index_password: $INDEX_PASSWORD is not set" in plan.err
+    assert "pypi.tools: no file matches build/* for widgets 0.1.0, and no stage runs before " \
+           "it to build them" in plan.err
+    assert "docker.app: the image source build/image does not exist, and no stage runs " \
+           "before it" in plan.err
+    assert "(3 problems)" in plan.err
+
+
+def test_files_a_stage_will_build_are_not_a_problem(project, index, cli):
+    project.write_spec(SPEC.format(url=index.url) + """
+    files: "later/*"
+    needs: [stage.build]
+stages:
+  build: {run: "true"}
+""")
+    plan = cli(project.path, "plan")
+    assert plan.code == 0, plan.err
+    assert "uploads later/* once the build made them" in plan.out

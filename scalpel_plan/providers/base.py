@@ -144,6 +144,10 @@ class Provider:
              observed: Attributes | None) -> Change:
         raise NotImplementedError
 
+    def preflight(self, change: Change, upstream: set[str]) -> None:
+        """Raise ProviderError for a problem plan can see before anything is applied
+        (``upstream``: every node that runs before this one), e.g. files nothing builds."""
+
     def drift(self, node: Node, recorded: Attributes, observed: Attributes | None) -> str | None:
         """A sentence when what was recorded is no longer what is live."""
         return None

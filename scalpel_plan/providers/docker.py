@@ -101,6 +101,14 @@ class DockerProvider(Provider):
         reason = f"re-points {', '.join(moving)}" if moving else ""
         return self.change(node, "create", after=desired, unknown=unknown, reason=reason)
 
+    def preflight(self, change: Change, upstream: set[str]) -> None:
+        after = change.after
+        if change.action == "create" and not after["digest"] and \
+                not any(a.startswith("stage.") for a in upstream):
+            raise ProviderError(f"{change.address}: the image source {after['source']} does "
+                                "not exist, and no stage runs before it to build it",
+                                hint="add `needs: [stage.build]`, or build first")
+
     def drift(self, node: Node, recorded: Attributes, observed: Attributes | None) -> str | None:
         live = (observed or {}).get("digests")
         if not live:

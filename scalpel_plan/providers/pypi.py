@@ -20,7 +20,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from scalpel_plan.errors import ProviderError
+from scalpel_plan.errors import ProviderError, ScalpelError
 from scalpel_plan.http import Http
 from scalpel_plan.providers.base import (
     Attributes,
@@ -31,6 +31,7 @@ from scalpel_plan.providers.base import (
     Release,
     StepContext,
 )
+from scalpel_plan.release.secrets import SecretsManager
 from scalpel_plan.spec.model import NodeConfig, SecretRef
 
 PYPI_UPLOAD = "https://upload.pypi.org/legacy/"
@@ -58,8 +59,10 @@ class PypiProvider(Provider):
         config = node.config
         assert isinstance(config, PypiConfig)
         package = config.package or release.project
-        files = {p.name: _sha256(p) for p in _matching(release.repo, config.files, package,
-                                                        release.version)}
+        paths = _matching(release.repo, config.files, package, release.version)
+        for path in paths:  # pre-flight: built files whose metadata is another release's
+            _check_metadata(path, package, release.version)
+        files = {p.name: _sha256(p) for p in paths}
         return {"release": release.version, "package": package,
                 "repository": config.repository, "index": _index(config),
                 "pattern": config.files, "username": config.username,
@@ -71,10 +74,22 @@ class PypiProvider(Provider):
             return None
         http = Http(f"the index {desired['index']}")
         try:
-            return {"files": _published(http, desired["index"], desired["package"],
-                                        desired["release"])}
+            published = _published(http, desired["index"], desired["package"],
+                                   desired["release"])
+            if not desired["files"] or set(desired["files"]) - set(published):
+                _check_credentials(desired, live.secrets)  # pre-flight: an upload is ahead
+            return {"files": published}
         finally:
             http.close()
+
+    def preflight(self, change: Change, upstream: set[str]) -> None:
+        after = change.after
+        if change.action == "create" and not after["files"] and \
+                not any(a.startswith("stage.") for a in upstream):
+            raise ProviderError(f"{change.address}: no file matches {after['pattern']} for "
+                                f"{after['package']} {after['release']}, and no stage runs "
+                                "before it to build them",
+                                hint="add `needs: [stage.build]`, or build first")
 
     def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
              observed: Attributes | None) -> Change:
@@ -150,6 +165,26 @@ def _upload(http: Http, after: Attributes, path: Path, auth: tuple[str, str],
             raise ProviderError(http.redact(f"{path.name}: the index refused it "
                                             f"({response.status_code}): "
                                             f"{response.text[:200].strip()}"))
+
+
+def _check_credentials(desired: Attributes, secrets: SecretsManager) -> None:
+    """Ask the upload endpoint whether it accepts the credentials, changing nothing: an empty
+    upload form is refused with 401/403 for bad credentials (raised here, naming the secret)
+    and 400 for good ones, by PyPI, TestPyPI, pypiserver and devpi alike. Skipped when the
+    credentials are not set where plan runs (the secret check reports that)."""
+    name = secrets.credential_name(desired["password"], DEFAULT_TOKEN)
+    try:
+        password = secrets.credential(desired["password"], DEFAULT_TOKEN)
+    except ScalpelError:
+        return
+    http = Http(f"the index {desired['repository']}", name, attempts=2)
+    try:
+        http.request("POST", desired["repository"], data={":action": "file_upload",
+                                                          "protocol_version": "1"},
+                     auth=(desired["username"], password), idempotent=True,
+                     ok=(400, 404, 405, 410, 422))
+    finally:
+        http.close()
 
 
 def _published(http: Http, index: str, package: str, version: str) -> dict[str, str | None]:
