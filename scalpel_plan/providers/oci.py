@@ -21,7 +21,7 @@ from scalpel_plan import masking
 from scalpel_plan.errors import ProviderError
 from scalpel_plan.http import Http
 
-BLOCK = 1 << 20
+BLOCK = 1 << 22
 MANIFEST_TYPES = ", ".join((
     "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
