@@ -4,6 +4,7 @@ skopeo, an independent client, checks what landed."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -98,7 +99,8 @@ def test_wrong_credentials_name_the_secret(project, registry, cli, monkeypatch):
     assert "not-the-password" not in result.err
 
 
-def test_a_docker_save_tarball_is_pushed_too(project, registry, cli):
+def docker_save_tarball(path):
+    """A classic `docker save` tarball: manifest.json, a config, one layer."""
     import io
     import tarfile
 
@@ -109,8 +111,7 @@ def test_a_docker_save_tarball_is_pushed_too(project, registry, cli):
         tar.addfile(info, io.BytesIO(b"hello\n"))
     config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
                          "rootfs": {"type": "layers", "diff_ids": []}}).encode()
-    saved = project.path / "build" / "image.tar"
-    with tarfile.open(saved, "w") as tar:
+    with tarfile.open(path, "w") as tar:
         for name, data in (("config.json", config), ("layer/layer.tar", layer.getvalue()),
                            ("manifest.json", json.dumps([{"Config": "config.json",
                                                           "RepoTags": ["app:dev"],
@@ -119,6 +120,11 @@ def test_a_docker_save_tarball_is_pushed_too(project, registry, cli):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_a_docker_save_tarball_is_pushed_too(project, registry, cli):
+    docker_save_tarball(project.path / "build" / "image.tar")
     spec = (project.path / "release.yml").read_text().replace("build/image", "build/image.tar")
     project.write_spec(spec)
     assert cli(project.path, "apply", "--auto-approve").code == 0
@@ -175,3 +181,41 @@ def test_revert_re_points_latest_to_an_earlier_release(project, registry, cli, t
                                        log_dir=project.path, secrets=secrets))
     assert skopeo_digest(registry, "latest") == first["digest"]
     assert skopeo_digest(registry, "0.2.0") != first["digest"]  # a version tag stays
+
+
+FAKE_DOCKER = """#!/usr/bin/env python3
+# A fake of the docker CLI's contract for the two commands Scalpel uses (no Docker engine can
+# run here): `docker image inspect --format {{{{.Id}}}} NAME` and `docker image save -o FILE NAME`.
+import shutil, sys
+images = {{"acme/app:dev": {saved!r}}}
+args = sys.argv[1:]
+name = args[-1]
+if name not in images:
+    sys.exit(f"Error response from daemon: No such image: {{name}}")
+if args[:2] == ["image", "inspect"]:
+    print("sha256:" + "0" * 64)
+elif args[:3] == ["image", "save", "-o"]:
+    shutil.copy(images[name], args[3])
+else:
+    sys.exit(f"unexpected: {{args}}")
+"""
+
+
+def test_an_image_in_the_docker_engine_is_saved_and_pushed(project, registry, cli, tmp_path,
+                                                          monkeypatch):
+    saved = docker_save_tarball(tmp_path / "engine-image.tar")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER.format(saved=str(saved)))
+    (bin_dir / "docker").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    spec = (project.path / "release.yml").read_text()
+    project.write_spec(spec.replace("source: build/image", "source: docker-daemon:acme/app:nope"))
+    plan = cli(project.path, "plan")  # pre-flight: the engine does not have it
+    assert plan.code == 1 and "the Docker engine has no image acme/app:nope" in plan.err
+    assert "No such image" in plan.err
+    project.write_spec(spec.replace("source: build/image", "source: docker-daemon:acme/app:dev"))
+    result = cli(project.path, "apply", "--auto-approve")
+    assert result.code == 0, result.err
+    assert skopeo_digest(registry, "0.1.0") == recorded(project)["digest"]
+    assert not any((project.path / ".scalpel" / "cache" / "docker").iterdir())  # cleaned up

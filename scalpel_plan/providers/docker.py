@@ -1,18 +1,25 @@
 """docker: an image pushed to any OCI distribution registry under the release's tags.
 
 The source is what a build stage wrote: an OCI image layout (folder or tarball) or a `docker
-save` tarball. Version tags never move (one pointing elsewhere is an error); other tags
-(`latest`) are re-pointed. The state records each tag's digest; `read` compares it with what
-the registry holds.
+save` tarball; or, with ``docker-daemon:NAME``, an image in the local Docker engine, which is
+saved (`docker image save`) and pushed the same way, so every source gets the same blob
+skipping, digests in the state and revert. Version tags never move (one pointing elsewhere is
+an error); other tags (`latest`) are re-pointed. The state records each tag's digest; `read`
+compares it with what the registry holds.
 """
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
 
+from scalpel_plan import process
 from scalpel_plan.errors import ProviderError, ScalpelError
 from scalpel_plan.http import Http
 from scalpel_plan.providers.base import (
@@ -25,17 +32,19 @@ from scalpel_plan.providers.base import (
     StepContext,
     fill,
 )
-from scalpel_plan.providers.oci import Registry, load_image
-from scalpel_plan.release.secrets import REFERENCE, SecretsManager
+from scalpel_plan.providers.oci import Image, Registry, load_image
+from scalpel_plan.release.secrets import SecretsManager
 from scalpel_plan.spec.model import NodeConfig, SecretRef
 
 DEFAULT_USER, DEFAULT_PASSWORD = "DOCKER_USERNAME", "DOCKER_PASSWORD"  # the seed's variables
 PUSH_WORKERS = 3
+ENGINE_PREFIX = "docker-daemon:"  # skopeo's name for the same transport
 
 
 class DockerConfig(NodeConfig):
     image: str = Field(description="REGISTRY/NAME, e.g. ghcr.io/acme/widgets")
-    source: str = Field(description="The OCI layout folder or tarball a build stage writes")
+    source: str = Field(description="The OCI layout folder or tarball a build stage writes, "
+                        "or docker-daemon:NAME for an image in the local Docker engine")
     tags: list[str] = Field(default_factory=lambda: ["{version}", "latest"])
     username: str | None = Field(None, description="default $DOCKER_USERNAME")
     password: SecretRef | None = Field(None, description="e.g. ${secrets.registry}; "
@@ -50,7 +59,8 @@ class DockerProvider(Provider):
         config = node.config
         assert isinstance(config, DockerConfig)
         source = release.repo / config.source
-        digest = load_image(source).digest if source.exists() else None
+        digest = None if _engine_image(config.source) or not source.exists() else \
+            load_image(source).digest
         tags = {fill(t, release, where=f"{node.address}.tags"): "{version}" in t
                 for t in config.tags}
         return {"release": release.version, "image": config.image, "source": config.source,
@@ -103,11 +113,20 @@ class DockerProvider(Provider):
 
     def preflight(self, change: Change, upstream: set[str]) -> None:
         after = change.after
-        if change.action == "create" and not after["digest"] and \
-                not any(a.startswith("stage.") for a in upstream):
-            raise ProviderError(f"{change.address}: the image source {after['source']} does "
-                                "not exist, and no stage runs before it to build it",
-                                hint="add `needs: [stage.build]`, or build first")
+        built_before = any(a.startswith("stage.") for a in upstream)
+        if change.action != "create" or after["digest"] or built_before:
+            return
+        if name := _engine_image(after["source"]):
+            found = process.run(["docker", "image", "inspect", "--format", "{{.Id}}", name],
+                                cwd=Path.cwd())
+            if not found.ok:
+                raise ProviderError(f"{change.address}: the Docker engine has no image {name}, "
+                                    "and no stage runs before it to build it",
+                                    hint=(found.stderr or found.stdout).strip()[:300])
+            return
+        raise ProviderError(f"{change.address}: the image source {after['source']} does not "
+                            "exist, and no stage runs before it to build it",
+                            hint="add `needs: [stage.build]`, or build first")
 
     def drift(self, node: Node, recorded: Attributes, observed: Attributes | None) -> str | None:
         live = (observed or {}).get("digests")
@@ -121,7 +140,11 @@ class DockerProvider(Provider):
         if change.action == "update":
             return self._repoint(change, ctx)
         after = change.after
-        image = load_image(ctx.release.repo / after["source"])
+        with _source(after["source"], ctx) as path:
+            return self._push(change, ctx, load_image(path))
+
+    def _push(self, change: Change, ctx: StepContext, image: Image) -> Attributes:
+        after = change.after
         http = Http(f"registry {after['image']}", _secret_name(after))
         registry = Registry(after["image"], _credentials(after, ctx.secrets), http)
         try:
@@ -164,8 +187,33 @@ class DockerProvider(Provider):
         return {**after, "digests": moved}
 
 
+def _engine_image(source: str) -> str | None:
+    """The image name of a ``docker-daemon:NAME`` source (None for a path)."""
+    return source.removeprefix(ENGINE_PREFIX) if source.startswith(ENGINE_PREFIX) else None
+
+
+@contextmanager
+def _source(source: str, ctx: StepContext) -> Iterator[Path]:
+    """The image's path: the source itself, or the engine's image saved to a temporary
+    tarball under .scalpel/ (removed after the push)."""
+    name = _engine_image(source)
+    if name is None:
+        yield ctx.release.repo / source
+        return
+    folder = ctx.release.workdir / "cache" / "docker"
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        saved = Path(tmp) / "image.tar"
+        done = process.run(["docker", "image", "save", "-o", str(saved), name],
+                           cwd=ctx.release.repo, timeout=ctx.timeout)
+        if not done.ok:
+            raise ProviderError(f"docker image save {name} failed (exit {done.returncode})",
+                                hint=(done.stderr or done.stdout).strip()[:500] or None)
+        yield saved
+
+
 def _secret_name(attrs: Attributes) -> str:
-    return str((REFERENCE.findall(attrs["password"] or "") or [DEFAULT_PASSWORD])[0])
+    return SecretsManager.credential_name(attrs["password"], DEFAULT_PASSWORD)
 
 
 def _credentials(attrs: Attributes, secrets: SecretsManager) -> tuple[str, str] | None:
