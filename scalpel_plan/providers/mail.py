@@ -8,13 +8,8 @@ adds a private CA); login when a username is given, the password from a declared
 from __future__ import annotations
 
 import contextlib
-import smtplib
-import ssl
 from collections.abc import Iterator
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
@@ -23,6 +18,10 @@ from scalpel_plan.providers.announce import AnnounceConfig, Announcer, Message, 
 from scalpel_plan.providers.base import Attributes
 from scalpel_plan.release.secrets import SecretsManager
 from scalpel_plan.spec.model import SecretRef
+
+if TYPE_CHECKING:  # smtplib, ssl and email are imported when a message is sent
+    import smtplib
+    from email.message import EmailMessage
 
 DEFAULT_PASSWORD = "SMTP_PASSWORD"
 PORTS = {"starttls": 587, "tls": 465, "none": 25}
@@ -59,6 +58,9 @@ class EmailProvider(Announcer):
 
     def send(self, address: str, target: Attributes, message: Message,
              secrets: SecretsManager) -> Attributes:
+        import smtplib
+        import ssl
+
         email = compose(target, message)
         recipients = [*target["to"], *target["cc"], *target["bcc"]]
         where = f"{address}: SMTP server {target['host']}:{target['port']}"
@@ -94,6 +96,10 @@ class EmailProvider(Announcer):
 
 def compose(target: Attributes, message: Message) -> EmailMessage:
     """The email: plain text (Markdown) and HTML alternatives; Bcc is never a header."""
+    from email.headerregistry import Address
+    from email.message import EmailMessage
+    from email.utils import formatdate, make_msgid
+
     email = EmailMessage()
     email["Subject"] = message.title
     email["From"] = target["from"]
@@ -126,6 +132,9 @@ def _escape(text: str) -> str:
 
 @contextlib.contextmanager
 def _connect(target: Attributes) -> Iterator[smtplib.SMTP]:
+    import smtplib
+    import ssl
+
     context = ssl.create_default_context(cafile=target["ca_file"])
     host, port, timeout = target["host"], target["port"], target["timeout"]
     if target["security"] == "tls":

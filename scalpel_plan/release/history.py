@@ -7,9 +7,12 @@ only the commits after it (git's walk of the whole history is most of the cost o
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
 import marshal
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -83,10 +86,31 @@ def _cached(repo: Path, cache: Path | None, key: str, unreleased_as: str) -> lis
 
 def _save(cache: Path | None, key: str, tagged: dict[str, tuple[str, str, str]],
           groups: list[Group]) -> None:
+    """Write the cache; in a forked child when nothing else runs in this process, so that
+    the changelog is rendered meanwhile on the other core (the process waits for the child
+    before it exits: nothing is left running)."""
     released = groups[1:]
     if cache is None or not released:
         return
     newest = next(sha for sha, (tag, _, _) in tagged.items() if tag == released[0][1])
+    if hasattr(os, "fork") and threading.active_count() == 1:
+        pid = os.fork()
+        if pid:
+            atexit.register(_reap, pid)
+            return
+        try:
+            _write(cache, key, newest, released)
+        finally:
+            os._exit(0)
+    _write(cache, key, newest, released)
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def _write(cache: Path, key: str, newest: str, released: list[Group]) -> None:
     data = {"key": key, "newest": newest,
             "groups": [(v, t, d, [tuple(e) for e in entries]) for v, t, d, entries in released]}
     try:  # the rename makes it appear whole or not at all
