@@ -16,13 +16,21 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from scalpel_plan.errors import ScalpelError
+from scalpel_plan.observe.metrics import record_run
 from scalpel_plan.plan import Plan
 from scalpel_plan.providers.base import Change, Release, StepContext, resolve
 from scalpel_plan.providers.registry import Registry
 from scalpel_plan.release.secrets import SecretsManager
 from scalpel_plan.state import StateBackend
 from scalpel_plan.state.checkpoint import Checkpointer
-from scalpel_plan.state.model import ReleaseRecord, Resource, RollbackPoint, State, now
+from scalpel_plan.state.model import (
+    ReleaseRecord,
+    Resource,
+    RollbackPoint,
+    RollbackRecord,
+    State,
+    now,
+)
 from scalpel_plan.workspace import Workspace
 
 StepStatus = Literal["done", "failed", "skipped", "not started"]
@@ -63,50 +71,87 @@ def apply_plan(plan: Plan, registry: Registry, backend: StateBackend, state: Sta
                workspace: Workspace, *, parallelism: int = 4,
                observer: Observer | None = None,
                secrets: SecretsManager | None = None) -> ApplyResult:
-    """Carry out ``plan``; the caller holds the state lock and has checked the plan is fresh."""
+    """Carry out ``plan`` (a release or a rollback); the caller holds the state lock and has
+    checked the plan is fresh."""
     apply_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     result = ApplyResult(apply_id)
-    if plan.release is None:
+    if not plan.has_changes:
         result.state = state
         return result
-    summary = plan.release
     checkpoint = Checkpointer(backend, state, apply_id)
-    record = ReleaseRecord(version=summary.version, previous=summary.previous, tag=summary.tag,
-                           commit=summary.commit, apply_id=apply_id)
-    if (known := state.release(summary.version)) is not None:
-        record = record.model_copy(update={"started_at": known.started_at})
-    checkpoint.note("apply_started", apply_id=apply_id, version=summary.version,
-                    parallelism=parallelism, nodes=len(plan.changes))
-    checkpoint.record("release", record=record.model_dump(mode="json"))
-    release = Release(project=summary.project, version=summary.version, previous=summary.previous,
-                      tag=summary.tag, commit=summary.commit, repo=workspace.repo,
-                      workdir=workspace.workdir)
+    run = _RollbackRun(plan, workspace, apply_id) if plan.rollback else \
+        _ReleaseRun(plan, workspace, apply_id, state)
+    checkpoint.note("apply_started", apply_id=apply_id, mode=plan.mode,
+                    version=run.release.version, parallelism=parallelism,
+                    nodes=len(plan.changes),
+                    needs={c.address: c.needs for c in plan.changes if c.actionable})
+    run.begin(checkpoint)
     try:
-        _Walk(plan, registry, checkpoint, release, parallelism, observer or _ignore,
+        _Walk(plan, registry, checkpoint, run.release, parallelism, observer or _ignore,
               result, secrets or SecretsManager({})).run()
     except KeyboardInterrupt:
         result.interrupted = True
-    _finish_release(checkpoint, record, result, registry)
+    run.finish(checkpoint, result, registry)
+    checkpoint.note("apply_finished", status="succeeded" if result.ok else "failed",
+                    done=len(result.where("done")), failed=len(result.where("failed")),
+                    skipped=len(result.where("skipped")))
     result.state = checkpoint.close()
+    record_run(backend, plan, result)
     if result.interrupted:
         raise KeyboardInterrupt
     return result
 
 
-def _finish_release(checkpoint: Checkpointer, record: ReleaseRecord, result: ApplyResult,
-                    registry: Registry) -> None:
-    """Record how the release ended; a release that succeeded becomes a rollback point."""
-    status = "succeeded" if result.ok else "failed"
-    finished = record.model_copy(update={"status": status, "finished_at": now()})
-    checkpoint.record("release", record=finished.model_dump(mode="json"))
-    if result.ok:
-        kept = {a: r.attributes for a, r in checkpoint.state.resources.items()
-                if _keeps_history(registry, r.provider)}
-        point = RollbackPoint(name=record.tag or record.version, version=record.version,
-                              commit=record.commit, resources=kept)
-        checkpoint.record("rollback_point", point=point.model_dump(mode="json"))
-    checkpoint.note("apply_finished", status=status, done=len(result.where("done")),
-                    failed=len(result.where("failed")), skipped=len(result.where("skipped")))
+class _ReleaseRun:
+    """A release: recorded as it starts; once it succeeds, a rollback point."""
+
+    def __init__(self, plan: Plan, workspace: Workspace, apply_id: str, state: State) -> None:
+        summary = plan.release
+        assert summary is not None
+        self.release = Release(project=summary.project, version=summary.version,
+                               previous=summary.previous, tag=summary.tag,
+                               commit=summary.commit, repo=workspace.repo,
+                               workdir=workspace.workdir)
+        self.record = ReleaseRecord(version=summary.version, previous=summary.previous,
+                                    tag=summary.tag, commit=summary.commit, apply_id=apply_id)
+        if (known := state.release(summary.version)) is not None:
+            self.record = self.record.model_copy(update={"started_at": known.started_at})
+
+    def begin(self, checkpoint: Checkpointer) -> None:
+        checkpoint.record("release", record=self.record.model_dump(mode="json"))
+
+    def finish(self, checkpoint: Checkpointer, result: ApplyResult, registry: Registry) -> None:
+        status = "succeeded" if result.ok else "failed"
+        finished = self.record.model_copy(update={"status": status, "finished_at": now()})
+        checkpoint.record("release", record=finished.model_dump(mode="json"))
+        if result.ok:
+            kept = {a: r.attributes for a, r in checkpoint.state.resources.items()
+                    if _keeps_history(registry, r.provider)}
+            point = RollbackPoint(name=self.record.tag or self.record.version,
+                                  version=self.record.version, commit=self.record.commit,
+                                  resources=kept)
+            checkpoint.record("rollback_point", point=point.model_dump(mode="json"))
+
+
+class _RollbackRun:
+    """A rollback: recorded as it starts; once it succeeds, the point is live again."""
+
+    def __init__(self, plan: Plan, workspace: Workspace, apply_id: str) -> None:
+        from scalpel_plan.release.rollback import point_release
+
+        summary = plan.rollback
+        assert summary is not None
+        self.release = point_release(plan, workspace)
+        self.record = RollbackRecord(id=apply_id, from_version=summary.from_version,
+                                     to_version=summary.to_version, point=summary.point)
+
+    def begin(self, checkpoint: Checkpointer) -> None:
+        checkpoint.record("rollback", record=self.record.model_dump(mode="json"))
+
+    def finish(self, checkpoint: Checkpointer, result: ApplyResult, registry: Registry) -> None:
+        status = "succeeded" if result.ok else "failed"
+        finished = self.record.model_copy(update={"status": status, "finished_at": now()})
+        checkpoint.record("rollback", record=finished.model_dump(mode="json"))
 
 
 def _keeps_history(registry: Registry, provider: str) -> bool:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from scalpel_plan.plan import Plan
     from scalpel_plan.release.changelog import ChangelogGenerator
     from scalpel_plan.release.secrets import SecretsManager
-    from scalpel_plan.state.model import State
+    from scalpel_plan.state.model import HotfixRecord, State
     from scalpel_plan.ui import UI
     from scalpel_plan.workspace import Project
 
@@ -31,6 +31,9 @@ app = typer.Typer(
 )
 state_app = typer.Typer(help="Inspect the recorded state and its lock.", no_args_is_help=True)
 app.add_typer(state_app, name="state")
+hotfix_app = typer.Typer(help="Fix a released version on a branch of its own.",
+                         no_args_is_help=True)
+app.add_typer(hotfix_app, name="hotfix")
 
 SpecFile = Annotated[Path, typer.Option("--file", "-f", help="The release spec.",
                                         show_default=True)]
@@ -225,7 +228,6 @@ def apply(
 ) -> int:
     """Carry out the plan: every step journaled; re-run after a crash to finish the job."""
     from scalpel_plan import git
-    from scalpel_plan.apply import apply_plan
     from scalpel_plan.errors import ScalpelError
     from scalpel_plan.plan import check_fresh, load_plan, make_plan
 
@@ -253,14 +255,64 @@ def apply(
             if plan_file is not None:
                 ui.info("The plan has no changes; nothing to apply.")
             return 0
-        with ui.progress("json" if json else "auto") as progress:
-            result = apply_plan(the_plan, project.registry, project.backend, state,
-                                project.workspace, parallelism=parallelism, observer=progress,
-                                secrets=secrets)
+        result = _carry_out(project, the_plan, state, secrets, ui, parallelism, json)
+    return _report(project, the_plan, result, state, secrets, ui)
+
+
+def _carry_out(project: Project, the_plan: Plan, state: State, secrets: SecretsManager,
+               ui: UI, parallelism: int, json: bool) -> ApplyResult:
+    """Apply a release or rollback plan (under the caller's lock), showing progress."""
+    from scalpel_plan.apply import apply_plan
+
+    with ui.progress("json" if json else "auto") as progress:
+        return apply_plan(the_plan, project.registry, project.backend, state,
+                          project.workspace, parallelism=parallelism, observer=progress,
+                          secrets=secrets)
+
+
+def _report(project: Project, the_plan: Plan, result: ApplyResult, state: State,
+            secrets: SecretsManager, ui: UI) -> int:
+    """The summary; on failure the incident report and the alert. The exit code."""
     ui.apply_summary(result, the_plan)
     if not result.ok:
         _alert_failure(project, the_plan, result, state, secrets, ui)
     return 0 if result.ok else 1
+
+
+@app.command()
+def rollback(
+    to: Annotated[str, typer.Option("--to", help="A rollback point: its tag or version.")],
+    file: SpecFile = DEFAULT_SPEC,
+    out: Annotated[Path | None, typer.Option(
+        help="Save the rollback plan instead; apply it with `scalpel apply FILE`.")] = None,
+    format: Annotated[PlanFormat, typer.Option("--format")] = PlanFormat.text,
+    auto_approve: Annotated[bool, typer.Option(help="Do not ask for confirmation.")] = False,
+    parallelism: Annotated[int, typer.Option(min=1, help="Steps run at once.")] = 4,
+    json: Annotated[bool, typer.Option("--json", help="Progress as JSON lines.")] = False,
+    lock_timeout: LockTimeout = "0s",
+) -> int:
+    """Plan the way back to a rollback point, then apply it on confirmation."""
+    from scalpel_plan.release.rollback import make_rollback_plan
+
+    project = _open(file)
+    ui = _ui()
+    secrets = _secrets(project, ui)
+    with project.backend.lock("rollback", _seconds(lock_timeout)):
+        state = project.backend.read()
+        the_plan = make_rollback_plan(project.loaded, project.graph, project.registry, state,
+                                      project.workspace, to)
+        if not json:
+            ui.plan(the_plan, format.value)
+        if out:
+            _save_plan(the_plan, out)
+            ui.info(f"Saved the rollback plan to {out}. Apply exactly this with "
+                    f"`scalpel apply {out}`.")
+            return 0
+        if not auto_approve and not _approved(ui):
+            ui.info("Rollback cancelled.")
+            return 1
+        result = _carry_out(project, the_plan, state, secrets, ui, parallelism, json)
+    return _report(project, the_plan, result, state, secrets, ui)
 
 
 def _alert_failure(project: Project, the_plan: Plan, result: ApplyResult, state: State,
@@ -377,6 +429,125 @@ def secrets(file: SpecFile = DEFAULT_SPEC) -> int:
     return 0 if all(s.ok for s in statuses) else 1
 
 
+@app.command()
+def history(file: SpecFile = DEFAULT_SPEC,
+            json: Annotated[bool, typer.Option("--json", help="As JSON.")] = False) -> None:
+    """List the releases (newest last), which is live, the rollback points, the rollbacks and
+    the hotfixes."""
+    import json as json_lib
+
+    project = _open(file, need_repo=False)
+    state = project.backend.read()
+    ui = _ui()
+    if json:
+        ui.raw(json_lib.dumps({
+            "live": state.live_version(),
+            "releases": [r.model_dump(mode="json") for r in state.releases],
+            "rollback_points": [{"name": p.name, "version": p.version, "commit": p.commit,
+                                 "created_at": p.created_at, "artifacts": sorted(p.resources)}
+                                for p in state.rollback_points],
+            "rollbacks": [r.model_dump(mode="json") for r in state.rollbacks],
+            "hotfixes": [h.model_dump(mode="json") for h in state.hotfixes]}, indent=1))
+        return
+    live = state.live_version()
+    points = {p.version: p.name for p in state.rollback_points}
+    fixes = {h.version: h.fixes for h in state.hotfixes if h.version}
+    ui.table(["VERSION", "STATUS", "TAG", "COMMIT", "FINISHED", "ROLLBACK POINT", "NOTE"],
+             ([r.version, r.status.replace("_", " "), r.tag or "", r.commit[:12],
+               r.finished_at or "", points.get(r.version, ""),
+               "live" if r.version == live else
+               (f"hotfix of {fixes[r.version]}" if r.version in fixes else "")]
+              for r in state.releases))
+    if state.rollbacks:
+        ui.print("")
+        ui.table(["ROLLBACK", "FROM", "TO", "STATUS", "FINISHED"],
+                 ([r.id, r.from_version or "", r.to_version, r.status, r.finished_at or ""]
+                  for r in state.rollbacks))
+    if state.hotfixes:
+        ui.print("")
+        ui.table(["HOTFIX BRANCH", "FROM POINT", "FIXES", "RELEASED AS"],
+                 ([h.branch, h.point, h.fixes, h.version or "(unfinished)"]
+                  for h in state.hotfixes))
+
+
+@hotfix_app.command("start")
+def hotfix_start(
+    from_: Annotated[str, typer.Option("--from", help="The rollback point to fix.")],
+    file: SpecFile = DEFAULT_SPEC,
+) -> None:
+    """Create and switch to hotfix/<version> at a rollback point's commit."""
+    from scalpel_plan.release.rollback import RollbackManager
+    from scalpel_plan.state.model import HotfixRecord
+
+    project = _open(file)
+    with project.backend.lock("hotfix"):
+        state = project.backend.read()
+        hotfix = RollbackManager(state).start_hotfix(project.workspace, from_)
+        record = HotfixRecord(branch=hotfix.branch, point=hotfix.point, fixes=hotfix.fixes,
+                              commit=hotfix.commit)
+        _record_hotfix(project, state, record)
+    _ui().info(f"Switched to {hotfix.branch} at {hotfix.point} ({hotfix.commit[:12]}). Commit "
+               "the fix, then `scalpel plan` proposes the next patch version and "
+               "`scalpel hotfix finish` releases it.")
+
+
+@hotfix_app.command("finish")
+def hotfix_finish(
+    file: SpecFile = DEFAULT_SPEC,
+    auto_approve: Annotated[bool, typer.Option(help="Do not ask for confirmation.")] = False,
+    parallelism: Annotated[int, typer.Option(min=1, help="Steps run at once.")] = 4,
+    json: Annotated[bool, typer.Option("--json", help="Progress as JSON lines.")] = False,
+) -> int:
+    """Release the hotfix branch you are on and record which release it fixes."""
+    from scalpel_plan import git
+    from scalpel_plan.errors import ScalpelError
+    from scalpel_plan.plan import make_plan
+    from scalpel_plan.release.rollback import finished, hotfix_on
+
+    project = _open(file)
+    ui = _ui()
+    secrets = _secrets(project, ui)
+    with project.backend.lock("hotfix"):
+        state = project.backend.read()
+        branch = git.current_branch(project.workspace.repo)
+        record = hotfix_on(state, branch)
+        if record is None:
+            raise ScalpelError(f"{branch or 'HEAD'} is not an unfinished hotfix branch",
+                               hint="`scalpel hotfix start --from POINT` makes one; "
+                               "`scalpel history` lists them")
+        the_plan = make_plan(project.loaded, project.graph, project.registry, state,
+                             project.workspace, secrets=secrets)
+        if the_plan.release is None:
+            raise ScalpelError(f"nothing to release on {branch}: {the_plan.nothing_to_release}",
+                               hint="commit the fix (fix: ...) first")
+        if not json:
+            ui.plan(the_plan)
+        if not auto_approve and not _approved(ui):
+            ui.info("Hotfix release cancelled.")
+            return 1
+        result = _carry_out(project, the_plan, state, secrets, ui, parallelism, json)
+        if result.ok:
+            _record_hotfix(project, project.backend.read(),
+                           finished(record, the_plan.release.version))
+    return _report(project, the_plan, result, state, secrets, ui)
+
+
+def _record_hotfix(project: Project, state: State, record: HotfixRecord) -> None:
+    """Journal the hotfix and write it into the state."""
+    from scalpel_plan.state.checkpoint import Checkpointer
+
+    checkpoint = Checkpointer(project.backend, state, _operation_id("hotfix"))
+    checkpoint.record("hotfix", record=record.model_dump(mode="json"))
+    checkpoint.close()
+
+
+def _operation_id(kind: str) -> str:
+    import time
+    import uuid
+
+    return f"{time.strftime('%Y%m%dT%H%M%S')}-{kind}-{uuid.uuid4().hex[:6]}"
+
+
 @state_app.command("list")
 def state_list(file: SpecFile = DEFAULT_SPEC) -> None:
     """List the recorded resources."""
@@ -401,17 +572,6 @@ def state_show(address: str, file: SpecFile = DEFAULT_SPEC) -> None:
         raise ScalpelError(f"no resource {address} in the state",
                            hint=f"recorded: {', '.join(state.resources) or 'none yet'}")
     _ui().raw(json_lib.dumps(resource.model_dump(mode="json"), indent=2))
-
-
-@state_app.command("releases")
-def state_releases(file: SpecFile = DEFAULT_SPEC) -> None:
-    """List the recorded releases and rollback points."""
-    project = _open(file, need_repo=False)
-    state = project.backend.read()
-    points = {p.version for p in state.rollback_points}
-    _ui().table(["VERSION", "STATUS", "TAG", "COMMIT", "FINISHED", "ROLLBACK POINT"],
-                ([r.version, r.status, r.tag or "", r.commit[:12], r.finished_at or "",
-                  "yes" if r.version in points else ""] for r in state.releases))
 
 
 @state_app.command("lock")

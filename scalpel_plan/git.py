@@ -45,6 +45,12 @@ def find_root(start: Path) -> Path | None:
     return Path(done.stdout.strip()) if done.ok else None
 
 
+def current_branch(repo: Path) -> str | None:
+    """The branch checked out (None when HEAD is detached)."""
+    done = git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+    return done.stdout.strip() if done.ok else None
+
+
 def head(repo: Path) -> str | None:
     """The commit HEAD points at, or None in a repository with no commits."""
     done = git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}", check=False)

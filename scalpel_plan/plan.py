@@ -67,15 +67,27 @@ class PlanDiagnostic(BaseModel):
     hint: str | None = None
 
 
+class RollbackSummary(BaseModel):
+    """What a rollback plan goes back from and to."""
+
+    project: str
+    from_version: str | None  # what is live now
+    to_version: str
+    point: str  # the rollback point's name (its tag)
+    commit: str  # the point's commit
+    by_hand: list[PlanDiagnostic] = Field(default_factory=list)  # what cannot be undone
+
+
 class Plan(BaseModel):
     """A release plan. Its JSON form is documented in docs/plan-format.md."""
 
     format_version: int = PLAN_FORMAT_VERSION
-    mode: Literal["release"] = "release"
+    mode: Literal["release", "rollback"] = "release"
     scalpel_version: str = __version__
     created_at: str = Field(default_factory=now)
     fingerprint: Fingerprint
     release: ReleaseSummary | None
+    rollback: RollbackSummary | None = None  # mode "rollback": release is None
     nothing_to_release: str | None = None  # why, when release is None
     changes: list[Change]
     drift: list[Drift] = Field(default_factory=list)
@@ -83,7 +95,7 @@ class Plan(BaseModel):
 
     @property
     def has_changes(self) -> bool:
-        return self.release is not None
+        return self.release is not None or self.rollback is not None
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = dict.fromkeys(ACTIONS, 0)

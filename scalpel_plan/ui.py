@@ -145,12 +145,19 @@ class UI:
         skipped, waiting = result.where("skipped"), result.where("not started")
         acted = [a for a in done if plan.change(a).actionable]
         release = plan.release
+        if result.ok and plan.rollback is not None:
+            r = plan.rollback
+            self.out.print(f"[green bold]Rollback complete![/] {len(acted)} step"
+                           f"{'s' * (len(acted) != 1)} done; {escape(r.project)} "
+                           f"{escape(r.to_version)} is live again.")
+            return
         if result.ok:
             what = f"{release.project} {release.version} released" if release else "nothing to do"
             self.out.print(f"[green bold]Apply complete![/] {len(acted)} step"
                            f"{'s' * (len(acted) != 1)} done; {escape(what)}.")
             return
-        self.err.print(f"[red bold]Apply failed.[/] {len(acted)} done, {len(failed)} failed, "
+        what = "Rollback" if plan.rollback is not None else "Apply"
+        self.err.print(f"[red bold]{what} failed.[/] {len(acted)} done, {len(failed)} failed, "
                        f"{len(skipped)} skipped, {len(waiting)} not started.")
         for address in failed:
             exc = result.errors[address]
@@ -261,20 +268,36 @@ def plan_text(plan: Plan) -> str:
         lines += ["[bold]Changes outside Scalpel[/] since they were recorded:", ""]
         lines += [f"  [yellow]# {escape(d.address)}[/]: {escape(d.message)}" for d in plan.drift]
         lines += [""]
-    if plan.release is None:
+    if plan.rollback is not None:
+        lines += _rollback_header(plan)
+    elif plan.release is None:
         lines.append(f"[green bold]No changes.[/] Nothing to release: "
                      f"{escape(plan.nothing_to_release or '')}.")
         return "\n".join(lines)
-    lines += _release_header(plan)
+    else:
+        lines += _release_header(plan)
     actionable = [c for c in plan.changes if c.actionable]
     if actionable:
         lines += ["Scalpel will perform the following actions:", ""]
         for change in actionable:
             lines += [*_change_block(change), ""]
     else:
-        lines += ["Every node is up to date; applying records the release.", ""]
+        lines += [f"Every node is up to date; applying records the {plan.mode}.", ""]
+    if plan.rollback is not None and plan.rollback.by_hand:
+        lines += ["[bold]Cannot be undone[/] (do this by hand if it matters):", ""]
+        lines += [f"  [yellow]![/] {escape(d.address or '')}: {escape(d.message)}"
+                  for d in plan.rollback.by_hand]
+        lines.append("")
     lines.append(_counts_line(plan))
     return "\n".join(lines)
+
+
+def _rollback_header(plan: Plan) -> list[str]:
+    r = plan.rollback
+    assert r is not None
+    return [f"[bold]Rollback {escape(r.project)} {escape(r.from_version or '(none)')} → "
+            f"{escape(r.to_version)}[/]  (rollback point {escape(r.point)} at {r.commit[:12]})",
+            f"  puts back what {escape(r.to_version)} recorded, where it can be put back", ""]
 
 
 def _release_header(plan: Plan) -> list[str]:
@@ -389,6 +412,8 @@ def plan_markdown(plan: Plan) -> str:
     """A pull-request comment: the summary first, the details folded."""
     out = [f"> ⚠️ {_md_escape(d.message)}" for d in plan.diagnostics]
     out += [""] if out else []
+    if plan.rollback is not None:
+        return "\n".join([*out, *_md_rollback(plan)]) + "\n"
     if plan.release is None:
         out += ["### Scalpel plan: no changes", "",
                 f"Nothing to release: {plan.nothing_to_release}."]
@@ -425,6 +450,20 @@ def plan_markdown(plan: Plan) -> str:
             out += [*_plain(_change_block(c)), ""]
         out += ["```", "", "</details>"]
     return "\n".join(out) + "\n"
+
+
+def _md_rollback(plan: Plan) -> list[str]:
+    r = plan.rollback
+    assert r is not None
+    out = [f"### Scalpel rollback: {r.project} {r.from_version or '(none)'} → "
+           f"**{r.to_version}**", "", f"**Rollback point:** `{r.point}` at `{r.commit[:12]}`",
+           "", "| Node | Action | Note |", "| --- | --- | --- |"]
+    out += [f"| `{c.address}` | {c.action} | {_md_escape(c.reason)} |"
+            for c in plan.changes if c.actionable]
+    if r.by_hand:
+        out += ["", "**Cannot be undone** (by hand if it matters):", ""]
+        out += [f"- `{d.address}`: {_md_escape(d.message)}" for d in r.by_hand]
+    return out
 
 
 def _md_drift(plan: Plan) -> list[str]:

@@ -63,8 +63,8 @@ def test_state_commands(repo, cli):
     assert '"tag": "v0.1.0"' in shown.out
     missing = cli(repo.path, "state", "show", "git.tga")
     assert missing.code == 1 and "no resource git.tga" in missing.err
-    releases = cli(repo.path, "state", "releases")
-    assert "0.1.0" in releases.out and "succeeded" in releases.out
+    releases = cli(repo.path, "history")
+    assert "0.1.0" in releases.out and "succeeded" in releases.out and "live" in releases.out
     assert "not locked" in cli(repo.path, "state", "lock").err
 
 

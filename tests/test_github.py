@@ -24,6 +24,7 @@ class FakeGitHub:
         self.assets: dict[int, list[dict]] = {}
         self.calls: list[tuple[str, str]] = []
         self.next_id = 1
+        self.latest: int | None = None
         server.expect_request(re.compile(r"^/(api|uploads)/.*")).respond_with_handler(self)
 
     def __call__(self, request: Request) -> Response:
@@ -42,11 +43,16 @@ class FakeGitHub:
                                       f"/uploads/repos/acme/widgets/releases/{rid}/assets")
                                   + "{?name,label}"}
             self.assets[rid] = []
+            if data.get("make_latest", "true") == "true":
+                self.latest = rid
             return self.json(self.releases[rid], 201)
         if m := re.fullmatch(r"/api/repos/acme/widgets/releases/(\d+)", path):
             rid = int(m[1])
             if method == "PATCH":
-                self.releases[rid].update(json.loads(request.get_data()))
+                data = json.loads(request.get_data())
+                self.releases[rid].update(data)
+                if data.get("make_latest") == "true":
+                    self.latest = rid
                 return self.json(self.releases[rid])
             if method == "DELETE":
                 self.releases.pop(rid)
@@ -60,6 +66,9 @@ class FakeGitHub:
             self.assets[rid].append(asset)
             return self.json(asset, 201)
         return self.json({"message": f"fake has no {method} {path}"}, 404)
+
+    def latest_tag(self) -> str | None:
+        return self.releases[self.latest]["tag_name"] if self.latest else None
 
     @staticmethod
     def json(data, status: int = 200) -> Response:
@@ -131,22 +140,21 @@ def test_a_bad_token_names_the_secret_not_the_value(project, github, cli, monkey
     assert "check the secret gh" in result.err and "ghp_wrong_wrong_wrong" not in result.err
 
 
-def test_revert_deletes_the_release(project, github, cli):
-    from scalpel_plan.providers.base import Release, StepContext
-    from scalpel_plan.providers.github import GithubProvider
-    from scalpel_plan.release.secrets import SecretsManager
-    from scalpel_plan.spec.model import SecretDecl
-
+def test_rollback_makes_the_earlier_release_latest_again(project, github, cli):
     assert cli(project.path, "apply", "--auto-approve").code == 0
-    state = json.loads((project.path / ".scalpel" / "state.json").read_text())
-    recorded = state["resources"]["github.release"]["attributes"]
-    provider = GithubProvider()
-    assert recorded["token"] == "${secrets.gh}"
-    change = provider.revert("github.release", recorded)
-    assert change is not None and change.action == "delete"
-    release = Release(project="w", version="0.1.0", previous=None, tag="v0.1.0", commit="c",
-                      repo=project.path, workdir=project.path / ".scalpel")
-    secrets = SecretsManager({"gh": SecretDecl(env="GH_TOKEN")})
-    provider.apply(change, StepContext(release=release, timeout=None, announce=print,
-                                       log_dir=project.path, secrets=secrets))
-    assert github.releases == {}
+    project.commit("feat: a second feature")
+    assert cli(project.path, "apply", "--auto-approve").code == 0
+    assert github.latest_tag() == "v0.2.0"
+    plan = cli(project.path, "rollback", "--to", "v0.1.0", "--out", "rollback.json")
+    assert plan.code == 0, plan.err
+    assert "github.release will be updated in place" in plan.out
+    assert "makes the GitHub release v0.1.0 latest again" in plan.out
+    assert "the GitHub release v0.2.0 stays (no longer latest)" in plan.out
+    result = cli(project.path, "apply", "rollback.json")
+    assert result.code == 0, result.err
+    assert "Rollback complete!" in result.out and "0.1.0 is live again" in result.out
+    assert github.latest_tag() == "v0.1.0" and len(github.releases) == 2
+    history = cli(project.path, "history", "--json")
+    data = json.loads(history.out)
+    assert data["live"] == "0.1.0"
+    assert [r["status"] for r in data["releases"]] == ["succeeded", "rolled_back"]

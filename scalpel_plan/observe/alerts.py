@@ -276,10 +276,13 @@ def alert_failure(plan: Plan, result: ApplyResult, state: State, backend: StateB
     in the apply's own journal)."""
     from scalpel_plan.observe.incidents import write_report
 
-    release = plan.release
-    assert release is not None
+    if plan.rollback is not None:
+        project, version, operation = plan.rollback.project, plan.rollback.to_version, "rollback"
+    else:
+        assert plan.release is not None
+        project, version, operation = plan.release.project, plan.release.version, "release"
     incident = Incident(
-        operation="release", project=release.project, version=release.version,
+        operation=operation, project=project, version=version,
         apply_id=result.apply_id,
         failures=[(a, e.message, e.hint) for a, e in result.errors.items()],
         done=[a for a in result.where("done") if plan.change(a).actionable],

@@ -71,13 +71,17 @@ def render(incident: Incident, events: list[Event]) -> str:
     lines += ["", "## What remains", ""]
     lines += [f"- `{a}`" for a in incident.remaining] or ["- nothing"]
     lines += ["", "## What to do", "",
-              "1. Fix the cause above (the failed step's log is under `.scalpel/logs/`).",
-              "2. `scalpel plan` shows what remains; `scalpel apply` finishes the release. "
-              "What was done is recorded and is not done again."]
+              "1. Fix the cause above (the failed step's log is under `.scalpel/logs/`)."]
+    if incident.operation == "rollback":
+        lines.append(f"2. `scalpel rollback --to {incident.version}` again plans what remains "
+                     "of the rollback and finishes it. What was done is not done again.")
+        return "\n".join(lines) + "\n"
+    lines.append("2. `scalpel plan` shows what remains; `scalpel apply` finishes the release. "
+                 "What was done is recorded and is not done again.")
     if incident.rollback_point:
-        lines.append(f"3. To go back instead, the last good release is "
-                     f"{incident.rollback_point} (`scalpel state releases` lists every "
-                     "rollback point).")
+        lines.append(f"3. To go back instead: `scalpel rollback --to "
+                     f"{incident.rollback_point}` (the last good release; `scalpel history` "
+                     "lists every rollback point).")
     return "\n".join(lines) + "\n"
 
 

@@ -147,6 +147,10 @@ class Announcer(Provider):
                     "send it by hand if it did not arrive")})
         return self.change(node, "create", after=desired, unknown=["status"])
 
+    def by_hand(self, address: str, current: Attributes) -> str | None:
+        return (f"the announcement of {current.get('release')} went out and cannot be taken "
+                "back; nodes with `on: [rollback]` announce the rollback")
+
     def apply(self, change: Change, ctx: StepContext) -> Attributes:
         after = change.after
         mark = {"release": after["release"]}

@@ -157,7 +157,13 @@ class Provider:
         raise NotImplementedError
 
     def revert(self, address: str, recorded: Attributes) -> Change | None:
-        """The compensating change for what was recorded, or None when it cannot be undone."""
+        """The change that puts back what ``recorded`` (a rollback point's attributes) says,
+        or None when going back needs nothing here, or cannot be done."""
+        return None
+
+    def by_hand(self, address: str, current: Attributes) -> str | None:
+        """What a rollback cannot undo here, and what to do about it by hand (None: nothing
+        is left behind)."""
         return None
 
     def done_for_release(self, node: Node, desired: Attributes, recorded: Attributes | None,

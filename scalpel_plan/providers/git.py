@@ -138,6 +138,6 @@ class GitProvider(Provider):
         return {"tag": tag, "commit": commit, "remote": remote, "message": after["message"],
                 "object": obj}
 
-    def revert(self, address: str, recorded: Attributes) -> Change | None:
-        return Change(address=address, provider=self.name, action="delete", before=recorded,
-                      reason=f"deletes tag {recorded.get('tag')}")
+    def by_hand(self, address: str, current: Attributes) -> str | None:
+        return (f"tag {current.get('tag')} stays: a release tag never moves, and the next "
+                "release takes a new version")

@@ -101,8 +101,8 @@ def _write_changelog(repo: Path, changelog: dict[str, str]) -> str:
 
 
 def _branch(release: Release) -> str:
-    done = git.git(release.repo, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
-    if not done.ok:
+    branch = git.current_branch(release.repo)
+    if branch is None:
         raise ProviderError(f"{ADDRESS}: HEAD is detached; a release commit needs a branch",
                             hint="check out the branch to release from")
-    return done.stdout.strip()
+    return branch

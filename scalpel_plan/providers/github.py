@@ -69,8 +69,8 @@ class GithubProvider(Provider):
 
     def apply(self, change: Change, ctx: StepContext) -> Attributes:
         after = change.after
-        if change.action == "delete":
-            return self._delete(change, ctx)
+        if change.action == "update":
+            return self._make_latest(change, ctx)
         api = _Api(after, ctx)
         try:
             fields = {"tag_name": after["tag"], "name": after["name"], "body": after["body"],
@@ -94,19 +94,31 @@ class GithubProvider(Provider):
                 "latest": after["latest"], "assets": assets}
 
     def revert(self, address: str, recorded: Attributes) -> Change | None:
-        return Change(address=address, provider=self.name, action="delete", before=recorded,
-                      after=recorded, reversible=False,
-                      reason=f"deletes the GitHub release for {recorded.get('tag')}")
+        """The point's GitHub release is made "latest" again (the newer one stays, no longer
+        latest)."""
+        if recorded.get("prerelease"):
+            return None
+        return Change(address=address, provider=self.name, action="update", before={},
+                      after={**recorded, "latest": True},
+                      reason=f"makes the GitHub release {recorded.get('tag')} latest again")
 
-    def _delete(self, change: Change, ctx: StepContext) -> Attributes:
-        api = _Api(change.before, ctx)
+    def by_hand(self, address: str, current: Attributes) -> str | None:
+        return (f"the GitHub release {current.get('tag')} stays (no longer latest); delete "
+                "it by hand if it must go")
+
+    def _make_latest(self, change: Change, ctx: StepContext) -> Attributes:
+        after = change.after
+        api = _Api(after, ctx)
         try:
-            found = api.release_for(change.before["tag"])
-            if found is not None:
-                api.call("DELETE", f"/releases/{found['id']}", ok=(404,))
+            found = api.release_for(after["tag"])
+            if found is None:
+                raise ProviderError(f"{change.address}: the GitHub release {after['tag']} is "
+                                    "gone; nothing to make latest",
+                                    hint="recreate it, or roll back to another point")
+            api.call("PATCH", f"/releases/{found['id']}", json={"make_latest": "true"})
         finally:
             api.close()
-        return {}
+        return {**after, "id": found["id"]}
 
     @staticmethod
     def _asset_paths(repo: Path, after: Attributes) -> list[Path]:

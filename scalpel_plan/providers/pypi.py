@@ -112,6 +112,14 @@ class PypiProvider(Provider):
         return self.change(node, "create", after=desired,
                            reason=f"uploads {', '.join(missing)}")
 
+    def by_hand(self, address: str, current: Attributes) -> str | None:
+        where = (f"https://pypi.org/manage/project/{_normalize(current['package'])}/release/"
+                 f"{current['release']}/" if current.get("index", "").startswith(
+                     "https://pypi.org") else f"the index ({current.get('repository')})")
+        return (f"{current.get('package')} {current.get('release')} stays on the index: a "
+                f"version can never be removed or re-uploaded; yank it at {where} so that "
+                "installers skip it")
+
     def apply(self, change: Change, ctx: StepContext) -> Attributes:
         after = change.after
         paths = _matching(ctx.release.repo, after["pattern"], after["package"], after["release"])

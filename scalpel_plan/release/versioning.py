@@ -61,7 +61,7 @@ def decide(repo: Path, spec: Spec, state: State, override: str | None = None, *,
     previous = str(finals[previous_tag]) if previous_tag else None
     notes = _hidden_tags(spec, scheme, merged, tags, finals.get(previous_tag or ""))
     since = previous_tag  # where the release's commits start
-    last = state.last_succeeded()
+    last = state.last_released()
     if previous_tag is None and last is not None and git.has_commit(repo, last.commit):
         previous, since = last.version, last.commit  # released without a tag: the state knows
     if override:
@@ -84,7 +84,7 @@ def decide(repo: Path, spec: Spec, state: State, override: str | None = None, *,
             raise ScalpelError(f"version: {fixed} in release.yml is not a {scheme.name} version",
                                hint=f"for example {scheme.example}, or set version.scheme")
         done = state.release(fixed)
-        if (done and done.status == "succeeded") or tag_for(spec, fixed) in tags:
+        if (done and done.released) or tag_for(spec, fixed) in tags:
             return VersionDecision(None, previous, previous_tag, f"{fixed} is already released")
         return VersionDecision(fixed, previous, previous_tag, "fixed in release.yml",
                                entries=_entries(repo, since), notes=notes)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from scalpel_plan.state.journal import Event, Journal
 from scalpel_plan.state.lock import LockInfo
@@ -21,6 +21,8 @@ class StateBackend(Protocol):
     def unlock(self, lock_id: str) -> LockInfo: ...
     def open_journal(self, apply_id: str) -> Journal: ...
     def read_journal(self, apply_id: str) -> list[Event]: ...
+    def append_metrics(self, records: list[dict[str, Any]]) -> None: ...
+    def read_metrics(self) -> list[dict[str, Any]]: ...
 
 
 __all__ = ["LockInfo", "State", "StateBackend"]

@@ -10,9 +10,11 @@ from scalpel_plan.masking import mask
 from scalpel_plan.state.journal import Event
 from scalpel_plan.state.model import (
     FORMAT_VERSION,
+    HotfixRecord,
     ReleaseRecord,
     Resource,
     RollbackPoint,
+    RollbackRecord,
     State,
 )
 
@@ -60,6 +62,19 @@ def apply_event(state: State, event: Event) -> None:
     if kind == "release":
         record = ReleaseRecord.model_validate(event["record"])
         state.releases = [r for r in state.releases if r.version != record.version] + [record]
+        if record.status == "succeeded":
+            state.live = record.version
+    elif kind == "rollback":
+        rollback = RollbackRecord.model_validate(event["record"])
+        state.rollbacks = [r for r in state.rollbacks if r.id != rollback.id] + [rollback]
+        if rollback.status == "succeeded":
+            state.live = rollback.to_version
+            state.releases = [r.model_copy(update={"status": "rolled_back"})
+                              if r.version == rollback.from_version else r
+                              for r in state.releases]
+    elif kind == "hotfix":
+        hotfix = HotfixRecord.model_validate(event["record"])
+        state.hotfixes = [h for h in state.hotfixes if h.branch != hotfix.branch] + [hotfix]
     elif kind in ("step_done", "step_progress"):
         if event.get("resource") is None:
             state.resources.pop(event["address"], None)

@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -32,6 +33,7 @@ class LocalBackend:
         self.state_path = folder / "state.json"
         self.backup_path = folder / "state.json.backup"
         self.journal_dir = folder / "journal"
+        self.metrics_path = folder / "metrics.jsonl"
         self._lock = StateLock(folder / "state.lock")
 
     def describe(self) -> str:
@@ -92,6 +94,28 @@ class LocalBackend:
 
     def read_journal(self, apply_id: str) -> list[Event]:
         return read_journal(self.journal_path(apply_id))
+
+    # metrics: one JSON object per line, appended and fsync'd ------------------------------
+    def append_metrics(self, records: list[dict[str, Any]]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        data = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records)
+        with self.metrics_path.open("ab") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        try:
+            data = self.metrics_path.read_bytes()
+        except FileNotFoundError:
+            return []
+        found = []
+        for line in data.splitlines():
+            try:
+                found.append(json.loads(line))
+            except ValueError:
+                continue  # a line torn by a kill: the others still count
+        return found
 
     def relative(self, path: Path) -> str:
         return str(path.relative_to(self.folder))

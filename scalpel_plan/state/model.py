@@ -48,6 +48,10 @@ class ReleaseRecord(Record):
     def unfinished(self) -> bool:
         return self.status in ("in_progress", "failed")
 
+    @property
+    def released(self) -> bool:
+        return self.status in ("succeeded", "rolled_back")
+
 
 class RollbackPoint(Record):
     """A release that finished, and what every resource looked like then."""
@@ -57,6 +61,30 @@ class RollbackPoint(Record):
     commit: str
     created_at: str = Field(default_factory=now)
     resources: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class RollbackRecord(Record):
+    """A rollback: from the release that was live back to a rollback point."""
+
+    id: str  # the apply id of the rollback
+    from_version: str | None
+    to_version: str
+    point: str  # the rollback point's name (its tag)
+    status: ReleaseStatus = "in_progress"
+    started_at: str = Field(default_factory=now)
+    finished_at: str | None = None
+
+
+class HotfixRecord(Record):
+    """A hotfix branch cut from a rollback point, and the release that finished it."""
+
+    branch: str
+    point: str  # the rollback point it starts from
+    fixes: str  # the version it fixes
+    commit: str
+    started_at: str = Field(default_factory=now)
+    version: str | None = None  # the release that finished it
+    finished_at: str | None = None
 
 
 class ActiveApply(Record):
@@ -74,6 +102,9 @@ class State(Record):
     releases: list[ReleaseRecord] = Field(default_factory=list)
     resources: dict[str, Resource] = Field(default_factory=dict)
     rollback_points: list[RollbackPoint] = Field(default_factory=list)
+    rollbacks: list[RollbackRecord] = Field(default_factory=list)
+    hotfixes: list[HotfixRecord] = Field(default_factory=list)
+    live: str | None = None  # the version in use: the last release, or a rollback's target
     active_apply: ActiveApply | None = None
 
     def with_lineage(self) -> State:
@@ -83,8 +114,21 @@ class State(Record):
     def current_release(self) -> ReleaseRecord | None:
         return self.releases[-1] if self.releases else None
 
-    def last_succeeded(self) -> ReleaseRecord | None:
-        return next((r for r in reversed(self.releases) if r.status == "succeeded"), None)
+    def last_released(self) -> ReleaseRecord | None:
+        """The newest release that finished (one rolled back since was still released)."""
+        return next((r for r in reversed(self.releases) if r.released), None)
+
+    def live_version(self) -> str | None:
+        """The release in use now: what the last release or rollback left live."""
+        if self.live:
+            return self.live
+        done = self.last_released()
+        return done.version if done else None
+
+    def point(self, ref: str) -> RollbackPoint | None:
+        """The newest rollback point named ``ref`` (its tag) or of version ``ref``."""
+        return next((p for p in reversed(self.rollback_points)
+                     if ref in (p.name, p.version)), None)
 
     def release(self, version: str) -> ReleaseRecord | None:
         return next((r for r in reversed(self.releases) if r.version == version), None)

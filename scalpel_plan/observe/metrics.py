@@ -1,0 +1,218 @@
+"""Release metrics: durations by category and outcome for every apply and rollback, kept across
+releases in the state backend (``metrics.jsonl`` beside the state), plus custom metrics::
+
+    tracker.record_metric("custom_metric", 123.45, MetricType.CUSTOM)
+
+``scalpel metrics`` shows them per release with trends; ``scalpel metrics export`` writes all
+history as JSON, CSV or OpenMetrics.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+import statistics
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
+
+from scalpel_plan.state.model import now
+
+if TYPE_CHECKING:
+    from scalpel_plan.apply import ApplyResult
+    from scalpel_plan.plan import Plan
+    from scalpel_plan.state.journal import Event
+
+TEST_WORDS = ("test", "lint", "check", "verify", "audit")
+PUBLISHERS = {"git", "pypi", "docker", "github"}
+
+
+class MetricType(StrEnum):
+    BUILD = "build"
+    TEST = "test"
+    PUBLISH = "publish"
+    DEPLOY = "deploy"
+    CUSTOM = "custom"
+    TOTAL = "total"  # a whole apply or rollback, wall time
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    value: float
+    type: MetricType
+    release: str | None = None  # the version the run was for
+    operation: str = "release"  # "release" | "rollback"
+    outcome: str | None = None  # "succeeded" | "failed"; None for a custom metric
+    run: str | None = None  # the apply id
+    recorded_at: str = field(default_factory=now)
+    unit: str = "seconds"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "type": self.type.value}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Metric:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**{**known, "type": MetricType(known.get("type", "custom"))})
+
+
+class MetricsStore(Protocol):
+    """Where metrics are kept: the state backend."""
+
+    def append_metrics(self, records: list[dict[str, Any]]) -> None: ...
+    def read_metrics(self) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class Trend:
+    name: str
+    count: int
+    median: float
+    p90: float
+    last: float
+    change: float | None  # last against the previous, as a fraction (0.1 = 10 % slower)
+
+
+class MetricsTracker:
+    """Records metrics (kept in ``store`` when given, else in memory) and reads their history."""
+
+    def __init__(self, store: MetricsStore | None = None, *, release: str | None = None,
+                 operation: str = "release", run: str | None = None) -> None:
+        self.store = store
+        self.release, self.operation, self.run = release, operation, run
+        self._memory: list[Metric] = []
+
+    def record_metric(self, name: str, value: float, metric_type: MetricType = MetricType.CUSTOM,
+                      *, outcome: str | None = None, unit: str = "seconds") -> Metric:
+        metric = Metric(name, float(value), MetricType(metric_type), self.release,
+                        self.operation, outcome, self.run, unit=unit)
+        self.record([metric])
+        return metric
+
+    def record(self, metrics: list[Metric]) -> None:
+        if self.store is None:
+            self._memory += metrics
+        else:
+            self.store.append_metrics([m.to_dict() for m in metrics])
+
+    def metrics(self) -> list[Metric]:
+        """Every metric recorded, oldest first."""
+        if self.store is None:
+            return list(self._memory)
+        return [Metric.from_dict(r) for r in self.store.read_metrics()]
+
+    def by_release(self, operation: str = "release") -> dict[str, dict[str, Metric]]:
+        """version → metric name → the latest value of that run, in release order."""
+        table: dict[str, dict[str, Metric]] = {}
+        for metric in self.metrics():
+            if metric.operation == operation and metric.release:
+                table.setdefault(metric.release, {})[metric.name] = metric
+        return table
+
+    def trends(self, operation: str = "release") -> list[Trend]:
+        series: dict[str, list[float]] = {}
+        for row in self.by_release(operation).values():
+            for name, metric in row.items():
+                series.setdefault(name, []).append(metric.value)
+        return [trend(name, values) for name, values in series.items()]
+
+    def export(self, fmt: str) -> str:
+        metrics = self.metrics()
+        if fmt == "json":
+            return json.dumps({"format_version": 1, "metrics": [m.to_dict() for m in metrics]},
+                              indent=1) + "\n"
+        if fmt == "csv":
+            out = io.StringIO()
+            fields = list(Metric.__dataclass_fields__)
+            writer = csv.DictWriter(out, fields, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(m.to_dict() for m in metrics)
+            return out.getvalue()
+        return openmetrics(metrics)
+
+
+def trend(name: str, values: list[float]) -> Trend:
+    ordered = sorted(values)
+    p90 = ordered[min(len(ordered) - 1, math.ceil(0.9 * len(ordered)) - 1)]
+    previous = values[-2] if len(values) > 1 else None
+    change = (values[-1] - previous) / previous if previous else None
+    return Trend(name, len(values), statistics.median(values), p90, values[-1], change)
+
+
+def openmetrics(metrics: Iterable[Metric]) -> str:
+    """The OpenMetrics text format: one gauge family per metric name, then ``# EOF``."""
+    families: dict[str, list[Metric]] = {}
+    for metric in metrics:
+        families.setdefault(_family(metric), []).append(metric)
+    lines = []
+    for family, members in families.items():
+        lines.append(f"# TYPE {family} gauge")
+        if members[0].unit == "seconds":
+            lines.append(f"# UNIT {family} seconds")
+        for m in members:
+            labels = {"release": m.release or "", "operation": m.operation,
+                      "outcome": m.outcome or "", "type": m.type.value, "run": m.run or ""}
+            text = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
+            lines.append(f"{family}{{{text}}} {m.value!r} {_epoch(m.recorded_at)}")
+    return "\n".join([*lines, "# EOF"]) + "\n"
+
+
+def _family(metric: Metric) -> str:
+    name = re.sub(r"[^a-zA-Z0-9_]", "_", metric.name)
+    return f"scalpel_{name}" + ("_seconds" if metric.unit == "seconds" else "")
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _epoch(iso: str) -> str:
+    import datetime as dt
+
+    return f"{dt.datetime.fromisoformat(iso).timestamp():.3f}"
+
+
+def category(address: str, provider: str, operation: str) -> MetricType:
+    """Which category a step's time counts under."""
+    if operation == "rollback":
+        return MetricType.DEPLOY
+    if provider == "stage":
+        name = address.split(".", 1)[1].lower()
+        return MetricType.TEST if any(w in name for w in TEST_WORDS) else MetricType.BUILD
+    return MetricType.PUBLISH if provider in PUBLISHERS else MetricType.CUSTOM
+
+
+def run_metrics(plan: Plan, result: ApplyResult, events: list[Event]) -> list[Metric]:
+    """The metrics of one apply or rollback, from its journal: time per category, the whole
+    run's wall time, and its outcome."""
+    outcome = "succeeded" if result.ok else "failed"
+    version = (plan.release.version if plan.release else
+               plan.rollback.to_version if plan.rollback else None)
+    providers = {c.address: c.provider for c in plan.changes}
+    totals: dict[MetricType, float] = {}
+    for event in events:
+        if event.get("event") in ("step_done", "step_failed") and event.get("address") in \
+                providers:
+            kind = category(event["address"], providers[event["address"]], plan.mode)
+            totals[kind] = totals.get(kind, 0.0) + float(event.get("duration") or 0.0)
+    times = [_epoch(e["ts"]) for e in events if e.get("event") in ("apply_started",
+                                                                   "apply_finished")]
+    wall = float(times[-1]) - float(times[0]) if len(times) >= 2 else sum(totals.values())
+
+    def metric(name: str, value: float, kind: MetricType) -> Metric:
+        return Metric(name, round(value, 3), kind, version, plan.mode, outcome, result.apply_id)
+
+    found = [metric(f"{plan.mode}.duration", wall, MetricType.TOTAL)]
+    found += [metric(f"{kind.value}.duration", value, kind) for kind, value in totals.items()]
+    return found
+
+
+def record_run(store: Any, plan: Plan, result: ApplyResult) -> None:
+    """Record the metrics of a finished apply or rollback in the state backend."""
+    events = store.read_journal(result.apply_id)
+    MetricsTracker(store).record(run_metrics(plan, result, events))
