@@ -454,20 +454,26 @@ def history(file: SpecFile = DEFAULT_SPEC,
     fixes = {h.version: h.fixes for h in state.hotfixes if h.version}
     ui.table(["VERSION", "STATUS", "TAG", "COMMIT", "FINISHED", "ROLLBACK POINT", "NOTE"],
              ([r.version, r.status.replace("_", " "), r.tag or "", r.commit[:12],
-               r.finished_at or "", points.get(r.version, ""),
-               "live" if r.version == live else
-               (f"hotfix of {fixes[r.version]}" if r.version in fixes else "")]
+               _when(r.finished_at), points.get(r.version, ""),
+               "; ".join(n for n in ("live" if r.version == live else "",
+                                     f"hotfix of {fixes[r.version]}" if r.version in fixes
+                                     else "") if n)]
               for r in state.releases))
     if state.rollbacks:
         ui.print("")
         ui.table(["ROLLBACK", "FROM", "TO", "STATUS", "FINISHED"],
-                 ([r.id, r.from_version or "", r.to_version, r.status, r.finished_at or ""]
+                 ([r.id, r.from_version or "", r.to_version, r.status, _when(r.finished_at)]
                   for r in state.rollbacks))
     if state.hotfixes:
         ui.print("")
         ui.table(["HOTFIX BRANCH", "FROM POINT", "FIXES", "RELEASED AS"],
                  ([h.branch, h.point, h.fixes, h.version or "(unfinished)"]
                   for h in state.hotfixes))
+
+
+def _when(iso: str | None) -> str:
+    """A recorded time as a table shows it: to the minute, UTC."""
+    return iso[:16].replace("T", " ") if iso else ""
 
 
 @hotfix_app.command("start")
