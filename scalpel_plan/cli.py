@@ -34,6 +34,8 @@ app.add_typer(state_app, name="state")
 hotfix_app = typer.Typer(help="Fix a released version on a branch of its own.",
                          no_args_is_help=True)
 app.add_typer(hotfix_app, name="hotfix")
+metrics_app = typer.Typer(help="Release metrics: durations by category, trends, export.")
+app.add_typer(metrics_app, name="metrics")
 
 SpecFile = Annotated[Path, typer.Option("--file", "-f", help="The release spec.",
                                         show_default=True)]
@@ -55,6 +57,12 @@ class ChangelogFormat(StrEnum):
     markdown = "markdown"
     html = "html"
     json = "json"
+
+
+class MetricsFormat(StrEnum):
+    json = "json"
+    csv = "csv"
+    openmetrics = "openmetrics"
 
 
 class GraphFormat(StrEnum):
@@ -474,6 +482,119 @@ def history(file: SpecFile = DEFAULT_SPEC,
 def _when(iso: str | None) -> str:
     """A recorded time as a table shows it: to the minute, UTC."""
     return iso[:16].replace("T", " ") if iso else ""
+
+
+@app.command()
+def status(
+    file: SpecFile = DEFAULT_SPEC,
+    json: Annotated[bool, typer.Option("--json", help="As JSON.")] = False,
+    watch: Annotated[bool, typer.Option(
+        help="Follow a running apply live (from another terminal) until it ends.")] = False,
+    html: Annotated[Path | None, typer.Option(
+        "--html", help="Write a self-contained HTML page (timeline, Gantt, metrics).")] = None,
+) -> None:
+    """The current or last release or rollback: its status and event timeline."""
+    import json as json_lib
+    import time
+
+    from scalpel_plan.observe.dashboard import StatusDashboard
+
+    project = _open(file, need_repo=False)
+    ui = _ui()
+    dashboard = StatusDashboard(project.loaded.project_name, project.backend)
+    if html is not None:
+        _write(html, dashboard.html())
+        ui.info(f"Wrote {html}.")
+        return
+    current = dashboard.current()
+    if json:
+        ui.raw(json_lib.dumps(current.to_dict(), indent=1))
+        return
+    ui.status(current)
+    shown = len(current.events)
+    while watch and current.status == "running":
+        time.sleep(0.5)
+        current = StatusDashboard(project.loaded.project_name, project.backend).current()
+        ui.events(current.events[shown:])
+        shown = len(current.events)
+    if watch:
+        ui.info(f"{current.operation.capitalize()} {current.version or ''}: {current.status}.")
+
+
+@app.command()
+def profile(
+    version: Annotated[str | None, typer.Argument(help="A release (default: the last run).")]
+    = None,
+    file: SpecFile = DEFAULT_SPEC,
+    compare: Annotated[tuple[str, str] | None, typer.Option(
+        help="Compare two releases' profiles stage by stage: --compare 1.2.0 1.3.0.")] = None,
+    threshold: Annotated[float, typer.Option(
+        help="With --compare: flag a stage slower by more than this fraction.")] = 0.2,
+) -> int:
+    """Each node's start, end and wait; the critical path (the bottleneck); the parallelism."""
+    from scalpel_plan.observe.profile import BuildProfiler
+
+    project = _open(file, need_repo=False)
+    state = project.backend.read()
+    ui = _ui()
+    if compare:
+        before, after = (BuildProfiler.from_journal(project.backend.read_journal(
+            _apply_of(state, v))) for v in compare)
+        changes = before.compare(after)
+        ui.profile_comparison(compare, changes, threshold)
+        return 1 if any(c.regressed(threshold) for c in changes) else 0
+    ui.profile(BuildProfiler.from_journal(project.backend.read_journal(
+        _apply_of(state, version))))
+    return 0
+
+
+def _apply_of(state: State, version: str | None) -> str:
+    """The apply id of ``version``'s release (its last apply), or of the last run."""
+    from scalpel_plan.errors import ScalpelError
+
+    if version is None:
+        runs = [(r.started_at, r.apply_id) for r in state.releases[-1:]] + \
+               [(b.started_at, b.id) for b in state.rollbacks[-1:]]
+        if not runs:
+            raise ScalpelError("nothing has been applied yet", hint="run `scalpel apply` first")
+        return str(max(runs)[1])
+    record = state.release(version)
+    if record is None or record.apply_id is None:
+        known = ", ".join(r.version for r in state.releases[-10:]) or "none yet"
+        raise ScalpelError(f"no release {version} in the state", hint=f"releases: {known}")
+    return record.apply_id
+
+
+@metrics_app.callback(invoke_without_command=True)
+def metrics(ctx: typer.Context, file: SpecFile = DEFAULT_SPEC,
+            last: Annotated[int, typer.Option(help="Show this many newest releases.")] = 20,
+            ) -> None:
+    """Durations per release by category, with trends (median, p90, change)."""
+    from scalpel_plan.observe.metrics import MetricsTracker
+
+    if ctx.invoked_subcommand is not None:
+        return
+    project = _open(file, need_repo=False)
+    tracker = MetricsTracker(project.backend)
+    _ui().metrics(tracker.by_release(), tracker.trends(), last)
+
+
+@metrics_app.command("export")
+def metrics_export(
+    file: SpecFile = DEFAULT_SPEC,
+    format: Annotated[MetricsFormat, typer.Option("--format")] = MetricsFormat.json,
+    out: Annotated[Path | None, typer.Option(help="Write to this file (default: stdout).")]
+    = None,
+) -> None:
+    """All metrics history at once, as JSON, CSV or OpenMetrics text."""
+    from scalpel_plan.observe.metrics import MetricsTracker
+
+    project = _open(file, need_repo=False)
+    text = MetricsTracker(project.backend).export(format.value)
+    if out is None:
+        _ui().raw(text)
+    else:
+        _write(out, text)
 
 
 @hotfix_app.command("start")

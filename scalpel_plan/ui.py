@@ -22,6 +22,9 @@ if TYPE_CHECKING:  # rich itself is imported on first use: `--version` never nee
     from scalpel_plan.apply import ApplyEvent, ApplyResult
     from scalpel_plan.errors import Diagnostic, ScalpelError
     from scalpel_plan.observe.alerts import Alert, AlertOutcome
+    from scalpel_plan.observe.dashboard import PublishEvent, ReleaseStatus
+    from scalpel_plan.observe.metrics import Metric, Trend
+    from scalpel_plan.observe.profile import BuildProfiler, StageChange
     from scalpel_plan.plan import Plan
     from scalpel_plan.providers.base import Change
 
@@ -191,6 +194,84 @@ class UI:
         for channel, why in outcome.failed.items():
             self.err.print(f"  [yellow]Alert channel {escape(channel)} failed:[/] {escape(why)}"
                            f"{' (shown here instead)' if outcome.fell_back else ''}")
+
+    # status, profile, metrics --------------------------------------------------------------
+    def status(self, status: ReleaseStatus) -> None:
+        color = {"succeeded": "green", "failed": "red", "interrupted": "red",
+                 "running": "cyan", "rolled back": "yellow"}.get(status.status, "dim")
+        what = f"{status.operation} {status.version}" if status.version else "no release yet"
+        self.out.print(f"[bold]{escape(status.project)}[/]: {escape(what)} "
+                       f"[{color} bold]{escape(status.status)}[/]"
+                       + (f"  (live: {escape(status.live)})" if status.live else ""))
+        if status.started_at:
+            self.out.print(f"  started {escape(status.started_at)}"
+                           + (f", finished {escape(status.finished_at)}"
+                              if status.finished_at else ""))
+        self.events(status.events)
+
+    def events(self, events: Iterable[PublishEvent]) -> None:
+        for event in events:
+            where = f" {escape(event.address)}" if event.address else ""
+            detail = f": {escape(event.detail)}" if event.detail else ""
+            self.out.print(f"  [dim]{escape(event.at[11:23])}[/] {escape(event.kind)}{where}"
+                           f"{detail}")
+
+    def profile(self, profile: BuildProfiler, width: int = 40) -> None:
+        critical = profile.critical_path()
+        on_path = {s.address for s in critical}
+        span = max([profile.wall, *(s.end for s in profile.stages)]) or 1.0
+        name_width = max([len(s.address) for s in profile.stages] + [4])
+        self.out.print(f"[bold]Profile of {escape(profile.version)}[/] "
+                       f"(apply {escape(profile.apply_id)})")
+        for s in profile.stages:
+            lead = int(s.start / span * width)
+            bar = max(1, round(s.duration / span * width))
+            color = "red" if s.status == "failed" else "yellow" if s.address in on_path \
+                else "cyan"
+            self.out.print(f"  {escape(s.address):<{name_width}} {' ' * lead}[{color}]"
+                           f"{'█' * bar}[/]{' ' * max(0, width - lead - bar)} "
+                           f"{s.duration:6.2f} s  [dim]waited {s.wait:.2f} s[/]")
+        path = " → ".join(s.address for s in critical)
+        self.out.print(f"  Wall {profile.wall:.2f} s, work {profile.busy:.2f} s, parallelism "
+                       f"{profile.parallelism:.2f}×.")
+        if critical:
+            self.out.print(f"  [yellow]Critical path (the bottleneck):[/] {escape(path)} "
+                           f"({sum(s.duration for s in critical):.2f} s)")
+
+    def profile_comparison(self, versions: tuple[str, str], changes: list[StageChange],
+                           threshold: float) -> None:
+        rows = []
+        for c in changes:
+            flag = "REGRESSION" if c.regressed(threshold) else ""
+            rows.append([c.address, "-" if c.before is None else f"{c.before:.2f}",
+                         "-" if c.after is None else f"{c.after:.2f}",
+                         "" if c.change is None else f"{c.change:+.0%}", flag])
+        self.table(["STAGE", f"{versions[0]} (s)", f"{versions[1]} (s)", "CHANGE", ""], rows)
+        slower = [c.address for c in changes if c.regressed(threshold)]
+        if slower:
+            self.err.print(f"[red]Slower by more than {threshold:.0%}:[/] "
+                           f"{escape(', '.join(slower))}")
+
+    def metrics(self, by_release: dict[str, dict[str, Metric]], trends: list[Trend],
+                last: int) -> None:
+        names = ["release.duration", "build.duration", "test.duration", "publish.duration",
+                 "deploy.duration", "custom.duration"]
+        shown = [n for n in names if any(n in row for row in by_release.values())]
+        rows = []
+        for version, row in list(by_release.items())[-last:]:
+            outcome = next((m.outcome for m in row.values() if m.outcome), "")
+            rows.append([version, *(f"{row[n].value:.2f}" if n in row else "" for n in shown),
+                         outcome or ""])
+        if not rows:
+            self.info("No metrics yet: every apply records them.")
+            return
+        titles = {"release.duration": "TOTAL (s)"}
+        self.table(["RELEASE", *(titles.get(n, n.split(".")[0].upper() + " (s)")
+                                 for n in shown), "OUTCOME"], rows)
+        self.out.print("")
+        self.table(["METRIC", "RELEASES", "MEDIAN", "P90", "LAST", "CHANGE"],
+                   ([t.name, t.count, f"{t.median:.2f}", f"{t.p90:.2f}", f"{t.last:.2f}",
+                     "" if t.change is None else f"{t.change:+.0%}"] for t in trends))
 
     # tables ------------------------------------------------------------------------------
     def table(self, columns: list[str], rows: Iterable[Iterable[Any]]) -> None:

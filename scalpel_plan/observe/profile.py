@@ -1,0 +1,126 @@
+"""The build profiler: from an apply's journal, when each node started and ended, how long it
+waited for what it needs, the critical path through the graph (the bottleneck), and how much of
+the parallelism was used. ``--compare`` flags stages that got slower than a threshold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from scalpel_plan.state.journal import Event
+
+REGRESSION = 0.2  # slower by more than this fraction...
+NOISE_FLOOR = 0.05  # ...and by more than this many seconds: a regression
+
+
+@dataclass(frozen=True)
+class BuildStage:
+    """One node of one apply, in seconds from the apply's start."""
+
+    address: str
+    start: float
+    end: float
+    wait: float  # from when everything it needs had finished to when it started
+    status: str  # done | failed
+    needs: tuple[str, ...] = ()
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class StageChange:
+    address: str
+    before: float | None
+    after: float | None
+
+    @property
+    def change(self) -> float | None:
+        if not self.before or self.after is None:
+            return None
+        return (self.after - self.before) / self.before
+
+    def regressed(self, threshold: float = REGRESSION) -> bool:
+        change = self.change
+        return change is not None and change > threshold and \
+            (self.after or 0) - (self.before or 0) > NOISE_FLOOR
+
+
+@dataclass
+class BuildProfiler:
+    """The profile of one apply (``from_journal``), newest journal format."""
+
+    apply_id: str
+    version: str
+    wall: float
+    stages: list[BuildStage] = field(default_factory=list)
+
+    @classmethod
+    def from_journal(cls, events: list[Event]) -> BuildProfiler:
+        started_event = next((e for e in events if e.get("event") == "apply_started"), None)
+        if started_event is None:
+            return cls("", "", 0.0)
+        origin = _seconds(started_event["ts"])
+        needs: dict[str, list[str]] = started_event.get("needs") or {}
+        starts: dict[str, float] = {}
+        stages: list[BuildStage] = []
+        ends: dict[str, float] = {}
+        last = origin
+        for event in events:
+            kind, address = event.get("event"), str(event.get("address"))
+            at = _seconds(event["ts"])
+            last = max(last, at)
+            if kind == "step_pending":
+                starts[address] = at - origin
+            elif kind in ("step_done", "step_failed") and address in starts:
+                end = starts[address] + float(event.get("duration") or (at - origin -
+                                                                        starts[address]))
+                ends[address] = end
+                ready = max((ends.get(n, 0.0) for n in needs.get(address, [])), default=0.0)
+                stages.append(BuildStage(address, starts[address], end,
+                                         max(0.0, starts[address] - ready),
+                                         "done" if kind == "step_done" else "failed",
+                                         tuple(needs.get(address, []))))
+        return cls(started_event.get("apply_id", ""), started_event.get("version", ""),
+                   last - origin, sorted(stages, key=lambda s: (s.start, s.address)))
+
+    @property
+    def busy(self) -> float:
+        """Seconds of work done, summed over every node."""
+        return sum(s.duration for s in self.stages)
+
+    @property
+    def parallelism(self) -> float:
+        """How many nodes ran at once on average (busy time over wall time)."""
+        return self.busy / self.wall if self.wall > 0 else 0.0
+
+    def critical_path(self) -> list[BuildStage]:
+        """The chain of needs whose durations add up the longest: what bounds the wall
+        time however wide the parallelism."""
+        by_address = {s.address: s for s in self.stages}
+        longest: dict[str, tuple[float, str | None]] = {}
+        for stage in sorted(self.stages, key=lambda s: s.end):  # a need ends before its user
+            best = max(((longest[n][0], n) for n in stage.needs if n in longest),
+                       default=(0.0, None))
+            longest[stage.address] = (best[0] + stage.duration, best[1])
+        if not longest:
+            return []
+        address: str | None = max(longest, key=lambda a: longest[a][0])
+        path = []
+        while address is not None:
+            path.append(by_address[address])
+            address = longest[address][1]
+        return path[::-1]
+
+    def compare(self, other: BuildProfiler) -> list[StageChange]:
+        """Per stage: this profile's duration (before) against ``other``'s (after)."""
+        mine = {s.address: s.duration for s in self.stages}
+        theirs = {s.address: s.duration for s in other.stages}
+        return [StageChange(a, mine.get(a), theirs.get(a))
+                for a in sorted(set(mine) | set(theirs))]
+
+
+def _seconds(iso: str) -> float:
+    return dt.datetime.fromisoformat(iso).timestamp()
