@@ -82,3 +82,64 @@ def write_state(work: Path, state: dict[str, object]) -> None:
     folder = work / ".scalpel"
     folder.mkdir(exist_ok=True)
     (folder / "state.json").write_text(json.dumps(state))
+
+
+def release_history(folder: Path, releases: int) -> None:
+    """``folder``/.scalpel after ``releases`` releases of a typical project (build and test
+    stages, a git tag, PyPI, a docker image, a Slack announcement), written through Scalpel's
+    own state, journal and metrics code, as that many applies would have left it."""
+    from scalpel_plan.state.journal import Journal
+    from scalpel_plan.state.local import LocalBackend
+    from scalpel_plan.state.model import ReleaseRecord, Resource, RollbackPoint, State
+
+    backend = LocalBackend(folder / ".scalpel")
+    folder.joinpath(".scalpel").mkdir(parents=True, exist_ok=True)
+    state = State().with_lineage()
+    metrics = []
+    for n in range(releases):
+        version = f"{n // 100}.{n % 100}.0"
+        commit = uuid.uuid4().hex + uuid.uuid4().hex[:8]
+        apply_id = f"2026{n:06d}-{uuid.uuid4().hex[:6]}"
+        attrs = {
+            "git.tag": ("git", {"tag": f"v{version}", "commit": commit, "remote": "origin",
+                                "message": f"Release {version}", "object": commit}),
+            "pypi.widgets": ("pypi", {"release": version, "package": "widgets", "files": {
+                f"widgets-{version}-py3-none-any.whl": uuid.uuid4().hex * 2,
+                f"widgets-{version}.tar.gz": uuid.uuid4().hex * 2}}),
+            "docker.app": ("docker", {"release": version, "image": "ghcr.io/acme/widgets",
+                                      "digest": "sha256:" + uuid.uuid4().hex * 2, "digests": {
+                                          version: "sha256:" + uuid.uuid4().hex * 2,
+                                          "latest": "sha256:" + uuid.uuid4().hex * 2}}),
+            "slack.announce": ("slack", {"release": version, "status": "sent"}),
+        }
+        for address, (provider, values) in attrs.items():
+            state.resources[address] = Resource(address=address, provider=provider,
+                                                release=version, attributes=values)
+        state.releases.append(ReleaseRecord(version=version, tag=f"v{version}", commit=commit,
+                                            status="succeeded", apply_id=apply_id,
+                                            finished_at="2026-11-26T00:00:00+00:00"))
+        state.rollback_points.append(RollbackPoint(
+            name=f"v{version}", version=version, commit=commit,
+            resources={a: r.attributes for a, r in state.resources.items()}))
+        state.live = version
+        for kind, seconds in (("total", 95.0), ("build", 30.0), ("test", 50.0),
+                              ("publish", 12.0), ("custom", 0.5)):
+            name = "release.duration" if kind == "total" else f"{kind}.duration"
+            metrics.append({"name": name, "value": seconds + n % 7, "type": kind,
+                            "release": version, "operation": "release",
+                            "outcome": "succeeded", "run": apply_id,
+                            "recorded_at": "2026-11-26T00:00:00+00:00", "unit": "seconds"})
+    backend.write(state)
+    backend.append_metrics(metrics)
+    journal = Journal(backend.journal_path(state.releases[-1].apply_id or ""))
+    needs = {"stage.build": [], "stage.test": ["stage.build"], "git.tag": ["stage.test"],
+             "pypi.widgets": ["stage.test"], "docker.app": ["stage.test"],
+             "slack.announce": ["git.tag", "pypi.widgets", "docker.app"]}
+    journal.append("apply_started", apply_id=state.releases[-1].apply_id, mode="release",
+                   version=state.releases[-1].version, parallelism=4, nodes=6, needs=needs)
+    for address in needs:
+        journal.append("step_pending", durable=False, address=address, action="create")
+        journal.append("step_done", address=address, action="create", duration=0.01)
+    journal.append("apply_finished", durable=False, status="succeeded", done=6, failed=0,
+                   skipped=0)
+    journal.close()

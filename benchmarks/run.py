@@ -144,7 +144,8 @@ def bench_checkpoint(tmp: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=21, help="repetitions for medians")
-    parser.add_argument("--only", choices=["core", "changelog", "docker"], help="run one group")
+    parser.add_argument("--only", choices=["core", "observe", "changelog", "docker"],
+                        help="run one group")
     parser.add_argument("--no-peers", action="store_true",
                         help="skip installing and timing commitizen and git-cliff")
     args = parser.parse_args()
@@ -167,11 +168,27 @@ def main() -> None:
             bench_big_plans(tmp, max(3, args.runs // 3))
             bench_parallel_apply(tmp, 3)
             bench_checkpoint(tmp)
+        if args.only in (None, "observe"):
+            bench_observe(tmp, max(3, args.runs // 3))
         if args.only in (None, "changelog"):
             bench_changelog(tmp, 5, peers=not args.no_peers)
         if args.only in (None, "docker"):
             bench_docker(tmp)
 
+
+
+def bench_observe(tmp: Path, runs: int) -> None:
+    """`status`, `metrics` and `history` after 1,000 releases (state, points, metrics)."""
+    from fixtures import release_history
+
+    work = make_repo(tmp / "observe", "project: {name: widgets}\n")
+    release_history(work, 1000)
+    size = (work / ".scalpel" / "state.json").stat().st_size
+    report("state after 1,000 releases", f"{size / 1e6:.1f} MB state.json", "-", True)
+    for command in (["status"], ["metrics"], ["history"], ["status", "--html", "page.html"]):
+        took, rss = wall([SCALPEL, *command], work, runs)
+        report(f"scalpel {' '.join(command)}, 1,000 releases", f"{took:.2f} s, {rss // 1024} MB",
+               "<= 0.5 s", took <= 0.5)
 
 
 def bench_changelog(tmp: Path, runs: int, peers: bool) -> None:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from scalpel_plan.release.secrets import SecretsManager
     from scalpel_plan.state.model import HotfixRecord, State
     from scalpel_plan.ui import UI
-    from scalpel_plan.workspace import Project
+    from scalpel_plan.workspace import Project, Records
 
 app = typer.Typer(
     name="scalpel", no_args_is_help=True, add_completion=False,
@@ -92,6 +92,12 @@ def _secrets(project: Project, ui: UI) -> SecretsManager:
     manager = SecretsManager(project.loaded.spec.secrets, on_load=on_load)
     manager.load_all()
     return manager
+
+
+def _records(file: Path) -> Records:
+    from scalpel_plan.workspace import open_records
+
+    return open_records(file)
 
 
 def _seconds(text: str) -> float:
@@ -444,8 +450,7 @@ def history(file: SpecFile = DEFAULT_SPEC,
     the hotfixes."""
     import json as json_lib
 
-    project = _open(file, need_repo=False)
-    state = project.backend.read()
+    state = _records(file).backend.read()
     ui = _ui()
     if json:
         ui.raw(json_lib.dumps({
@@ -499,9 +504,9 @@ def status(
 
     from scalpel_plan.observe.dashboard import StatusDashboard
 
-    project = _open(file, need_repo=False)
+    project = _records(file)
     ui = _ui()
-    dashboard = StatusDashboard(project.loaded.project_name, project.backend)
+    dashboard = StatusDashboard(project.project_name, project.backend)
     if html is not None:
         _write(html, dashboard.html())
         ui.info(f"Wrote {html}.")
@@ -514,7 +519,7 @@ def status(
     shown = len(current.events)
     while watch and current.status == "running":
         time.sleep(0.5)
-        current = StatusDashboard(project.loaded.project_name, project.backend).current()
+        current = StatusDashboard(project.project_name, project.backend).current()
         ui.events(current.events[shown:])
         shown = len(current.events)
     if watch:
@@ -534,7 +539,7 @@ def profile(
     """Each node's start, end and wait; the critical path (the bottleneck); the parallelism."""
     from scalpel_plan.observe.profile import BuildProfiler
 
-    project = _open(file, need_repo=False)
+    project = _records(file)
     state = project.backend.read()
     ui = _ui()
     if compare:
@@ -574,9 +579,9 @@ def metrics(ctx: typer.Context, file: SpecFile = DEFAULT_SPEC,
 
     if ctx.invoked_subcommand is not None:
         return
-    project = _open(file, need_repo=False)
-    tracker = MetricsTracker(project.backend)
-    _ui().metrics(tracker.by_release(), tracker.trends(), last)
+    tracker = MetricsTracker(_records(file).backend)
+    by_release = tracker.by_release()
+    _ui().metrics(by_release, tracker.trends(by_release), last)
 
 
 @metrics_app.command("export")
@@ -589,8 +594,7 @@ def metrics_export(
     """All metrics history at once, as JSON, CSV or OpenMetrics text."""
     from scalpel_plan.observe.metrics import MetricsTracker
 
-    project = _open(file, need_repo=False)
-    text = MetricsTracker(project.backend).export(format.value)
+    text = MetricsTracker(_records(file).backend).export(format.value)
     if out is None:
         _ui().raw(text)
     else:
@@ -678,7 +682,7 @@ def _operation_id(kind: str) -> str:
 @state_app.command("list")
 def state_list(file: SpecFile = DEFAULT_SPEC) -> None:
     """List the recorded resources."""
-    project = _open(file, need_repo=False)
+    project = _records(file)
     state = project.backend.read()
     _ui().table(["ADDRESS", "PROVIDER", "RELEASE", "UPDATED"],
                 ([r.address, r.provider, r.release, r.updated_at]
@@ -692,7 +696,7 @@ def state_show(address: str, file: SpecFile = DEFAULT_SPEC) -> None:
 
     from scalpel_plan.errors import ScalpelError
 
-    project = _open(file, need_repo=False)
+    project = _records(file)
     state = project.backend.read()
     resource = state.resources.get(address)
     if resource is None:
@@ -704,7 +708,7 @@ def state_show(address: str, file: SpecFile = DEFAULT_SPEC) -> None:
 @state_app.command("lock")
 def state_lock(file: SpecFile = DEFAULT_SPEC) -> None:
     """Show who holds the state lock, if anyone."""
-    project = _open(file, need_repo=False)
+    project = _records(file)
     holder = project.backend.lock_holder()
     _ui().info(f"locked by {holder.describe()}" if holder else "the state is not locked")
 
@@ -712,7 +716,7 @@ def state_lock(file: SpecFile = DEFAULT_SPEC) -> None:
 @state_app.command("unlock")
 def state_unlock(lock_id: str, file: SpecFile = DEFAULT_SPEC) -> None:
     """Clear a lock whose holder is gone."""
-    project = _open(file, need_repo=False)
+    project = _records(file)
     info = project.backend.unlock(lock_id)
     _ui().info(f"Cleared lock {info.id} ({info.describe()}).")
 

@@ -114,9 +114,11 @@ class MetricsTracker:
                 table.setdefault(metric.release, {})[metric.name] = metric
         return table
 
-    def trends(self, operation: str = "release") -> list[Trend]:
+    def trends(self, by_release: dict[str, dict[str, Metric]] | None = None) -> list[Trend]:
+        """Median, p90, last and change per metric over the releases (of ``by_release``, when
+        the caller already has it)."""
         series: dict[str, list[float]] = {}
-        for row in self.by_release(operation).values():
+        for row in (self.by_release() if by_release is None else by_release).values():
             for name, metric in row.items():
                 series.setdefault(name, []).append(metric.value)
         return [trend(name, values) for name, values in series.items()]
