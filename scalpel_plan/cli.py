@@ -332,11 +332,16 @@ def rollback(
 def _alert_failure(project: Project, the_plan: Plan, result: ApplyResult, state: State,
                    secrets: SecretsManager, ui: UI) -> None:
     """The incident report, and the failure alert routed as release.yml says."""
+    from scalpel_plan.errors import ScalpelError
     from scalpel_plan.observe.alerts import alert_failure
 
-    report, outcome = alert_failure(the_plan, result, state, project.backend,
-                                    project.loaded.spec, project.registry, secrets,
-                                    workdir=project.workspace.workdir, console=ui.alert)
+    try:
+        report, outcome = alert_failure(the_plan, result, state, project.backend,
+                                        project.loaded.spec, project.registry, secrets,
+                                        workdir=project.workspace.workdir, console=ui.alert)
+    except (OSError, ScalpelError) as exc:  # never hides the failure it reports on
+        ui.info(f"The incident report could not be written, nor the alert sent: {exc}")
+        return
     ui.alert_outcome(report, outcome)
 
 

@@ -215,6 +215,10 @@ def run_metrics(plan: Plan, result: ApplyResult, events: list[Event]) -> list[Me
 
 
 def record_run(store: Any, plan: Plan, result: ApplyResult) -> None:
-    """Record the metrics of a finished apply or rollback in the state backend."""
-    events = store.read_journal(result.apply_id)
-    MetricsTracker(store).record(run_metrics(plan, result, events))
+    """Record the metrics of a finished apply or rollback in the state backend. Metrics are
+    worth less than the release: a disk that refuses them costs the metrics, nothing else."""
+    try:
+        events = store.read_journal(result.apply_id)
+        MetricsTracker(store).record(run_metrics(plan, result, events))
+    except OSError:
+        pass
