@@ -276,7 +276,7 @@ def _journal_duration(work: Path, address: str) -> float:
     return float(durations[-1])
 
 
-DOCKER_ROUNDS = 3  # skopeo and scalpel alternate; each figure is the median of its rounds
+DOCKER_ROUNDS = 5  # skopeo and scalpel alternate; each figure is the median of its rounds
 
 
 def bench_docker(tmp: Path) -> None:

@@ -153,10 +153,6 @@ def create_tag(repo: Path, tag: str, commit: str, message: str) -> None:
     git(repo, "tag", "--annotate", "--message", message, tag, commit)
 
 
-def delete_tag(repo: Path, tag: str) -> None:
-    git(repo, "tag", "--delete", tag)
-
-
 def push_tag(repo: Path, remote: str, tag: str, timeout: float | None = None, *,
              branch: str | None = None, commit: str | None = None) -> None:
     """Push ``tag`` (and, with ``branch``, ``commit`` to that branch) in one atomic push."""
@@ -165,8 +161,15 @@ def push_tag(repo: Path, remote: str, tag: str, timeout: float | None = None, *,
         timeout=timeout)
 
 
-def delete_remote_tag(repo: Path, remote: str, tag: str, timeout: float | None = None) -> None:
-    git(repo, "push", "--atomic", "--porcelain", remote, f":refs/tags/{tag}", timeout=timeout)
+def move_tags(repo: Path, tags: list[str], commit: str, remote: str | None,
+              timeout: float | None = None) -> None:
+    """Point lightweight ``tags`` (moving ones: stable, latest) at ``commit``, here and, with
+    ``remote``, there (forced, in one atomic push)."""
+    for tag in tags:
+        git(repo, "tag", "--force", tag, commit)
+    if remote and tags:
+        git(repo, "push", "--atomic", "--porcelain", "--force", remote,
+            *(f"refs/tags/{t}:refs/tags/{t}" for t in tags), timeout=timeout)
 
 
 @dataclass(frozen=True)

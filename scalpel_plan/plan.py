@@ -125,6 +125,10 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
     content = _content(loaded, decision, release) if decision.version else {}
     release = replace(release, tag_commit=_tag_commit(graph, state, release),
                       changelog=content.get("changelog"), notes=content.get("notes"))
+    release = replace(release, links=tuple(
+        link for address in graph.order if graph.nodes[address].section == "publish"
+        for link in registry.get(graph.nodes[address].provider).links(graph.nodes[address],
+                                                                       release)))
     secret_problems, secret_warnings = _check_secrets(loaded, secrets)
     changes, drift, problems = _diff_nodes(graph, registry, state, release,
                                            planned=decision.version is not None,

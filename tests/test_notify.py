@@ -222,3 +222,32 @@ notify:
         [attachment] = body["attachments"]
         assert attachment["fallback"] == title and "a fix" in attachment["text"]
         assert {"title": "Version", "value": "0.1.0", "short": True} in attachment["fields"]
+
+
+def test_announcements_link_the_github_release_and_the_pypi_page(repo, cli, monkeypatch):
+    monkeypatch.setenv("SLACK_URL", "https://hooks.slack.example/services/T/B/X")
+    monkeypatch.setenv("GH_TOKEN", "ghp_not_used_by_plan")
+    repo.write_spec("""
+secrets:
+  slack: {env: SLACK_URL}
+  gh: {env: GH_TOKEN}
+stages:
+  build: {run: "true"}
+publish:
+  pypi.widgets: {files: "dist/*", needs: [stage.build]}
+  github.release: {repository: acme/widgets, token: "${secrets.gh}"}
+notify:
+  slack.announce:
+    webhook: "${secrets.slack}"
+    links: {Docs: "https://docs.example/{version}/"}
+""")
+    monkeypatch.setattr("scalpel_plan.providers.pypi._published", lambda *a: {})  # offline
+    monkeypatch.setattr("scalpel_plan.providers.pypi._check_credentials", lambda *a: None)
+    plan = cli(repo.path, "plan", "--format", "json")
+    assert plan.code == 0, plan.err
+    change = next(c for c in json.loads(plan.out)["changes"]
+                  if c["address"] == "slack.announce")
+    assert change["after"]["message"]["links"] == [
+        ["PyPI", "https://pypi.org/project/work/0.1.0/"],
+        ["Release notes", "https://github.com/acme/widgets/releases/tag/v0.1.0"],
+        ["Docs", "https://docs.example/0.1.0/"]]

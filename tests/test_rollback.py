@@ -130,3 +130,30 @@ def test_a_hotfix_branches_from_a_point_and_releases_the_next_patch(released_twi
     assert history["live"] == "0.1.1" and history["hotfixes"][0]["version"] == "0.1.1"
     again = cli(repo.path, "hotfix", "finish", "--auto-approve")
     assert again.code == 1 and "not an unfinished hotfix branch" in again.err
+
+
+def remote_refs(repo) -> dict[str, str]:
+    out = git(repo.path, "ls-remote", "--tags", "origin")
+    return {ref.removeprefix("refs/tags/"): sha for sha, ref in
+            (line.split("\t") for line in out.splitlines())}
+
+
+def test_moving_git_tags_follow_releases_and_go_back_on_rollback(repo, cli):
+    repo.write_spec("publish:\n  git.tag: {push: origin, moving: [stable, latest]}\n")
+    assert cli(repo.path, "apply", "--auto-approve").code == 0
+    first = git(repo.path, "rev-parse", "HEAD").strip()
+    repo.commit("feat: more")
+    assert cli(repo.path, "apply", "--auto-approve").code == 0
+    second = git(repo.path, "rev-parse", "HEAD").strip()
+    refs = remote_refs(repo)
+    assert refs["stable"] == refs["latest"] == second != first
+
+    plan = cli(repo.path, "rollback", "--to", "v0.1.0")  # no terminal: shows, then refuses
+    assert "moves latest, stable back to v0.1.0" in plan.out
+    result = cli(repo.path, "rollback", "--to", "v0.1.0", "--auto-approve")
+    assert result.code == 0, result.err
+    refs = remote_refs(repo)
+    assert refs["stable"] == refs["latest"] == first  # moved back, here and on origin
+    assert git(repo.path, "rev-parse", "stable").strip() == first
+    assert refs["v0.2.0^{}"] == second  # the release tag itself never moves
+    assert "No changes" in cli(repo.path, "plan").out  # nothing drifted

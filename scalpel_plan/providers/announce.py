@@ -74,7 +74,8 @@ class AnnounceConfig(NodeConfig):
         "success: announce the release (a node in the plan); failure: receive failure alerts "
         "(see `alerts`); rollback: announce a rollback"))
     links: dict[str, str] = Field(default_factory=dict, description=(
-        "Buttons or links: label → URL template with {project} {version} {tag} {commit}"))
+        "More buttons or links (the GitHub release and the PyPI page are linked already): "
+        "label → URL template with {project} {version} {tag} {commit}"))
 
 
 def release_message(release: Release, links: dict[str, str], *, where: str) -> Message:
@@ -82,8 +83,8 @@ def release_message(release: Release, links: dict[str, str], *, where: str) -> M
     title = f"{release.project} {release.version} released"
     facts = [("Version", release.version), ("Previous", release.previous or "none"),
              ("Tag", release.tag), ("Commit", release.commit[:12])]
-    shown = [(label, fill(url, release, where=f"{where}.links.{label}"))
-             for label, url in links.items()]
+    shown = [*release.links, *((label, fill(url, release, where=f"{where}.links.{label}"))
+                               for label, url in links.items())]
     data = {"event": "release", "project": release.project, "version": release.version,
             "previous": release.previous, "tag": release.tag, "commit": release.commit}
     return Message("release", title, highlights(release.changelog or release.notes or ""),

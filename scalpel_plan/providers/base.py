@@ -87,6 +87,7 @@ class Release:
     tag_commit: str = ""  # what the tag points at: `commit`, or the release commit's reference
     changelog: str | None = None  # the changelog section the release publishes
     notes: str | None = None  # the release notes
+    links: tuple[tuple[str, str], ...] = ()  # (label, URL): the release and its artifacts
 
     @property
     def tagged(self) -> str:
@@ -143,6 +144,10 @@ class Provider:
     def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
              observed: Attributes | None) -> Change:
         raise NotImplementedError
+
+    def links(self, node: Node, release: Release) -> list[tuple[str, str]]:
+        """(label, URL) of what this node publishes, for announcements to link to."""
+        return []
 
     def preflight(self, change: Change, upstream: set[str]) -> None:
         """Raise ProviderError for a problem plan can see before anything is applied

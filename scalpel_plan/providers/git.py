@@ -2,12 +2,13 @@
 when there is one: see ``git_commit``).
 
 A release tag never moves: a tag that already exists at another commit is an error. One that
-already exists at the release's commit (an earlier, interrupted apply) is adopted.
+already exists at the release's commit (an earlier, interrupted apply) is adopted. ``moving``
+tags (stable, latest) do move: to each release, and back to a rollback point's commit.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import Field
 
@@ -31,6 +32,9 @@ from scalpel_plan.spec.model import NodeConfig
 class GitTagConfig(NodeConfig):
     push: str | None = Field(None, description="The remote to push the tag to, e.g. origin")
     message: str = Field("Release {version}", description="The annotated tag's message")
+    moving: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")]] = Field(
+        default_factory=list, description="Lightweight tags moved to each release (stable, "
+        "latest), force-pushed; a rollback moves them back")
 
 
 class GitProvider(Provider):
@@ -45,6 +49,8 @@ class GitProvider(Provider):
         after: Attributes = {
             "tag": release.tag, "commit": release.tagged, "remote": config.push,
             "message": fill(config.message, release, where=f"{node.address}.message")}
+        if config.moving:
+            after["moving"] = sorted(config.moving)
         if release.tagged == git_commit.SHA_REF and config.push:
             after["branch"] = git_commit.BRANCH_REF  # the release commit goes up with the tag
         return after
@@ -112,14 +118,11 @@ class GitProvider(Provider):
         if change.after.get("kind") == "commit":
             return git_commit.apply(change, ctx)
         repo = ctx.release.repo
-        after = change.after if change.action != "delete" else change.before
+        after = change.after
         tag, commit, remote = after["tag"], after["commit"], after["remote"]
-        if change.action == "delete":
-            if remote and tag in git.remote_tags(repo, remote, ctx.timeout):
-                git.delete_remote_tag(repo, remote, tag, ctx.timeout)
-            if git.tag_commit(repo, tag):
-                git.delete_tag(repo, tag)
-            return {}
+        if change.action == "update":  # a rollback: only the moving tags go back
+            git.move_tags(repo, after["moving"], commit, remote, ctx.timeout)
+            return dict(after)
         local = git.tag_commit(repo, tag)
         if local is None:
             git.create_tag(repo, tag, commit, after["message"])
@@ -134,9 +137,19 @@ class GitProvider(Provider):
             elif on_remote != commit:
                 raise ProviderError(f"{change.address}: tag {tag} exists on {remote} at "
                                     f"{on_remote[:12]}; refusing to move it")
+        git.move_tags(repo, after.get("moving", []), commit, remote, ctx.timeout)
         obj = git.git(repo, "rev-parse", f"refs/tags/{tag}").stdout.strip()
-        return {"tag": tag, "commit": commit, "remote": remote, "message": after["message"],
-                "object": obj}
+        recorded = {"tag": tag, "commit": commit, "remote": remote,
+                    "message": after["message"], "object": obj}
+        return {**recorded, "moving": after["moving"]} if after.get("moving") else recorded
+
+    def revert(self, address: str, recorded: Attributes) -> Change | None:
+        """The moving tags go back to the point's commit (its release tag never moved)."""
+        if not recorded.get("moving"):
+            return None
+        return Change(address=address, provider=self.name, action="update", before={},
+                      after=dict(recorded), reason=f"moves {', '.join(recorded['moving'])} "
+                      f"back to {recorded['tag']} ({str(recorded['commit'])[:12]})")
 
     def by_hand(self, address: str, current: Attributes) -> str | None:
         return (f"tag {current.get('tag')} stays: a release tag never moves, and the next "

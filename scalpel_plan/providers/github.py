@@ -57,6 +57,14 @@ class GithubProvider(Provider):
                 "prerelease": prerelease, "latest": config.latest and not prerelease,
                 "assets": list(config.assets)}
 
+    def links(self, node: Node, release: Release) -> list[tuple[str, str]]:
+        config = node.config
+        assert isinstance(config, GithubConfig)
+        api = config.api.rstrip("/")
+        site = "https://github.com" if api == "https://api.github.com" else \
+            api.removesuffix("/api/v3")  # GitHub Enterprise: https://HOST/api/v3
+        return [("Release notes", f"{site}/{config.repository}/releases/tag/{release.tag}")]
+
     def read(self, node: Node, release: Release, desired: Attributes | None,
              recorded: Attributes | None, live: LiveCache) -> Attributes | None:
         return None  # reading needs the token, which plan does not load

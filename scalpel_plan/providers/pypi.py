@@ -68,6 +68,16 @@ class PypiProvider(Provider):
                 "pattern": config.files, "username": config.username,
                 "password": config.password, "files": files}
 
+    def links(self, node: Node, release: Release) -> list[tuple[str, str]]:
+        config = node.config
+        assert isinstance(config, PypiConfig)
+        index = _index(config)
+        if not index.startswith(("https://pypi.org/", "https://test.pypi.org/")):
+            return []  # a private index has no project pages to link to
+        site = index.removesuffix("simple/")
+        package = _normalize(config.package or release.project)
+        return [("PyPI", f"{site}project/{package}/{release.version}/")]
+
     def read(self, node: Node, release: Release, desired: Attributes | None,
              recorded: Attributes | None, live: LiveCache) -> Attributes | None:
         if desired is None:
