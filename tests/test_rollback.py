@@ -157,3 +157,18 @@ def test_moving_git_tags_follow_releases_and_go_back_on_rollback(repo, cli):
     assert git(repo.path, "rev-parse", "stable").strip() == first
     assert refs["v0.2.0^{}"] == second  # the release tag itself never moves
     assert "No changes" in cli(repo.path, "plan").out  # nothing drifted
+
+
+def test_a_failed_rollback_is_an_incident_with_the_command_to_finish_it(released_twice, cli,
+                                                                        monkeypatch):
+    repo = released_twice
+    monkeypatch.setenv("REGISTRY_PASSWORD", "not-the-password")
+    result = cli(repo.path, "rollback", "--to", "v0.1.0", "--auto-approve")
+    assert result.code == 1 and "Rollback failed." in result.err
+    assert "ALERT work 0.1.0: rollback failed at docker.app" in result.err
+    [report] = (repo.path / ".scalpel" / "incidents").iterdir()
+    text = report.read_text()
+    assert text.startswith("# Incident: work 0.1.0: rollback failed at docker.app")
+    assert "`scalpel rollback --to 0.1.0` again" in text
+    assert "not-the-password" not in text + result.err
+    assert state_of(repo)["live"] == "0.2.0"  # nothing changed what is live
