@@ -44,6 +44,9 @@ Pre = Annotated[str | None, typer.Option(
     "--pre", help="Make a pre-release with this label (rc → 1.3.0-rc.1, then rc.2, ...).")]
 Version = Annotated[str | None, typer.Option(
     "--version", help="Release this version instead of the computed one.")]
+AutoApprove = Annotated[bool, typer.Option(help="Do not ask for confirmation.")]
+Parallelism = Annotated[int, typer.Option(min=1, help="Steps run at once.")]
+JsonProgress = Annotated[bool, typer.Option("--json", help="Progress as JSON lines.")]
 DEFAULT_SPEC = Path("release.yml")
 
 
@@ -235,9 +238,9 @@ def apply(
     file: SpecFile = DEFAULT_SPEC,
     version: Version = None,
     pre: Pre = None,
-    auto_approve: Annotated[bool, typer.Option(help="Do not ask for confirmation.")] = False,
-    parallelism: Annotated[int, typer.Option(min=1, help="Steps run at once.")] = 4,
-    json: Annotated[bool, typer.Option("--json", help="Progress as JSON lines.")] = False,
+    auto_approve: AutoApprove = False,
+    parallelism: Parallelism = 4,
+    json: JsonProgress = False,
     lock_timeout: LockTimeout = "0s",
 ) -> int:
     """Carry out the plan: every step journaled; re-run after a crash to finish the job."""
@@ -300,9 +303,9 @@ def rollback(
     out: Annotated[Path | None, typer.Option(
         help="Save the rollback plan instead; apply it with `scalpel apply FILE`.")] = None,
     format: Annotated[PlanFormat, typer.Option("--format")] = PlanFormat.text,
-    auto_approve: Annotated[bool, typer.Option(help="Do not ask for confirmation.")] = False,
-    parallelism: Annotated[int, typer.Option(min=1, help="Steps run at once.")] = 4,
-    json: Annotated[bool, typer.Option("--json", help="Progress as JSON lines.")] = False,
+    auto_approve: AutoApprove = False,
+    parallelism: Parallelism = 4,
+    json: JsonProgress = False,
     lock_timeout: LockTimeout = "0s",
 ) -> int:
     """Plan the way back to a rollback point, then apply it on confirmation."""
@@ -630,9 +633,9 @@ def hotfix_start(
 @hotfix_app.command("finish")
 def hotfix_finish(
     file: SpecFile = DEFAULT_SPEC,
-    auto_approve: Annotated[bool, typer.Option(help="Do not ask for confirmation.")] = False,
-    parallelism: Annotated[int, typer.Option(min=1, help="Steps run at once.")] = 4,
-    json: Annotated[bool, typer.Option("--json", help="Progress as JSON lines.")] = False,
+    auto_approve: AutoApprove = False,
+    parallelism: Parallelism = 4,
+    json: JsonProgress = False,
 ) -> int:
     """Release the hotfix branch you are on and record which release it fixes."""
     from scalpel_plan import git

@@ -251,3 +251,13 @@ notify:
         ["PyPI", "https://pypi.org/project/work/0.1.0/"],
         ["Release notes", "https://github.com/acme/widgets/releases/tag/v0.1.0"],
         ["Docs", "https://docs.example/0.1.0/"]]
+
+
+def test_a_missing_ca_file_is_named(repo, cli, tmp_path, monkeypatch):
+    with smtp_server(tmp_path / "smtp") as smtp:
+        monkeypatch.setenv("SMTP_PW", smtp.password)
+        repo.write_spec(EMAIL_SPEC.format(port=smtp.port, security="starttls",
+                                          ca=tmp_path / "nowhere.pem"))
+        result = cli(repo.path, "apply", "--auto-approve")
+        assert result.code == 1 and "nowhere.pem is not a file" in result.err
+        assert smtp.messages == []

@@ -139,3 +139,12 @@ def test_the_status_page_renders_in_chromium_without_errors(two_releases, cli, t
         browser.close()
     assert problems == []
     assert shot.stat().st_size > 10_000  # a real rendering, not a blank page
+
+
+def test_a_damaged_metrics_file_costs_only_the_damaged_lines(two_releases, cli):
+    repo = two_releases
+    with (repo.path / ".scalpel" / "metrics.jsonl").open("a") as fh:
+        fh.write('{"hand": "edited"}\n{"name": "x", "value": "not a number", "type": "odd"}\n'
+                 '{"name": "torn", "val')
+    shown = cli(repo.path, "metrics")
+    assert shown.code == 0 and shown.out.splitlines()[2].startswith("0.2.0")

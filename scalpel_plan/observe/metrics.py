@@ -104,7 +104,13 @@ class MetricsTracker:
         """Every metric recorded, oldest first."""
         if self.store is None:
             return list(self._memory)
-        return [Metric.from_dict(r) for r in self.store.read_metrics()]
+        found = []
+        for record in self.store.read_metrics():
+            try:
+                found.append(Metric.from_dict(record))
+            except (TypeError, ValueError, KeyError):
+                continue  # a line edited by hand into something else: the others still count
+        return found
 
     def by_release(self, operation: str = "release") -> dict[str, dict[str, Metric]]:
         """version → metric name → the latest value of that run, in release order."""

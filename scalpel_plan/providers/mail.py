@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
@@ -64,6 +65,9 @@ class EmailProvider(Announcer):
         email = compose(target, message)
         recipients = [*target["to"], *target["cc"], *target["bcc"]]
         where = f"{address}: SMTP server {target['host']}:{target['port']}"
+        if target["ca_file"] and not Path(target["ca_file"]).is_file():
+            raise ProviderError(f"{address}: ca_file {target['ca_file']} is not a file",
+                                hint="point ca_file at the PEM bundle of the server's CA")
         try:
             with _connect(target) as smtp:
                 if target["username"]:
