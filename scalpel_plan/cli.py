@@ -316,7 +316,7 @@ def rollback(
     secrets = _secrets(project, ui)
     with project.backend.lock("rollback", _seconds(lock_timeout)):
         state = project.backend.read()
-        the_plan = make_rollback_plan(project.loaded, project.graph, project.registry, state,
+        the_plan = make_rollback_plan(project.loaded, project.registry, state,
                                       project.workspace, to)
         if not json:
             ui.plan(the_plan, format.value)

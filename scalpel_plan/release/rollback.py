@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 from scalpel_plan import git
 from scalpel_plan.errors import ScalpelError
-from scalpel_plan.graph import Graph
 from scalpel_plan.plan import Fingerprint, Plan, PlanDiagnostic, RollbackSummary
 from scalpel_plan.providers.announce import Announcer, Message
 from scalpel_plan.providers.base import Change, Node, Release
@@ -44,7 +43,7 @@ def find_point(state: State, ref: str) -> RollbackPoint:
     return point
 
 
-def make_rollback_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State,
+def make_rollback_plan(loaded: LoadedSpec, registry: Registry, state: State,
                        workspace: Workspace, to: str) -> Plan:
     """The plan that takes what is live back to the rollback point ``to``."""
     point = find_point(state, to)
