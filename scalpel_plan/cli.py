@@ -186,6 +186,9 @@ def plan(
     format: Annotated[PlanFormat, typer.Option("--format")] = PlanFormat.text,
     detailed_exitcode: Annotated[bool, typer.Option(
         help="Exit 0 with no changes, 1 on error, 2 with changes.")] = False,
+    allow_missing_secrets: Annotated[bool, typer.Option(
+        help="Plan without the secrets that are not set (a pull request from a fork): "
+        "warnings instead of errors; what needs them to read is not read.")] = False,
     lock_timeout: LockTimeout = "0s",
 ) -> int:
     """Show what the next release will do, as a diff against the state and what is live."""
@@ -197,7 +200,8 @@ def plan(
     with project.backend.lock("plan", _seconds(lock_timeout)):
         state = project.backend.read()
         the_plan = make_plan(project.loaded, project.graph, project.registry, state,
-                             project.workspace, version=version, pre=pre, secrets=secrets)
+                             project.workspace, version=version, pre=pre, secrets=secrets,
+                             allow_missing_secrets=allow_missing_secrets)
     ui.plan(the_plan, format.value)
     if out:
         _save_plan(the_plan, out)

@@ -109,7 +109,8 @@ class Plan(BaseModel):
 
 def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State,
               workspace: Workspace, *, version: str | None = None,
-              pre: str | None = None, secrets: SecretsManager | None = None) -> Plan:
+              pre: str | None = None, secrets: SecretsManager | None = None,
+              allow_missing_secrets: bool = False) -> Plan:
     secrets = secrets or SecretsManager(loaded.spec.secrets)
     commit = git.head(workspace.repo)
     if commit is None:
@@ -129,7 +130,7 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
         link for address in graph.order if graph.nodes[address].section == "publish"
         for link in registry.get(graph.nodes[address].provider).links(graph.nodes[address],
                                                                        release)))
-    secret_problems, secret_warnings = _check_secrets(loaded, secrets)
+    secret_problems, secret_warnings = _check_secrets(loaded, secrets, allow_missing_secrets)
     changes, drift, problems = _diff_nodes(graph, registry, state, release,
                                            planned=decision.version is not None,
                                            secrets=secrets)
@@ -188,9 +189,11 @@ def _content(loaded: LoadedSpec, decision: versioning.VersionDecision,
     return content
 
 
-def _check_secrets(loaded: LoadedSpec, secrets: SecretsManager
+def _check_secrets(loaded: LoadedSpec, secrets: SecretsManager, allow_missing: bool = False
                    ) -> tuple[list[Diagnostic], list[Diagnostic]]:
-    """(errors, warnings) for every declared secret, where it is declared in release.yml."""
+    """(errors, warnings) for every declared secret, where it is declared in release.yml. With
+    ``allow_missing`` (a pull request from a fork gets no secrets), a missing one is only a
+    warning; one that is set but invalid or expired is still an error."""
     errors: list[Diagnostic] = []
     warnings: list[Diagnostic] = []
     for status in secrets.statuses():
@@ -202,10 +205,11 @@ def _check_secrets(loaded: LoadedSpec, secrets: SecretsManager
                 "expired": f"renew it and update `expires` under secrets.{status.name}",
                 "expiring": f"renew it before then and update `expires` under "
                             f"secrets.{status.name}"}[status.status]
+        tolerated = status.ok or (allow_missing and status.status == "missing")
         diagnostic = Diagnostic(f"secret {status.name}: {status.detail}", where.file,
                                 where.line, where.col, f"secrets.{status.name}", hint,
-                                "warning" if status.ok else "error")
-        (warnings if status.ok else errors).append(diagnostic)
+                                "warning" if tolerated else "error")
+        (warnings if tolerated else errors).append(diagnostic)
     return errors, warnings
 
 
