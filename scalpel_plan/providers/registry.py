@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from importlib import metadata
+import threading
+from importlib import import_module, metadata
 
 from scalpel_plan.errors import ScalpelError
 from scalpel_plan.providers.base import Provider
@@ -12,8 +13,13 @@ ENTRY_POINT_GROUP = "scalpel.providers"
 
 
 class Registry:
-    def __init__(self, providers: list[Provider]) -> None:
+    """Providers by name. Built-ins are imported when first asked for (a command that plans a
+    git tag never imports the docker, SMTP or Slack code); plugins are given as instances."""
+
+    def __init__(self, providers: list[Provider], lazy: dict[str, str] | None = None) -> None:
         self._by_name = {p.name: p for p in providers}
+        self._lazy = dict(lazy or {})  # name → "module:Class", imported on first use
+        self._loading = threading.Lock()  # plan's reads ask from several threads at once
 
     def get(self, name: str) -> Provider:
         found = self.find(name)
@@ -23,42 +29,40 @@ class Registry:
         return found
 
     def find(self, name: str) -> Provider | None:
-        return self._by_name.get(name)
+        found = self._by_name.get(name)
+        if found is None and name in self._lazy:
+            with self._loading:
+                if name not in self._by_name:
+                    module, cls = self._lazy[name].split(":")
+                    self._by_name[name] = getattr(import_module(module), cls)()
+                found = self._by_name[name]
+        return found
 
     def names(self) -> list[str]:
-        return sorted(self._by_name)
+        return sorted({*self._by_name, *self._lazy})
 
     def node_configs(self, *, exclude: tuple[str, ...] = ("stage",)) -> dict[str, type[NodeConfig]]:
         """Provider name → config model, for the publish/notify sections of the schema."""
-        return {n: p.config_model for n, p in self._by_name.items() if n not in exclude}
+        return {n: self.get(n).config_model for n in self.names() if n not in exclude}
 
     def has_plugins(self) -> bool:
-        return set(self._by_name) != set(BUILTIN_NAMES)
+        return set(self.names()) != set(BUILTIN)
 
 
-BUILTIN_NAMES = ("console", "docker", "email", "git", "github", "pypi", "slack", "stage",
-                 "webhook")
-
-
-def builtin() -> list[Provider]:
-    from scalpel_plan.providers.console import ConsoleProvider
-    from scalpel_plan.providers.docker import DockerProvider
-    from scalpel_plan.providers.git import GitProvider
-    from scalpel_plan.providers.github import GithubProvider
-    from scalpel_plan.providers.mail import EmailProvider
-    from scalpel_plan.providers.pypi import PypiProvider
-    from scalpel_plan.providers.slack import SlackProvider
-    from scalpel_plan.providers.stage import StageProvider
-    from scalpel_plan.providers.webhook import WebhookProvider
-
-    return [StageProvider(), GitProvider(), ConsoleProvider(), WebhookProvider(),
-            PypiProvider(), GithubProvider(), DockerProvider(), SlackProvider(),
-            EmailProvider()]
-
-
+BUILTIN = {  # name → where it lives
+    "console": "scalpel_plan.providers.console:ConsoleProvider",
+    "docker": "scalpel_plan.providers.docker:DockerProvider",
+    "email": "scalpel_plan.providers.mail:EmailProvider",
+    "git": "scalpel_plan.providers.git:GitProvider",
+    "github": "scalpel_plan.providers.github:GithubProvider",
+    "pypi": "scalpel_plan.providers.pypi:PypiProvider",
+    "slack": "scalpel_plan.providers.slack:SlackProvider",
+    "stage": "scalpel_plan.providers.stage:StageProvider",
+    "webhook": "scalpel_plan.providers.webhook:WebhookProvider",
+}
 def default_registry(*, plugins: bool = True) -> Registry:
     """The built-in providers, plus every provider installed under the entry point group."""
-    providers = builtin()
+    providers: list[Provider] = []
     if plugins:
         for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
             try:
@@ -69,4 +73,4 @@ def default_registry(*, plugins: bool = True) -> Registry:
                     f"provider plugin '{entry.name}' ({entry.value}) failed to load: {exc}",
                     hint="fix or uninstall the package that provides it",
                 ) from exc
-    return Registry(providers)
+    return Registry(providers, BUILTIN)
