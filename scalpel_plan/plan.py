@@ -9,7 +9,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,11 +18,13 @@ from scalpel_plan.errors import Diagnostic, ScalpelError, StalePlanError
 from scalpel_plan.graph import Graph
 from scalpel_plan.providers.base import ACTIONS, Change, Drift, LiveCache, Release
 from scalpel_plan.providers.registry import Registry
-from scalpel_plan.release import versioning
 from scalpel_plan.release.secrets import SecretsManager
 from scalpel_plan.spec import LoadedSpec
 from scalpel_plan.state.model import State, now
 from scalpel_plan.workspace import Workspace
+
+if TYPE_CHECKING:  # make_plan imports it: applying a saved plan never needs it
+    from scalpel_plan.release import versioning
 
 PLAN_FORMAT_VERSION = 1
 READ_WORKERS = 8
@@ -111,6 +113,8 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
               workspace: Workspace, *, version: str | None = None,
               pre: str | None = None, secrets: SecretsManager | None = None,
               allow_missing_secrets: bool = False) -> Plan:
+    from scalpel_plan.release import versioning
+
     secrets = secrets or SecretsManager(loaded.spec.secrets)
     commit = git.head(workspace.repo)
     if commit is None:
