@@ -95,14 +95,13 @@ class LocalBackend:
     def read_journal(self, apply_id: str) -> list[Event]:
         return read_journal(self.journal_path(apply_id))
 
-    # metrics: one JSON object per line, appended and fsync'd ------------------------------
+    # metrics: one JSON object per line, appended ---------------------------------------------
     def append_metrics(self, records: list[dict[str, Any]]) -> None:
+        """Appended and flushed, not fsync'd: they are derived from the journal, which is."""
         self.folder.mkdir(parents=True, exist_ok=True)
         data = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records)
         with self.metrics_path.open("ab") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
 
     def read_metrics(self) -> list[dict[str, Any]]:
         try:
