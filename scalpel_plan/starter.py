@@ -42,6 +42,14 @@ publish:
 notify:
   console.announce:       # printed when the release is done
     message: "{{project}} {{version}} is released ({{tag}})"
+  # slack.announce:       # a Block Kit message: version, changelog highlights, links
+  #   webhook: "${{secrets.slack_hook}}"
+  #   on: [success, failure, rollback]
+
+# secrets:                # values come from the environment only, never from this file
+#   slack_hook: {{env: SLACK_WEBHOOK}}
+# alerts:                 # where a failed release or rollback is reported
+#   on_failure: [console, slack.announce]
 """
 
 

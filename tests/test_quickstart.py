@@ -82,3 +82,17 @@ def test_the_readmes_release_yml_is_valid(tmp_path, cli):
     result = cli(tmp_path, "validate")
     assert result.code == 0, result.err
     assert "is valid: 12 nodes" in result.err
+
+
+def test_the_starters_commented_announcement_and_alerts_work_once_uncommented(repo, cli,
+                                                                             monkeypatch):
+    import re
+
+    assert cli(repo.path, "init").code == 0
+    head, tail = (repo.path / "release.yml").read_text().split("console.announce:", 1)
+    uncommented = "\n".join(re.sub(r"^(\s*)# ", r"\1", line) for line in tail.splitlines())
+    (repo.path / "release.yml").write_text(head + "console.announce:" + uncommented + "\n")
+    result = cli(repo.path, "validate")
+    assert result.code == 0, result.err
+    monkeypatch.setenv("SLACK_WEBHOOK", "https://hooks.slack.example/services/T/B/X")
+    assert "slack.announce will be created (irreversible)" in cli(repo.path, "plan").out
