@@ -89,9 +89,11 @@ def test_the_starters_commented_announcement_and_alerts_work_once_uncommented(re
     import re
 
     assert cli(repo.path, "init").code == 0
-    head, tail = (repo.path / "release.yml").read_text().split("console.announce:", 1)
-    uncommented = "\n".join(re.sub(r"^(\s*)# ", r"\1", line) for line in tail.splitlines())
-    (repo.path / "release.yml").write_text(head + "console.announce:" + uncommented + "\n")
+    head, tail = (repo.path / "release.yml").read_text().split("    message: \"{project}", 1)
+    first, *rest = tail.splitlines()
+    uncommented = [re.sub(r"^(\s*)# ", r"\1", line) for line in rest]
+    (repo.path / "release.yml").write_text(
+        "\n".join([head + '    message: "{project}' + first, *uncommented]) + "\n")
     result = cli(repo.path, "validate")
     assert result.code == 0, result.err
     monkeypatch.setenv("SLACK_WEBHOOK", "https://hooks.slack.example/services/T/B/X")
