@@ -1,0 +1,145 @@
+"""What every command module shares: the typer apps, the option types, and the helpers that
+open a project, its records and its secrets, write files and ask for confirmation."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from scalpel_plan.plan import Plan
+    from scalpel_plan.release.secrets import SecretsManager
+    from scalpel_plan.ui import UI
+    from scalpel_plan.workspace import Project, Records
+
+
+app = typer.Typer(
+    name="scalpel", no_args_is_help=True, add_completion=False,
+    pretty_exceptions_enable=False, rich_markup_mode=None,
+    help="Release engineering as a reviewable plan: validate, plan, apply, resume.",
+)
+state_app = typer.Typer(help="Inspect the recorded state and its lock.", no_args_is_help=True)
+app.add_typer(state_app, name="state")
+hotfix_app = typer.Typer(help="Fix a released version on a branch of its own.",
+                         no_args_is_help=True)
+app.add_typer(hotfix_app, name="hotfix")
+metrics_app = typer.Typer(help="Release metrics: durations by category, trends, export.")
+app.add_typer(metrics_app, name="metrics")
+
+SpecFile = Annotated[Path, typer.Option("--file", "-f", help="The release spec.",
+                                        show_default=True)]
+LockTimeout = Annotated[str, typer.Option(help="Wait this long for the state lock (e.g. 30s, 5m).")]
+Pre = Annotated[str | None, typer.Option(
+    "--pre", help="Make a pre-release with this label (rc → 1.3.0-rc.1, then rc.2, ...).")]
+Version = Annotated[str | None, typer.Option(
+    "--version", help="Release this version instead of the computed one.")]
+AutoApprove = Annotated[bool, typer.Option(help="Do not ask for confirmation.")]
+Parallelism = Annotated[int, typer.Option(min=1, help="Steps run at once.")]
+JsonProgress = Annotated[bool, typer.Option("--json", help="Progress as JSON lines.")]
+DEFAULT_SPEC = Path("release.yml")
+
+
+class PlanFormat(StrEnum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+class ChangelogFormat(StrEnum):
+    markdown = "markdown"
+    html = "html"
+    json = "json"
+
+
+class MetricsFormat(StrEnum):
+    json = "json"
+    csv = "csv"
+    openmetrics = "openmetrics"
+
+
+class GraphFormat(StrEnum):
+    dot = "dot"
+    mermaid = "mermaid"
+
+
+def console_ui() -> UI:
+    from scalpel_plan.ui import UI
+
+    return UI()
+
+
+def open_at(file: Path, *, need_repo: bool = True) -> Project:
+    from scalpel_plan.workspace import open_project
+
+    return open_project(file, need_repo=need_repo)
+
+
+def load_secrets(project: Project, ui: UI) -> SecretsManager:
+    """The command's one secrets manager: every declared value (and the providers' default
+    variables) loaded and masked before anything is printed; under GitHub Actions each value
+    is also registered with the runner (``::add-mask::``) so that its own log masks it."""
+    from scalpel_plan.release.secrets import SecretsManager
+
+    on_load = ui.add_mask if os.environ.get("GITHUB_ACTIONS") == "true" else None
+    manager = SecretsManager(project.loaded.spec.secrets, on_load=on_load)
+    manager.load_all()
+    return manager
+
+
+def records_at(file: Path) -> Records:
+    from scalpel_plan.workspace import open_records
+
+    return open_records(file)
+
+
+def duration(text: str) -> float:
+    from scalpel_plan.errors import ScalpelError
+
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    for unit in sorted(units, key=len, reverse=True):
+        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
+            return float(text[: -len(unit)]) * units[unit]
+    if text.replace(".", "", 1).isdigit():
+        return float(text)
+    raise ScalpelError(f"--lock-timeout {text!r} is not a duration", hint="for example 30s or 5m")
+
+
+def save_plan(the_plan: Plan, out: Path) -> None:
+    from scalpel_plan.ui import plan_json
+
+    write_text(out, plan_json(the_plan))
+
+
+def write_text(path: Path, text: str) -> None:
+    write_bytes(path, text.encode())
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write a file the user named, atomically, through the secrets mask; a failure is their
+    error to fix, not a bug."""
+    from scalpel_plan.errors import ScalpelError
+    from scalpel_plan.masking import mask_bytes
+
+    data = mask_bytes(data)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ScalpelError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def approved(ui: UI) -> bool:
+    from scalpel_plan.errors import ScalpelError
+
+    if not sys.stdin.isatty():
+        raise ScalpelError("apply needs confirmation but there is no terminal",
+                           hint="pass --auto-approve, or apply a saved plan file")
+    return ui.confirm("Do you want to perform these actions?")
+
