@@ -261,3 +261,18 @@ def test_a_missing_ca_file_is_named(repo, cli, tmp_path, monkeypatch):
         result = cli(repo.path, "apply", "--auto-approve")
         assert result.code == 1 and "nowhere.pem is not a file" in result.err
         assert smtp.messages == []
+
+
+def test_a_secret_quoted_in_a_commit_message_never_reaches_the_channel(repo, cli, httpserver,
+                                                                      monkeypatch):
+    received = slack_receiver(httpserver, monkeypatch, [])
+    monkeypatch.setenv("DEPLOY_KEY", "dk-live-0123456789abcdef")
+    repo.commit("feat: switch to key dk-live-0123456789abcdef for deploys")
+    repo.write_spec(SLACK_SPEC.replace("secrets:\n", "secrets:\n  deploy: {env: DEPLOY_KEY}\n")
+                    + "changelog: {}\n")
+    result = cli(repo.path, "apply", "--auto-approve")
+    assert result.code == 0, result.err
+    body = json.dumps(received)
+    assert "dk-live-0123456789abcdef" not in body and "switch to key [secret]" in body
+    changelog = (repo.path / "CHANGELOG.md").read_text()  # written by the release commit
+    assert "switch to key [secret]" in changelog and "dk-live" not in changelog

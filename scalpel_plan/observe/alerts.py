@@ -114,9 +114,8 @@ class Alert:
                 "operation": self.operation, "failed_node": self.failed_node,
                 "error": self.error, "done": list(self.done), "remaining": list(self.remaining),
                 "report": self.report, "apply_id": self.apply_id, "fingerprint": self.fingerprint}
-        message = Message("failure", self.title, "\n\n".join(body), facts, links, data,
-                          self.severity)
-        return Message.from_dict(json.loads(mask(json.dumps(message.to_dict()))))
+        return Message("failure", self.title, "\n\n".join(body), facts, links, data,
+                       self.severity).masked()
 
 
 AlertHandler = Callable[[Alert], object]

@@ -55,6 +55,15 @@ class Message:
         return cls(**{**data, "facts": [tuple(f) for f in data.get("facts", [])],
                       "links": [tuple(link) for link in data.get("links", [])]})
 
+    def masked(self) -> Message:
+        """This message with every secret value masked: what leaves Scalpel (a commit message
+        quoting a token must not carry it into a chat channel)."""
+        import json
+
+        from scalpel_plan.masking import mask
+
+        return Message.from_dict(json.loads(mask(json.dumps(self.to_dict()))))
+
     @property
     def text(self) -> str:
         """The body for channels that do not read HTML: Markdown with its HTML escapes
@@ -157,7 +166,7 @@ class Announcer(Provider):
         mark = {"release": after["release"]}
         ctx.record({**mark, "status": "sending"})
         try:
-            sent = self.send(change.address, after, Message.from_dict(after["message"]),
+            sent = self.send(change.address, after, Message.from_dict(after["message"]).masked(),
                              ctx.secrets)
         except Exception:  # (an interrupt leaves "sending": its outcome is unknown)
             ctx.record({**mark, "status": "failed"})  # it did not go out: the next apply sends

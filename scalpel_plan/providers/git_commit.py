@@ -25,6 +25,7 @@ from scalpel_plan.providers.base import (
     fill,
 )
 from scalpel_plan.release import version_files
+from scalpel_plan.masking import mask
 from scalpel_plan.release.changelog import insert_section
 from scalpel_plan.spec.model import NodeConfig
 
@@ -95,7 +96,7 @@ def _write_changelog(repo: Path, changelog: dict[str, str]) -> str:
     # surrogateescape: bytes that are not UTF-8 are written back exactly as they were
     existing = target.read_bytes().decode("utf-8", "surrogateescape") if target.exists() else ""
     if changelog["section"].split("\n", 1)[0] not in existing:
-        text = insert_section(existing, changelog["section"], changelog["marker"])
+        text = insert_section(existing, mask(changelog["section"]), changelog["marker"])
         target.write_bytes(text.encode("utf-8", "surrogateescape"))
     return changelog["file"]
 
