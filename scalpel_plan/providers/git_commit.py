@@ -15,6 +15,7 @@ from pydantic import Field
 
 from scalpel_plan import git
 from scalpel_plan.errors import ProviderError
+from scalpel_plan.masking import mask
 from scalpel_plan.providers.base import (
     Attributes,
     Change,
@@ -25,7 +26,6 @@ from scalpel_plan.providers.base import (
     fill,
 )
 from scalpel_plan.release import version_files
-from scalpel_plan.masking import mask
 from scalpel_plan.release.changelog import insert_section
 from scalpel_plan.spec.model import NodeConfig
 
