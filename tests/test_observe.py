@@ -17,7 +17,7 @@ from scalpel_plan.observe.metrics import MetricsTracker, MetricType
 PROFILED = """
 stages:
   compile: {{run: "sleep {compile}"}}
-  docs: {{run: "sleep 0.1"}}
+  docs: {{run: "sleep 0.25"}}
   package: {{run: "sleep 0.2", needs: [stage.compile]}}
 publish:
   git.tag: {{push: origin, needs: [stage.package, stage.docs]}}
