@@ -8,7 +8,6 @@ to an observer (the UI) as they happen.
 from __future__ import annotations
 
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -16,13 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from scalpel_plan.errors import ScalpelError
-from scalpel_plan.observe.metrics import record_run
-from scalpel_plan.plan import Plan
+from scalpel_plan.plan.model import Plan, step_release
 from scalpel_plan.providers.base import Change, Release, StepContext, resolve
 from scalpel_plan.providers.registry import Registry
-from scalpel_plan.release.secrets import SecretsManager
+from scalpel_plan.secrets import SecretsManager
 from scalpel_plan.state import StateBackend
-from scalpel_plan.state.checkpoint import Checkpointer
+from scalpel_plan.state.checkpoint import Checkpointer, operation_id
 from scalpel_plan.state.model import (
     ReleaseRecord,
     Resource,
@@ -72,8 +70,9 @@ def apply_plan(plan: Plan, registry: Registry, backend: StateBackend, state: Sta
                observer: Observer | None = None,
                secrets: SecretsManager | None = None) -> ApplyResult:
     """Carry out ``plan`` (a release or a rollback); the caller holds the state lock and has
-    checked the plan is fresh."""
-    apply_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    checked the plan is fresh. An interrupt stops the walk (running steps finish) and is
+    returned as ``result.interrupted``, everything recorded."""
+    apply_id = operation_id()
     result = ApplyResult(apply_id)
     if not plan.has_changes:
         result.state = state
@@ -96,9 +95,6 @@ def apply_plan(plan: Plan, registry: Registry, backend: StateBackend, state: Sta
                     done=len(result.where("done")), failed=len(result.where("failed")),
                     skipped=len(result.where("skipped")))
     result.state = checkpoint.close()
-    record_run(backend, plan, result)
-    if result.interrupted:
-        raise KeyboardInterrupt
     return result
 
 
@@ -108,10 +104,7 @@ class _ReleaseRun:
     def __init__(self, plan: Plan, workspace: Workspace, apply_id: str, state: State) -> None:
         summary = plan.release
         assert summary is not None
-        self.release = Release(project=summary.project, version=summary.version,
-                               previous=summary.previous, tag=summary.tag,
-                               commit=summary.commit, repo=workspace.repo,
-                               workdir=workspace.workdir)
+        self.release = step_release(summary, workspace)
         self.record = ReleaseRecord(version=summary.version, previous=summary.previous,
                                     tag=summary.tag, commit=summary.commit, apply_id=apply_id)
         if (known := state.release(summary.version)) is not None:
@@ -137,11 +130,9 @@ class _RollbackRun:
     """A rollback: recorded as it starts; once it succeeds, the point is live again."""
 
     def __init__(self, plan: Plan, workspace: Workspace, apply_id: str) -> None:
-        from scalpel_plan.release.rollback import point_release
-
         summary = plan.rollback
         assert summary is not None
-        self.release = point_release(plan, workspace)
+        self.release = step_release(summary, workspace)
         self.record = RollbackRecord(id=apply_id, from_version=summary.from_version,
                                      to_version=summary.to_version, point=summary.point)
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # rich itself is imported on first use: `--version` never nee
     from scalpel_plan.observe.dashboard import PublishEvent, ReleaseStatus
     from scalpel_plan.observe.metrics import Metric, Trend
     from scalpel_plan.observe.profile import BuildProfiler, StageChange
-    from scalpel_plan.plan import Plan
+    from scalpel_plan.plan.model import Plan
     from scalpel_plan.providers.base import Change
 
 SYMBOL = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "run": ">",
@@ -300,10 +300,7 @@ class Progress:
         self._status: Any = None
 
     def __enter__(self) -> Progress:
-        if self.mode == "live":
-            self._status = self.ui.err.status("Applying…")
-            self._status.__enter__()
-        return self
+        return self  # the live status starts with the first step: the review comes before
 
     def __exit__(self, *exc: object) -> None:
         if self._status is not None:
@@ -317,6 +314,9 @@ class Progress:
                                         "duration": round(event.duration, 3),
                                         "message": event.message}))
                 return
+            if self.mode == "live" and self._status is None:
+                self._status = self.ui.err.status("Applying…")
+                self._status.__enter__()
             if event.kind == "started":
                 self._running[event.address] = None
             else:

@@ -1,81 +1,16 @@
-"""A project opened for a command: its spec loaded and compiled, its repository and state found."""
+"""Where a release is made: the git work tree, and the ``.scalpel`` folder beside release.yml."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from scalpel_plan import git
-from scalpel_plan.errors import ScalpelError
-from scalpel_plan.state.local import LocalBackend
-
-if TYPE_CHECKING:  # imported by open_project: the read-only commands never need them
-    from scalpel_plan.graph import Graph
-    from scalpel_plan.providers.registry import Registry
-    from scalpel_plan.spec import LoadedSpec
 
 STATE_FOLDER = ".scalpel"
 
 
 @dataclass(frozen=True)
 class Workspace:
-    """Where a release is made: the git work tree and the .scalpel folder."""
+    """The git work tree a release is cut from, and the folder Scalpel keeps its records in."""
 
     repo: Path
     workdir: Path
-
-
-@dataclass(frozen=True)
-class Project:
-    loaded: LoadedSpec
-    graph: Graph
-    registry: Registry
-    workspace: Workspace
-    backend: LocalBackend
-
-
-@dataclass(frozen=True)
-class Records:
-    """What the read-only commands (status, history, metrics, profile) need: the project's
-    name and its recorded state. The spec is read for the name only, not compiled, so the
-    records of a project stay readable while its release.yml is being edited."""
-
-    project_name: str
-    backend: LocalBackend
-
-
-def open_records(spec_path: Path) -> Records:
-    from scalpel_plan.spec import pyproject_name
-    from scalpel_plan.spec.source import read_source
-
-    source = read_source(spec_path, str(spec_path))
-    project = source.data.get("project")
-    name = project.get("name") if isinstance(project, dict) else None
-    root = spec_path.resolve().parent
-    if not isinstance(name, str) or not name:
-        name = pyproject_name(root) or root.name
-    return Records(name, LocalBackend(root / STATE_FOLDER))
-
-
-def open_project(spec_path: Path, *, need_repo: bool = True) -> Project:
-    """Load, validate and compile ``spec_path``; find its git work tree and its state."""
-    from scalpel_plan.graph import compile_graph
-    from scalpel_plan.providers.registry import default_registry
-    from scalpel_plan.spec import load_spec
-
-    registry = default_registry()
-    configs = registry.node_configs() if registry.has_plugins() else None
-    cache = spec_path.resolve().parent / STATE_FOLDER / "cache"
-    loaded = load_spec(spec_path, configs, display=str(spec_path), cache=cache)
-    graph = compile_graph(loaded, registry)
-    declared = loaded.root / loaded.spec.project.repository
-    repo = git.find_root(declared) if declared.is_dir() else None
-    if repo is None:
-        if need_repo:
-            raise ScalpelError(
-                f"{declared} is not inside a git repository",
-                hint="run scalpel in a git work tree, or set project.repository in release.yml")
-        repo = declared
-    workdir = loaded.root / STATE_FOLDER
-    return Project(loaded, graph, registry, Workspace(repo, workdir), LocalBackend(workdir))

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scalpel_plan.content.changelog import ChangelogGenerator, insert_section
+from scalpel_plan.content.commits import parse
+from scalpel_plan.content.notes import ReleaseNotesTemplate
 from scalpel_plan.errors import ScalpelError
-from scalpel_plan.release.changelog import ChangelogGenerator, insert_section
-from scalpel_plan.release.commits import parse
-from scalpel_plan.release.notes import ReleaseNotesTemplate
 
 CASES = Path(__file__).parent / "fixtures" / "changelog"
 OUTPUTS = {

@@ -40,12 +40,12 @@ def test_a_missing_remote_is_named(repo, cli):
 
 
 def test_an_internal_error_exits_3_with_a_log(repo, cli, monkeypatch):
-    import scalpel_plan.plan
+    import scalpel_plan.plan.release
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(scalpel_plan.plan, "make_plan", broken)
+    monkeypatch.setattr(scalpel_plan.plan.release, "make_plan", broken)
     repo.write_spec("stages:\n  test: {run: 'true'}\n")
     result = cli(repo.path, "plan")
     assert result.code == 3

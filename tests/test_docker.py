@@ -161,7 +161,7 @@ def test_revert_re_points_latest_to_an_earlier_release(project, registry, cli, t
                                                        monkeypatch):
     from scalpel_plan.providers.base import Release, StepContext
     from scalpel_plan.providers.docker import DockerProvider
-    from scalpel_plan.release.secrets import SecretsManager
+    from scalpel_plan.secrets import SecretsManager
     from scalpel_plan.spec.model import SecretDecl
 
     assert cli(project.path, "apply", "--auto-approve").code == 0

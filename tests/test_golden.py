@@ -50,7 +50,7 @@ def test_markdown_stays_readable_for_a_200_node_plan(repo, cli):
 
 
 def test_markdown_renderer_escapes_table_cells():
-    from scalpel_plan.plan import Fingerprint, Plan, ReleaseSummary
+    from scalpel_plan.plan.model import Fingerprint, Plan, ReleaseSummary
     from scalpel_plan.providers.base import Change
 
     plan = Plan(fingerprint=Fingerprint(lineage="l", serial=0, spec_sha256="s", commit="c" * 40),

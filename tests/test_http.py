@@ -7,7 +7,7 @@ from werkzeug import Response
 
 from scalpel_plan.errors import ProviderError
 from scalpel_plan.http import Http
-from scalpel_plan.release.secrets import SecretsManager
+from scalpel_plan.secrets import SecretsManager
 from scalpel_plan.spec.model import SecretDecl
 
 _open: list[Http] = []

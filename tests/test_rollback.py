@@ -159,11 +159,23 @@ def test_moving_git_tags_follow_releases_and_go_back_on_rollback(repo, cli):
     assert "No changes" in cli(repo.path, "plan").out  # nothing drifted
 
 
-def test_a_failed_rollback_is_an_incident_with_the_command_to_finish_it(released_twice, cli,
-                                                                        monkeypatch):
+def test_a_rollback_plan_reads_what_is_live_first(released_twice, cli, monkeypatch):
     repo = released_twice
     monkeypatch.setenv("REGISTRY_PASSWORD", "not-the-password")
     result = cli(repo.path, "rollback", "--to", "v0.1.0", "--auto-approve")
+    assert result.code == 1 and "the rollback plan cannot be made" in result.err
+    assert "docker.app: error: registry" in result.err and "rejected the credentials" in result.err
+    assert not (repo.path / ".scalpel" / "incidents").exists()  # nothing was tried
+    assert "not-the-password" not in result.err
+    assert state_of(repo)["live"] == "0.2.0"
+
+
+def test_a_failed_rollback_is_an_incident_with_the_command_to_finish_it(released_twice, cli,
+                                                                        monkeypatch):
+    repo = released_twice
+    assert cli(repo.path, "rollback", "--to", "v0.1.0", "--out", "back.json").code == 0
+    monkeypatch.setenv("REGISTRY_PASSWORD", "not-the-password")  # gone wrong after review
+    result = cli(repo.path, "apply", "back.json")
     assert result.code == 1 and "Rollback failed." in result.err
     assert "ALERT work 0.1.0: rollback failed at docker.app" in result.err
     [report] = (repo.path / ".scalpel" / "incidents").iterdir()

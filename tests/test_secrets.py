@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from scalpel_plan.errors import ScalpelError
-from scalpel_plan.release.secrets import SecretsManager
+from scalpel_plan.secrets import SecretsManager
 from scalpel_plan.spec.model import SecretDecl
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scalpel_plan.release.commits import parse
-from scalpel_plan.release.semver import SemVer
+from scalpel_plan.content.commits import parse
+from scalpel_plan.content.semver import SemVer
 
 
 def v(text: str) -> SemVer:
@@ -42,7 +42,7 @@ def test_round_trip(major, minor, patch):
 
 
 def test_conventional_commits_and_the_parts_they_bump():
-    from scalpel_plan.release.versioning import bump_for
+    from scalpel_plan.content.versioning import bump_for
     from scalpel_plan.spec.model import Spec, VersionPolicy
 
     spec = Spec()
@@ -77,7 +77,7 @@ def test_footers_issues_prs_and_co_authors():
 
 
 def test_reverts_cancel_what_they_revert():
-    from scalpel_plan.release.commits import cancel_reverts
+    from scalpel_plan.content.commits import cancel_reverts
 
     feat = parse("1234567890" * 4, "feat: a")
     revert = parse("b" * 40, 'Revert "feat: a"', f"This reverts commit {feat.sha}.")
@@ -90,7 +90,7 @@ def test_reverts_cancel_what_they_revert():
 def test_schemes_bump_and_pre_release():
     import datetime as dt
 
-    from scalpel_plan.release.schemes import SCHEMES
+    from scalpel_plan.content.schemes import SCHEMES
 
     today = dt.date(2026, 11, 26)
     semver, pep, cal = SCHEMES["semver"], SCHEMES["pep440"], SCHEMES["calver"]

@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from scalpel_plan.plan import Plan
-    from scalpel_plan.release.secrets import SecretsManager
+    from scalpel_plan.operations.project import OnSecret, Project, Records
+    from scalpel_plan.plan.model import Plan
     from scalpel_plan.ui import UI
-    from scalpel_plan.workspace import Project, Records
 
 
 app = typer.Typer(
@@ -74,27 +73,22 @@ def console_ui() -> UI:
 
 
 def open_at(file: Path, *, need_repo: bool = True) -> Project:
-    from scalpel_plan.workspace import open_project
+    """The project ``file`` declares, its secrets loaded and masked before anything prints."""
+    from scalpel_plan.operations.project import open_project
 
-    return open_project(file, need_repo=need_repo)
-
-
-def load_secrets(project: Project, ui: UI) -> SecretsManager:
-    """The command's one secrets manager: every declared value (and the providers' default
-    variables) loaded and masked before anything is printed; under GitHub Actions each value
-    is also registered with the runner (``::add-mask::``) so that its own log masks it."""
-    from scalpel_plan.release.secrets import SecretsManager
-
-    on_load = ui.add_mask if os.environ.get("GITHUB_ACTIONS") == "true" else None
-    manager = SecretsManager(project.loaded.spec.secrets, on_load=on_load)
-    manager.load_all()
-    return manager
+    return open_project(file, need_repo=need_repo, on_secret=_runner_mask())
 
 
 def records_at(file: Path) -> Records:
-    from scalpel_plan.workspace import open_records
+    from scalpel_plan.operations.project import open_records
 
-    return open_records(file)
+    return open_records(file, on_secret=_runner_mask())
+
+
+def _runner_mask() -> OnSecret | None:
+    """Under GitHub Actions each secret value is also registered with the runner
+    (``::add-mask::``), so that the runner's own log masks it."""
+    return console_ui().add_mask if os.environ.get("GITHUB_ACTIONS") == "true" else None
 
 
 def duration(text: str) -> float:

@@ -20,7 +20,7 @@ from scalpel_plan.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from scalpel_plan.release.changelog import ChangelogGenerator
+    from scalpel_plan.content.changelog import ChangelogGenerator
 
 
 @app.command()
@@ -37,10 +37,10 @@ def changelog(
         "every other byte stays).")] = False,
 ) -> None:
     """Print the changelog of the next release (or of --all history, or a --from/--to range)."""
+    from scalpel_plan.content import history, versioning
+    from scalpel_plan.content.changelog import ChangelogGenerator
+    from scalpel_plan.content.sections import release_changes
     from scalpel_plan.errors import ScalpelError
-    from scalpel_plan.release import history, versioning
-    from scalpel_plan.release.changelog import ChangelogGenerator
-    from scalpel_plan.release.content import release_changes
 
     project = open_at(file)
     spec, repo = project.loaded.spec, project.workspace.repo
@@ -69,8 +69,8 @@ def changelog(
 
 
 def _write_changelog(path: Path, generator: ChangelogGenerator, section: str) -> None:
+    from scalpel_plan.content.changelog import insert_section
     from scalpel_plan.errors import ScalpelError
-    from scalpel_plan.release.changelog import insert_section
 
     try:  # surrogateescape: bytes that are not UTF-8 come back out exactly as they were
         existing = path.read_bytes().decode("utf-8", "surrogateescape") if path.exists() else ""
@@ -90,8 +90,8 @@ def notes(
     pre: Pre = None,
 ) -> None:
     """Print the release notes of the next release."""
-    from scalpel_plan.release import versioning
-    from scalpel_plan.release.content import release_changes, release_notes
+    from scalpel_plan.content import versioning
+    from scalpel_plan.content.sections import release_changes, release_notes
 
     project = open_at(file)
     spec = project.loaded.spec

@@ -13,7 +13,6 @@ from scalpel_plan.cli.common import (
     SpecFile,
     app,
     console_ui,
-    load_secrets,
     open_at,
     records_at,
     state_app,
@@ -40,7 +39,7 @@ def init(force: Annotated[bool, typer.Option(help="Overwrite an existing file.")
          file: SpecFile = DEFAULT_SPEC) -> None:
     """Write a commented starter release.yml for this repository."""
     from scalpel_plan.errors import ScalpelError
-    from scalpel_plan.starter import ignore_state_folder, starter_spec
+    from scalpel_plan.operations.init import ignore_state_folder, starter_spec
 
     if file.exists() and not force:
         raise ScalpelError(f"{file} already exists", hint="use --force to overwrite it")
@@ -89,7 +88,7 @@ def secrets(file: SpecFile = DEFAULT_SPEC) -> int:
     value. Exits 1 when one is missing, invalid or expired."""
     project = open_at(file, need_repo=False)
     ui = console_ui()
-    statuses = load_secrets(project, ui).statuses()
+    statuses = project.secrets.statuses()
     if not statuses:
         ui.info(f"{file} declares no secrets.")
         return 0

@@ -29,13 +29,13 @@ from scalpel_plan.masking import mask
 from scalpel_plan.observe.incidents import Incident
 from scalpel_plan.providers.announce import Announcer, Message
 from scalpel_plan.providers.registry import Registry
-from scalpel_plan.release.secrets import SecretsManager
+from scalpel_plan.secrets import SecretsManager
 from scalpel_plan.spec.model import AlertsConfig, Spec
 from scalpel_plan.state.local import atomic_write
 
 if TYPE_CHECKING:
     from scalpel_plan.apply import ApplyResult
-    from scalpel_plan.plan import Plan
+    from scalpel_plan.plan.model import Plan
     from scalpel_plan.state import StateBackend
     from scalpel_plan.state.model import State
 

@@ -24,7 +24,7 @@ from scalpel_plan.state.model import now
 
 if TYPE_CHECKING:
     from scalpel_plan.apply import ApplyResult
-    from scalpel_plan.plan import Plan
+    from scalpel_plan.plan.model import Plan
     from scalpel_plan.state.journal import Event
 
 TEST_WORDS = ("test", "lint", "check", "verify", "audit")

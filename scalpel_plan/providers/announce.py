@@ -27,7 +27,7 @@ from scalpel_plan.providers.base import (
     StepContext,
     fill,
 )
-from scalpel_plan.release.secrets import SecretsManager
+from scalpel_plan.secrets import SecretsManager
 from scalpel_plan.spec.model import NodeConfig
 
 MessageKind = Literal["release", "failure", "rollback"]

@@ -33,7 +33,7 @@ from scalpel_plan.providers.base import (
     fill,
 )
 from scalpel_plan.providers.oci import Image, Registry, load_image
-from scalpel_plan.release.secrets import SecretsManager
+from scalpel_plan.secrets import SecretsManager
 from scalpel_plan.spec.model import NodeConfig, SecretRef
 
 DEFAULT_USER, DEFAULT_PASSWORD = "DOCKER_USERNAME", "DOCKER_PASSWORD"  # the seed's variables

@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import Field
 
 from scalpel_plan import git
+from scalpel_plan.content import version_files
+from scalpel_plan.content.changelog import insert_section
 from scalpel_plan.errors import ProviderError
 from scalpel_plan.masking import mask
 from scalpel_plan.providers.base import (
@@ -25,8 +27,6 @@ from scalpel_plan.providers.base import (
     StepContext,
     fill,
 )
-from scalpel_plan.release import version_files
-from scalpel_plan.release.changelog import insert_section
 from scalpel_plan.spec.model import NodeConfig
 
 ADDRESS = "git.commit"

@@ -17,7 +17,7 @@ from pydantic import Field
 from scalpel_plan.errors import ProviderError
 from scalpel_plan.providers.announce import AnnounceConfig, Announcer, Message, markdown_html
 from scalpel_plan.providers.base import Attributes
-from scalpel_plan.release.secrets import SecretsManager
+from scalpel_plan.secrets import SecretsManager
 from scalpel_plan.spec.model import SecretRef
 
 if TYPE_CHECKING:  # smtplib, ssl and email are imported when a message is sent

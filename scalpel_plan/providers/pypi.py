@@ -31,7 +31,7 @@ from scalpel_plan.providers.base import (
     Release,
     StepContext,
 )
-from scalpel_plan.release.secrets import SecretsManager
+from scalpel_plan.secrets import SecretsManager
 from scalpel_plan.spec.model import NodeConfig, SecretRef
 
 PYPI_UPLOAD = "https://upload.pypi.org/legacy/"

@@ -16,7 +16,7 @@ from pydantic import Field
 from scalpel_plan.http import Http
 from scalpel_plan.providers.announce import AnnounceConfig, Announcer, Message, cut, slack_mrkdwn
 from scalpel_plan.providers.base import Attributes
-from scalpel_plan.release.secrets import SecretsManager
+from scalpel_plan.secrets import SecretsManager
 from scalpel_plan.spec.model import SecretRef
 
 DEFAULT_ENV = "SLACK_WEBHOOK"

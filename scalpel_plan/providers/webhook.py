@@ -22,7 +22,7 @@ from pydantic import Field
 from scalpel_plan.http import Http
 from scalpel_plan.providers.announce import AnnounceConfig, Announcer, Message, cut
 from scalpel_plan.providers.base import Attributes
-from scalpel_plan.release.secrets import REFERENCE, SecretsManager
+from scalpel_plan.secrets import REFERENCE, SecretsManager
 from scalpel_plan.spec.model import SecretRef
 
 SIGNATURE_HEADER = "X-Scalpel-Signature-256"

@@ -46,14 +46,15 @@ def pyproject_name(folder: Path) -> str | None:
 
 
 def load_spec(path: Path, node_configs: Mapping[str, type[BaseModel]] | None = None,
-              display: str | None = None, cache: Path | None = None) -> LoadedSpec:
+              display: str | None = None, cache: Path | None = None,
+              source: Source | None = None) -> LoadedSpec:
     """Read, validate and type release.yml; every problem is reported at once as a SpecError.
 
     ``node_configs`` (provider → config model) extends the schema with plugin providers;
     without it the shipped schema of the built-in providers is used. With a ``cache`` folder,
     a spec already found valid against the same schema is not validated again.
     """
-    source = read_source(path, display)
+    source = source or read_source(path, display)
     if node_configs is not None:
         schema_text = json.dumps(schema.build_schema(node_configs), sort_keys=True)
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from typing import Any
 
 from scalpel_plan.state import StateBackend
@@ -17,6 +18,12 @@ from scalpel_plan.state.journal import Event
 from scalpel_plan.state.model import ActiveApply, State
 
 SNAPSHOT_INTERVAL = 2.0
+
+
+def operation_id(kind: str = "") -> str:
+    """A new journal's name: when it started, what it is, and a random part."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}-{kind}-{uuid.uuid4().hex[:6]}" if kind else f"{stamp}-{uuid.uuid4().hex[:6]}"
 
 
 class Checkpointer:

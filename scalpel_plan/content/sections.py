@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from scalpel_plan.content.changelog import ChangelogGenerator, ReleaseChanges
+from scalpel_plan.content.notes import BUILTIN, ReleaseNotesTemplate
+from scalpel_plan.content.versioning import VersionDecision, tag_for
 from scalpel_plan.errors import ScalpelError
-from scalpel_plan.release.changelog import ChangelogGenerator, ReleaseChanges
-from scalpel_plan.release.notes import BUILTIN, ReleaseNotesTemplate
-from scalpel_plan.release.versioning import VersionDecision, tag_for
 from scalpel_plan.spec.model import Spec
 
 

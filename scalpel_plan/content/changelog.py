@@ -11,8 +11,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from scalpel_plan.release.commits import ChangeEntry, cancel_reverts
-from scalpel_plan.release.dates import today
+from scalpel_plan.content.commits import ChangeEntry, cancel_reverts
+from scalpel_plan.content.dates import today
 from scalpel_plan.spec.model import ChangelogConfig
 
 CHANGELOG_FORMAT_VERSION = 1

@@ -10,8 +10,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from scalpel_plan.content.changelog import ReleaseChanges
 from scalpel_plan.errors import ScalpelError
-from scalpel_plan.release.changelog import ReleaseChanges
 
 BUILTIN = {
     "default": "Sections and entries, with thanks to the contributors.",
@@ -33,7 +33,7 @@ class TemplateRegistry:
 
     def __init__(self) -> None:
         self._templates: dict[str, Template] = {}
-        folder = resources.files("scalpel_plan.release") / "templates"
+        folder = resources.files("scalpel_plan.content") / "templates"
         for name, description in BUILTIN.items():
             source = (folder / f"{name}.md.j2").read_text(encoding="utf-8")
             self.register(Template(name, source, description))

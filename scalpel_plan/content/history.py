@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from scalpel_plan import __version__, git
-from scalpel_plan.release.changelog import ChangelogGenerator, ReleaseChanges
-from scalpel_plan.release.commits import ChangeEntry, from_commit
-from scalpel_plan.release.versioning import release_tags
+from scalpel_plan.content.changelog import ChangelogGenerator, ReleaseChanges
+from scalpel_plan.content.commits import ChangeEntry, from_commit
+from scalpel_plan.content.versioning import release_tags
 from scalpel_plan.spec.model import Spec
 
 UNRELEASED = "Unreleased"

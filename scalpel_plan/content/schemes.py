@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import total_ordering
 from typing import Any, Protocol
 
-from scalpel_plan.release.semver import SemVer
+from scalpel_plan.content.semver import SemVer
 
 PEP440_LABELS = {"alpha": "a", "a": "a", "beta": "b", "b": "b", "rc": "rc", "c": "rc"}
 

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from scalpel_plan import git
+from scalpel_plan.content import dates
+from scalpel_plan.content.commits import ChangeEntry, cancel_reverts, from_commit
+from scalpel_plan.content.schemes import SCHEMES, Scheme
+from scalpel_plan.content.semver import PARTS
 from scalpel_plan.errors import ScalpelError
-from scalpel_plan.release import dates
-from scalpel_plan.release.commits import ChangeEntry, cancel_reverts, from_commit
-from scalpel_plan.release.schemes import SCHEMES, Scheme
-from scalpel_plan.release.semver import PARTS
 from scalpel_plan.spec.model import Spec
 from scalpel_plan.state.model import State
 

@@ -14,11 +14,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from scalpel_plan import masking
 from scalpel_plan.errors import ScalpelError
-from scalpel_plan.spec.model import SecretDecl
 
 REFERENCE = re.compile(r"\$\{\s*secrets\.([A-Za-z0-9_-]+)\s*\}")
 MASK = masking.MASK
@@ -26,6 +25,44 @@ MASK = masking.MASK
 # are masked, and kept from stages, whether declared or not.
 DEFAULT_ENVS = ("PYPI_TOKEN", "DOCKER_USERNAME", "DOCKER_PASSWORD", "GITHUB_TOKEN",
                 "SLACK_WEBHOOK", "SMTP_PASSWORD")
+
+
+class SecretDecl(Protocol):
+    """What a secret's declaration says (release.yml's ``secrets:``, typed by the spec)."""
+
+    @property
+    def env(self) -> str: ...
+    @property
+    def pattern(self) -> str | None: ...
+    @property
+    def min_length(self) -> int | None: ...
+    @property
+    def expires(self) -> dt.date | None: ...
+    @property
+    def warn_days(self) -> int: ...
+    @property
+    def ttl(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class EnvSecret:
+    """A secret known only by its variable: a provider's default, or a declaration read
+    before the spec is typed (to mask its value from the first line of output)."""
+
+    env: str
+    pattern: str | None = None
+    min_length: int | None = None
+    expires: dt.date | None = None
+    warn_days: int = 14
+    ttl: float = 900.0
+
+
+def declared_envs(raw: object) -> dict[str, SecretDecl]:
+    """The secrets a raw (untyped) ``secrets:`` mapping declares, by their variables only."""
+    if not isinstance(raw, dict):
+        return {}
+    return {str(name): EnvSecret(decl["env"]) for name, decl in raw.items()
+            if isinstance(decl, dict) and isinstance(decl.get("env"), str)}
 
 
 @dataclass(frozen=True)
@@ -68,7 +105,7 @@ class SecretsManager:
                  environ: Mapping[str, str] | None = None, *,
                  on_load: Callable[[str], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.declared = dict(declared)
+        self.declared: dict[str, SecretDecl] = dict(declared)
         self._environ = os.environ if environ is None else environ
         self._on_load = on_load
         self._clock = clock
@@ -103,7 +140,7 @@ class SecretsManager:
     def from_env(self, env: str) -> str:
         """A provider's default secret (the seed's PYPI_TOKEN, ...), masked like the others."""
         if env not in self.declared:
-            self.declared[env] = SecretDecl(env=env)
+            self.declared[env] = EnvSecret(env)
         return str(self._required(env))
 
     @staticmethod

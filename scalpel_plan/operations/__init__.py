@@ -1,0 +1,22 @@
+"""Operations: what a user asks Scalpel to do, as library functions over an opened project.
+
+Each operation holds the state lock, reads the state, plans (or checks a saved plan is still
+fresh), lets the caller review, applies, records metrics, and on failure writes the incident
+report and sends the alerts. The CLI parses, calls one of these, renders, and exits::
+
+    from scalpel_plan.operations import open_project, plan, apply
+
+    project = open_project(Path("release.yml"))
+    the_plan = plan(project)
+    outcome = apply(project)            # plans again, applies, alerts on failure
+"""
+
+from __future__ import annotations
+
+from scalpel_plan.operations.hotfix import finish_hotfix, start_hotfix
+from scalpel_plan.operations.project import Project, Records, open_project, open_records
+from scalpel_plan.operations.release import Outcome, apply, plan
+from scalpel_plan.operations.rollback import plan_rollback, rollback
+
+__all__ = ["Outcome", "Project", "Records", "apply", "finish_hotfix", "open_project",
+           "open_records", "plan", "plan_rollback", "rollback", "start_hotfix"]

@@ -1,0 +1,93 @@
+"""A project opened for an operation: its secrets loaded and masked first, then its spec loaded
+and compiled, its repository and its state found.
+
+Whatever the command, opening a project registers every declared secret's value with the
+mask before anything else can print, write or send text: a secret quoted in a commit message
+is masked by ``scalpel changelog`` exactly as by ``scalpel plan``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from scalpel_plan import git
+from scalpel_plan.errors import ScalpelError
+from scalpel_plan.secrets import SecretsManager, declared_envs
+from scalpel_plan.state.local import LocalBackend
+from scalpel_plan.workspace import STATE_FOLDER, Workspace
+
+if TYPE_CHECKING:  # imported by open_project: the read-only commands never need them
+    from scalpel_plan.graph import Graph
+    from scalpel_plan.providers.registry import Registry
+    from scalpel_plan.spec import LoadedSpec
+
+OnSecret = Callable[[str], None]  # told each secret value as it is loaded (::add-mask::)
+
+
+@dataclass(frozen=True)
+class Project:
+    loaded: LoadedSpec
+    graph: Graph
+    registry: Registry
+    workspace: Workspace
+    backend: LocalBackend
+    secrets: SecretsManager
+
+
+@dataclass(frozen=True)
+class Records:
+    """What the read-only commands (status, history, metrics, profile) need: the project's
+    name and its recorded state. The spec is read for the name and the secrets' variables
+    only, not compiled, so the records stay readable while release.yml is being edited."""
+
+    project_name: str
+    backend: LocalBackend
+
+
+def open_records(spec_path: Path, *, on_secret: OnSecret | None = None) -> Records:
+    from scalpel_plan.spec import pyproject_name
+    from scalpel_plan.spec.source import read_source
+
+    source = read_source(spec_path, str(spec_path))
+    SecretsManager(declared_envs(source.data.get("secrets")), on_load=on_secret).load_all()
+    project = source.data.get("project")
+    name = project.get("name") if isinstance(project, dict) else None
+    root = spec_path.resolve().parent
+    if not isinstance(name, str) or not name:
+        name = pyproject_name(root) or root.name
+    return Records(name, LocalBackend(root / STATE_FOLDER))
+
+
+def open_project(spec_path: Path, *, need_repo: bool = True,
+                 on_secret: OnSecret | None = None) -> Project:
+    """Load, validate and compile ``spec_path``; load its secrets; find its git work tree and
+    its state."""
+    from scalpel_plan.graph import compile_graph
+    from scalpel_plan.providers.registry import default_registry
+    from scalpel_plan.spec import load_spec
+    from scalpel_plan.spec.source import read_source
+
+    # The secrets first, from the raw spec: a spec error quoting a value is masked too.
+    raw = read_source(spec_path, str(spec_path))
+    SecretsManager(declared_envs(raw.data.get("secrets")), on_load=on_secret).load_all()
+    registry = default_registry()
+    configs = registry.node_configs() if registry.has_plugins() else None
+    cache = spec_path.resolve().parent / STATE_FOLDER / "cache"
+    loaded = load_spec(spec_path, configs, display=str(spec_path), cache=cache, source=raw)
+    secrets = SecretsManager(loaded.spec.secrets, on_load=on_secret)
+    secrets.load_all()
+    graph = compile_graph(loaded, registry)
+    declared = loaded.root / loaded.spec.project.repository
+    repo = git.find_root(declared) if declared.is_dir() else None
+    if repo is None:
+        if need_repo:
+            raise ScalpelError(
+                f"{declared} is not inside a git repository",
+                hint="run scalpel in a git work tree, or set project.repository in release.yml")
+        repo = declared
+    workdir = loaded.root / STATE_FOLDER
+    return Project(loaded, graph, registry, Workspace(repo, workdir),
+                   LocalBackend(workdir), secrets)

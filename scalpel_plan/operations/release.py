@@ -1,0 +1,127 @@
+"""Planning and applying a release: the lock, the state, the plan or the saved plan checked
+fresh, the review, the walk, the metrics, and on failure the incident report and the alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from scalpel_plan.errors import ScalpelError
+
+if TYPE_CHECKING:
+    from scalpel_plan.apply import ApplyResult, Observer
+    from scalpel_plan.observe.alerts import AlertHandler, AlertOutcome
+    from scalpel_plan.operations.project import Project
+    from scalpel_plan.plan.model import Plan
+    from scalpel_plan.state.model import State
+
+Review = Callable[["Plan"], bool]  # shown a fresh plan with changes: go ahead?
+
+
+@dataclass
+class Outcome:
+    """What an apply, a rollback or a hotfix release came to."""
+
+    plan: Plan
+    result: ApplyResult | None = None  # None when nothing was applied
+    cancelled: bool = False
+    report: Path | None = None  # the incident report of a failure
+    alert: AlertOutcome | None = None
+    alert_error: str | None = None  # why the report or the alert could not be made
+
+    @property
+    def ok(self) -> bool:
+        return not self.cancelled and (self.result is None or self.result.ok)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+
+def plan(project: Project, *, version: str | None = None, pre: str | None = None,
+         allow_missing_secrets: bool = False, lock_timeout: float = 0.0) -> Plan:
+    """The plan of the next release (nothing changes; the lock keeps an apply from moving the
+    state while it is read)."""
+    from scalpel_plan.plan.release import make_plan
+
+    with project.backend.lock("plan", lock_timeout):
+        state = project.backend.read()
+        return make_plan(project.loaded, project.graph, project.registry, state,
+                         project.workspace, version=version, pre=pre, secrets=project.secrets,
+                         allow_missing_secrets=allow_missing_secrets)
+
+
+def apply(project: Project, saved: Plan | None = None, *, version: str | None = None,
+          pre: str | None = None, review: Review | None = None, parallelism: int = 4,
+          observer: Observer | None = None, lock_timeout: float = 0.0,
+          console: AlertHandler | None = None) -> Outcome:
+    """Apply ``saved`` (exactly it, or nothing when it is stale), or plan afresh and apply
+    that once ``review`` (when given) agrees. ``console`` is the console alert channel."""
+    from scalpel_plan.plan.release import make_plan
+
+    if saved is not None and (version or pre):
+        raise ScalpelError("--version and --pre cannot be combined with a saved plan",
+                           hint="the saved plan already fixes the version")
+    with project.backend.lock("apply", lock_timeout):
+        state = project.backend.read()
+        if saved is not None:
+            check_saved(project, saved, state)
+            the_plan = saved
+        else:
+            the_plan = make_plan(project.loaded, project.graph, project.registry, state,
+                                 project.workspace, version=version, pre=pre,
+                                 secrets=project.secrets)
+            if the_plan.has_changes and review is not None and not review(the_plan):
+                return Outcome(the_plan, cancelled=True)
+        return carry_out(project, the_plan, state, parallelism=parallelism, observer=observer,
+                         console=console)
+
+
+def check_saved(project: Project, saved: Plan, state: State) -> None:
+    """A saved plan applies only to the world it was made from."""
+    from scalpel_plan import git
+    from scalpel_plan.plan.file import check_fresh
+
+    check_fresh(saved, state, project.loaded.source.sha256, git.head(project.workspace.repo))
+
+
+def carry_out(project: Project, the_plan: Plan, state: State, *, parallelism: int,
+              observer: Observer | None, console: AlertHandler | None) -> Outcome:
+    """Apply a release or rollback plan under the caller's lock; record its metrics; on
+    failure, the incident report and the alerts."""
+    from scalpel_plan.apply import apply_plan
+    from scalpel_plan.observe.metrics import record_run
+
+    if not the_plan.has_changes:
+        return Outcome(the_plan)
+    result = apply_plan(the_plan, project.registry, project.backend, state, project.workspace,
+                        parallelism=parallelism, observer=observer, secrets=project.secrets)
+    record_run(project.backend, the_plan, result)
+    if result.interrupted:  # recorded; the caller says how to finish
+        raise KeyboardInterrupt
+    outcome = Outcome(the_plan, result)
+    if not result.ok:
+        _report_failure(project, outcome, state, console)
+    return outcome
+
+
+def _report_failure(project: Project, outcome: Outcome, state: State,
+                    console: AlertHandler | None) -> None:
+    """The incident report, and the failure alert routed as release.yml says; neither may
+    hide the failure it reports."""
+    from scalpel_plan.observe.alerts import alert_failure
+
+    assert outcome.result is not None
+    try:
+        outcome.report, outcome.alert = alert_failure(
+            outcome.plan, outcome.result, state, project.backend, project.loaded.spec,
+            project.registry, project.secrets, workdir=project.workspace.workdir,
+            console=console or _quiet)
+    except (OSError, ScalpelError) as exc:
+        outcome.alert_error = str(exc)
+
+
+def _quiet(alert: object) -> None:
+    """The console channel when the caller shows none."""

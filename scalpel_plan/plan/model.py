@@ -1,0 +1,105 @@
+"""The plan as a value: the changes, the release or rollback it makes, the diagnostics, and the
+fingerprint of what it was computed from. Its JSON form is documented in docs/plan-format.md."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from scalpel_plan import __version__
+from scalpel_plan.providers.base import ACTIONS, Change, Drift, Release
+from scalpel_plan.state.model import now
+from scalpel_plan.workspace import Workspace
+
+PLAN_FORMAT_VERSION = 1
+
+
+class Fingerprint(BaseModel):
+    """What a plan was computed from; any difference at apply time makes it stale."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lineage: str
+    serial: int
+    spec_sha256: str
+    commit: str
+
+
+class CommitSummary(BaseModel):
+    sha: str
+    type: str | None
+    scope: str | None
+    breaking: bool
+    description: str
+    bump: str | None
+
+
+class ReleaseSummary(BaseModel):
+    project: str
+    version: str
+    previous: str | None
+    tag: str
+    commit: str
+    reason: str
+    commits: list[CommitSummary] = Field(default_factory=list)
+    changelog: str | None = None  # the Markdown section, when release.yml has `changelog:`
+    notes: str | None = None  # the release notes, when release.yml has `notes:`
+
+
+class PlanDiagnostic(BaseModel):
+    severity: Literal["error", "warning"]
+    message: str
+    address: str | None = None
+    hint: str | None = None
+
+
+class RollbackSummary(BaseModel):
+    """What a rollback plan goes back from and to."""
+
+    project: str
+    from_version: str | None  # what is live now
+    to_version: str
+    point: str  # the rollback point's name (its tag)
+    commit: str  # the point's commit
+    by_hand: list[PlanDiagnostic] = Field(default_factory=list)  # what cannot be undone
+
+
+class Plan(BaseModel):
+    """A release plan. Its JSON form is documented in docs/plan-format.md."""
+
+    format_version: int = PLAN_FORMAT_VERSION
+    mode: Literal["release", "rollback"] = "release"
+    scalpel_version: str = __version__
+    created_at: str = Field(default_factory=now)
+    fingerprint: Fingerprint
+    release: ReleaseSummary | None
+    rollback: RollbackSummary | None = None  # mode "rollback": release is None
+    nothing_to_release: str | None = None  # why, when release is None
+    changes: list[Change]
+    drift: list[Drift] = Field(default_factory=list)
+    diagnostics: list[PlanDiagnostic] = Field(default_factory=list)
+
+    @property
+    def has_changes(self) -> bool:
+        return self.release is not None or self.rollback is not None
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = dict.fromkeys(ACTIONS, 0)
+        for change in self.changes:
+            counts[change.action] += 1
+        return counts
+
+    def change(self, address: str) -> Change:
+        return next(c for c in self.changes if c.address == address)
+
+
+def step_release(summary: ReleaseSummary | RollbackSummary, workspace: Workspace) -> Release:
+    """The Release a plan's steps run for: the planned release, or a rollback's point."""
+    if isinstance(summary, RollbackSummary):
+        return Release(project=summary.project, version=summary.to_version,
+                       previous=summary.from_version, tag=summary.point, commit=summary.commit,
+                       repo=workspace.repo, workdir=workspace.workdir)
+    return Release(project=summary.project, version=summary.version, previous=summary.previous,
+                   tag=summary.tag, commit=summary.commit, repo=workspace.repo,
+                   workdir=workspace.workdir)

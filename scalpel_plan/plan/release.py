@@ -1,0 +1,157 @@
+"""The release plan: the graph, the recorded state and what is live, diffed into a Plan.
+
+Nothing changes here: providers only read. The Plan carries a fingerprint of what it was
+computed from, so a saved plan is refused once the state, the spec or the commit moved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from scalpel_plan import git
+from scalpel_plan.errors import Diagnostic, ScalpelError
+from scalpel_plan.graph import Graph
+from scalpel_plan.plan.diff import Attributes, Want, diff_graph
+from scalpel_plan.plan.model import (
+    CommitSummary,
+    Fingerprint,
+    Plan,
+    PlanDiagnostic,
+    ReleaseSummary,
+)
+from scalpel_plan.providers.base import Change, Node, Provider, Release
+from scalpel_plan.providers.registry import Registry
+from scalpel_plan.secrets import SecretsManager
+from scalpel_plan.spec import LoadedSpec
+from scalpel_plan.state.model import State
+from scalpel_plan.workspace import Workspace
+
+if TYPE_CHECKING:  # make_plan imports it: applying a saved plan never needs it
+    from scalpel_plan.content import versioning
+
+
+
+def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State,
+              workspace: Workspace, *, version: str | None = None,
+              pre: str | None = None, secrets: SecretsManager | None = None,
+              allow_missing_secrets: bool = False) -> Plan:
+    from scalpel_plan.content import versioning
+
+    secrets = secrets or SecretsManager(loaded.spec.secrets)
+    commit = git.head(workspace.repo)
+    if commit is None:
+        raise ScalpelError(f"{workspace.repo} has no commits yet",
+                           hint="commit something first: a release is cut from a commit")
+    decision = versioning.decide(workspace.repo, loaded.spec, state, version, pre=pre)
+    fingerprint = Fingerprint(lineage=state.lineage, serial=state.serial,
+                              spec_sha256=loaded.source.sha256, commit=commit)
+    release = Release(project=loaded.project_name, version=decision.version or "",
+                      previous=decision.previous,
+                      tag=versioning.tag_for(loaded.spec, decision.version or ""),
+                      commit=commit, repo=workspace.repo, workdir=workspace.workdir)
+    content = _content(loaded, decision, release) if decision.version else {}
+    release = replace(release, tag_commit=_tag_commit(graph, state, release),
+                      changelog=content.get("changelog"), notes=content.get("notes"))
+    release = replace(release, links=tuple(
+        link for address in graph.order if graph.nodes[address].section == "publish"
+        for link in registry.get(graph.nodes[address].provider).links(graph.nodes[address],
+                                                                       release)))
+    secret_problems, secret_warnings = _check_secrets(loaded, secrets, allow_missing_secrets)
+    found = diff_graph(graph, registry, state, release, secrets,
+                       _release_wants(release, planned=decision.version is not None))
+    changes, drift = found.changes, found.drift
+    problems = secret_problems + found.problems  # every problem at once, before any apply
+    if problems:
+        raise ScalpelError("the plan cannot be made", diagnostics=problems)
+    summary = None
+    if decision.version:
+        summary = ReleaseSummary(
+            project=release.project, version=release.version, previous=release.previous,
+            tag=release.tag, commit=commit, reason=decision.reason,
+            commits=[CommitSummary(sha=c.sha, type=c.type, scope=c.scope, breaking=c.breaking,
+                                   description=c.description,
+                                   bump=versioning.bump_for(c, loaded.spec))
+                     for c in decision.commits],
+            **content)
+    notes = [PlanDiagnostic(severity="warning", message=n) for n in decision.notes]
+    notes += [PlanDiagnostic(severity="warning", message=d.message, address=d.address,
+                             hint=d.hint) for d in secret_warnings]
+    notes += [PlanDiagnostic(severity="warning", message=f"{c.address}: {c.warning}",
+                             address=c.address) for c in changes if c.warning]
+    return Plan(fingerprint=fingerprint, release=summary, changes=changes, drift=drift,
+                nothing_to_release=None if summary else decision.reason, diagnostics=notes)
+
+
+def _release_wants(release: Release, *, planned: bool) -> Want:
+    """Release mode: each node's desired attributes for this release, diffed against what is
+    recorded and live (a no-op where nothing is to be released)."""
+    def want(node: Node, provider: Provider, recorded: Attributes | None
+             ) -> tuple[Attributes | None, Callable[[Attributes | None], Change | None]]:
+        desired = provider.desired(node, release) if planned else None
+
+        def change_for(observed: Attributes | None) -> Change:
+            if desired is None:
+                return provider.change(node, "no-op", before=recorded or {},
+                                       after=recorded or {})
+            return provider.diff(node, desired, recorded, observed)
+        return desired, change_for
+    return want
+
+
+def _tag_commit(graph: Graph, state: State, release: Release) -> str:
+    """What the release tag points at: HEAD, or the release commit (made at apply, or already
+    made by an interrupted apply of this release)."""
+    from scalpel_plan.providers.git_commit import ADDRESS, SHA_REF
+
+    if ADDRESS not in graph.nodes:
+        return release.commit
+    recorded = state.recorded(ADDRESS)
+    if recorded and recorded.get("release") == release.version:
+        return str(recorded["sha"])
+    return SHA_REF
+
+
+def _content(loaded: LoadedSpec, decision: versioning.VersionDecision,
+             release: Release) -> dict[str, str]:
+    """The changelog section and notes the release publishes, as release.yml asks for them."""
+    spec = loaded.spec
+    if spec.changelog is None and spec.notes is None:
+        return {}
+    from scalpel_plan.content.changelog import ChangelogGenerator
+    from scalpel_plan.content.sections import release_changes, release_notes
+
+    generator = ChangelogGenerator(spec.changelog)
+    changes = release_changes(spec, decision, generator)
+    content = {}
+    if spec.changelog is not None:
+        content["changelog"] = generator.markdown_section(changes)
+    if spec.notes is not None:
+        content["notes"] = release_notes(spec, loaded.root, changes, release.project,
+                                         release.previous)
+    return content
+
+
+def _check_secrets(loaded: LoadedSpec, secrets: SecretsManager, allow_missing: bool = False
+                   ) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """(errors, warnings) for every declared secret, where it is declared in release.yml. With
+    ``allow_missing`` (a pull request from a fork gets no secrets), a missing one is only a
+    warning; one that is set but invalid or expired is still an error."""
+    errors: list[Diagnostic] = []
+    warnings: list[Diagnostic] = []
+    for status in secrets.statuses():
+        if status.status == "set":
+            continue
+        where = loaded.source.diagnostic(status.detail, ["secrets", status.name], key=True)
+        hint = {"missing": f"export {status.env}=... (values come from the environment only)",
+                "invalid": f"check the value of ${status.env}",
+                "expired": f"renew it and update `expires` under secrets.{status.name}",
+                "expiring": f"renew it before then and update `expires` under "
+                            f"secrets.{status.name}"}[status.status]
+        tolerated = status.ok or (allow_missing and status.status == "missing")
+        diagnostic = Diagnostic(f"secret {status.name}: {status.detail}", where.file,
+                                where.line, where.col, f"secrets.{status.name}", hint,
+                                "warning" if tolerated else "error")
+        (warnings if tolerated else errors).append(diagnostic)
+    return errors, warnings

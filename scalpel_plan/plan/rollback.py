@@ -1,0 +1,151 @@
+"""Rollback: the way back, as a plan like any other.
+
+Every successful apply records a ``RollbackPoint`` (version, tag, commit, and every artifact's
+recorded attributes: digests, file hashes). ``scalpel rollback --to POINT`` plans, for each
+recorded resource, the provider's compensating change (moving docker tags re-pointed to the
+point's digests, the point's GitHub release made latest again) plus an announcement by the
+notify nodes with ``on: [rollback]``, and lists what cannot be undone with what to do by hand.
+It is applied, journaled and resumed like a release, and recorded so that the next plan knows
+which release is live.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from scalpel_plan import git
+from scalpel_plan.errors import ScalpelError
+from scalpel_plan.graph import Graph
+from scalpel_plan.plan.diff import Attributes, Want, diff_graph
+from scalpel_plan.plan.model import (
+    Fingerprint,
+    Plan,
+    PlanDiagnostic,
+    RollbackSummary,
+    step_release,
+)
+from scalpel_plan.providers.announce import Announcer, Message
+from scalpel_plan.providers.base import Change, Node, Provider, Release
+from scalpel_plan.providers.registry import Registry
+from scalpel_plan.secrets import SecretsManager
+from scalpel_plan.spec import LoadedSpec
+from scalpel_plan.state.model import RollbackPoint, State
+from scalpel_plan.workspace import Workspace
+
+__all__ = ["find_point", "make_rollback_plan"]
+
+ROLLBACK_SUFFIX = "@rollback"  # the resource address of a node's rollback announcement
+
+
+def find_point(state: State, ref: str) -> RollbackPoint:
+    """The rollback point ``ref`` names (its tag or version), or a ScalpelError listing them."""
+    point = state.point(ref)
+    if point is None:
+        known = ", ".join(p.name for p in state.rollback_points[-10:]) or "none yet"
+        raise ScalpelError(f"no rollback point {ref}",
+                           hint=f"points (newest last): {known}; `scalpel history` lists all")
+    return point
+
+
+def make_rollback_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State,
+                       workspace: Workspace, to: str, *,
+                       secrets: SecretsManager | None = None) -> Plan:
+    """The plan that takes what is live back to the rollback point ``to``: the release
+    planner's diff in rollback mode (live reads, drift, pre-flight), each revert ordered by
+    the graph's ``needs``, the rollback announcements after every revert."""
+    secrets = secrets or SecretsManager(loaded.spec.secrets)
+    point = find_point(state, to)
+    live = state.live_version()
+    if live == point.version:
+        raise ScalpelError(f"{point.version} is already the live release",
+                           hint="`scalpel history` shows the releases and rollback points")
+    summary = RollbackSummary(project=loaded.project_name, from_version=live,
+                              to_version=point.version, point=point.name,
+                              commit=point.commit)
+    release = step_release(summary, workspace)
+    found = diff_graph(graph, registry, state, release, secrets, _rollback_wants(point))
+    if found.problems:
+        raise ScalpelError("the rollback plan cannot be made", diagnostics=found.problems)
+    reverts = _order_reverts(graph, found.changes)
+    reverts += _reverts_outside_graph(graph, registry, state, point)
+    announcements = [c.model_copy(update={"needs": [r.address for r in reverts]})
+                     for c in _announcements(loaded, registry, state, release, point, live)]
+    by_hand = [PlanDiagnostic(severity="warning", message=note, address=address)
+               for address, resource in state.resources.items()
+               if resource.release != point.version
+               and (provider := registry.find(resource.provider)) is not None
+               and provider.keeps_history and not address.endswith(ROLLBACK_SUFFIX)
+               and (note := provider.by_hand(address, resource.attributes))]
+    commit = git.head(workspace.repo) or ""
+    return Plan(mode="rollback",
+                fingerprint=Fingerprint(lineage=state.lineage, serial=state.serial,
+                                        spec_sha256=loaded.source.sha256, commit=commit),
+                release=None, rollback=summary.model_copy(update={"by_hand": by_hand}),
+                changes=reverts + announcements, drift=found.drift)
+
+
+def _rollback_wants(point: RollbackPoint) -> Want:
+    """Rollback mode: a node's provider's compensating change, where the point recorded
+    something other than what is recorded now; nothing elsewhere."""
+    def want(node: Node, provider: Provider, recorded: Attributes | None
+             ) -> tuple[Attributes | None, Callable[[Attributes | None], Change | None]]:
+        then = point.resources.get(node.address)
+        revert = None
+        if provider.keeps_history and then is not None and then != recorded:
+            revert = provider.revert(node.address, then)
+        return (revert.after if revert else None), lambda observed: revert
+    return want
+
+
+def _order_reverts(graph: Graph, changes: list[Change]) -> list[Change]:
+    """Each revert needs the reverts of the nodes that run before it in a release."""
+    included = {c.address for c in changes}
+    return [c.model_copy(update={"needs": [a for a in graph.order
+                                           if a in included and a in graph.upstream(c.address)]})
+            for c in changes]
+
+
+def _reverts_outside_graph(graph: Graph, registry: Registry, state: State,
+                           point: RollbackPoint) -> list[Change]:
+    """Recorded resources whose node release.yml no longer declares are still put back."""
+    found = []
+    for address, resource in state.resources.items():
+        provider = registry.find(resource.provider)
+        if address in graph.nodes or address.endswith(ROLLBACK_SUFFIX) or provider is None \
+                or not provider.keeps_history:
+            continue
+        then = point.resources.get(address)
+        if then is not None and then != resource.attributes and \
+                (change := provider.revert(address, then)) is not None:
+            found.append(change)
+    return found
+
+
+def _announcements(loaded: LoadedSpec, registry: Registry, state: State, release: Release,
+                   point: RollbackPoint, live: str | None) -> list[Change]:
+    """For every notify node with ``on: [rollback]``: the announcement of this rollback (at
+    most once, as for releases: a resumed rollback does not announce it again)."""
+    found = []
+    for address, raw in loaded.spec.notify.items():
+        provider = registry.find(address.split(".", 1)[0])
+        if not isinstance(provider, Announcer):
+            continue
+        config = provider.config_model.model_validate(raw)
+        if "rollback" not in config.on:
+            continue
+        message = Message(
+            "rollback", f"{release.project} rolled back to {point.version}",
+            f"{release.project} {live or '?'} was rolled back; {point.version} "
+            f"({point.name}) is live again.",
+            [("Live now", point.version), ("Rolled back", live or "-"), ("Tag", point.name),
+             ("Commit", point.commit[:12])], [],
+            {"event": "rollback", "project": release.project, "from": live,
+             "to": point.version, "point": point.name, "commit": point.commit}, "warning")
+        marker = f"rollback {live} -> {point.version}"
+        desired = {"release": marker, **provider.target(config), "message": message.to_dict()}
+        node = Node(f"{address}{ROLLBACK_SUFFIX}", provider.name, address.split(".", 1)[1],
+                    "notify", config)
+        change = provider.diff(node, desired, state.recorded(node.address), None)
+        found.append(change.model_copy(update={
+            "reason": change.reason or f"announces the rollback to {point.version}"}))
+    return found
