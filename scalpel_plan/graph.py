@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from scalpel_plan.errors import Diagnostic, SpecError
+from scalpel_plan.providers.base import RELEASE_COMMIT as ADDRESS
 from scalpel_plan.providers.base import Node
 from scalpel_plan.providers.registry import Registry
 from scalpel_plan.spec import LoadedSpec
@@ -159,8 +160,6 @@ def _add_section_nodes(b: _Build) -> None:
 
 
 def _add_release_commit(b: _Build) -> None:
-    from scalpel_plan.providers.git_commit import ADDRESS, GitCommitConfig
-
     spec = b.loaded.spec
     changelog = spec.changelog if spec.changelog and spec.changelog.update else None
     if ADDRESS in b.nodes:
@@ -171,17 +170,16 @@ def _add_release_commit(b: _Build) -> None:
     if not spec.policy.files and changelog is None:
         return
     files = [{"path": f} if isinstance(f, str) else f.model_dump() for f in spec.policy.files]
-    config = GitCommitConfig(files=files, message=spec.policy.commit_message,
-                             changelog_file=changelog.file if changelog else None,
-                             changelog_marker=changelog.marker if changelog else "")
+    config = b.registry.get("git_commit").config_model.model_validate(dict(
+        files=files, message=spec.policy.commit_message,
+        changelog_file=changelog.file if changelog else None,
+        changelog_marker=changelog.marker if changelog else ""))
     phase = _default_phase("publish", _phase_names(b))
     where: list[str | int] = ["version", "files"] if spec.policy.files else ["changelog"]
-    _add_node(b, Node(ADDRESS, "git", "commit", "publish", config, phase), where)
+    _add_node(b, Node(ADDRESS, "git_commit", "commit", "publish", config, phase), where)
 
 
 def _tag_after_release_commit(b: _Build) -> None:
-    from scalpel_plan.providers.git_commit import ADDRESS
-
     if ADDRESS not in b.nodes:
         return
     for address, node in b.nodes.items():
@@ -289,8 +287,6 @@ def _report_cycles(b: _Build) -> None:
 
 
 def _check_alert_channels(b: _Build) -> None:
-    from scalpel_plan.providers.announce import Announcer
-
     alerts = b.loaded.spec.alerts
     notify = b.loaded.spec.notify
     for i, channel in enumerate(alerts.on_failure if alerts else []):
@@ -303,7 +299,7 @@ def _check_alert_channels(b: _Build) -> None:
                       hint=f"did you mean {close[0]}?" if close else
                       "declare it under `notify:` (with `on: [failure]` to use it only for "
                       "alerts), or use console or custom")
-        elif not isinstance(b.registry.find(channel.split(".")[0]), Announcer):
+        elif not getattr(b.registry.find(channel.split(".")[0]), "announces", False):
             b.problem(f"alerts.on_failure: {channel} cannot send alerts", path,
                       hint="use a slack, email or webhook node, console or custom")
 

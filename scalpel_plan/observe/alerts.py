@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Literal, cast
 
 from scalpel_plan.masking import mask
 from scalpel_plan.observe.incidents import Incident
-from scalpel_plan.providers.announce import Announcer, Message
+from scalpel_plan.providers.message import Message
 from scalpel_plan.providers.registry import Registry
 from scalpel_plan.secrets import SecretsManager
 from scalpel_plan.spec.model import AlertsConfig, Spec
@@ -240,7 +240,7 @@ def from_spec(spec: Spec, registry: Registry, secrets: SecretsManager, *,
 def _node_handler(spec: Spec, registry: Registry, secrets: SecretsManager,
                   address: str) -> tuple[AlertChannel, AlertHandler]:
     provider = registry.get(address.split(".", 1)[0])
-    assert isinstance(provider, Announcer)  # compile_graph checked it
+    assert provider.announces  # compile_graph checked it
     target = provider.target(provider.config_model.model_validate(spec.notify[address]))
 
     def handler(alert: Alert) -> object:

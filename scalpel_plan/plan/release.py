@@ -21,7 +21,14 @@ from scalpel_plan.plan.model import (
     PlanDiagnostic,
     ReleaseSummary,
 )
-from scalpel_plan.providers.base import Change, Node, Provider, Release
+from scalpel_plan.providers.base import (
+    RELEASE_COMMIT,
+    RELEASE_COMMIT_SHA,
+    Change,
+    Node,
+    Provider,
+    Release,
+)
 from scalpel_plan.providers.registry import Registry
 from scalpel_plan.secrets import SecretsManager
 from scalpel_plan.spec import LoadedSpec
@@ -103,14 +110,12 @@ def _release_wants(release: Release, *, planned: bool) -> Want:
 def _tag_commit(graph: Graph, state: State, release: Release) -> str:
     """What the release tag points at: HEAD, or the release commit (made at apply, or already
     made by an interrupted apply of this release)."""
-    from scalpel_plan.providers.git_commit import ADDRESS, SHA_REF
-
-    if ADDRESS not in graph.nodes:
+    if RELEASE_COMMIT not in graph.nodes:
         return release.commit
-    recorded = state.recorded(ADDRESS)
+    recorded = state.recorded(RELEASE_COMMIT)
     if recorded and recorded.get("release") == release.version:
         return str(recorded["sha"])
-    return SHA_REF
+    return RELEASE_COMMIT_SHA
 
 
 def _content(loaded: LoadedSpec, decision: versioning.VersionDecision,

@@ -24,8 +24,8 @@ from scalpel_plan.plan.model import (
     RollbackSummary,
     step_release,
 )
-from scalpel_plan.providers.announce import Announcer, Message
 from scalpel_plan.providers.base import Change, Node, Provider, Release
+from scalpel_plan.providers.message import Message
 from scalpel_plan.providers.registry import Registry
 from scalpel_plan.secrets import SecretsManager
 from scalpel_plan.spec import LoadedSpec
@@ -128,10 +128,10 @@ def _announcements(loaded: LoadedSpec, registry: Registry, state: State, release
     found = []
     for address, raw in loaded.spec.notify.items():
         provider = registry.find(address.split(".", 1)[0])
-        if not isinstance(provider, Announcer):
+        if provider is None or not provider.announces:
             continue
         config = provider.config_model.model_validate(raw)
-        if "rollback" not in config.on:
+        if "rollback" not in getattr(config, "on", ()):
             continue
         message = Message(
             "rollback", f"{release.project} rolled back to {point.version}",

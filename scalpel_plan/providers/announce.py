@@ -1,8 +1,8 @@
 """Announcements: what slack, email and webhook nodes share.
 
-A ``Message`` is what is said (a release, a failure, a rollback) before a channel shapes it;
-an ``Announcer`` is a provider that sends one. The same ``send`` serves the release plan's
-announcement nodes and the failure alerts routed to them.
+A ``Message`` (``providers.message``) is what is said (a release, a failure, a rollback)
+before a channel shapes it; an ``Announcer`` is a provider that sends one. The same ``send``
+serves the release plan's announcement nodes and the failure alerts routed to them.
 
 Sent once per release, at most: before sending, the node records "sending" in the journal; a
 send that failed is recorded so, and the next apply sends again; an apply killed mid-send
@@ -13,8 +13,7 @@ went out, and a duplicate announcement cannot be taken back either).
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -27,55 +26,11 @@ from scalpel_plan.providers.base import (
     StepContext,
     fill,
 )
-from scalpel_plan.secrets import SecretsManager
+from scalpel_plan.providers.message import Message
 from scalpel_plan.spec.model import NodeConfig
 
-MessageKind = Literal["release", "failure", "rollback"]
 Event = Literal["success", "failure", "rollback"]
 HIGHLIGHTS = 12  # changelog entries shown in an announcement; the rest are counted
-
-
-@dataclass(frozen=True)
-class Message:
-    """What an announcement or an alert says, in channel-neutral form."""
-
-    kind: MessageKind
-    title: str  # one line: "widgets 1.3.0 released"
-    body: str  # Markdown: highlights of the changelog, or what failed and why
-    facts: list[tuple[str, str]] = field(default_factory=list)  # ("Version", "1.3.0")
-    links: list[tuple[str, str]] = field(default_factory=list)  # ("Release", url)
-    data: dict[str, Any] = field(default_factory=dict)  # the JSON summary (generic webhook)
-    severity: Literal["info", "warning", "error", "critical"] = "info"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Message:
-        return cls(**{**data, "facts": [tuple(f) for f in data.get("facts", [])],
-                      "links": [tuple(link) for link in data.get("links", [])]})
-
-    def masked(self) -> Message:
-        """This message with every secret value masked: what leaves Scalpel (a commit message
-        quoting a token must not carry it into a chat channel)."""
-        import json
-
-        from scalpel_plan.masking import mask
-
-        return Message.from_dict(json.loads(mask(json.dumps(self.to_dict()))))
-
-    @property
-    def text(self) -> str:
-        """The body for channels that do not read HTML: Markdown with its HTML escapes
-        (``&lt;`` from the changelog) turned back into characters."""
-        import html
-
-        return html.unescape(self.body)
-
-    @property
-    def color(self) -> str:
-        """A hex colour for channels that show one: green, amber or red."""
-        return {"info": "2EB67D", "warning": "ECB22E"}.get(self.severity, "E01E5A")
 
 
 class AnnounceConfig(NodeConfig):
@@ -124,15 +79,7 @@ class Announcer(Provider):
 
     config_model: ClassVar[type[AnnounceConfig]] = AnnounceConfig
     reversible = False  # a message that went out cannot be taken back
-
-    def target(self, config: AnnounceConfig) -> Attributes:
-        """Where the message goes, as recorded (secret references, never values)."""
-        raise NotImplementedError
-
-    def send(self, address: str, target: Attributes, message: Message,
-             secrets: SecretsManager) -> Attributes:
-        """Deliver ``message``; return what to record (a status, an id). Raises ProviderError."""
-        raise NotImplementedError
+    announces = True
 
     def desired(self, node: Node, release: Release) -> Attributes:
         config = node.config

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from scalpel_plan.providers.message import Message
 from scalpel_plan.secrets import SecretsManager
 from scalpel_plan.spec.model import NodeConfig
 
@@ -132,6 +133,8 @@ class Provider:
     config_model: ClassVar[type[NodeConfig]] = NodeConfig
     reversible: ClassVar[bool] = True
     keeps_history: ClassVar[bool] = True  # recorded in rollback points (what a rollback reads)
+    declarable: ClassVar[bool] = True  # False: its nodes are made by Scalpel, not release.yml
+    announces: ClassVar[bool] = False  # True: sends messages (notify nodes, failure alerts)
 
     def desired(self, node: Node, release: Release) -> Attributes:
         raise NotImplementedError
@@ -166,6 +169,15 @@ class Provider:
         or None when going back needs nothing here, or cannot be done."""
         return None
 
+    def target(self, config: Any) -> Attributes:
+        """An announcer's recipient, as recorded (secret references, never values)."""
+        raise NotImplementedError
+
+    def send(self, address: str, target: Attributes, message: Message,
+             secrets: SecretsManager) -> Attributes:
+        """An announcer delivers ``message``; returns what to record. Raises ProviderError."""
+        raise NotImplementedError
+
     def by_hand(self, address: str, current: Attributes) -> str | None:
         """What a rollback cannot undo here, and what to do about it by hand (None: nothing
         is left behind)."""
@@ -187,6 +199,12 @@ class Provider:
                       reason=reason, reversible=self.reversible, phase=node.phase,
                       timeout=node.timeout)
 
+
+# The release commit, made by Scalpel itself from version.files and changelog (the
+# ``git_commit`` provider); the release tag points at it, known once it is made.
+RELEASE_COMMIT = "git.commit"
+RELEASE_COMMIT_SHA = "${git.commit.sha}"
+RELEASE_COMMIT_BRANCH = "${git.commit.branch}"
 
 REFERENCE = re.compile(r"^\$\{(?P<address>[a-z][a-z0-9_]*\.[A-Za-z0-9_-]+)\.(?P<attr>\w+)\}$")
 

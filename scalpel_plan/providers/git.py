@@ -14,8 +14,9 @@ from pydantic import Field
 
 from scalpel_plan import git
 from scalpel_plan.errors import ProviderError
-from scalpel_plan.providers import git_commit
 from scalpel_plan.providers.base import (
+    RELEASE_COMMIT_BRANCH,
+    RELEASE_COMMIT_SHA,
     Attributes,
     Change,
     LiveCache,
@@ -43,23 +44,19 @@ class GitProvider(Provider):
 
     def desired(self, node: Node, release: Release) -> Attributes:
         config = node.config
-        if isinstance(config, git_commit.GitCommitConfig):
-            return git_commit.desired(node, release)
         assert isinstance(config, GitTagConfig)
         after: Attributes = {
             "tag": release.tag, "commit": release.tagged, "remote": config.push,
             "message": fill(config.message, release, where=f"{node.address}.message")}
         if config.moving:
             after["moving"] = sorted(config.moving)
-        if release.tagged == git_commit.SHA_REF and config.push:
-            after["branch"] = git_commit.BRANCH_REF  # the release commit goes up with the tag
+        if release.tagged == RELEASE_COMMIT_SHA and config.push:
+            after["branch"] = RELEASE_COMMIT_BRANCH  # the release commit goes up with the tag
         return after
 
     def read(self, node: Node, release: Release, desired: Attributes | None,
              recorded: Attributes | None, live: LiveCache) -> Attributes:
         """Where the desired tag and the recorded tag point, locally and on their remote."""
-        if isinstance(node.config, git_commit.GitCommitConfig):
-            return git_commit.read(release)
         observed: Attributes = {}
         for prefix, attrs in (("", desired), ("recorded_", recorded)):
             if not attrs or not attrs.get("tag"):
@@ -82,8 +79,6 @@ class GitProvider(Provider):
 
     def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
              observed: Attributes | None) -> Change:
-        if isinstance(node.config, git_commit.GitCommitConfig):
-            return git_commit.diff(self, node, desired, recorded, observed)
         seen = observed or {}
         tag, commit, remote = desired["tag"], desired["commit"], desired["remote"]
         unknown = ["object", "commit"] if is_reference(commit) else ["object"]
@@ -115,8 +110,6 @@ class GitProvider(Provider):
         return f"tag {tag} {where} {now}; it was recorded at {str(commit)[:12]}"
 
     def apply(self, change: Change, ctx: StepContext) -> Attributes:
-        if change.after.get("kind") == "commit":
-            return git_commit.apply(change, ctx)
         repo = ctx.release.repo
         after = change.after
         tag, commit, remote = after["tag"], after["commit"], after["remote"]

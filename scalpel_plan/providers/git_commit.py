@@ -1,15 +1,15 @@
 """git.commit: the release commit that bumps the version files and adds the changelog section.
 
-Scalpel makes this node itself from `version.files` and `changelog:`; the release tag then
-points at the commit it makes (known after apply). Re-applied after a crash, a release commit
-already at HEAD is adopted, not made again.
+Scalpel makes this node itself from `version.files` and `changelog:` (it cannot be declared);
+the release tag then points at the commit it makes (known after apply). Re-applied after a
+crash, a release commit already at HEAD is adopted, not made again.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -19,8 +19,10 @@ from scalpel_plan.content.changelog import insert_section
 from scalpel_plan.errors import ProviderError
 from scalpel_plan.masking import mask
 from scalpel_plan.providers.base import (
+    RELEASE_COMMIT,
     Attributes,
     Change,
+    LiveCache,
     Node,
     Provider,
     Release,
@@ -29,9 +31,7 @@ from scalpel_plan.providers.base import (
 )
 from scalpel_plan.spec.model import NodeConfig
 
-ADDRESS = "git.commit"
-SHA_REF = "${git.commit.sha}"
-BRANCH_REF = "${git.commit.branch}"
+ADDRESS = RELEASE_COMMIT
 
 
 class GitCommitConfig(NodeConfig):
@@ -41,7 +41,32 @@ class GitCommitConfig(NodeConfig):
     changelog_marker: str = ""
 
 
-def desired(node: Node, release: Release) -> Attributes:
+class GitCommitProvider(Provider):
+    name = "git_commit"
+    config_model: ClassVar[type[GitCommitConfig]] = GitCommitConfig
+    declarable = False
+
+    def desired(self, node: Node, release: Release) -> Attributes:
+        return _desired(node, release)
+
+    def read(self, node: Node, release: Release, desired: Attributes | None,
+             recorded: Attributes | None, live: LiveCache) -> Attributes:
+        return {"head_subject": git.git(release.repo, "log", "-1", "--format=%s").stdout.strip()}
+
+    def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
+             observed: Attributes | None) -> Change:
+        if done := self.done_for_release(node, desired, recorded):
+            return done
+        if (observed or {}).get("head_subject") == desired["message"]:
+            return self.change(node, "adopt", after=desired, unknown=["sha"],
+                               reason="HEAD is already this release's commit")
+        return self.change(node, "create", after=desired, unknown=["sha"])
+
+    def apply(self, change: Change, ctx: StepContext) -> Attributes:
+        return _apply(change, ctx)
+
+
+def _desired(node: Node, release: Release) -> Attributes:
     config = node.config
     assert isinstance(config, GitCommitConfig)
     edits = {}
@@ -59,21 +84,7 @@ def desired(node: Node, release: Release) -> Attributes:
     return after
 
 
-def read(release: Release) -> Attributes:
-    return {"head_subject": git.git(release.repo, "log", "-1", "--format=%s").stdout.strip()}
-
-
-def diff(provider: Provider, node: Node, desired: Attributes, recorded: Attributes | None,
-         observed: Attributes | None) -> Change:
-    if done := provider.done_for_release(node, desired, recorded):
-        return done
-    if (observed or {}).get("head_subject") == desired["message"]:
-        return provider.change(node, "adopt", after=desired, unknown=["sha"],
-                               reason="HEAD is already this release's commit")
-    return provider.change(node, "create", after=desired, unknown=["sha"])
-
-
-def apply(change: Change, ctx: StepContext) -> Attributes:
+def _apply(change: Change, ctx: StepContext) -> Attributes:
     after, repo = change.after, ctx.release.repo
     head = git.git(repo, "log", "-1", "--format=%H%x1f%s").stdout.strip().split("\x1f")
     if head[1:] != [after["message"]]:  # not made yet by an earlier, interrupted apply

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from pydantic import Field
 
 from scalpel_plan.errors import ProviderError
-from scalpel_plan.providers.announce import AnnounceConfig, Announcer, Message, markdown_html
+from scalpel_plan.providers.announce import AnnounceConfig, Announcer, markdown_html
 from scalpel_plan.providers.base import Attributes
+from scalpel_plan.providers.message import Message
 from scalpel_plan.secrets import SecretsManager
 from scalpel_plan.spec.model import SecretRef
 

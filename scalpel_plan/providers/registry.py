@@ -43,7 +43,8 @@ class Registry:
 
     def node_configs(self, *, exclude: tuple[str, ...] = ("stage",)) -> dict[str, type[NodeConfig]]:
         """Provider name → config model, for the publish/notify sections of the schema."""
-        return {n: self.get(n).config_model for n in self.names() if n not in exclude}
+        return {n: p.config_model for n in self.names() if n not in exclude
+                and (p := self.get(n)).declarable}
 
     def has_plugins(self) -> bool:
         return set(self.names()) != set(BUILTIN)
@@ -54,6 +55,7 @@ BUILTIN = {  # name → where it lives
     "docker": "scalpel_plan.providers.docker:DockerProvider",
     "email": "scalpel_plan.providers.mail:EmailProvider",
     "git": "scalpel_plan.providers.git:GitProvider",
+    "git_commit": "scalpel_plan.providers.git_commit:GitCommitProvider",
     "github": "scalpel_plan.providers.github:GithubProvider",
     "pypi": "scalpel_plan.providers.pypi:PypiProvider",
     "slack": "scalpel_plan.providers.slack:SlackProvider",

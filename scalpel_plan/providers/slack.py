@@ -14,8 +14,9 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from scalpel_plan.http import Http
-from scalpel_plan.providers.announce import AnnounceConfig, Announcer, Message, cut, slack_mrkdwn
+from scalpel_plan.providers.announce import AnnounceConfig, Announcer, cut, slack_mrkdwn
 from scalpel_plan.providers.base import Attributes
+from scalpel_plan.providers.message import Message
 from scalpel_plan.secrets import SecretsManager
 from scalpel_plan.spec.model import SecretRef
 

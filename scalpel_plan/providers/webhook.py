@@ -20,8 +20,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from scalpel_plan.http import Http
-from scalpel_plan.providers.announce import AnnounceConfig, Announcer, Message, cut
+from scalpel_plan.providers.announce import AnnounceConfig, Announcer, cut
 from scalpel_plan.providers.base import Attributes
+from scalpel_plan.providers.message import Message
 from scalpel_plan.secrets import REFERENCE, SecretsManager
 from scalpel_plan.spec.model import SecretRef
 
