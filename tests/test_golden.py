@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scalpel_plan.ui import plan_markdown
+from scalpel_plan.ui.plan_markdown import plan_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p.parent for p in (ROOT / "examples").glob("*/release.yml"))

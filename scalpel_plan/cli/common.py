@@ -104,9 +104,9 @@ def duration(text: str) -> float:
 
 
 def save_plan(the_plan: Plan, out: Path) -> None:
-    from scalpel_plan.ui import plan_json
+    from scalpel_plan.plan.file import save_plan as save
 
-    write_text(out, plan_json(the_plan))
+    save(the_plan, out)
 
 
 def write_text(path: Path, text: str) -> None:
@@ -114,19 +114,10 @@ def write_text(path: Path, text: str) -> None:
 
 
 def write_bytes(path: Path, data: bytes) -> None:
-    """Write a file the user named, atomically, through the secrets mask; a failure is their
-    error to fix, not a bug."""
-    from scalpel_plan.errors import ScalpelError
-    from scalpel_plan.masking import mask_bytes
+    """Write a file the user named, atomically, through the secrets mask."""
+    from scalpel_plan.plan.file import write_masked
 
-    data = mask_bytes(data)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ScalpelError(f"cannot write {path}: {exc.strerror}") from None
+    write_masked(path, data)
 
 
 def approved(ui: UI) -> bool:

@@ -1,8 +1,5 @@
-"""Everything Scalpel shows: the only module that prints, and the only one that imports rich.
-
-Plans render as Terraform-like text, as Markdown for a pull-request comment, or as JSON.
-Apply progress is live on a terminal, plain lines elsewhere, JSON lines with --json.
-"""
+"""The terminal: the UI (results to stdout, diagnostics to stderr, all through the secrets
+mask) and the apply progress (live on a terminal, plain lines, or JSON lines with --json)."""
 
 from __future__ import annotations
 
@@ -15,6 +12,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from scalpel_plan.masking import MaskedStream, forms, mask
+from scalpel_plan.ui.common import escape
 
 if TYPE_CHECKING:  # rich itself is imported on first use: `--version` never needs it
     from rich.console import Console
@@ -26,17 +24,6 @@ if TYPE_CHECKING:  # rich itself is imported on first use: `--version` never nee
     from scalpel_plan.observe.metrics import Metric, Trend
     from scalpel_plan.observe.profile import BuildProfiler, StageChange
     from scalpel_plan.plan.model import Plan
-    from scalpel_plan.providers.base import Change
-
-SYMBOL = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "run": ">",
-          "adopt": "<=", "no-op": " "}
-COLOR = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red",
-         "run": "cyan", "adopt": "blue", "no-op": "dim"}
-VERB = {"create": "will be created", "update": "will be updated in place",
-        "replace": "will be replaced", "delete": "will be deleted", "run": "will run",
-        "adopt": "will be adopted (already live; recorded only)", "no-op": "is up to date"}
-COUNTED = ("create", "update", "replace", "delete", "run", "adopt")
-KNOWN_AFTER_APPLY = "(known after apply)"
 
 
 def console(file: IO[str] | None = None, *, width: int | None = None,
@@ -47,13 +34,6 @@ def console(file: IO[str] | None = None, *, width: int | None = None,
     masked = cast(IO[str], MaskedStream(file if file is not None else sys.stdout))
     return Console(file=masked, width=width, no_color=color is False, highlight=False,
                    emoji=False, force_terminal=color if color else None, soft_wrap=True)
-
-
-def escape(text: str) -> str:
-    """``text`` with rich's markup characters escaped."""
-    from rich.markup import escape as rich_escape
-
-    return rich_escape(text)
 
 
 class UI:
@@ -131,10 +111,16 @@ class UI:
     # plans --------------------------------------------------------------------------------
     def plan(self, plan: Plan, fmt: str = "text") -> None:
         if fmt == "json":
+            from scalpel_plan.plan.file import plan_json
+
             self.raw(plan_json(plan))
         elif fmt == "markdown":
+            from scalpel_plan.ui.plan_markdown import plan_markdown
+
             self.raw(plan_markdown(plan))
         else:
+            from scalpel_plan.ui.plan_text import plan_text
+
             self.out.print(plan_text(plan))
 
     # apply progress ----------------------------------------------------------------------
@@ -340,234 +326,3 @@ def _event_line(event: ApplyEvent) -> str | None:
     if event.kind == "skipped":
         return f"[yellow]-[/] {address}: skipped ({escape(event.message)})"
     return None
-
-
-# Plan renderings, as plain functions over a Plan ---------------------------------------------
-def plan_json(plan: Plan) -> str:
-    return plan.model_dump_json(indent=2)
-
-
-def plan_text(plan: Plan) -> str:
-    """Terraform-like text with rich markup."""
-    lines = [f"[yellow]Warning:[/] {escape(d.message)}" for d in plan.diagnostics]
-    lines += [""] if lines else []
-    if plan.drift:
-        lines += ["[bold]Changes outside Scalpel[/] since they were recorded:", ""]
-        lines += [f"  [yellow]# {escape(d.address)}[/]: {escape(d.message)}" for d in plan.drift]
-        lines += [""]
-    if plan.rollback is not None:
-        lines += _rollback_header(plan)
-    elif plan.release is None:
-        lines.append(f"[green bold]No changes.[/] Nothing to release: "
-                     f"{escape(plan.nothing_to_release or '')}.")
-        return "\n".join(lines)
-    else:
-        lines += _release_header(plan)
-    actionable = [c for c in plan.changes if c.actionable]
-    if actionable:
-        lines += ["Scalpel will perform the following actions:", ""]
-        for change in actionable:
-            lines += [*_change_block(change), ""]
-    else:
-        lines += [f"Every node is up to date; applying records the {plan.mode}.", ""]
-    if plan.rollback is not None and plan.rollback.by_hand:
-        lines += ["[bold]Cannot be undone[/] (do this by hand if it matters):", ""]
-        lines += [f"  [yellow]![/] {escape(d.address or '')}: {escape(d.message)}"
-                  for d in plan.rollback.by_hand]
-        lines.append("")
-    lines.append(_counts_line(plan))
-    return "\n".join(lines)
-
-
-def _rollback_header(plan: Plan) -> list[str]:
-    r = plan.rollback
-    assert r is not None
-    return [f"[bold]Rollback {escape(r.project)} {escape(r.from_version or '(none)')} → "
-            f"{escape(r.to_version)}[/]  (rollback point {escape(r.point)} at {r.commit[:12]})",
-            f"  puts back what {escape(r.to_version)} recorded, where it can be put back", ""]
-
-
-def _release_header(plan: Plan) -> list[str]:
-    r = plan.release
-    assert r is not None
-    frm = r.previous or "(none)"
-    lines = [f"[bold]Release {escape(r.project)} {escape(frm)} → {escape(r.version)}[/]"
-             f"  (tag {escape(r.tag)} at {r.commit[:12]})",
-             f"  {escape(r.reason)}"]
-    for c in r.commits[:20]:
-        lines.append(f"    [dim]{c.sha[:8]}[/] {escape(_commit_title(c))}  [dim]({c.bump})[/]")
-    if len(r.commits) > 20:
-        lines.append(f"    … and {len(r.commits) - 20} more")
-    for title, text in (("Changelog", r.changelog), ("Release notes", r.notes)):
-        if text:
-            lines += ["", f"  [bold]{title}[/] [dim](published with the release)[/]"]
-            lines += [f"  [dim]│[/] {escape(line)}" for line in text.rstrip().splitlines()]
-    return [*lines, ""]
-
-
-def _commit_title(c: Any) -> str:
-    scope = f"({c.scope})" if c.scope else ""
-    return f"{c.type}{scope}{'!' if c.breaking else ''}: {c.description}"
-
-
-def _change_block(change: Change) -> list[str]:
-    color = COLOR[change.action]
-    mark = " [red bold](irreversible)[/]" if not change.reversible else ""
-    lines = [f"  [bold]# {escape(change.address)}[/] {VERB[change.action]}{mark}"]
-    if change.reason:
-        lines.append(f"  [dim]# {escape(change.reason)}[/]")
-    lines.append(f"  [{color}]{escape(SYMBOL[change.action])}[/] {escape(change.address)} {{")
-    rows = _attribute_rows(change)
-    width = max((len(k) for k, _, _ in rows), default=0)
-    for key, before, after in rows:
-        name = key.ljust(width)
-        if change.action in ("update", "replace") and before != after:
-            lines.append(f"      [yellow]~[/] {escape(name)} = {escape(before)} → {escape(after)}")
-        elif change.action == "delete":
-            lines.append(f"      [red]-[/] {escape(name)} = {escape(before)}")
-        else:
-            sign = f"[{color}]{escape(SYMBOL[change.action][-1])}[/] "
-            value = change.after.get(key) if key not in change.unknown else None
-            block = _block(value) if isinstance(value, dict | str) else None
-            if block:
-                lines.append(f"      {sign}{escape(name)} = {escape(block[0])}")
-                lines += [f"        {' ' * width}{escape(line)}" for line in block[1:]]
-            else:
-                lines.append(f"      {sign}{escape(name)} = {escape(after)}")
-    lines.append("    }")
-    return lines
-
-
-def _block(value: Any, depth: int = 0) -> list[str] | None:
-    """Multi-line renderings: heredocs for text, nested blocks for mappings, diffs for edits
-    (``[{line, old, new}]``). None when one line says it best."""
-    if isinstance(value, str):
-        if "\n" not in value.rstrip("\n"):
-            return None
-        return ["<<-EOT", *(f"  {line}" for line in value.rstrip("\n").splitlines()), "EOT"]
-    if not value or depth > 2:
-        return None
-    lines = ["{"]
-    for key in sorted(value):
-        item = value[key]
-        if isinstance(item, list) and item and all(_is_edit(e) for e in item):
-            lines.append(f"  {key}:")
-            for e in item:
-                lines += [f"    @@ line {e['line']} @@", f"    - {e['old']}", f"    + {e['new']}"]
-            continue
-        inner = _block(item, depth + 1) if isinstance(item, dict | str) else None
-        if inner:
-            lines += [f"  {key} = {inner[0]}", *(f"  {line}" for line in inner[1:])]
-        else:
-            lines.append(f"  {key} = {_value(item)}")
-    return [*lines, "}"]
-
-
-def _is_edit(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"line", "old", "new"}
-
-
-def _attribute_rows(change: Change) -> list[tuple[str, str, str]]:
-    keys = sorted(set(change.before) | set(change.after) | set(change.unknown))
-    rows = []
-    for key in keys:
-        before = _value(change.before[key]) if key in change.before else "null"
-        after = (KNOWN_AFTER_APPLY if key in change.unknown
-                 else _value(change.after[key]) if key in change.after else "null")
-        rows.append((key, before, after))
-    return rows
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, str) and value.startswith("${secrets.") and value.endswith("}"):
-        return f"(sensitive value: {value[2:-1]})"  # read from the environment at apply
-    if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
-        return f"(known after apply: {value[2:-1]})"  # another node's attribute
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def _counts_line(plan: Plan) -> str:
-    counts = plan.counts()
-    parts = [f"{counts[a]} to {a}" for a in COUNTED if counts[a] or a in ("create", "update",
-                                                                        "delete")]
-    irreversible = sum(1 for c in plan.changes if c.actionable and not c.reversible)
-    tail = f"; {irreversible} irreversible" if irreversible else ""
-    return f"[bold]Plan:[/] {', '.join(parts)}{tail}."
-
-
-def plan_markdown(plan: Plan) -> str:
-    """A pull-request comment: the summary first, the details folded."""
-    out = [f"> ⚠️ {_md_escape(d.message)}" for d in plan.diagnostics]
-    out += [""] if out else []
-    if plan.rollback is not None:
-        return "\n".join([*out, *_md_rollback(plan)]) + "\n"
-    if plan.release is None:
-        out += ["### Scalpel plan: no changes", "",
-                f"Nothing to release: {plan.nothing_to_release}."]
-        out += _md_drift(plan)
-        return "\n".join(out) + "\n"
-    r = plan.release
-    counts = plan.counts()
-    summary = ", ".join(f"{counts[a]} to {a}" for a in COUNTED if counts[a]) or "nothing to change"
-    irreversible = [c for c in plan.changes if c.actionable and not c.reversible]
-    out += [f"### Scalpel plan: {r.project} {r.previous or '(none)'} → **{r.version}**", "",
-            f"**Plan:** {summary}" + (f" · ⚠️ {len(irreversible)} irreversible"
-                                      if irreversible else ""),
-            f"**Tag:** `{r.tag}` at `{r.commit[:12]}` · **Why:** {r.reason}", ""]
-    if r.commits:
-        out += [f"<details><summary>Commits that decide {r.version} ({len(r.commits)})"
-                "</summary>", ""]
-        out += [f"- `{c.sha[:8]}` {_md_escape(_commit_title(c))} ({c.bump})" for c in r.commits]
-        out += ["", "</details>", ""]
-    for title, text in (("Changelog", r.changelog), ("Release notes", r.notes)):
-        if text:
-            out += [f"<details><summary>{title} for {r.version}</summary>", "", text.rstrip(),
-                    "", "</details>", ""]
-    out += _md_drift(plan)
-    actionable = [c for c in plan.changes if c.actionable]
-    if actionable:
-        out += [f"<details><summary>Changes by node ({len(actionable)})</summary>", "",
-                "| Node | Action | Note |", "| --- | --- | --- |"]
-        for c in sorted(actionable, key=lambda c: (COUNTED.index(c.action), c.address)):
-            note = ("irreversible. " if not c.reversible else "") + c.reason
-            out.append(f"| `{c.address}` | {c.action} | {_md_escape(note)} |")
-        out += ["", "</details>", "",
-                "<details><summary>Full plan</summary>", "", "```diff"]
-        for c in actionable:
-            out += [*_plain(_change_block(c)), ""]
-        out += ["```", "", "</details>"]
-    return "\n".join(out) + "\n"
-
-
-def _md_rollback(plan: Plan) -> list[str]:
-    r = plan.rollback
-    assert r is not None
-    out = [f"### Scalpel rollback: {r.project} {r.from_version or '(none)'} → "
-           f"**{r.to_version}**", "", f"**Rollback point:** `{r.point}` at `{r.commit[:12]}`",
-           "", "| Node | Action | Note |", "| --- | --- | --- |"]
-    out += [f"| `{c.address}` | {c.action} | {_md_escape(c.reason)} |"
-            for c in plan.changes if c.actionable]
-    if r.by_hand:
-        out += ["", "**Cannot be undone** (by hand if it matters):", ""]
-        out += [f"- `{d.address}`: {_md_escape(d.message)}" for d in r.by_hand]
-    return out
-
-
-def _md_drift(plan: Plan) -> list[str]:
-    if not plan.drift:
-        return []
-    lines = ["", f"<details open><summary>⚠️ Changed outside Scalpel ({len(plan.drift)})"
-             "</summary>", ""]
-    lines += [f"- `{d.address}`: {_md_escape(d.message)}" for d in plan.drift]
-    return [*lines, "", "</details>", ""]
-
-
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
-
-
-def _plain(lines: list[str]) -> list[str]:
-    """Markup-free copies of rendered lines (for code blocks)."""
-    from rich.text import Text
-
-    return [Text.from_markup(line).plain for line in lines]

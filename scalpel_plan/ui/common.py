@@ -1,0 +1,111 @@
+"""What the plan renderings share: markup escaping, the order actions are counted in, commit
+titles, and the Terraform-like block of one change (the Markdown folds it into a diff)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scalpel_plan.plan.model import CommitSummary
+    from scalpel_plan.providers.base import Change
+
+
+SYMBOL = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "run": ">",
+          "adopt": "<=", "no-op": " "}
+COLOR = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red",
+         "run": "cyan", "adopt": "blue", "no-op": "dim"}
+VERB = {"create": "will be created", "update": "will be updated in place",
+        "replace": "will be replaced", "delete": "will be deleted", "run": "will run",
+        "adopt": "will be adopted (already live; recorded only)", "no-op": "is up to date"}
+COUNTED = ("create", "update", "replace", "delete", "run", "adopt")
+KNOWN_AFTER_APPLY = "(known after apply)"
+
+
+def escape(text: str) -> str:
+    """``text`` with rich's markup characters escaped."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+def commit_title(c: CommitSummary) -> str:
+    scope = f"({c.scope})" if c.scope else ""
+    return f"{c.type}{scope}{'!' if c.breaking else ''}: {c.description}"
+
+
+def change_block(change: Change) -> list[str]:
+    """One change as a Terraform-like block, a line of rich markup each."""
+    color = COLOR[change.action]
+    mark = " [red bold](irreversible)[/]" if not change.reversible else ""
+    lines = [f"  [bold]# {escape(change.address)}[/] {VERB[change.action]}{mark}"]
+    if change.reason:
+        lines.append(f"  [dim]# {escape(change.reason)}[/]")
+    lines.append(f"  [{color}]{escape(SYMBOL[change.action])}[/] {escape(change.address)} {{")
+    rows = _attribute_rows(change)
+    width = max((len(k) for k, _, _ in rows), default=0)
+    for key, before, after in rows:
+        name = key.ljust(width)
+        if change.action in ("update", "replace") and before != after:
+            lines.append(f"      [yellow]~[/] {escape(name)} = {escape(before)} → {escape(after)}")
+        elif change.action == "delete":
+            lines.append(f"      [red]-[/] {escape(name)} = {escape(before)}")
+        else:
+            sign = f"[{color}]{escape(SYMBOL[change.action][-1])}[/] "
+            value = change.after.get(key) if key not in change.unknown else None
+            block = _block(value) if isinstance(value, dict | str) else None
+            if block:
+                lines.append(f"      {sign}{escape(name)} = {escape(block[0])}")
+                lines += [f"        {' ' * width}{escape(line)}" for line in block[1:]]
+            else:
+                lines.append(f"      {sign}{escape(name)} = {escape(after)}")
+    lines.append("    }")
+    return lines
+
+
+def _block(value: Any, depth: int = 0) -> list[str] | None:
+    """Multi-line renderings: heredocs for text, nested blocks for mappings, diffs for edits
+    (``[{line, old, new}]``). None when one line says it best."""
+    if isinstance(value, str):
+        if "\n" not in value.rstrip("\n"):
+            return None
+        return ["<<-EOT", *(f"  {line}" for line in value.rstrip("\n").splitlines()), "EOT"]
+    if not value or depth > 2:
+        return None
+    lines = ["{"]
+    for key in sorted(value):
+        item = value[key]
+        if isinstance(item, list) and item and all(_is_edit(e) for e in item):
+            lines.append(f"  {key}:")
+            for e in item:
+                lines += [f"    @@ line {e['line']} @@", f"    - {e['old']}", f"    + {e['new']}"]
+            continue
+        inner = _block(item, depth + 1) if isinstance(item, dict | str) else None
+        if inner:
+            lines += [f"  {key} = {inner[0]}", *(f"  {line}" for line in inner[1:])]
+        else:
+            lines.append(f"  {key} = {_value(item)}")
+    return [*lines, "}"]
+
+
+def _is_edit(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"line", "old", "new"}
+
+
+def _attribute_rows(change: Change) -> list[tuple[str, str, str]]:
+    keys = sorted(set(change.before) | set(change.after) | set(change.unknown))
+    rows = []
+    for key in keys:
+        before = _value(change.before[key]) if key in change.before else "null"
+        after = (KNOWN_AFTER_APPLY if key in change.unknown
+                 else _value(change.after[key]) if key in change.after else "null")
+        rows.append((key, before, after))
+    return rows
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str) and value.startswith("${secrets.") and value.endswith("}"):
+        return f"(sensitive value: {value[2:-1]})"  # read from the environment at apply
+    if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
+        return f"(known after apply: {value[2:-1]})"  # another node's attribute
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
