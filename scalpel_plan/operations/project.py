@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from scalpel_plan import git
 from scalpel_plan.errors import ScalpelError
 from scalpel_plan.secrets import SecretsManager, declared_envs
+from scalpel_plan.state import StateBackend
 from scalpel_plan.state.local import LocalBackend
 from scalpel_plan.workspace import STATE_FOLDER, Workspace
 
@@ -33,7 +34,7 @@ class Project:
     graph: Graph
     registry: Registry
     workspace: Workspace
-    backend: LocalBackend
+    backend: StateBackend
     secrets: SecretsManager
 
 
@@ -44,7 +45,7 @@ class Records:
     only, not compiled, so the records stay readable while release.yml is being edited."""
 
     project_name: str
-    backend: LocalBackend
+    backend: StateBackend
 
 
 def open_records(spec_path: Path, *, on_secret: OnSecret | None = None) -> Records:
