@@ -117,15 +117,12 @@ def write_bytes(path: Path, data: bytes) -> None:
     """Write a file the user named, atomically, through the secrets mask; a failure is their
     error to fix, not a bug."""
     from scalpel_plan.errors import ScalpelError
+    from scalpel_plan.files import atomic_write
     from scalpel_plan.masking import mask_bytes
 
-    data = mask_bytes(data)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        atomic_write(path, mask_bytes(data))
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise ScalpelError(f"cannot write {path}: {exc.strerror}") from None
 
 
