@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from scalpel_plan.errors import ProviderError
 from scalpel_plan.masking import mask
@@ -33,7 +33,8 @@ MAX_RETRY_AFTER = 60.0
 
 @dataclass
 class Http:
-    """An HTTP client for one target (a registry, an index, a webhook)."""
+    """An HTTP client for one target (a registry, an index, a webhook); it owns its connection
+    pool, which ``with Http(...) as http:`` closes on the way out."""
 
     target: str  # what the errors call it, e.g. "PyPI at https://upload.pypi.org/legacy/"
     secret_name: str | None = None  # the secret its credentials come from, for 401/403
@@ -55,6 +56,12 @@ class Http:
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def request(self, method: str, url: str, *, idempotent: bool | None = None,
                 happened: Callable[[], bool] | None = None, ok: tuple[int, ...] = (),

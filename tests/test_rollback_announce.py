@@ -91,7 +91,7 @@ def test_the_rollback_announcement_follows_every_revert(released_twice, cli):
 
 
 def test_a_rollback_in_process_reads_what_is_live_and_reports_drift(released_twice, monkeypatch):
-    repo, registry, received = released_twice
+    repo, _, received = released_twice
     monkeypatch.chdir(repo.path)
     git(repo.path, "push", "-q", "origin", ":refs/tags/v0.2.0")  # deleted by hand since
     project = operations.open_project(Path("release.yml"))

@@ -115,7 +115,7 @@ def write_text(path: Path, text: str) -> None:
 
 def write_bytes(path: Path, data: bytes) -> None:
     """Write a file the user named, atomically, through the secrets mask."""
-    from scalpel_plan.plan.file import write_masked
+    from scalpel_plan.files import write_masked
 
     write_masked(path, data)
 

@@ -16,7 +16,6 @@ from scalpel_plan.cli.common import (
     app,
     console_ui,
     open_at,
-    write_bytes,
 )
 
 if TYPE_CHECKING:
@@ -69,16 +68,12 @@ def changelog(
 
 
 def _write_changelog(path: Path, generator: ChangelogGenerator, section: str) -> None:
-    from scalpel_plan.content.changelog import insert_section
-    from scalpel_plan.errors import ScalpelError
+    from scalpel_plan.content.changelog import write_section
 
-    try:  # surrogateescape: bytes that are not UTF-8 come back out exactly as they were
-        existing = path.read_bytes().decode("utf-8", "surrogateescape") if path.exists() else ""
-    except OSError as exc:
-        raise ScalpelError(f"cannot read {path}: {exc.strerror}") from None
-    text = insert_section(existing, section, generator.config.marker)
-    write_bytes(path, text.encode("utf-8", "surrogateescape"))
-    console_ui().info(f"Updated {path}.")
+    if write_section(path, section, generator.config.marker):
+        console_ui().info(f"Updated {path}.")
+    else:
+        console_ui().info(f"{path} already has this release's section; left as it was.")
 
 
 @app.command()

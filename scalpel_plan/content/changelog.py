@@ -1,7 +1,9 @@
 """The changelog: ChangeEntry values grouped into sections per release, rendered as Markdown
 (Keep a Changelog layout), HTML (escaped, self-contained) or JSON (docs/changelog-format.md).
 
-Pure values in, text out: reading history from git is ``release.history``'s job.
+Pure values in, text out: reading history from git is ``release.history``'s job. The one
+exception is ``write_section``, the one writer of the changelog file, which both
+`scalpel changelog --write` and the release commit use.
 """
 
 from __future__ import annotations
@@ -10,9 +12,13 @@ import html
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from scalpel_plan.content.commits import ChangeEntry, cancel_reverts
 from scalpel_plan.content.dates import today
+from scalpel_plan.errors import ScalpelError
+from scalpel_plan.files import atomic_write
+from scalpel_plan.masking import mask
 from scalpel_plan.spec.model import ChangelogConfig
 
 CHANGELOG_FORMAT_VERSION = 1
@@ -175,6 +181,35 @@ class ChangelogGenerator:
         data = {"format_version": CHANGELOG_FORMAT_VERSION,
                 "releases": [_release_data(r) for r in releases]}
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_section(path: Path, section: str, marker: str) -> bool:
+    """Insert ``section`` into the changelog file at ``path`` under ``marker`` (see
+    ``insert_section``), starting the file if there is none; False, and the file untouched,
+    when it already has the section's heading. The section passes through the secrets mask
+    (a commit message may quote a value); the file is replaced atomically, and bytes that are
+    not UTF-8 are written back exactly as they were. A file that cannot be read or written is
+    a ScalpelError naming it."""
+    existing = _read_changelog(path)
+    if section.split("\n", 1)[0] in existing:
+        return False
+    text = insert_section(existing, mask(section), marker)
+    try:
+        atomic_write(path, text.encode("utf-8", "surrogateescape"))
+    except OSError as exc:
+        raise ScalpelError(f"cannot write {path}: {exc.strerror}") from None
+    return True
+
+
+def _read_changelog(path: Path) -> str:
+    """The changelog's text ("" when there is no file yet), non-UTF-8 bytes kept as
+    surrogates."""
+    try:
+        return path.read_bytes().decode("utf-8", "surrogateescape")
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        raise ScalpelError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def insert_section(existing: str, section: str, marker: str) -> str:

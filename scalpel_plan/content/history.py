@@ -21,6 +21,7 @@ from scalpel_plan import __version__, git
 from scalpel_plan.content.changelog import ChangelogGenerator, ReleaseChanges
 from scalpel_plan.content.commits import ChangeEntry, from_commit
 from scalpel_plan.content.versioning import release_tags
+from scalpel_plan.files import atomic_write
 from scalpel_plan.spec.model import Spec
 
 UNRELEASED = "Unreleased"
@@ -113,11 +114,9 @@ def _reap(pid: int) -> None:
 def _write(cache: Path, key: str, newest: str, released: list[Group]) -> None:
     data = {"key": key, "newest": newest,
             "groups": [(v, t, d, [tuple(e) for e in entries]) for v, t, d, entries in released]}
-    try:  # the rename makes it appear whole or not at all
+    try:  # it appears whole or not at all
         cache.mkdir(parents=True, exist_ok=True)
-        tmp = cache / f".{CACHE_FILE}.{os.getpid()}"
-        tmp.write_bytes(marshal.dumps(data))
-        tmp.replace(cache / CACHE_FILE)
+        atomic_write(cache / CACHE_FILE, marshal.dumps(data))
     except (OSError, ValueError):
         pass  # a cache that cannot be written only costs time
 

@@ -25,13 +25,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
+from scalpel_plan.files import atomic_write
 from scalpel_plan.masking import mask
 from scalpel_plan.observe.incidents import Incident
 from scalpel_plan.providers.message import Message
 from scalpel_plan.providers.registry import Registry
 from scalpel_plan.secrets import SecretsManager
 from scalpel_plan.spec.model import AlertsConfig, Spec
-from scalpel_plan.state.local import atomic_write
 
 if TYPE_CHECKING:
     from scalpel_plan.apply import ApplyResult

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scalpel_plan.files import atomic_write
 from scalpel_plan.masking import mask
 from scalpel_plan.state.journal import Event
-from scalpel_plan.state.local import atomic_write
 
 FOLDER = "incidents"
 TIMELINE_EVENTS = {"apply_started": "apply started", "step_pending": "started",

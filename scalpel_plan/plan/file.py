@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from scalpel_plan.errors import ScalpelError, StalePlanError
-from scalpel_plan.masking import mask_bytes
+from scalpel_plan.files import write_masked
 from scalpel_plan.plan.model import PLAN_FORMAT_VERSION, Plan
 from scalpel_plan.state.model import State
 
@@ -20,19 +20,6 @@ def plan_json(plan: Plan) -> str:
 def save_plan(plan: Plan, path: Path) -> None:
     """Write ``plan`` where `scalpel apply PLAN` reads it back (masked, atomically)."""
     write_masked(path, plan_json(plan).encode())
-
-
-def write_masked(path: Path, data: bytes) -> None:
-    """Write a file the user named, atomically, through the secrets mask; a failure is their
-    error to fix, not a bug."""
-    data = mask_bytes(data)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ScalpelError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def stale_reasons(plan: Plan, state: State, spec_sha256: str, commit: str | None) -> list[str]:

@@ -21,7 +21,6 @@ from pydantic import Field
 
 from scalpel_plan import process
 from scalpel_plan.errors import ProviderError, ScalpelError
-from scalpel_plan.http import Http
 from scalpel_plan.providers.base import (
     Attributes,
     Change,
@@ -79,16 +78,13 @@ class DockerProvider(Provider):
             credentials = _credentials(attrs, live.secrets)
         except ScalpelError:
             credentials = None  # no secrets where plan runs (a fork's pull request): anonymous
-        http = Http(f"registry {attrs['image']}", _secret_name(attrs))
-        registry = Registry(attrs["image"], credentials, http)
-        try:
-            return {"digests": {t: registry.manifest_digest(t) for t in tags}}
-        except ProviderError:
-            if credentials:  # pre-flight: the credentials apply will use are refused
-                raise
-            return None  # the registry wants credentials to read: plan cannot tell
-        finally:
-            http.close()
+        with Registry(attrs["image"], credentials, _secret_name(attrs)) as registry:
+            try:
+                return {"digests": {t: registry.manifest_digest(t) for t in tags}}
+            except ProviderError:
+                if credentials:  # pre-flight: the credentials apply will use are refused
+                    raise
+                return None  # the registry wants credentials to read: plan cannot tell
 
     def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
              observed: Attributes | None) -> Change:
@@ -145,9 +141,7 @@ class DockerProvider(Provider):
 
     def _push(self, change: Change, ctx: StepContext, image: Image) -> Attributes:
         after = change.after
-        http = Http(f"registry {after['image']}", _secret_name(after))
-        registry = Registry(after["image"], _credentials(after, ctx.secrets), http)
-        try:
+        with _registry(after, ctx.secrets) as registry:
             for tag in after["fixed_tags"]:  # checked again: the plan may have read nothing
                 found = registry.manifest_digest(tag)
                 if found not in (None, image.digest):
@@ -157,8 +151,6 @@ class DockerProvider(Provider):
             with ThreadPoolExecutor(PUSH_WORKERS) as pool:
                 list(pool.map(registry.upload, missing))
             digests = {tag: registry.put_manifest(tag, image) for tag in after["tags"]}
-        finally:
-            http.close()
         return {"release": after["release"], "image": after["image"], "source": after["source"],
                 "digest": image.digest, "digests": digests, "fixed_tags": after["fixed_tags"],
                 "uploaded_blobs": len(missing), "username": after["username"],
@@ -178,12 +170,8 @@ class DockerProvider(Provider):
 
     def _repoint(self, change: Change, ctx: StepContext) -> Attributes:
         after = change.after
-        http = Http(f"registry {after['image']}", _secret_name(after))
-        registry = Registry(after["image"], _credentials(after, ctx.secrets), http)
-        try:
+        with _registry(after, ctx.secrets) as registry:
             moved = {tag: registry.retag(tag, digest) for tag, digest in after["digests"].items()}
-        finally:
-            http.close()
         return {**after, "digests": moved}
 
 
@@ -210,6 +198,11 @@ def _source(source: str, ctx: StepContext) -> Iterator[Path]:
             raise ProviderError(f"docker image save {name} failed (exit {done.returncode})",
                                 hint=(done.stderr or done.stdout).strip()[:500] or None)
         yield saved
+
+
+def _registry(attrs: Attributes, secrets: SecretsManager) -> Registry:
+    """The node's registry, with the credentials apply uses."""
+    return Registry(attrs["image"], _credentials(attrs, secrets), _secret_name(attrs))
 
 
 def _secret_name(attrs: Attributes) -> str:

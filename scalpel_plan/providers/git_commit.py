@@ -15,9 +15,8 @@ from pydantic import Field
 
 from scalpel_plan import git
 from scalpel_plan.content import version_files
-from scalpel_plan.content.changelog import insert_section
+from scalpel_plan.content.changelog import write_section
 from scalpel_plan.errors import ProviderError
-from scalpel_plan.masking import mask
 from scalpel_plan.providers.base import (
     RELEASE_COMMIT,
     Attributes,
@@ -103,12 +102,9 @@ def _apply(change: Change, ctx: StepContext) -> Attributes:
 
 
 def _write_changelog(repo: Path, changelog: dict[str, str]) -> str:
-    target = repo / changelog["file"]
-    # surrogateescape: bytes that are not UTF-8 are written back exactly as they were
-    existing = target.read_bytes().decode("utf-8", "surrogateescape") if target.exists() else ""
-    if changelog["section"].split("\n", 1)[0] not in existing:
-        text = insert_section(existing, mask(changelog["section"]), changelog["marker"])
-        target.write_bytes(text.encode("utf-8", "surrogateescape"))
+    """Add the release's section to the changelog file (unless an earlier, interrupted apply
+    did); the path to commit."""
+    write_section(repo / changelog["file"], changelog["section"], changelog["marker"])
     return changelog["file"]
 
 

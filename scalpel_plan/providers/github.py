@@ -10,7 +10,7 @@ from __future__ import annotations
 import glob
 import re
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from pydantic import Field
 
@@ -79,11 +79,10 @@ class GithubProvider(Provider):
         after = change.after
         if change.action == "update":
             return self._make_latest(change, ctx)
-        api = _Api(after, ctx)
-        try:
-            fields = {"tag_name": after["tag"], "name": after["name"], "body": after["body"],
-                      "prerelease": after["prerelease"],
-                      "make_latest": "true" if after["latest"] else "false"}
+        fields = {"tag_name": after["tag"], "name": after["name"], "body": after["body"],
+                  "prerelease": after["prerelease"],
+                  "make_latest": "true" if after["latest"] else "false"}
+        with _Api(after, ctx) as api:
             found = api.release_for(after["tag"])
             if found is None:
                 found = api.call("POST", "/releases", json=fields, idempotent=False,
@@ -93,8 +92,6 @@ class GithubProvider(Provider):
                 found = api.call("PATCH", f"/releases/{found['id']}", json=fields).json()
             assert found is not None
             assets = api.upload_assets(found, self._asset_paths(ctx.release.repo, after))
-        finally:
-            api.close()
         return {"release": after["release"], "repository": after["repository"],
                 "api": after["api"], "token": after["token"],  # the reference, never a value
                 "tag": after["tag"], "id": found["id"],
@@ -116,16 +113,13 @@ class GithubProvider(Provider):
 
     def _make_latest(self, change: Change, ctx: StepContext) -> Attributes:
         after = change.after
-        api = _Api(after, ctx)
-        try:
+        with _Api(after, ctx) as api:
             found = api.release_for(after["tag"])
             if found is None:
                 raise ProviderError(f"{change.address}: the GitHub release {after['tag']} is "
                                     "gone; nothing to make latest",
                                     hint="recreate it, or roll back to another point")
             api.call("PATCH", f"/releases/{found['id']}", json={"make_latest": "true"})
-        finally:
-            api.close()
         return {**after, "id": found["id"]}
 
     @staticmethod
@@ -140,7 +134,8 @@ class GithubProvider(Provider):
 
 
 class _Api:
-    """The few GitHub REST calls a release needs, through the one HTTP layer."""
+    """The few GitHub REST calls a release needs, through the one HTTP layer; it owns its
+    Http, which ``with _Api(...) as api:`` closes on the way out."""
 
     def __init__(self, attrs: Attributes, ctx: StepContext) -> None:
         token_ref = attrs.get("token")
@@ -178,5 +173,8 @@ class _Api:
     def _names(self, release: dict[str, Any]) -> set[str]:
         return {a["name"] for a in self.call("GET", f"/releases/{release['id']}/assets").json()}
 
-    def close(self) -> None:
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         self.http.close()

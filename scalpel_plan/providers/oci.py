@@ -15,7 +15,7 @@ import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self
 
 from scalpel_plan import masking
 from scalpel_plan.errors import ProviderError
@@ -142,16 +142,25 @@ def _blob_path(digest: str) -> str:
 
 
 class Registry:
-    """One repository on an OCI distribution registry."""
+    """One repository on an OCI distribution registry. It owns its Http (errors name the
+    registry, and ``secret_name`` on a refusal), which ``with Registry(...) as registry:``
+    closes on the way out."""
 
-    def __init__(self, image: str, credentials: tuple[str, str] | None, http: Http) -> None:
+    def __init__(self, image: str, credentials: tuple[str, str] | None,
+                 secret_name: str | None = None) -> None:
         host, _, name = image.partition("/")
         local = host.split(":")[0] in ("127.0.0.1", "localhost")
         self.base = f"{'http' if local else 'https'}://{host}/v2/{name}"
         self.name = name
         self.credentials = credentials
-        self.http = http
+        self.http = Http(f"registry {image}", secret_name)
         self._auth: dict[str, str] = {}
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
 
     def request(self, method: str, url: str, **kwargs: Any) -> Any:
         """A request with the registry's auth, negotiated on the first 401."""

@@ -82,15 +82,12 @@ class PypiProvider(Provider):
              recorded: Attributes | None, live: LiveCache) -> Attributes | None:
         if desired is None:
             return None
-        http = Http(f"the index {desired['index']}")
-        try:
+        with Http(f"the index {desired['index']}") as http:
             published = _published(http, desired["index"], desired["package"],
                                    desired["release"])
-            if not desired["files"] or set(desired["files"]) - set(published):
-                _check_credentials(desired, live.secrets)  # pre-flight: an upload is ahead
-            return {"files": published}
-        finally:
-            http.close()
+        if not desired["files"] or set(desired["files"]) - set(published):
+            _check_credentials(desired, live.secrets)  # pre-flight: an upload is ahead
+        return {"files": published}
 
     def preflight(self, change: Change, upstream: set[str]) -> None:
         after = change.after
@@ -140,8 +137,7 @@ class PypiProvider(Provider):
         for path in paths:
             _check_metadata(path, after["package"], after["release"])
         secret_name = ctx.secrets.credential_name(after["password"], DEFAULT_TOKEN)
-        http = Http(f"the index {after['repository']}", secret_name)
-        try:
+        with Http(f"the index {after['repository']}", secret_name) as http:
             published = _published(http, after["index"], after["package"], after["release"])
             todo = [p for p in paths if published.get(p.name) != _sha256(p)]
             if todo:  # credentials only when something is left to upload
@@ -149,8 +145,6 @@ class PypiProvider(Provider):
                                                                   DEFAULT_TOKEN))
                 with ThreadPoolExecutor(UPLOAD_WORKERS) as pool:
                     list(pool.map(lambda p: _upload(http, after, p, auth, published), todo))
-        finally:
-            http.close()
         return {"release": after["release"], "package": after["package"],
                 "repository": after["repository"], "index": after["index"],
                 "files": {p.name: _sha256(p) for p in paths}}
@@ -195,14 +189,11 @@ def _check_credentials(desired: Attributes, secrets: SecretsManager) -> None:
         password = secrets.credential(desired["password"], DEFAULT_TOKEN)
     except ScalpelError:
         return
-    http = Http(f"the index {desired['repository']}", name, attempts=2)
-    try:
+    with Http(f"the index {desired['repository']}", name, attempts=2) as http:
         http.request("POST", desired["repository"], data={":action": "file_upload",
                                                           "protocol_version": "1"},
                      auth=(desired["username"], password), idempotent=True,
                      ok=(400, 404, 405, 410, 422))
-    finally:
-        http.close()
 
 
 def _published(http: Http, index: str, package: str, version: str) -> dict[str, str | None]:

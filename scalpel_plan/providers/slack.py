@@ -48,13 +48,10 @@ class SlackProvider(Announcer):
         url = secrets.credential(target["webhook"], DEFAULT_ENV)
         body = blocks(message)
         body.update({k: target[k] for k in ("channel", "username", "icon_emoji") if k in target})
-        http = Http(f"Slack webhook {address}",
-                    secrets.credential_name(target["webhook"], DEFAULT_ENV))
-        try:
+        with Http(f"Slack webhook {address}",
+                  secrets.credential_name(target["webhook"], DEFAULT_ENV)) as http:
             response = http.request("POST", url, json=body, idempotent=False,
                                     refused_if_5xx=True)
-        finally:
-            http.close()
         return {"http_status": response.status_code}
 
 

@@ -62,12 +62,9 @@ class WebhookProvider(Announcer):
             key = secrets.resolve(target["secret"]).encode()
             headers[SIGNATURE_HEADER] = f"sha256={hmac.new(key, body, hashlib.sha256).hexdigest()}"
         names = REFERENCE.findall(target["url"])
-        http = Http(f"webhook {address}", names[0] if names else None)
-        try:
+        with Http(f"webhook {address}", names[0] if names else None) as http:
             response = http.request("POST", secrets.resolve(target["url"]), content=body,
                                     headers=headers, idempotent=True)  # deduped by delivery id
-        finally:
-            http.close()
         return {"http_status": response.status_code, "delivery": delivery}
 
 

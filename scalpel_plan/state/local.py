@@ -1,16 +1,14 @@
 """The local state backend: .scalpel/state.json, written atomically, with a backup.
 
-A write goes to a temp file that is fsync'd and renamed over the old one (after the old one
-is kept as state.json.backup), so a crash leaves either the old or the new state, never half.
+A write replaces the old file through ``files.atomic_write`` (after the old one is kept as
+state.json.backup by ``files.atomic_copy``), so a crash leaves either the old or the new
+state, never half.
 Changes an apply journaled after the last snapshot are folded back in on read.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from scalpel_plan.errors import StateError
+from scalpel_plan.files import atomic_copy, atomic_write
 from scalpel_plan.state import format as state_format
 from scalpel_plan.state.journal import Event, Journal, read_journal
 from scalpel_plan.state.lock import LockInfo, StateLock
@@ -67,7 +66,7 @@ class LocalBackend:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             if self.state_path.exists():
-                _atomic_copy(self.state_path, self.backup_path)
+                atomic_copy(self.state_path, self.backup_path)
             atomic_write(self.state_path, data)
         except OSError as exc:
             raise StateError(f"cannot write {self.state_path}: {exc.strerror}",
@@ -118,39 +117,3 @@ class LocalBackend:
 
     def relative(self, path: Path) -> str:
         return str(path.relative_to(self.folder))
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` whole or not at all, even if the process is killed."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _atomic_copy(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
