@@ -21,6 +21,7 @@ from scalpel_plan.providers.registry import Registry
 from scalpel_plan.secrets import SecretsManager
 from scalpel_plan.state import StateBackend
 from scalpel_plan.state.checkpoint import Checkpointer, operation_id
+from scalpel_plan.state.events import EventKind
 from scalpel_plan.state.model import (
     ReleaseRecord,
     Resource,
@@ -80,7 +81,7 @@ def apply_plan(plan: Plan, registry: Registry, backend: StateBackend, state: Sta
     checkpoint = Checkpointer(backend, state, apply_id)
     run = _RollbackRun(plan, workspace, apply_id) if plan.rollback else \
         _ReleaseRun(plan, workspace, apply_id, state)
-    checkpoint.note("apply_started", apply_id=apply_id, mode=plan.mode,
+    checkpoint.note(EventKind.APPLY_STARTED, apply_id=apply_id, mode=plan.mode,
                     version=run.release.version, parallelism=parallelism,
                     nodes=len(plan.changes),
                     needs={c.address: c.needs for c in plan.changes if c.actionable})
@@ -91,7 +92,7 @@ def apply_plan(plan: Plan, registry: Registry, backend: StateBackend, state: Sta
     except KeyboardInterrupt:
         result.interrupted = True
     run.finish(checkpoint, result, registry)
-    checkpoint.note("apply_finished", status="succeeded" if result.ok else "failed",
+    checkpoint.note(EventKind.APPLY_FINISHED, status="succeeded" if result.ok else "failed",
                     done=len(result.where("done")), failed=len(result.where("failed")),
                     skipped=len(result.where("skipped")))
     result.state = checkpoint.close()
@@ -111,19 +112,19 @@ class _ReleaseRun:
             self.record = self.record.model_copy(update={"started_at": known.started_at})
 
     def begin(self, checkpoint: Checkpointer) -> None:
-        checkpoint.record("release", record=self.record.model_dump(mode="json"))
+        checkpoint.record(EventKind.RELEASE, record=self.record.model_dump(mode="json"))
 
     def finish(self, checkpoint: Checkpointer, result: ApplyResult, registry: Registry) -> None:
         status = "succeeded" if result.ok else "failed"
         finished = self.record.model_copy(update={"status": status, "finished_at": now()})
-        checkpoint.record("release", record=finished.model_dump(mode="json"))
+        checkpoint.record(EventKind.RELEASE, record=finished.model_dump(mode="json"))
         if result.ok:
             kept = {a: r.attributes for a, r in checkpoint.state.resources.items()
                     if _keeps_history(registry, r.provider)}
             point = RollbackPoint(name=self.record.tag or self.record.version,
                                   version=self.record.version, commit=self.record.commit,
                                   resources=kept)
-            checkpoint.record("rollback_point", point=point.model_dump(mode="json"))
+            checkpoint.record(EventKind.ROLLBACK_POINT, point=point.model_dump(mode="json"))
 
 
 class _RollbackRun:
@@ -137,12 +138,12 @@ class _RollbackRun:
                                      to_version=summary.to_version, point=summary.point)
 
     def begin(self, checkpoint: Checkpointer) -> None:
-        checkpoint.record("rollback", record=self.record.model_dump(mode="json"))
+        checkpoint.record(EventKind.ROLLBACK, record=self.record.model_dump(mode="json"))
 
     def finish(self, checkpoint: Checkpointer, result: ApplyResult, registry: Registry) -> None:
         status = "succeeded" if result.ok else "failed"
         finished = self.record.model_copy(update={"status": status, "finished_at": now()})
-        checkpoint.record("rollback", record=finished.model_dump(mode="json"))
+        checkpoint.record(EventKind.ROLLBACK, record=finished.model_dump(mode="json"))
 
 
 def _keeps_history(registry: Registry, provider: str) -> bool:
@@ -208,7 +209,7 @@ class _Walk:
                     self.result.steps.setdefault(address, "not started")
 
     def _start(self, pool: ThreadPoolExecutor, change: Change) -> Future[dict[str, Any]]:
-        self.checkpoint.note("step_pending", address=change.address, action=change.action)
+        self.checkpoint.note(EventKind.STEP_PENDING, address=change.address, action=change.action)
         self.emit(ApplyEvent("started", change.address, change.action))
         ctx = StepContext(release=self.release, timeout=self._timeout(change),
                           announce=self._announce, log_dir=self.log_dir, secrets=self.secrets,
@@ -238,7 +239,7 @@ class _Walk:
         """A step's progress, recorded in the state before the step finishes."""
         resource = Resource(address=change.address, provider=change.provider,
                             release=self.release.version, attributes=attributes)
-        self.checkpoint.record("step_progress", address=change.address,
+        self.checkpoint.record(EventKind.STEP_PROGRESS, address=change.address,
                                resource=resource.model_dump(mode="json"))
 
     def _announce(self, address: str, text: str) -> None:
@@ -259,7 +260,7 @@ class _Walk:
         if change.action != "delete":
             resource = Resource(address=address, provider=change.provider,
                                 release=self.release.version, attributes=recorded)
-        self.checkpoint.record("step_done", address=address, action=change.action,
+        self.checkpoint.record(EventKind.STEP_DONE, address=address, action=change.action,
                                duration=round(duration, 3),
                                resource=resource.model_dump(mode="json") if resource else None)
         self.emit(ApplyEvent("done", address, change.action, duration))
@@ -272,7 +273,7 @@ class _Walk:
         mask = self.secrets.mask
         exc = ScalpelError(mask(exc.message), hint=mask(exc.hint) if exc.hint else None)
         self.result.errors[address] = exc
-        self.checkpoint.note("step_failed", address=address, action=change.action,
+        self.checkpoint.note(EventKind.STEP_FAILED, address=address, action=change.action,
                              duration=round(duration, 3), error=exc.message, hint=exc.hint)
         self.emit(ApplyEvent("failed", address, change.action, duration, exc.message))
         self.result.steps[address] = "failed"
@@ -286,7 +287,7 @@ class _Walk:
             if dependent in self.result.steps:
                 continue
             self.result.steps[dependent] = "skipped"
-            self.checkpoint.note("step_skipped", address=dependent, because=address)
+            self.checkpoint.note(EventKind.STEP_SKIPPED, address=dependent, because=address)
             self.emit(ApplyEvent("skipped", dependent, self.changes[dependent].action,
                                  message=f"needs {address}, which failed"))
             stack += self.dependents[dependent]

@@ -32,6 +32,7 @@ from scalpel_plan.providers.message import Message
 from scalpel_plan.providers.registry import Registry
 from scalpel_plan.secrets import SecretsManager
 from scalpel_plan.spec.model import AlertsConfig, Spec
+from scalpel_plan.state.events import EventKind
 
 if TYPE_CHECKING:
     from scalpel_plan.apply import ApplyResult
@@ -161,7 +162,7 @@ class FailureAlerter:
         todo = [(c, n, h) for c, n, h in self._handlers if n not in had]
         if self._handlers and not todo:
             outcome.suppressed_since = min(had.values())
-            self.journal("alert_suppressed", fingerprint=alert.fingerprint,
+            self.journal(EventKind.ALERT_SUPPRESSED, fingerprint=alert.fingerprint,
                          since=outcome.suppressed_since)
             return outcome
         for _channel, name, handler in todo:
@@ -169,7 +170,8 @@ class FailureAlerter:
                 handler(alert)
             except Exception as exc:  # a broken channel must not hide the failure
                 outcome.failed[name] = mask(str(exc) or type(exc).__name__)
-                self.journal("alert_channel_failed", channel=name, error=outcome.failed[name])
+                self.journal(EventKind.ALERT_CHANNEL_FAILED, channel=name,
+                             error=outcome.failed[name])
             else:
                 outcome.delivered.append(name)
                 had[name] = alert.created_at
@@ -180,8 +182,8 @@ class FailureAlerter:
         if outcome.delivered:
             seen[alert.fingerprint] = had
             self._save_history(seen)
-        self.journal("alert_sent", fingerprint=alert.fingerprint, channels=outcome.delivered,
-                     failed=sorted(outcome.failed))
+        self.journal(EventKind.ALERT_SENT, fingerprint=alert.fingerprint,
+                     channels=outcome.delivered, failed=sorted(outcome.failed))
         return outcome
 
     def _history(self) -> dict[str, dict[str, str]]:

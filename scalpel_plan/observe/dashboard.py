@@ -13,14 +13,25 @@ from scalpel_plan.masking import mask
 from scalpel_plan.observe.metrics import MetricsTracker, Trend
 from scalpel_plan.observe.profile import BuildProfiler
 from scalpel_plan.state import StateBackend
-from scalpel_plan.state.journal import Event
+from scalpel_plan.state.events import (
+    AlertChannelFailed,
+    AlertSent,
+    Entry,
+    EventKind,
+    StepDone,
+    StepEntry,
+    detail,
+)
 from scalpel_plan.state.model import State
+from scalpel_plan.state.timeline import Timeline, timeline
 
 Status = Literal["planned", "running", "succeeded", "failed", "rolled back", "interrupted"]
-SHOWN = {"apply_started": "started", "step_pending": "step started", "step_done": "step done",
-         "step_failed": "step failed", "step_skipped": "step skipped",
-         "apply_finished": "finished", "alert_sent": "alert sent",
-         "alert_channel_failed": "alert channel failed", "alert_suppressed": "alert suppressed"}
+SHOWN: dict[str, str] = {
+    EventKind.APPLY_STARTED: "started", EventKind.STEP_PENDING: "step started",
+    EventKind.STEP_DONE: "step done", EventKind.STEP_FAILED: "step failed",
+    EventKind.STEP_SKIPPED: "step skipped", EventKind.APPLY_FINISHED: "finished",
+    EventKind.ALERT_SENT: "alert sent", EventKind.ALERT_CHANNEL_FAILED: "alert channel failed",
+    EventKind.ALERT_SUPPRESSED: "alert suppressed"}
 CHART_RELEASES = 50  # the metrics chart shows this many newest releases
 
 
@@ -71,7 +82,7 @@ class StatusDashboard:
             status = "interrupted"  # nobody holds the lock: the apply was killed
         events = self.backend.read_journal(apply_id) if apply_id else []
         return ReleaseStatus(self.project, operation, version, status, live, apply_id,
-                             started, finished, timeline(events))
+                             started, finished, publish_events(timeline(events)))
 
     def profile(self) -> BuildProfiler | None:
         run = _latest_run(self.state)
@@ -95,21 +106,21 @@ def _latest_run(state: State) -> tuple[str, str, str | None, str, str, str | Non
     return max(runs, key=lambda run: run[4]) if runs else None
 
 
-def timeline(events: list[Event]) -> list[PublishEvent]:
-    found = []
-    for e in events:
-        kind = e.get("event", "")
-        if kind not in SHOWN:
-            continue
-        detail = e.get("error") or e.get("because") or e.get("status") or ""
-        if kind == "step_done":
-            detail = f"{e.get('action', '')} in {e.get('duration', 0):.2f} s"
-        elif kind == "alert_sent":
-            detail = ", ".join(e.get("channels") or []) or "no channel delivered"
-        elif kind == "alert_channel_failed":
-            detail = f"{e.get('channel')}: {e.get('error')}"
-        found.append(PublishEvent(e.get("ts", ""), SHOWN[kind], e.get("address"), str(detail)))
-    return found
+def publish_events(run: Timeline) -> list[PublishEvent]:
+    """The events the dashboard shows, in journal order."""
+    return [PublishEvent(e.ts, SHOWN[e.kind], e.address if isinstance(e, StepEntry) else None,
+                         _detail(e))
+            for e in run.events if e.kind in SHOWN]
+
+
+def _detail(event: Entry) -> str:
+    if isinstance(event, StepDone):
+        return f"{event.action} in {event.duration or 0:.2f} s"
+    if isinstance(event, AlertSent):
+        return ", ".join(event.channels) or "no channel delivered"
+    if isinstance(event, AlertChannelFailed):
+        return f"{event.channel}: {event.error}"
+    return detail(event)
 
 
 # HTML ----------------------------------------------------------------------------------------

@@ -11,12 +11,15 @@ from pathlib import Path
 
 from scalpel_plan.files import atomic_write
 from scalpel_plan.masking import mask
+from scalpel_plan.state.events import Entry, EventKind, StepDone, StepEntry, StepFailed, detail
 from scalpel_plan.state.journal import Event
+from scalpel_plan.state.timeline import timeline
 
 FOLDER = "incidents"
-TIMELINE_EVENTS = {"apply_started": "apply started", "step_pending": "started",
-                   "step_done": "done", "step_failed": "failed", "step_skipped": "skipped",
-                   "apply_finished": "apply finished"}
+TIMELINE_EVENTS: dict[str, str] = {
+    EventKind.APPLY_STARTED: "apply started", EventKind.STEP_PENDING: "started",
+    EventKind.STEP_DONE: "done", EventKind.STEP_FAILED: "failed",
+    EventKind.STEP_SKIPPED: "skipped", EventKind.APPLY_FINISHED: "apply finished"}
 
 
 @dataclass(frozen=True)
@@ -57,15 +60,7 @@ def render(incident: Incident, events: list[Event]) -> str:
             lines += ["", "  ```", *(f"  {line}" for line in hint.splitlines()), "  ```"]
     lines += ["", "## Timeline", "", "| Time (UTC) | Event | Node | Detail |",
               "|---|---|---|---|"]
-    for event in events:
-        kind = event.get("event", "")
-        if kind not in TIMELINE_EVENTS:
-            continue
-        detail = event.get("error") or event.get("because") or event.get("status") or ""
-        if event.get("duration") is not None:
-            detail = f"{event['duration']} s {detail}".strip()
-        lines.append(f"| {event.get('ts', '')} | {TIMELINE_EVENTS[kind]} | "
-                     f"{event.get('address', '')} | {_cell(str(detail))} |")
+    lines += [_row(e) for e in timeline(events).events if e.kind in TIMELINE_EVENTS]
     lines += ["", "## What was done", ""]
     lines += [f"- `{a}`" for a in incident.done] or ["- nothing"]
     lines += ["", "## What remains", ""]
@@ -83,6 +78,18 @@ def render(incident: Incident, events: list[Event]) -> str:
                      f"{incident.rollback_point}` (the last good release; `scalpel history` "
                      "lists every rollback point).")
     return "\n".join(lines) + "\n"
+
+
+def _row(event: Entry) -> str:
+    """One event as a row of the report's timeline table."""
+    address = event.address if isinstance(event, StepEntry) else ""
+    return f"| {event.ts} | {TIMELINE_EVENTS[event.kind]} | {address} | {_cell(_detail(event))} |"
+
+
+def _detail(event: Entry) -> str:
+    if isinstance(event, StepDone | StepFailed) and event.duration is not None:
+        return f"{event.duration} s {detail(event)}".strip()
+    return detail(event)
 
 
 def _cell(text: str) -> str:

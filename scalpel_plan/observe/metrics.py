@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from scalpel_plan.state.model import now
+from scalpel_plan.state.timeline import timeline
 
 if TYPE_CHECKING:
     from scalpel_plan.apply import ApplyResult
@@ -201,16 +202,14 @@ def run_metrics(plan: Plan, result: ApplyResult, events: list[Event]) -> list[Me
     outcome = "succeeded" if result.ok else "failed"
     version = (plan.release.version if plan.release else
                plan.rollback.to_version if plan.rollback else None)
+    run = timeline(events)
     providers = {c.address: c.provider for c in plan.changes}
     totals: dict[MetricType, float] = {}
-    for event in events:
-        if event.get("event") in ("step_done", "step_failed") and event.get("address") in \
-                providers:
-            kind = category(event["address"], providers[event["address"]], plan.mode)
-            totals[kind] = totals.get(kind, 0.0) + float(event.get("duration") or 0.0)
-    times = [_epoch(e["ts"]) for e in events if e.get("event") in ("apply_started",
-                                                                   "apply_finished")]
-    wall = float(times[-1]) - float(times[0]) if len(times) >= 2 else sum(totals.values())
+    for step in run.settled():
+        if step.address in providers:
+            kind = category(step.address, providers[step.address], plan.mode)
+            totals[kind] = totals.get(kind, 0.0) + (step.duration or 0.0)
+    wall = run.duration if run.duration is not None else sum(totals.values())
 
     def metric(name: str, value: float, kind: MetricType) -> Metric:
         return Metric(name, round(value, 3), kind, version, plan.mode, outcome, result.apply_id)

@@ -5,10 +5,10 @@ the parallelism was used. ``--compare`` flags stages that got slower than a thre
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 
 from scalpel_plan.state.journal import Event
+from scalpel_plan.state.timeline import Timeline, seconds, timeline
 
 REGRESSION = 0.2  # slower by more than this fraction...
 NOISE_FLOOR = 0.05  # ...and by more than this many seconds: a regression
@@ -59,32 +59,15 @@ class BuildProfiler:
 
     @classmethod
     def from_journal(cls, events: list[Event]) -> BuildProfiler:
-        started_event = next((e for e in events if e.get("event") == "apply_started"), None)
-        if started_event is None:
+        return cls.from_timeline(timeline(events))
+
+    @classmethod
+    def from_timeline(cls, run: Timeline) -> BuildProfiler:
+        if run.started is None:
             return cls("", "", 0.0)
-        origin = _seconds(started_event["ts"])
-        needs: dict[str, list[str]] = started_event.get("needs") or {}
-        starts: dict[str, float] = {}
-        stages: list[BuildStage] = []
-        ends: dict[str, float] = {}
-        last = origin
-        for event in events:
-            kind, address = event.get("event"), str(event.get("address"))
-            at = _seconds(event["ts"])
-            last = max(last, at)
-            if kind == "step_pending":
-                starts[address] = at - origin
-            elif kind in ("step_done", "step_failed") and address in starts:
-                end = starts[address] + float(event.get("duration") or (at - origin -
-                                                                        starts[address]))
-                ends[address] = end
-                ready = max((ends.get(n, 0.0) for n in needs.get(address, [])), default=0.0)
-                stages.append(BuildStage(address, starts[address], end,
-                                         max(0.0, starts[address] - ready),
-                                         "done" if kind == "step_done" else "failed",
-                                         tuple(needs.get(address, []))))
-        return cls(started_event.get("apply_id", ""), started_event.get("version", ""),
-                   last - origin, sorted(stages, key=lambda s: (s.start, s.address)))
+        origin = seconds(run.started)
+        last = max(origin, seconds(run.last)) if run.last else origin
+        return cls(run.apply_id, run.version, last - origin, _stages(run, origin))
 
     @property
     def busy(self) -> float:
@@ -122,5 +105,18 @@ class BuildProfiler:
                 for a in sorted(set(mine) | set(theirs))]
 
 
-def _seconds(iso: str) -> float:
-    return dt.datetime.fromisoformat(iso).timestamp()
+def _stages(run: Timeline, origin: float) -> list[BuildStage]:
+    """The steps that started and ended, in seconds from ``origin``, by start."""
+    stages: list[BuildStage] = []
+    ends: dict[str, float] = {}
+    for step in run.settled():
+        if step.started is None or step.finished is None:
+            continue
+        start = seconds(step.started) - origin
+        end = start + (step.duration or (seconds(step.finished) - origin - start))
+        ends[step.address] = end
+        needs = run.needs.get(step.address, ())
+        ready = max((ends.get(n, 0.0) for n in needs), default=0.0)
+        stages.append(BuildStage(step.address, start, end, max(0.0, start - ready),
+                                 step.status, needs))
+    return sorted(stages, key=lambda s: (s.start, s.address))

@@ -130,7 +130,8 @@ def finish_hotfix(project: Project, *, review: Review | None = None, parallelism
 def _record(project: Project, state: State, record: HotfixRecord) -> None:
     """Journal the hotfix and write it into the state."""
     from scalpel_plan.state.checkpoint import Checkpointer, operation_id
+    from scalpel_plan.state.events import EventKind
 
     checkpoint = Checkpointer(project.backend, state, operation_id("hotfix"))
-    checkpoint.record("hotfix", record=record.model_dump(mode="json"))
+    checkpoint.record(EventKind.HOTFIX, record=record.model_dump(mode="json"))
     checkpoint.close()

@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from scalpel_plan.state import StateBackend
+from scalpel_plan.state.events import EventKind
 from scalpel_plan.state.format import apply_event
 from scalpel_plan.state.journal import Event
 from scalpel_plan.state.model import ActiveApply, State
@@ -40,7 +41,7 @@ class Checkpointer:
         self.backend.write(self.state)
         self._last_snapshot = time.monotonic()
 
-    def record(self, event: str, **fields: Any) -> Event:
+    def record(self, event: EventKind, **fields: Any) -> Event:
         """Journal a change to the state and apply it to the in-memory state."""
         with self._lock:
             entry = self.journal.append(event, serial=self.state.serial + 1, **fields)
@@ -52,7 +53,7 @@ class Checkpointer:
                 self._last_snapshot = time.monotonic()
             return entry
 
-    def note(self, event: str, **fields: Any) -> Event:
+    def note(self, event: EventKind, **fields: Any) -> Event:
         """Journal something that happened without changing the state (pending, failed...).
 
         Written through to the OS at once, so a killed process loses none; it reaches the disk

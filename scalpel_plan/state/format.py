@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from scalpel_plan.errors import StateError
 from scalpel_plan.masking import mask
+from scalpel_plan.state.events import EventKind
 from scalpel_plan.state.journal import Event
 from scalpel_plan.state.model import (
     FORMAT_VERSION,
@@ -58,30 +60,51 @@ def fold(state: State, events: list[Event]) -> State:
 
 def apply_event(state: State, event: Event) -> None:
     """Apply one journaled change to ``state`` in place (events that record nothing are ignored)."""
-    kind = event["event"]
-    if kind == "release":
-        record = ReleaseRecord.model_validate(event["record"])
-        state.releases = [r for r in state.releases if r.version != record.version] + [record]
-        if record.status == "succeeded":
-            state.live = record.version
-    elif kind == "rollback":
-        rollback = RollbackRecord.model_validate(event["record"])
-        state.rollbacks = [r for r in state.rollbacks if r.id != rollback.id] + [rollback]
-        if rollback.status == "succeeded":
-            state.live = rollback.to_version
-            state.releases = [r.model_copy(update={"status": "rolled_back"})
-                              if r.version == rollback.from_version else r
-                              for r in state.releases]
-    elif kind == "hotfix":
-        hotfix = HotfixRecord.model_validate(event["record"])
-        state.hotfixes = [h for h in state.hotfixes if h.branch != hotfix.branch] + [hotfix]
-    elif kind in ("step_done", "step_progress"):
-        if event.get("resource") is None:
-            state.resources.pop(event["address"], None)
-        else:
-            state.resources[event["address"]] = Resource.model_validate(event["resource"])
-    elif kind == "rollback_point":
-        state.rollback_points.append(RollbackPoint.model_validate(event["point"]))
-    else:
+    change = CHANGES.get(event["event"])
+    if change is None:
         return
+    change(state, event)
     state.serial = max(state.serial + 1, event.get("serial", 0))
+
+
+def _release(state: State, event: Event) -> None:
+    record = ReleaseRecord.model_validate(event["record"])
+    state.releases = [r for r in state.releases if r.version != record.version] + [record]
+    if record.status == "succeeded":
+        state.live = record.version
+
+
+def _rollback(state: State, event: Event) -> None:
+    rollback = RollbackRecord.model_validate(event["record"])
+    state.rollbacks = [r for r in state.rollbacks if r.id != rollback.id] + [rollback]
+    if rollback.status == "succeeded":
+        state.live = rollback.to_version
+        state.releases = [r.model_copy(update={"status": "rolled_back"})
+                          if r.version == rollback.from_version else r
+                          for r in state.releases]
+
+
+def _hotfix(state: State, event: Event) -> None:
+    hotfix = HotfixRecord.model_validate(event["record"])
+    state.hotfixes = [h for h in state.hotfixes if h.branch != hotfix.branch] + [hotfix]
+
+
+def _resource(state: State, event: Event) -> None:
+    if event.get("resource") is None:
+        state.resources.pop(event["address"], None)
+    else:
+        state.resources[event["address"]] = Resource.model_validate(event["resource"])
+
+
+def _rollback_point(state: State, event: Event) -> None:
+    state.rollback_points.append(RollbackPoint.model_validate(event["point"]))
+
+
+CHANGES: dict[str, Callable[[State, Event], None]] = {  # the kinds that change the state
+    EventKind.RELEASE: _release,
+    EventKind.ROLLBACK: _rollback,
+    EventKind.HOTFIX: _hotfix,
+    EventKind.STEP_DONE: _resource,
+    EventKind.STEP_PROGRESS: _resource,
+    EventKind.ROLLBACK_POINT: _rollback_point,
+}
