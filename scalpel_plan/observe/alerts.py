@@ -25,6 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
+from scalpel_plan.errors import ScalpelError
 from scalpel_plan.files import atomic_write
 from scalpel_plan.masking import mask
 from scalpel_plan.observe.incidents import Incident
@@ -135,9 +136,13 @@ class FailureAlerter:
 
     def __init__(self, *, repeat_after: float = 3600.0, history: Path | None = None,
                  journal: Callable[..., object] | None = None,
-                 fallback: AlertHandler | None = None) -> None:
+                 fallback: AlertHandler | None = None,
+                 store: StateBackend | None = None) -> None:
+        """``history``: a file of who was alerted when; or, with ``store``, the state
+        backend keeps it (as ``alerts.json``), wherever that backend lives."""
         self.repeat_after = repeat_after
         self.history = history
+        self.store = store
         self.journal = journal or (lambda event, **fields: None)
         self.fallback = fallback
         self._handlers: list[tuple[AlertChannel, str, AlertHandler]] = []
@@ -188,11 +193,14 @@ class FailureAlerter:
 
     def _history(self) -> dict[str, dict[str, str]]:
         """Fingerprint → channel → when it was alerted."""
-        if self.history is None:
-            return {}
         try:
-            data = json.loads(self.history.read_text())
-        except (OSError, ValueError):
+            if self.store is not None:
+                data = json.loads(self.store.read_record(HISTORY_FILE) or b"{}")
+            elif self.history is not None:
+                data = json.loads(self.history.read_bytes())
+            else:
+                return {}
+        except (OSError, ValueError, ScalpelError):
             return {}  # no history yet, or unreadable: alerting matters more than dedup
         if not isinstance(data, dict):
             return {}
@@ -200,13 +208,15 @@ class FailureAlerter:
                 for fp, channels in data.items() if isinstance(channels, dict)}
 
     def _save_history(self, seen: dict[str, dict[str, str]]) -> None:
-        if self.history is None:
-            return
         keep = max(self.repeat_after, 86400.0)
         recent = {fp: channels for fp, channels in seen.items()
                   if any(_age(t) < keep for t in channels.values())}
-        self.history.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.history, json.dumps(recent, indent=1, sort_keys=True).encode())
+        data = json.dumps(recent, indent=1, sort_keys=True).encode()
+        if self.store is not None:
+            self.store.write_record(HISTORY_FILE, data)
+        elif self.history is not None:
+            self.history.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.history, data)
 
 
 def _age(iso: str) -> float:
@@ -218,7 +228,7 @@ def _age(iso: str) -> float:
 
 
 def from_spec(spec: Spec, registry: Registry, secrets: SecretsManager, *,
-              console: AlertHandler, workdir: Path,
+              console: AlertHandler, store: StateBackend,
               journal: Callable[..., object] | None = None) -> FailureAlerter:
     """The alerter release.yml asks for: ``alerts.on_failure``, or by default the console and
     every notify node with ``on: [failure]``. The console is always the fallback."""
@@ -226,7 +236,7 @@ def from_spec(spec: Spec, registry: Registry, secrets: SecretsManager, *,
         address for address, raw in spec.notify.items()
         if "failure" in cast(list[str], raw.get("on") or []))])
     alerter = FailureAlerter(repeat_after=config.repeat_after,
-                             history=workdir / HISTORY_FILE, journal=journal, fallback=console)
+                             store=store, journal=journal, fallback=console)
     for channel in config.on_failure:
         if channel == "console":
             alerter.register_handler(AlertChannel.CONSOLE, console, name="console")
@@ -272,7 +282,7 @@ def _installed_handlers() -> list[tuple[str, AlertHandler]]:
 
 def alert_failure(plan: Plan, result: ApplyResult, state: State, backend: StateBackend,
                   spec: Spec, registry: Registry, secrets: SecretsManager, *,
-                  workdir: Path, console: AlertHandler) -> tuple[Path, AlertOutcome]:
+                  console: AlertHandler) -> tuple[str, AlertOutcome]:
     """After a failed apply: write the incident report, then alert (journaling the outcome
     in the apply's own journal)."""
     from scalpel_plan.observe.incidents import write_report
@@ -289,12 +299,12 @@ def alert_failure(plan: Plan, result: ApplyResult, state: State, backend: StateB
         done=[a for a in result.where("done") if plan.change(a).actionable],
         remaining=result.where("skipped") + result.where("not started"),
         rollback_point=state.rollback_points[-1].name if state.rollback_points else None)
-    report = write_report(workdir, incident, backend.read_journal(result.apply_id))
+    report = write_report(backend, incident, backend.read_journal(result.apply_id))
     journal = backend.open_journal(result.apply_id)
     try:
-        alerter = from_spec(spec, registry, secrets, console=console, workdir=workdir,
+        alerter = from_spec(spec, registry, secrets, console=console, store=backend,
                             journal=lambda event, **fields: journal.append(event, **fields))
-        outcome = alerter.send(Alert.from_incident(incident, str(report)))
+        outcome = alerter.send(Alert.from_incident(incident, report))
     finally:
         journal.close()
     return report, outcome

@@ -7,10 +7,9 @@ commands to finish the release or go back. Written through the secrets mask; ale
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from scalpel_plan.files import atomic_write
 from scalpel_plan.masking import mask
+from scalpel_plan.state import StateBackend
 from scalpel_plan.state.events import Entry, EventKind, StepDone, StepEntry, StepFailed, detail
 from scalpel_plan.state.journal import Event
 from scalpel_plan.state.timeline import timeline
@@ -41,12 +40,10 @@ class Incident:
         return f"{self.project} {self.version}: {self.operation} failed{where}"
 
 
-def write_report(workdir: Path, incident: Incident, events: list[Event]) -> Path:
-    """Write the report of ``incident`` and return its path."""
-    path = workdir / FOLDER / f"{incident.apply_id}.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, mask(render(incident, events)).encode())
-    return path
+def write_report(store: StateBackend, incident: Incident, events: list[Event]) -> str:
+    """Keep the report of ``incident`` beside the state; returns where it is."""
+    return store.write_record(f"{FOLDER}/{incident.apply_id}.md",
+                              mask(render(incident, events)).encode())
 
 
 def render(incident: Incident, events: list[Event]) -> str:

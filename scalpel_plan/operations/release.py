@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scalpel_plan.errors import ScalpelError
@@ -27,7 +26,7 @@ class Outcome:
     plan: Plan
     result: ApplyResult | None = None  # None when nothing was applied
     cancelled: bool = False
-    report: Path | None = None  # the incident report of a failure
+    report: str | None = None  # where the incident report of a failure is
     alert: AlertOutcome | None = None
     alert_error: str | None = None  # why the report or the alert could not be made
 
@@ -117,8 +116,7 @@ def _report_failure(project: Project, outcome: Outcome, state: State,
     try:
         outcome.report, outcome.alert = alert_failure(
             outcome.plan, outcome.result, state, project.backend, project.loaded.spec,
-            project.registry, project.secrets, workdir=project.workspace.workdir,
-            console=console or _quiet)
+            project.registry, project.secrets, console=console or _quiet)
     except (OSError, ScalpelError) as exc:
         outcome.alert_error = str(exc)
 

@@ -115,5 +115,23 @@ class LocalBackend:
                 continue  # a line torn by a kill: the others still count
         return found
 
+    # documents beside the state: incident reports, the alert history ----------------------
+    def write_record(self, name: str, data: bytes) -> str:
+        path = self._record_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data)
+        return str(path)
+
+    def read_record(self, name: str) -> bytes | None:
+        try:
+            return self._record_path(name).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def _record_path(self, name: str) -> Path:
+        if name.startswith("/") or ".." in Path(name).parts:
+            raise StateError(f"record name {name!r} leaves {self.folder}")
+        return self.folder / name
+
     def relative(self, path: Path) -> str:
         return str(path.relative_to(self.folder))

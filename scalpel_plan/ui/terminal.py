@@ -8,7 +8,6 @@ import sys
 import threading
 from collections.abc import Iterable
 from functools import cached_property
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from scalpel_plan.masking import MaskedStream, forms, mask
@@ -167,7 +166,7 @@ class UI:
         if alert.report:
             self.err.print(f"  Incident report: {escape(alert.report)}")
 
-    def alert_outcome(self, report: Path, outcome: AlertOutcome) -> None:
+    def alert_outcome(self, report: str, outcome: AlertOutcome) -> None:
         if "console:console" not in outcome.delivered and not outcome.fell_back:
             self.err.print(f"Incident report: {escape(str(report))}")
         if outcome.suppressed_since:
