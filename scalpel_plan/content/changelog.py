@@ -18,7 +18,7 @@ from scalpel_plan.content.commits import ChangeEntry, cancel_reverts
 from scalpel_plan.content.dates import today
 from scalpel_plan.errors import ScalpelError
 from scalpel_plan.files import atomic_write
-from scalpel_plan.masking import mask
+from scalpel_plan.masking import MASK, mask
 from scalpel_plan.spec.model import ChangelogConfig
 
 CHANGELOG_FORMAT_VERSION = 1
@@ -150,30 +150,30 @@ class ChangelogGenerator:
     # HTML ---------------------------------------------------------------------------------
     def html(self, releases: Iterable[ReleaseChanges], *, title: str = "Changelog") -> str:
         """A self-contained, escaped HTML page (no scripts, no external resources)."""
-        body = [f"<h1>{html.escape(title)}</h1>"]
+        body = [f"<h1>{_html(title)}</h1>"]
         for release in releases:
-            date = f" <small>{html.escape(release.date or '')}</small>" \
+            date = f" <small>{_html(release.date or '')}</small>" \
                 if release.version != "Unreleased" else ""
-            body.append(f'<section class="release"><h2>{html.escape(release.version)}{date}</h2>')
+            body.append(f'<section class="release"><h2>{_html(release.version)}{date}</h2>')
             for section in release.sections:
-                body.append(f"<h3>{html.escape(section.title)}</h3><ul>")
+                body.append(f"<h3>{_html(section.title)}</h3><ul>")
                 body += [f"<li>{self._html_entry(e)}</li>" for e in section.entries]
                 body.append("</ul>")
             if release.contributors:
                 body.append("<p><strong>Contributors:</strong> "
-                            f"{html.escape(', '.join(release.contributors))}</p>")
+                            f"{_html(', '.join(release.contributors))}</p>")
             body.append("</section>")
-        return HTML_PAGE.format(title=html.escape(title), body="\n".join(body))
+        return HTML_PAGE.format(title=_html(title), body="\n".join(body))
 
     def _html_entry(self, entry: ChangeEntry) -> str:
-        scope = f"<strong>{html.escape(entry.scope)}:</strong> " if entry.scope else ""
-        sha = html.escape(entry.short_sha)
+        scope = f"<strong>{_html(entry.scope)}:</strong> " if entry.scope else ""
+        sha = _html(entry.short_sha)
         if self.config.commits:
-            url = html.escape(self.config.commits.format_map({"sha": entry.sha}), quote=True)
+            url = _html(self.config.commits.format_map({"sha": entry.sha}))
             sha = f'<a href="{url}"><code>{sha}</code></a>'
         else:
             sha = f"<code>{sha}</code>"
-        return f"{scope}{html.escape(entry.description)} ({sha})"
+        return f"{scope}{_html(entry.description)} ({sha})"
 
     # JSON ---------------------------------------------------------------------------------
     def json(self, releases: Iterable[ReleaseChanges]) -> str:
@@ -266,8 +266,15 @@ MARKDOWN_ESCAPES = str.maketrans({"\\": "\\\\", "<": "&lt;", ">": "&gt;", "*": "
 
 
 def _md(text: str) -> str:
-    """Text safe inside Markdown: no raw HTML, no accidental emphasis."""
-    return text.translate(MARKDOWN_ESCAPES)
+    """Text safe inside Markdown: no raw HTML, no accidental emphasis. Secrets are masked
+    first (escaped, ``tok\\_en``, a value would hide from the mask); the mask reads as
+    itself."""
+    return MASK.join(part.translate(MARKDOWN_ESCAPES) for part in mask(text).split(MASK))
+
+
+def _html(text: str) -> str:
+    """Text safe inside HTML; secrets masked first, as for ``_md``."""
+    return html.escape(mask(text), quote=True)
 
 
 HTML_PAGE = """<!DOCTYPE html>

@@ -22,6 +22,7 @@ from scalpel_plan.content.changelog import ChangelogGenerator, ReleaseChanges
 from scalpel_plan.content.commits import ChangeEntry, from_commit
 from scalpel_plan.content.versioning import release_tags
 from scalpel_plan.files import atomic_write
+from scalpel_plan.masking import mask
 from scalpel_plan.spec.model import Spec
 
 UNRELEASED = "Unreleased"
@@ -112,13 +113,23 @@ def _reap(pid: int) -> None:
 
 
 def _write(cache: Path, key: str, newest: str, released: list[Group]) -> None:
-    data = {"key": key, "newest": newest,
-            "groups": [(v, t, d, [tuple(e) for e in entries]) for v, t, d, entries in released]}
+    data = {"key": key, "newest": newest,  # a commit message may quote a secret: masked
+            "groups": [(v, t, d, [_masked(tuple(e)) for e in entries])
+                       for v, t, d, entries in released]}
     try:  # it appears whole or not at all
         cache.mkdir(parents=True, exist_ok=True)
         atomic_write(cache / CACHE_FILE, marshal.dumps(data))
     except (OSError, ValueError):
         pass  # a cache that cannot be written only costs time
+
+
+def _masked(value: Any) -> Any:
+    """``value`` (a cached entry) with every string in it masked."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, tuple | list):
+        return type(value)(_masked(v) for v in value)
+    return value
 
 
 def _key(spec: Spec, tags: list[git.Tag]) -> str:

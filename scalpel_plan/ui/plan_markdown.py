@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from scalpel_plan.masking import mask
 from scalpel_plan.ui.common import COUNTED, change_block, commit_title
 
 if TYPE_CHECKING:
@@ -78,7 +79,9 @@ def _md_drift(plan: Plan) -> list[str]:
 
 
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
+    """Text for a Markdown table cell; secrets masked first (``&lt;`` in a value would hide
+    it from the mask)."""
+    return mask(text).replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
 
 
 def _plain(lines: list[str]) -> list[str]:
