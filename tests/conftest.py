@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -144,3 +147,63 @@ def kill_before_recording(monkeypatch: pytest.MonkeyPatch, address: str) -> Call
 
     monkeypatch.setattr(Checkpointer, "record", killed)
     return lambda: monkeypatch.setattr(Checkpointer, "record", real_record)
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 20.0,
+             what: str = "timed out waiting") -> None:
+    """Poll ``predicate`` until it holds; ``timeout`` is a safety net, not a measurement."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+# The journal (.scalpel/journal/<apply_id>.jsonl) as tests read it: the order of what happened
+# is its `seq`, which no load on the machine can reorder; `ts` and `duration` say how long.
+
+def journal(work: Path, version: str | None = None) -> list[dict[str, Any]]:
+    """The events of the last apply in ``work`` (of ``version``, when given)."""
+    from scalpel_plan.state.journal import read_journal
+
+    runs = []
+    for path in (work / ".scalpel" / "journal").glob("*.jsonl"):
+        events = read_journal(path)
+        started = next((e for e in events if e["event"] == "apply_started"), None)
+        if started and (version is None or started["version"] == version):
+            runs.append((started["ts"], events))
+    assert runs, f"no apply{f' of {version}' if version else ''} journaled in {work}"
+    return max(runs, key=lambda run: run[0])[1]
+
+
+def seconds(iso: str) -> float:
+    return dt.datetime.fromisoformat(iso).timestamp()
+
+
+@dataclass(frozen=True)
+class Span:
+    """One step of an apply as the journal tells it: from step_pending to done or failed."""
+
+    address: str
+    start: int  # the seq of its step_pending
+    end: int  # the seq of its step_done or step_failed
+    status: str  # "done" | "failed"
+    duration: float  # as journaled
+    started_at: float  # the ts of its step_pending, in seconds
+    ended_at: float  # the ts of its end
+
+    def overlaps(self, other: Span) -> bool:
+        """Each began before the other ended: they were under way at the same time."""
+        return self.start < other.end and other.start < self.end
+
+
+def spans(events: list[dict[str, Any]]) -> dict[str, Span]:
+    """Each step that ended, by address."""
+    pending = {e["address"]: e for e in events if e["event"] == "step_pending"}
+    found = {}
+    for e in events:
+        if e["event"] in ("step_done", "step_failed") and e["address"] in pending:
+            p = pending[e["address"]]
+            found[e["address"]] = Span(e["address"], p["seq"], e["seq"],
+                                       e["event"].removeprefix("step_"), float(e["duration"]),
+                                       seconds(p["ts"]), seconds(e["ts"]))
+    return found

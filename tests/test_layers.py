@@ -77,14 +77,17 @@ def test_every_module_has_a_layer() -> None:
 
 
 def test_no_import_runs_upward() -> None:
+    """``scalpel_plan`` itself is two things: the version at the bottom (every layer may read
+    it) and the seed's public API at the top (its classes loaded lazily, on first use)."""
     upward = [f"{src} imports {dst} ({unit(src)} is below {unit(dst)})"
               for src, dst in edges()
-              if unit(dst) != "__init__" and RANK[unit(src)] < RANK[unit(dst)]]
+              if src != "scalpel_plan" and unit(dst) != "__init__"
+              and RANK[unit(src)] < RANK[unit(dst)]]
     assert not upward, "\n".join(upward)
 
 
 def test_no_two_packages_import_each_other() -> None:
-    pairs = {(unit(s), unit(d)) for s, d in edges() if unit(s) != unit(d)}
+    pairs = {(unit(s), unit(d)) for s, d in edges() if unit(s) != unit(d) and s != "scalpel_plan"}
     cycles = sorted(f"{a} <-> {b}" for a, b in pairs if (b, a) in pairs and a < b)
     assert not cycles, cycles
 

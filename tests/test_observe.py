@@ -6,18 +6,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+import select
 import subprocess
-import time
 
 import pytest
-from conftest import run_scalpel, scalpel_cmd
+from conftest import journal, run_scalpel, scalpel_cmd, seconds, spans, wait_for
 
 from scalpel_plan.observe.metrics import MetricsTracker, MetricType
 
+# compile waits until docs is done, then works: docs runs beside compile, and the critical
+# path is compile → package → git.tag, however loaded the machine.
 PROFILED = """
 stages:
-  compile: {{run: "sleep {compile}"}}
-  docs: {{run: "sleep 0.25"}}
+  compile: {{run: "until [ -e docs-$SCALPEL_VERSION.done ]; do sleep 0.02; done; {compile}"}}
+  docs: {{run: "sleep 0.25; touch docs-$SCALPEL_VERSION.done"}}
   package: {{run: "sleep 0.2", needs: [stage.compile]}}
 publish:
   git.tag: {{push: origin, needs: [stage.package, stage.docs]}}
@@ -31,12 +33,19 @@ def test_the_seeds_metric_example_works_as_written():
     assert (metric.name, metric.value, metric.type) == ("custom_metric", 123.45, "custom")
 
 
+def regressed(before: float, after: float) -> bool:
+    """The profiler's rule: slower by more than 20 % and by more than 0.05 s."""
+    return (after - before) / before > 0.2 and after - before > 0.05
+
+
 @pytest.fixture
 def two_releases(repo, cli):
-    repo.write_spec(PROFILED.format(compile="0.3"))
+    repo.write_spec(PROFILED.format(compile="sleep 0.3"))
     assert cli(repo.path, "apply", "--auto-approve").code == 0
+    first = spans(journal(repo.path, "0.1.0"))["stage.compile"].duration
     repo.commit("feat: slower compile")
-    repo.write_spec(PROFILED.format(compile="0.8"))
+    # at least twice the first compile's time: a regression whatever the load
+    repo.write_spec(PROFILED.format(compile=f"sleep {2 * first + 0.1:.3f}"))
     assert cli(repo.path, "apply", "--auto-approve").code == 0
     return repo
 
@@ -53,7 +62,10 @@ def test_every_apply_records_metrics_with_trends_and_exports(two_releases, cli):
     data = json.loads(cli(repo.path, "metrics", "export", "--format", "json").out)
     assert data["format_version"] == 1
     builds = [m["value"] for m in data["metrics"] if m["name"] == "build.duration"]
-    assert len(builds) == 2 and builds[1] > builds[0] + 0.3  # compile got 0.5 s slower
+    stages = ("stage.compile", "stage.docs", "stage.package")  # the build category
+    assert builds == [pytest.approx(sum(spans(journal(repo.path, version))[a].duration
+                                        for a in stages), abs=0.002)
+                      for version in ("0.1.0", "0.2.0")]
     rows = list(csv.DictReader(io.StringIO(cli(repo.path, "metrics", "export", "--format",
                                                "csv").out)))
     assert {r["type"] for r in rows} == {"total", "build", "publish"}
@@ -74,18 +86,37 @@ def test_the_profile_names_the_critical_path_and_flags_regressions(two_releases,
     shown = cli(repo.path, "profile", "0.1.0")
     assert shown.code == 0
     assert "Critical path (the bottleneck): stage.compile → stage.package → git.tag" in shown.out
+    events = journal(repo.path, "0.1.0")
+    steps = spans(events)
+    assert steps["stage.docs"].overlaps(steps["stage.compile"])  # docs ran beside compile
+    # the parallelism shown is the work over the wall time, as the journal has them
+    started = next(e for e in events if e["event"] == "apply_started")
+    wall = max(seconds(e["ts"]) for e in events) - seconds(started["ts"])
     parallelism = float(shown.out.split("parallelism ")[1].split("×")[0])
-    assert parallelism > 1.05  # docs ran beside compile
+    assert parallelism == pytest.approx(sum(s.duration for s in steps.values()) / wall,
+                                        abs=0.006)
+
     compared = cli(repo.path, "profile", "--compare", "0.1.0", "0.2.0")
     assert compared.code == 1  # a regression: the exit code says so, for CI
-    row = next(line for line in compared.out.splitlines() if line.startswith("stage.compile"))
-    assert "REGRESSION" in row
-    assert "REGRESSION" not in next(line for line in compared.out.splitlines()
-                                    if line.startswith("stage.docs"))
+    rows = {line.split()[0]: line for line in compared.out.splitlines()
+            if line.startswith("stage.")}
+    assert "REGRESSION" in rows["stage.compile"]  # twice as slow, by construction
+    before, after = (spans(journal(repo.path, v))["stage.docs"].duration
+                     for v in ("0.1.0", "0.2.0"))  # the same command both times
+    assert ("REGRESSION" in rows["stage.docs"]) == regressed(before, after)
+
+
+def first_line(proc: subprocess.Popen[bytes], timeout: float = 60) -> str:
+    """The first line ``proc`` prints (the watch flushes each one); ``timeout`` is a net.
+    Its stdout is unbuffered, so that what follows stays in the pipe for communicate()."""
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    assert ready, "the watch printed nothing"
+    return proc.stdout.readline().decode()
 
 
 def test_status_json_and_a_live_watch_from_another_terminal(repo, cli):
-    repo.write_spec(PROFILED.format(compile="0.3"))
+    repo.write_spec(PROFILED.format(compile="sleep 0.3"))
     assert cli(repo.path, "apply", "--auto-approve").code == 0
     data = json.loads(cli(repo.path, "status", "--json").out)
     assert (data["operation"], data["version"], data["status"], data["live"]) == (
@@ -93,21 +124,28 @@ def test_status_json_and_a_live_watch_from_another_terminal(repo, cli):
     assert [e["kind"] for e in data["events"]][:2] == ["started", "step started"]
 
     repo.commit("feat: next")
-    repo.write_spec(PROFILED.format(compile="2"))
+    hold = repo.path / "hold"  # compile runs until the watch has begun
+    hold.touch()
+    repo.write_spec(PROFILED.format(compile=f"while [ -e {hold} ]; do sleep 0.02; done"))
     applying = subprocess.Popen([*scalpel_cmd(), "apply", "--auto-approve"], cwd=repo.path,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 20
-        while '"status": "running"' not in run_scalpel(repo.path, "status", "--json").stdout:
-            assert time.monotonic() < deadline, "the apply never showed as running"
-            time.sleep(0.1)
-        watched = run_scalpel(repo.path, "status", "--watch", timeout=60)
+        wait_for(lambda: '"status": "running"' in run_scalpel(repo.path, "status",
+                                                              "--json").stdout,
+                 what="the apply never showed as running")
+        watching = subprocess.Popen([*scalpel_cmd(), "status", "--watch"], cwd=repo.path,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+                                    stdin=subprocess.DEVNULL)
+        shown = first_line(watching)  # the watch has begun, the apply still running...
+        hold.unlink()  # ...and now it may finish
+        rest, err = (data.decode() for data in watching.communicate(timeout=60))
     finally:
+        hold.unlink(missing_ok=True)
         assert applying.wait(60) == 0
-    assert watched.returncode == 0
-    assert "running" in watched.stdout.splitlines()[0]
-    assert "step done git.tag" in watched.stdout  # seen live, after the watch began
-    assert "Release 0.2.0: succeeded." in watched.stderr
+    assert watching.returncode == 0
+    assert "running" in shown
+    assert "step done git.tag" in rest  # seen live, after the watch began
+    assert "Release 0.2.0: succeeded." in err
 
 
 def test_the_status_page_renders_in_chromium_without_errors(two_releases, cli, tmp_path):

@@ -6,11 +6,10 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from conftest import git, run_scalpel, scalpel_cmd
+from conftest import git, run_scalpel, scalpel_cmd, wait_for
 
 STEP = """#!/bin/sh
 # step.sh NAME: log start and end; hold while the file `hold-NAME` exists
@@ -41,17 +40,19 @@ def steps_repo(repo):
     return repo
 
 
-def wait_for(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.02)
-
-
 def start_apply(cwd: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([*scalpel_cmd(), "apply", "--auto-approve", *args], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL)
+
+
+def has_open(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` has ``path`` open (the lock file: it is in the lock's wait)."""
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        return any(os.path.realpath(fd) == str(path.resolve()) for fd in fds.iterdir())
+    except FileNotFoundError:  # the process is gone, or a descriptor closed as we looked
+        return False
 
 
 def log_lines(repo) -> list[str]:
@@ -122,18 +123,18 @@ def test_a_second_apply_fails_at_once_naming_the_holder_then_waits_with_a_timeou
     (repo.path / "hold-first").touch()
     first = start_apply(repo.path)
     wait_for(lambda: (repo.path / "pid-first").exists())
-    started = time.monotonic()
-    second = run_scalpel(repo.path, "apply", "--auto-approve")
+    second = run_scalpel(repo.path, "apply", "--auto-approve")  # the first holds on
     assert second.returncode == 1
-    assert time.monotonic() - started < 10
+    assert first.poll() is None  # it failed while the lock was held: it did not wait
     assert "the state is locked by" in second.stderr and "for `apply`" in second.stderr
     assert f"pid {first.pid}" in second.stderr
     holder = run_scalpel(repo.path, "state", "lock")
     assert f"pid {first.pid}" in holder.stderr
 
     waiting = start_apply(repo.path, "--lock-timeout", "60s")
-    time.sleep(0.5)
-    assert waiting.poll() is None  # still waiting for the lock
+    wait_for(lambda: has_open(waiting.pid, repo.path / ".scalpel" / "state.lock"),
+             what="the second apply never reached the lock")
+    assert waiting.poll() is None  # at the lock the first holds: waiting, not failed
     (repo.path / "hold-first").unlink()
     first.communicate(timeout=30)
     assert first.returncode == 0

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import time
+from itertools import combinations
 from pathlib import Path
 
-from conftest import git
+from conftest import git, journal, spans, wait_for
 
 
 def commit_spec(repo, spec: str) -> None:
@@ -29,16 +29,19 @@ def alive(pid: int) -> bool:
 
 
 def test_a_timeout_kills_the_stage_and_its_children(repo, cli):
-    commit_spec(repo, "stages:\n  hang:\n    run: (sleep 60 & echo $! > child.pid; wait)\n"
-                      "    timeout: 1\n")
-    started = time.monotonic()
+    # the child would write finished.out after a minute: the apply must not wait for it
+    commit_spec(repo, "stages:\n  hang:\n    timeout: 1\n"
+                      "    run: ((sleep 60; echo late > finished.out) & echo $! > child.pid; wait)"
+                      "\n")
     result = cli(repo.path, "apply", "--auto-approve")
     assert result.code == 1
-    assert time.monotonic() - started < 15
     assert "stage.hang timed out after 1 s; its process group was killed" in result.err
+    assert not (repo.path / "finished.out").exists()  # returned before the child was done
+    step = spans(journal(repo.path))["stage.hang"]
+    assert step.status == "failed" and step.duration >= 1  # not before its timeout
     child = int((repo.path / "child.pid").read_text())
-    time.sleep(0.2)
-    assert not alive(child)
+    wait_for(lambda: not alive(child), what="the stage's child outlived its timeout")
+    assert not (repo.path / "finished.out").exists()  # killed, not finished
 
 
 def test_a_failed_stage_shows_its_log_tail_and_skips_its_dependents(repo, cli):
@@ -71,11 +74,17 @@ publish:
 
 
 def test_independent_stages_run_in_parallel(repo, cli):
-    stages = "".join(f"  s{i}: {{run: sleep 1}}\n" for i in range(4))
+    # Each stage waits until all four have started: run fewer at once, and the first one
+    # waits until its timeout and fails.
+    barrier = "touch {name}.out; until [ $(ls s?.out | wc -l) -ge 4 ]; do sleep 0.02; done"
+    stages = "".join(f"  s{i}: {{run: '{barrier.format(name=f's{i}')}', timeout: 30}}\n"
+                     for i in range(4))
     commit_spec(repo, f"stages:\n{stages}")
-    started = time.monotonic()
-    assert cli(repo.path, "apply", "--auto-approve", "--parallelism", "4").code == 0
-    assert time.monotonic() - started < 3.5  # serially it would take 4 s
+    result = cli(repo.path, "apply", "--auto-approve", "--parallelism", "4")
+    assert result.code == 0, result.err
+    steps = spans(journal(repo.path))
+    assert sorted(steps) == ["stage.s0", "stage.s1", "stage.s2", "stage.s3"]
+    assert all(a.overlaps(b) for a, b in combinations(steps.values(), 2))
 
 
 def test_a_stage_sees_the_release_in_its_environment(repo, cli):
@@ -89,17 +98,20 @@ def test_a_stage_sees_the_release_in_its_environment(repo, cli):
 def test_a_phase_budget_bounds_the_phase_command(repo, cli):
     commit_spec(repo, """
 stages:
-  - {name: build, timeout: 1, run: sleep 5}
+  - {name: build, timeout: 1, run: "sleep 30 && echo late > built.out"}
   - {name: test, timeout: 60}
 """)
-    started = time.monotonic()
     result = cli(repo.path, "apply", "--auto-approve")
     assert result.code == 1 and "stage.build timed out after 1 s" in result.err
-    assert time.monotonic() - started < 4
+    assert not (repo.path / "built.out").exists()  # the command was cut short
+    events = journal(repo.path)
+    assert spans(events)["stage.build"].status == "failed"
+    assert [e["address"] for e in events if e["event"] == "step_skipped"] == ["stage.test"]
 
 
 def test_a_phase_budget_is_shared_by_its_members(repo, cli, monkeypatch):
-    """git.tag runs in the `build` phase after its 2 s command: it gets what is left."""
+    """git.tag runs in the `build` phase after its command: it gets what is left of the
+    phase's 30 s, which the journal bounds on both sides."""
     from scalpel_plan import git as git_cli
 
     seen = []
@@ -108,10 +120,18 @@ def test_a_phase_budget_is_shared_by_its_members(repo, cli, monkeypatch):
         seen.append(timeout), real_push(repo, remote, tag, timeout, **kw)))
     commit_spec(repo, """
 stages:
-  - {name: build, timeout: 5, run: sleep 2}
+  - {name: build, timeout: 30, run: sleep 1}
   - {name: test, timeout: 60}
 publish:
   git.tag: {push: origin, phase: build}
 """)
     assert cli(repo.path, "apply", "--auto-approve").code == 0
-    assert len(seen) == 1 and seen[0] is not None and 1.5 < seen[0] < 3.1
+    [timeout] = seen
+    steps = spans(journal(repo.path))
+    build, tag = steps["stage.build"], steps["git.tag"]
+    assert build.end < tag.start  # the member started once the phase's command was done
+    assert timeout is not None
+    # no more than the budget less the command's time (the full 30 s is the bug)...
+    assert timeout <= 30 - build.duration + 0.001
+    # ...and no less than the budget less the time from the phase's start to the push's end
+    assert timeout >= 30 - (tag.ended_at - build.started_at) - 0.01
