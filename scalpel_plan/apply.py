@@ -175,6 +175,7 @@ class _Walk:
             for need in change.needs:
                 self.dependents[need].append(address)
         self.phase_deadline: dict[str, float] = {}
+        self.confirmed: bool | None = None  # the check before the first irreversible step
         self.log_dir = release.workdir / "logs" / release.version
 
     def run(self) -> None:
@@ -186,8 +187,12 @@ class _Walk:
                     while ready and len(running) < self.parallelism:
                         address = ready.popleft()
                         change = self.changes[address]
+                        if address in self.result.steps:  # failed or skipped meanwhile
+                            continue
                         if not change.actionable:
                             ready += self._finish(address, "done")
+                            continue
+                        if self._publishes(change) and not self._confirm(address):
                             continue
                         running[self._start(pool, change)] = (address, time.monotonic())
                     if not running:
@@ -207,6 +212,29 @@ class _Walk:
             finally:
                 for address in self.changes:
                     self.result.steps.setdefault(address, "not started")
+
+    def _publishes(self, change: Change) -> bool:
+        return self.registry.get(change.provider).publishes
+
+    def _confirm(self, starting: str) -> bool:
+        """Once, before the first irreversible step: every publishing change still to do
+        confirms that what it would publish is as planned. Any that cannot fails, and
+        ``starting`` and everything that needs it are skipped: nothing irreversible is done."""
+        if self.confirmed is None:
+            problems: dict[str, ScalpelError] = {}
+            for address, change in self.changes.items():
+                if change.actionable and address not in self.result.steps and \
+                        self._publishes(change):
+                    try:
+                        self.registry.get(change.provider).confirm(change, self.release)
+                    except ScalpelError as problem:
+                        problems[address] = problem
+            for address, error in problems.items():
+                self._fail(address, self.changes[address], error, 0.0)
+            self.confirmed = not problems
+        if not self.confirmed and starting not in self.result.steps:
+            self._skip(starting, "a check before the first irreversible step failed")
+        return self.confirmed
 
     def _start(self, pool: ThreadPoolExecutor, change: Change) -> Future[dict[str, Any]]:
         self.checkpoint.note(EventKind.STEP_PENDING, address=change.address, action=change.action)
@@ -281,16 +309,16 @@ class _Walk:
         return []
 
     def _skip_dependents(self, address: str) -> None:
-        stack = list(self.dependents[address])
-        while stack:
-            dependent = stack.pop()
-            if dependent in self.result.steps:
-                continue
-            self.result.steps[dependent] = "skipped"
-            self.checkpoint.note(EventKind.STEP_SKIPPED, address=dependent, because=address)
-            self.emit(ApplyEvent("skipped", dependent, self.changes[dependent].action,
-                                 message=f"needs {address}, which failed"))
-            stack += self.dependents[dependent]
+        for dependent in self.dependents[address]:
+            if dependent not in self.result.steps:
+                self._skip(dependent, f"needs {address}, which failed", because=address)
+
+    def _skip(self, address: str, why: str, *, because: str | None = None) -> None:
+        """Skip ``address`` and, transitively, what needs it."""
+        self.result.steps[address] = "skipped"
+        self.checkpoint.note(EventKind.STEP_SKIPPED, address=address, because=because or why)
+        self.emit(ApplyEvent("skipped", address, self.changes[address].action, message=why))
+        self._skip_dependents(address)
 
     def _finish(self, address: str, status: StepStatus) -> list[str]:
         """Mark ``address`` finished; return the dependents that are now ready."""

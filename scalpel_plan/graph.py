@@ -110,6 +110,7 @@ def compile_graph(loaded: LoadedSpec, registry: Registry) -> Graph:
         _add_phase_edges,  # a phase's members run after its gate, before the next gate
         _add_section_edges,  # publish after the stages, notify after the publishes
         _tag_after_release_commit,  # a git tag points at the release commit
+        _publish_after_push,  # nothing irreversible before the branch and tag are pushed
         _check_secret_refs,  # ${secrets.NAME} and `secrets:` must name declared secrets
         _check_alert_channels,  # alerts.on_failure names notify nodes that can send
     ):
@@ -187,6 +188,31 @@ def _tag_after_release_commit(b: _Build) -> None:
             b.edge(ADDRESS, address)
 
 
+def _publish_after_push(b: _Build) -> None:
+    """Every other publish (PyPI, images, the GitHub release) waits for the git tags, whose
+    push carries the release commit: a push that fails publishes nothing. Where release.yml
+    has a tag wait for a publish instead, its own order stands."""
+    tags = [a for a, n in b.nodes.items() if n.provider == "git"]
+    before_tags = set().union(*(_upstream(b, t) for t in tags))
+    for address, node in b.nodes.items():
+        if node.section != "publish" or node.provider in ("git", "git_commit") or \
+                address in before_tags:
+            continue
+        for tag in tags:
+            b.edge(tag, address)
+
+
+def _upstream(b: _Build, address: str) -> set[str]:
+    seen: set[str] = set()
+    stack = list(b.requires.get(address, ()))
+    while stack:
+        found = stack.pop()
+        if found not in seen:
+            seen.add(found)
+            stack += b.requires[found]
+    return seen
+
+
 def _phase_names(b: _Build) -> list[str]:
     return [n.name for n in b.nodes.values() if n.ordered_phase]
 
@@ -234,16 +260,33 @@ def _add_phase_edges(b: _Build) -> None:
 
 
 def _add_section_edges(b: _Build) -> None:
-    """Nodes without a phase and without explicit needs run after the section before them."""
+    """Nodes without a phase and without explicit needs run after the section before them;
+    the release commit runs after the checks only (the stages that do not need it: the
+    builds that do run on it)."""
+    on_commit = _downstream(b, ADDRESS)
     earlier: list[str] = [a for a, n in b.nodes.items() if n.section == "stages" or n.phase]
     for section in ("publish", "notify"):
         sinks = _sinks(b, earlier)
         current = [a for a, n in b.nodes.items()
                    if n.section == section and n.phase is None and not n.config.needs]
         for address in current:
-            for sink in sinks:
+            before = sinks if address != ADDRESS else \
+                _sinks(b, [a for a in earlier if a not in on_commit])
+            for sink in before:
                 b.edge(sink, address)
         earlier += [a for a, n in b.nodes.items() if n.section == section]
+
+
+def _downstream(b: _Build, address: str) -> set[str]:
+    """Every node that needs ``address``, directly or through others."""
+    seen: set[str] = set()
+    stack = list(b.dependents.get(address, ()))
+    while stack:
+        found = stack.pop()
+        if found not in seen:
+            seen.add(found)
+            stack += b.dependents[found]
+    return seen
 
 
 def _sinks(b: _Build, addresses: list[str]) -> list[str]:

@@ -135,6 +135,7 @@ class Provider:
     keeps_history: ClassVar[bool] = True  # recorded in rollback points (what a rollback reads)
     declarable: ClassVar[bool] = True  # False: its nodes are made by Scalpel, not release.yml
     announces: ClassVar[bool] = False  # True: sends messages (notify nodes, failure alerts)
+    publishes: ClassVar[bool] = False  # True: pushes or uploads what cannot be taken back
 
     def desired(self, node: Node, release: Release) -> Attributes:
         raise NotImplementedError
@@ -155,6 +156,12 @@ class Provider:
     def preflight(self, change: Change, upstream: set[str]) -> None:
         """Raise ProviderError for a problem plan can see before anything is applied
         (``upstream``: every node that runs before this one), e.g. files nothing builds."""
+
+    def confirm(self, change: Change, release: Release) -> None:
+        """Raise ProviderError when, just before the first irreversible step of an apply,
+        what ``change`` would publish is not what was planned (the build made files of
+        another version; the target moved). Called once per apply, for every publishing
+        change still to do, before any of them starts."""
 
     def drift(self, node: Node, recorded: Attributes, observed: Attributes | None) -> str | None:
         """A sentence when what was recorded is no longer what is live."""

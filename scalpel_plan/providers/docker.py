@@ -52,6 +52,7 @@ class DockerConfig(NodeConfig):
 
 class DockerProvider(Provider):
     name = "docker"
+    publishes = True
     config_model: ClassVar[type[DockerConfig]] = DockerConfig
 
     def desired(self, node: Node, release: Release) -> Attributes:

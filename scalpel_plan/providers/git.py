@@ -40,6 +40,7 @@ class GitTagConfig(NodeConfig):
 
 class GitProvider(Provider):
     name = "git"
+    publishes = True
     config_model: ClassVar[type[GitTagConfig]] = GitTagConfig
 
     def desired(self, node: Node, release: Release) -> Attributes:

@@ -44,6 +44,7 @@ class GithubConfig(NodeConfig):
 
 class GithubProvider(Provider):
     name = "github"
+    publishes = True
     config_model: ClassVar[type[GithubConfig]] = GithubConfig
 
     def desired(self, node: Node, release: Release) -> Attributes:

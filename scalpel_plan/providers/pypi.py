@@ -52,6 +52,7 @@ class PypiConfig(NodeConfig):
 
 class PypiProvider(Provider):
     name = "pypi"
+    publishes = True
     config_model: ClassVar[type[PypiConfig]] = PypiConfig
     reversible = False  # PyPI never takes a version back
 
@@ -97,6 +98,28 @@ class PypiProvider(Provider):
                                 f"{after['package']} {after['release']}, and no stage runs "
                                 "before it to build them",
                                 hint="add `needs: [stage.build]`, or build first")
+
+    def confirm(self, change: Change, release: Release) -> None:
+        """Before the push: the build made this release's files, not another version's."""
+        after = change.after
+        paths = _matching(release.repo, after["pattern"], after["package"], after["release"])
+        for path in paths:
+            _check_metadata(path, after["package"], after["release"])
+        if paths:
+            return
+        found = sorted(Path(p) for p in glob.glob(str(release.repo / after["pattern"])))
+        others = [(p.name, v) for p in found
+                  if p.is_file() and (v := _version_of(p.name, after["package"]))]
+        if others:
+            names = ", ".join(f"{name} ({version})" for name, version in others[:5])
+            raise ProviderError(
+                f"{change.address}: the build made {names}, but the release is "
+                f"{after['package']} {after['release']}; nothing was pushed or uploaded",
+                hint="a build that must see the new version runs after the release commit: "
+                "give it `needs: [git.commit]`")
+        raise ProviderError(f"{change.address}: no file matches {after['pattern']} for "
+                            f"{after['package']} {after['release']}; nothing was pushed or "
+                            "uploaded", hint="check the build stage's output folder")
 
     def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
              observed: Attributes | None) -> Change:

@@ -28,7 +28,8 @@ class StageProvider(Provider):
         config = node.config
         assert isinstance(config, StageConfig)
         timeout = node.timeout or DEFAULT_TIMEOUT
-        desired: Attributes = {"release": release.version, "command": config.run,
+        desired: Attributes = {"release": release.version, "command": _with_release(config.run,
+                                                                                   release),
                                "timeout": int(timeout) if timeout.is_integer() else timeout}
         if config.env:
             desired["env"] = dict(config.env)
@@ -70,6 +71,18 @@ class StageProvider(Provider):
             raise ProviderError(f"{change.address} failed with exit code {done.returncode}",
                                 hint=_log_tail(log))
         return {**recorded, "exit_code": 0, "duration": round(done.duration, 3), "log": str(log)}
+
+
+def _with_release(command: str | None, release: Release) -> str | None:
+    """``command`` with {version}, {previous}, {tag} and {project} written out (shown so in
+    the plan); any other brace is the shell's, left as it is. $SCALPEL_VERSION and the
+    others are in the stage's environment too."""
+    if command is None:
+        return None
+    for name, value in (("version", release.version), ("previous", release.previous or ""),
+                        ("tag", release.tag), ("project", release.project)):
+        command = command.replace("{" + name + "}", value)
+    return command
 
 
 def _log_tail(log: Path) -> str:
