@@ -226,7 +226,8 @@ class _Walk:
                 if change.actionable and address not in self.result.steps and \
                         self._publishes(change):
                     try:
-                        self.registry.get(change.provider).confirm(change, self.release)
+                        self.registry.get(change.provider).confirm(self._resolved(change),
+                                                                   self.release)
                     except ScalpelError as problem:
                         problems[address] = problem
             for address, error in problems.items():
@@ -248,6 +249,13 @@ class _Walk:
         """In a worker: fill in what earlier steps made known (``${git.commit.sha}``), apply."""
         resolved = change.model_copy(update={"after": resolve(change.after, self._recorded)})
         return self.registry.get(change.provider).apply(resolved, ctx)
+
+    def _resolved(self, change: Change) -> Change:
+        """``change`` with what earlier steps recorded filled in, as far as it is known."""
+        try:
+            return change.model_copy(update={"after": resolve(change.after, self._recorded)})
+        except ScalpelError:
+            return change
 
     def _recorded(self, address: str) -> dict[str, Any] | None:
         return self.checkpoint.state.recorded(address)

@@ -105,3 +105,19 @@ def test_a_build_of_the_old_version_stops_before_anything_is_pushed(repo, index,
     remote_main = git(repo.path, "ls-remote", "origin", "refs/heads/main").split()[0]
     assert remote_main != git(repo.path, "rev-parse", "HEAD").strip()  # nor the commit
     assert list(index.packages.iterdir()) == []
+
+
+def test_a_tag_pushed_elsewhere_after_the_plan_stops_everything_irreversible(
+        repo, index, cli, monkeypatch, tmp_path):
+    repo = widgets(repo, index, monkeypatch, ", needs: [git.commit]")
+    assert cli(repo.path, "plan", "--out", "plan.json").code == 0
+    other = tmp_path / "teammate"
+    git(tmp_path, "clone", "-q", str(repo.remote), str(other))
+    git(other, "tag", "-a", "-m", "theirs", "v0.1.0")
+    git(other, "push", "-q", "origin", "v0.1.0")
+    result = cli(repo.path, "apply", "plan.json")
+    assert result.code == 1
+    assert "tag v0.1.0 appeared on origin at" in result.err
+    assert list(index.packages.iterdir()) == []  # nothing uploaded
+    theirs = git(other, "rev-parse", "v0.1.0^{commit}").strip()
+    assert git(repo.path, "ls-remote", "origin", "refs/tags/v0.1.0^{}").split()[0] == theirs

@@ -69,6 +69,19 @@ class GitProvider(Provider):
                 observed[prefix + "remote"] = tags.get(tag)
         return observed
 
+    def confirm(self, change: Change, release: Release) -> None:
+        """Before the push: the tag was not pushed elsewhere since the plan."""
+        after = change.after
+        tag, commit, remote = after.get("tag"), after.get("commit"), after.get("remote")
+        if change.action == "update" or not remote or not tag:
+            return
+        there = git.remote_tags(release.repo, remote).get(tag)
+        if there is not None and not is_reference(commit) and there != commit:
+            raise ProviderError(f"{change.address}: tag {tag} appeared on {remote} at "
+                                f"{there[:12]} since the plan; nothing was pushed or uploaded",
+                                hint="someone else released this version: `git fetch --tags`, "
+                                "then `scalpel plan` proposes the next one")
+
     def _remote_tags(self, node: Node, release: Release, remote: str,
                      live: LiveCache) -> dict[str, str]:
         if remote not in live.get(("git-remotes",), lambda: git.remotes(release.repo)):

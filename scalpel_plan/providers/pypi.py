@@ -106,6 +106,7 @@ class PypiProvider(Provider):
         for path in paths:
             _check_metadata(path, after["package"], after["release"])
         if paths:
+            self._confirm_index(change, {p.name: _sha256(p) for p in paths})
             return
         found = sorted(Path(p) for p in glob.glob(str(release.repo / after["pattern"])))
         others = [(p.name, v) for p in found
@@ -120,6 +121,17 @@ class PypiProvider(Provider):
         raise ProviderError(f"{change.address}: no file matches {after['pattern']} for "
                             f"{after['package']} {after['release']}; nothing was pushed or "
                             "uploaded", hint="check the build stage's output folder")
+
+    def _confirm_index(self, change: Change, files: dict[str, str]) -> None:
+        """The index took no other file of this version since the plan."""
+        after = change.after
+        with Http(f"the index {after['index']}") as http:
+            published = _published(http, after["index"], after["package"], after["release"])
+        for name, sha in files.items():
+            if published.get(name) not in (None, sha):
+                raise ProviderError(
+                    f"{change.address}: {name} is on the index with other content since the "
+                    "plan; nothing was pushed or uploaded", hint="release a new version")
 
     def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
              observed: Attributes | None) -> Change:
