@@ -121,3 +121,17 @@ def test_a_tag_pushed_elsewhere_after_the_plan_stops_everything_irreversible(
     assert list(index.packages.iterdir()) == []  # nothing uploaded
     theirs = git(other, "rev-parse", "v0.1.0^{commit}").strip()
     assert git(repo.path, "ls-remote", "origin", "refs/tags/v0.1.0^{}").split()[0] == theirs
+
+
+def test_the_build_runs_again_once_it_is_moved_after_the_release_commit(repo, index, cli,
+                                                                        monkeypatch):
+    repo = widgets(repo, index, monkeypatch, "")
+    assert cli(repo.path, "apply", "--auto-approve").code == 1  # built 0.0.1: stopped
+    repo.write_spec(SPEC.format(url=index.url, needs=", needs: [git.commit]", github=""))
+    git(repo.path, "commit", "-qam", "ci: build after the version bump")
+    plan = cli(repo.path, "plan")
+    assert "stage.build" in plan.out and "what it needs changed" in plan.out, plan.out
+    result = cli(repo.path, "apply", "--auto-approve")
+    assert result.code == 0, result.err
+    assert sorted(p.name for p in index.packages.iterdir()) == [
+        "widgets-0.1.0-py3-none-any.whl"]

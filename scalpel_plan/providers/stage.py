@@ -35,15 +35,18 @@ class StageProvider(Provider):
             desired["env"] = dict(config.env)
         if config.secrets:
             desired["secrets"] = list(config.secrets)  # names: values are read at apply
+        if config.needs:  # what it ran after: a build moved after the release commit reruns
+            desired["needs"] = sorted(config.needs)
         return desired
 
     def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
              observed: Attributes | None) -> Change:
         if recorded and recorded.get("release") == desired["release"]:
-            if recorded.get("command") == desired["command"]:
+            if recorded.get("command") == desired["command"] and \
+                    recorded.get("needs", []) == desired.get("needs", []):
                 return self.change(node, "no-op", before=recorded, after=recorded,
                                    reason=f"already ran for {desired['release']}")
-            reason = "the command changed since it ran for this release"
+            reason = "the command or what it needs changed since it ran for this release"
         elif desired["command"] is None:
             reason = f"opens phase '{node.name}' (no command; budget {desired['timeout']:g} s)"
             return self.change(node, "run", after=desired, reason=reason)
@@ -54,6 +57,8 @@ class StageProvider(Provider):
     def apply(self, change: Change, ctx: StepContext) -> Attributes:
         command = change.after["command"]
         recorded = {"release": change.after["release"], "command": command}
+        if change.after.get("needs"):
+            recorded["needs"] = change.after["needs"]
         if command is None:
             return {**recorded, "exit_code": 0}
         log = ctx.log_dir / f"{change.address}.log"
