@@ -189,3 +189,49 @@ def tags(repo: Path) -> list[Tag]:
         name, obj, peeled, date = [*line.split(FIELD), "", "", ""][:4]
         found.append(Tag(name, peeled or obj, date))
     return found
+
+
+# Pre-flight questions (scalpel_plan.plan.preflight asks them before a plan is made).
+
+def is_shallow(repo: Path) -> bool:
+    """Whether ``repo`` is a shallow clone (history and tags cut off, as CI checks out)."""
+    done = git(repo, "rev-parse", "--is-shallow-repository", check=False)
+    return done.ok and done.stdout.strip() == "true"
+
+
+def changed_files(repo: Path) -> list[str]:
+    """Tracked files modified or staged in the work tree (untracked and ignored ones are not
+    listed), as paths from the top of the work tree."""
+    out = git(repo, "status", "--porcelain=v1", "-z", "--untracked-files=no").stdout
+    entries = out.split("\0")
+    found: list[str] = []
+    i = 0
+    while i < len(entries):
+        entry = entries[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        found.append(entry[3:])
+        if entry[0] in "RC":  # a rename or copy: the next entry is where it came from
+            i += 1
+    return found
+
+
+def fetch_branch(repo: Path, remote: str, branch: str, timeout: float) -> str | None:
+    """Fetch ``branch`` from ``remote`` into its remote-tracking ref; the commit it is at
+    there, or None when the remote has no such branch. A GitError when it cannot be read."""
+    if remote.startswith("-") or branch.startswith("-"):
+        raise GitError(f"refusing remote {remote!r} / branch {branch!r}")
+    listed = git(repo, "ls-remote", "--heads", remote, f"refs/heads/{branch}",
+                 timeout=timeout).stdout.split()
+    if not listed:
+        return None
+    git(repo, "fetch", "--quiet", "--no-tags", remote,
+        f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}", timeout=timeout)
+    return listed[0]
+
+
+def ahead_behind(repo: Path, commit: str, other: str) -> tuple[int, int]:
+    """(commits on ``commit`` not on ``other``, commits on ``other`` not on ``commit``)."""
+    out = git(repo, "rev-list", "--left-right", "--count", f"{commit}...{other}").stdout.split()
+    return int(out[0]), int(out[1])

@@ -127,6 +127,7 @@ def test_a_docker_save_tarball_is_pushed_too(project, registry, cli):
     docker_save_tarball(project.path / "build" / "image.tar")
     spec = (project.path / "release.yml").read_text().replace("build/image", "build/image.tar")
     project.write_spec(spec)
+    git(project.path, "commit", "-qam", "build: a tarball")  # apply refuses a dirty tree
     assert cli(project.path, "apply", "--auto-approve").code == 0
     assert skopeo_digest(registry, "0.1.0") == recorded(project)["digest"]
 
@@ -219,6 +220,7 @@ def test_an_image_in_the_docker_engine_is_saved_and_pushed(project, registry, cl
     assert plan.code == 1 and "the Docker engine has no image acme/app:nope" in plan.err
     assert "No such image" in plan.err
     project.write_spec(spec.replace("source: build/image", "source: docker-daemon:acme/app:dev"))
+    git(project.path, "commit", "-qam", "build: from the engine")  # apply refuses a dirty tree
     result = cli(project.path, "apply", "--auto-approve")
     assert result.code == 0, result.err
     assert skopeo_digest(registry, "0.1.0") == recorded(project)["digest"]

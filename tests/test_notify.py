@@ -227,6 +227,7 @@ notify:
 def test_announcements_link_the_github_release_and_the_pypi_page(repo, cli, monkeypatch):
     monkeypatch.setenv("SLACK_URL", "https://hooks.slack.example/services/T/B/X")
     monkeypatch.setenv("GH_TOKEN", "ghp_not_used_by_plan")
+    monkeypatch.setenv("PYPI_TOKEN", "pypi-not-used-by-plan")  # the node's default: checked
     repo.write_spec("""
 secrets:
   slack: {env: SLACK_URL}

@@ -154,6 +154,7 @@ def test_a_stale_plan_is_refused_with_the_reason(steps_repo, cli):
     repo.write_spec(SPEC + "\n# edited\n")
     stale = cli(repo.path, "apply", "plan.json")
     assert stale.code == 1 and "release.yml changed since" in stale.err
+    git(repo.path, "commit", "-qam", "chore: edit the spec")  # a dirty tree is refused too
 
     assert cli(repo.path, "plan", "--out", "plan.json").code == 0
     assert cli(repo.path, "apply", "plan.json").code == 0  # a fresh plan applies as saved

@@ -113,7 +113,7 @@ def finish_hotfix(project: Project, *, review: Review | None = None, parallelism
                                hint="`scalpel hotfix start --from POINT` makes one; "
                                "`scalpel history` lists them")
         the_plan = make_plan(project.loaded, project.graph, project.registry, state,
-                             project.workspace, secrets=project.secrets)
+                             project.workspace, secrets=project.secrets, for_apply=True)
         if the_plan.release is None:
             raise ScalpelError(f"nothing to release on {branch}: {the_plan.nothing_to_release}",
                                hint="commit the fix (fix: ...) first")

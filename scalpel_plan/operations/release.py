@@ -71,7 +71,7 @@ def apply(project: Project, saved: Plan | None = None, *, version: str | None = 
         else:
             the_plan = make_plan(project.loaded, project.graph, project.registry, state,
                                  project.workspace, version=version, pre=pre,
-                                 secrets=project.secrets)
+                                 secrets=project.secrets, for_apply=True)
             if the_plan.has_changes and review is not None and not review(the_plan):
                 return Outcome(the_plan, cancelled=True)
         return carry_out(project, the_plan, state, parallelism=parallelism, observer=observer,
@@ -79,11 +79,16 @@ def apply(project: Project, saved: Plan | None = None, *, version: str | None = 
 
 
 def check_saved(project: Project, saved: Plan, state: State) -> None:
-    """A saved plan applies only to the world it was made from."""
+    """A saved plan applies only to the world it was made from: the same state, release.yml
+    and HEAD, a clean work tree on the planned branch, not behind its remote."""
     from scalpel_plan import git
     from scalpel_plan.plan.file import check_fresh
+    from scalpel_plan.plan.preflight import saved_plan_problems
 
     check_fresh(saved, state, project.loaded.source.sha256, git.head(project.workspace.repo))
+    problems = saved_plan_problems(saved, project.workspace, project.graph, state)
+    if problems:
+        raise ScalpelError("the saved plan cannot be applied here", diagnostics=problems)
 
 
 def carry_out(project: Project, the_plan: Plan, state: State, *, parallelism: int,

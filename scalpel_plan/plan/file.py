@@ -1,20 +1,58 @@
 """The saved-plan format: written by `scalpel plan --out` (masked, atomically), read back, and
-checked still to apply. Every file a command writes goes through the same masked write."""
+checked still to apply. Every file a command writes goes through the same masked write.
+
+A plan file is bound to its content: it carries ``digest``, the sha256 of the canonical JSON
+of everything else in it, and ``digests``, one per part (the release, each change by address),
+so that `scalpel apply plan.json` refuses a plan edited after `scalpel plan --out` wrote it and
+names what was edited. This guards against accidental and naive edits, not against an attacker
+(who can recompute a plain digest; that would take a key, an HMAC, and where to keep it).
+Whatever a plan file says is also checked like a spec before it reaches a command line or a
+path: addresses, versions, tags, commits, remotes, branches and file paths.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import hashlib
+import json
+import re
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from scalpel_plan.errors import ScalpelError, StalePlanError
 from scalpel_plan.files import write_masked
+from scalpel_plan.masking import mask_bytes
 from scalpel_plan.plan.model import PLAN_FORMAT_VERSION, Plan
 from scalpel_plan.state.model import State
 
+SEALS = ("digest", "digests")
+
+
+def _canonical(data: Any) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _sha256(data: Any) -> str:
+    return hashlib.sha256(_canonical(data)).hexdigest()
+
+
+def _parts(body: dict[str, Any]) -> dict[str, str]:
+    """A digest per part of a plan body: each top-level field, each change by address."""
+    parts = {key: _sha256(value) for key, value in body.items()
+             if key not in SEALS and key != "changes"}
+    for change in body.get("changes") or []:
+        address = change.get("address") if isinstance(change, dict) else None
+        parts[f"changes.{address}"] = _sha256(change)
+    return parts
+
 
 def plan_json(plan: Plan) -> str:
-    """The saved-plan format, as `load_plan` reads it back."""
-    return plan.model_dump_json(indent=2)
+    """The saved-plan format, as `load_plan` reads it back: masked, then sealed with its
+    digests (over the masked text, which is what the file holds)."""
+    masked = mask_bytes(plan.model_dump_json(exclude=set(SEALS)).encode())
+    body: dict[str, Any] = json.loads(masked)
+    body["digests"] = _parts(body)
+    body["digest"] = _sha256(body)
+    return json.dumps(body, indent=2, ensure_ascii=False)
 
 
 def save_plan(plan: Plan, path: Path) -> None:
@@ -46,16 +84,140 @@ def check_fresh(plan: Plan, state: State, spec_sha256: str, commit: str | None) 
 
 
 def load_plan(path: Path) -> Plan:
+    """A plan file read back: sealed by its digest, every value it carries checked."""
     try:
-        data: Any = path.read_text()
-    except OSError as exc:
-        raise ScalpelError(f"cannot read plan {path}: {exc.strerror}") from None
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScalpelError(f"cannot read plan {path}: "
+                           f"{getattr(exc, 'strerror', None) or exc}") from None
+    not_a_plan = ScalpelError(f"{path} is not a Scalpel plan",
+                              hint="plans are written by `scalpel plan --out FILE`")
     try:
-        plan = Plan.model_validate_json(data)
+        data = json.loads(text)
     except ValueError as exc:
-        raise ScalpelError(f"{path} is not a Scalpel plan: {str(exc).splitlines()[0]}",
-                           hint="plans are written by `scalpel plan --out FILE`") from None
-    if plan.format_version > PLAN_FORMAT_VERSION:
+        raise ScalpelError(f"{not_a_plan.message}: {exc}", hint=not_a_plan.hint) from None
+    if not isinstance(data, dict):
+        raise not_a_plan
+    version = data.get("format_version")
+    if isinstance(version, int) and version > PLAN_FORMAT_VERSION:
         raise ScalpelError(f"{path} was written by a newer Scalpel (plan format "
-                           f"{plan.format_version})", hint="upgrade Scalpel")
+                           f"{version})", hint="upgrade Scalpel")
+    _check_seal(path, data)
+    try:
+        plan = Plan.model_validate(data)
+    except ValueError as exc:
+        raise ScalpelError(f"{not_a_plan.message}: {str(exc).splitlines()[0]}",
+                           hint=not_a_plan.hint) from None
+    problems = plan_value_problems(plan)
+    if problems:
+        raise ScalpelError(f"{path} holds values no plan can have: " + "; ".join(problems[:5]),
+                           hint="make a new one with `scalpel plan --out FILE`")
     return plan
+
+
+def _check_seal(path: Path, data: dict[str, Any]) -> None:
+    """Refuse a plan whose body is not what `scalpel plan --out` wrote, naming what changed."""
+    stored = data.get("digest")
+    body = {k: v for k, v in data.items() if k != "digest"}
+    hint = f"make a new plan with `scalpel plan --out {path.name}`; never edit one by hand"
+    if not isinstance(stored, str):
+        raise ScalpelError(f"{path} has no digest: it was not written by `scalpel plan --out` "
+                           "of this Scalpel, or the digest was removed", hint=hint)
+    if _sha256(body) == stored:
+        return
+    found = data.get("digests")
+    before: dict[str, Any] = found if isinstance(found, dict) else {}
+    now = _parts(body)
+    edited = sorted(k for k in now if k in before and before[k] != now[k])
+    removed = sorted(k for k in before if k not in now)
+    added = sorted(k for k in now if k not in before)
+    named = [f"{k} edited" for k in edited] + [f"{k} removed" for k in removed] + \
+        [f"{k} added" for k in added]
+    detail = f": {', '.join(named)}" if named else ""
+    raise ScalpelError(f"{path} was edited after `scalpel plan --out` wrote it (digest "
+                       f"mismatch){detail}", hint=hint)
+
+
+ADDRESS = re.compile(r"^[a-z][a-z0-9_]*\.[A-Za-z0-9_@-]+$")
+PROVIDER = re.compile(r"^[a-z][a-z0-9_]*$")
+VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,99}$")
+REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+@-]{0,199}$")  # a tag or a branch
+SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+PLACEHOLDER = re.compile(r"^\$\{[a-z][a-z0-9_]*\.[A-Za-z0-9_-]+\.\w+\}$")
+DETACHED = "(detached)"
+
+
+def _ref_ok(value: str) -> bool:
+    return bool(REF.match(value)) and ".." not in value and not value.endswith((".lock", "/"))
+
+
+def _path_ok(value: str) -> bool:
+    path = PurePosixPath(value)
+    return bool(value) and not path.is_absolute() and ".." not in path.parts and \
+        not value.startswith("-") and "\\" not in value and "\0" not in value
+
+
+def plan_value_problems(plan: Plan) -> list[str]:
+    """Every value of a plan that would reach a command line or a path, checked like a spec
+    would check it (an empty list when all are fine)."""
+    problems: list[str] = []
+
+    def check(ok: bool, what: str, value: object) -> None:
+        if not ok:
+            problems.append(f"{what} {value!r}")
+
+    fp = plan.fingerprint
+    check(not fp.commit or bool(SHA.match(fp.commit)), "fingerprint.commit", fp.commit)
+    if plan.release is not None:
+        r = plan.release
+        check(bool(VERSION.match(r.version)), "release.version", r.version)
+        check(r.previous is None or bool(VERSION.match(r.previous)), "release.previous",
+              r.previous)
+        check(_ref_ok(r.tag), "release.tag", r.tag)
+        check(bool(SHA.match(r.commit)), "release.commit", r.commit)
+    if plan.rollback is not None:
+        b = plan.rollback
+        check(bool(VERSION.match(b.to_version)), "rollback.to_version", b.to_version)
+        check(b.from_version is None or bool(VERSION.match(b.from_version)),
+              "rollback.from_version", b.from_version)
+        check(_ref_ok(b.point), "rollback.point", b.point)
+        check(bool(SHA.match(b.commit)), "rollback.commit", b.commit)
+    for change in plan.changes:
+        check(bool(ADDRESS.match(change.address)), "an address", change.address)
+        check(bool(PROVIDER.match(change.provider)), f"{change.address}: provider",
+              change.provider)
+        for need in change.needs:
+            check(bool(ADDRESS.match(need)), f"{change.address}: needs", need)
+        for side in (change.before, change.after):
+            _check_attributes(change.address, side, check)
+    return problems
+
+
+def _check_attributes(address: str, attrs: dict[str, Any], check: Any) -> None:
+    """The attributes git and the file system see: refs, commits, remotes, paths."""
+    def ref_or_placeholder(value: object) -> bool:
+        return isinstance(value, str) and (_ref_ok(value) or bool(PLACEHOLDER.match(value)))
+
+    for key in ("tag", "branch"):
+        if attrs.get(key) is not None:
+            value = attrs[key]
+            check(ref_or_placeholder(value) or (key == "branch" and value == DETACHED),
+                  f"{address}.{key}", value)
+    if attrs.get("commit") is not None:
+        value = attrs["commit"]
+        check(isinstance(value, str) and bool(SHA.match(value) or PLACEHOLDER.match(value)),
+              f"{address}.commit", value)
+    if attrs.get("remote") is not None:
+        value = attrs["remote"]
+        check(isinstance(value, str) and bool(value) and not value.startswith("-")
+              and "\0" not in value, f"{address}.remote", value)
+    for tag in attrs.get("moving") or []:
+        check(isinstance(tag, str) and _ref_ok(tag), f"{address}.moving", tag)
+    files = attrs.get("files")
+    if attrs.get("kind") == "commit" and isinstance(files, (dict, list)):
+        for path in files:
+            check(isinstance(path, str) and _path_ok(path), f"{address}.files", path)
+    changelog = attrs.get("changelog")
+    if isinstance(changelog, dict) and changelog.get("file") is not None:
+        check(isinstance(changelog["file"], str) and _path_ok(changelog["file"]),
+              f"{address}.changelog.file", changelog["file"])

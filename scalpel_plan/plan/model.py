@@ -79,6 +79,10 @@ class Plan(BaseModel):
     changes: list[Change]
     drift: list[Drift] = Field(default_factory=list)
     diagnostics: list[PlanDiagnostic] = Field(default_factory=list)
+    # Written by plan_json (scalpel_plan.plan.file), checked by load_plan: sha256 of the
+    # canonical JSON of the rest of the file, and of each of its parts (to name what changed).
+    digests: dict[str, str] = Field(default_factory=dict)
+    digest: str | None = None
 
     @property
     def has_changes(self) -> bool:

@@ -43,14 +43,20 @@ if TYPE_CHECKING:  # make_plan imports it: applying a saved plan never needs it
 def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State,
               workspace: Workspace, *, version: str | None = None,
               pre: str | None = None, secrets: SecretsManager | None = None,
-              allow_missing_secrets: bool = False) -> Plan:
+              allow_missing_secrets: bool = False, for_apply: bool = False) -> Plan:
+    """The plan of the next release; ``for_apply``: the pre-flight's git findings (a dirty
+    tree, a detached HEAD, a branch behind its remote) are errors, not warnings."""
     from scalpel_plan.content import versioning
+    from scalpel_plan.plan import preflight
 
     secrets = secrets or SecretsManager(loaded.spec.secrets)
     commit = git.head(workspace.repo)
     if commit is None:
         raise ScalpelError(f"{workspace.repo} has no commits yet",
                            hint="commit something first: a release is cut from a commit")
+    checks = preflight.repository(workspace, graph, state, for_apply=for_apply)
+    if checks.fatal:
+        raise ScalpelError("the plan cannot be made", diagnostics=checks.errors)
     decision = versioning.decide(workspace.repo, loaded.spec, state, version, pre=pre)
     fingerprint = Fingerprint(lineage=state.lineage, serial=state.serial,
                               spec_sha256=loaded.source.sha256, commit=commit)
@@ -69,9 +75,13 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
     found = diff_graph(graph, registry, state, release, secrets,
                        _release_wants(release, planned=decision.version is not None))
     changes, drift = found.changes, found.drift
-    problems = secret_problems + found.problems  # every problem at once, before any apply
+    refused = preflight.version(loaded.spec, state, version, decision.previous)
+    credential_problems, credential_warnings = preflight.credentials(
+        changes, secrets, allow_missing=allow_missing_secrets)
+    problems = (checks.errors + refused + secret_problems + credential_problems  # all at once
+                + preflight.explain_tags(found.problems, graph, state, release, refused))
     if problems:
-        raise ScalpelError("the plan cannot be made", diagnostics=problems)
+        raise ScalpelError("the plan cannot be made", diagnostics=problems + checks.warnings)
     summary = None
     if decision.version:
         summary = ReleaseSummary(
@@ -84,7 +94,8 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
             **content)
     notes = [PlanDiagnostic(severity="warning", message=n) for n in decision.notes]
     notes += [PlanDiagnostic(severity="warning", message=d.message, address=d.address,
-                             hint=d.hint) for d in secret_warnings]
+                             hint=d.hint)
+              for d in checks.warnings + secret_warnings + credential_warnings]
     notes += [PlanDiagnostic(severity="warning", message=f"{c.address}: {c.warning}",
                              address=c.address) for c in changes if c.warning]
     return Plan(fingerprint=fingerprint, release=summary, changes=changes, drift=drift,

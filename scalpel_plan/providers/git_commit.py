@@ -7,6 +7,7 @@ crash, a release commit already at HEAD is adopted, not made again.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,6 +32,7 @@ from scalpel_plan.providers.base import (
 from scalpel_plan.spec.model import NodeConfig
 
 ADDRESS = RELEASE_COMMIT
+DETACHED = "(detached)"  # the branch a plan on a detached HEAD shows
 
 
 class GitCommitConfig(NodeConfig):
@@ -109,8 +111,7 @@ def _write_changelog(repo: Path, changelog: dict[str, str]) -> str:
 
 
 def _branch(release: Release) -> str:
-    branch = git.current_branch(release.repo)
-    if branch is None:
-        raise ProviderError(f"{ADDRESS}: HEAD is detached; a release commit needs a branch",
-                            hint="check out the branch to release from")
-    return branch
+    """The branch the release commit goes on. On a detached HEAD (a pull request's merge
+    commit) the plan is for review only: it shows the pull request's base branch, or
+    "(detached)"; pre-flight refuses to apply it (see ``scalpel_plan.plan.preflight``)."""
+    return git.current_branch(release.repo) or os.environ.get("GITHUB_BASE_REF") or DETACHED

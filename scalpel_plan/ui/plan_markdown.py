@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 def plan_markdown(plan: Plan) -> str:
     """A pull-request comment: the summary first, the details folded."""
-    out = [f"> ⚠️ {_md_escape(d.message)}" for d in plan.diagnostics]
+    out = [f"> ⚠️ {_md_escape(d.message)}" + (f" ({_md_escape(d.hint)})" if d.hint else "")
+           for d in plan.diagnostics]
     out += [""] if out else []
     if plan.rollback is not None:
         return "\n".join([*out, *_md_rollback(plan)]) + "\n"

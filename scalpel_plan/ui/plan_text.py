@@ -12,7 +12,9 @@ if TYPE_CHECKING:
 
 def plan_text(plan: Plan) -> str:
     """Terraform-like text with rich markup."""
-    lines = [f"[yellow]Warning:[/] {escape(d.message)}" for d in plan.diagnostics]
+    lines = [f"[yellow]Warning:[/] {escape(d.message)}" + (f"\n  [dim]{escape(d.hint)}[/]"
+                                                        if d.hint else "")
+             for d in plan.diagnostics]
     lines += [""] if lines else []
     if plan.drift:
         lines += ["[bold]Changes outside Scalpel[/] since they were recorded:", ""]

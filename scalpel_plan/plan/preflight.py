@@ -1,0 +1,284 @@
+"""Pre-flight: what git, CI and the providers' credentials say before a release is planned or
+applied, every problem found together (as `Diagnostic`s), each with the fix.
+
+- a shallow clone (CI's default checkout) hides history and tags: nothing else can be trusted;
+- a dirty work tree: the tag would point at a commit without the changes the stages ran on;
+- a detached HEAD (a pull request's merge commit): fine to review, not to release from;
+- the branch behind or diverged from the tag's push remote (after a short fetch; offline is a
+  warning): the push would be refused, or tag a commit no branch contains;
+- the providers' default credentials ($GITHUB_TOKEN, $PYPI_TOKEN, $DOCKER_USERNAME/PASSWORD)
+  checked like declared secrets;
+- a `--version` not after the live one, and an existing tag explained truthfully: released by
+  Scalpel, made outside it, or a stray local tag.
+
+For `plan` the git findings are warnings (a plan is for review); for `apply` they are errors.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scalpel_plan import git
+from scalpel_plan.errors import Diagnostic, GitError, ScalpelError
+from scalpel_plan.graph import Graph
+from scalpel_plan.plan.model import Plan
+from scalpel_plan.providers.base import RELEASE_COMMIT, Change, Release, is_reference
+from scalpel_plan.secrets import SecretsManager
+from scalpel_plan.spec.model import Spec
+from scalpel_plan.state.model import State
+from scalpel_plan.workspace import STATE_FOLDER, Workspace
+
+FETCH_TIMEOUT = 15.0  # seconds for the fetch of the release branch; offline is a warning
+SHOWN_FILES = 10
+
+
+@dataclass
+class Findings:
+    errors: list[Diagnostic] = field(default_factory=list)
+    warnings: list[Diagnostic] = field(default_factory=list)
+    fatal: bool = False  # nothing planned from this repository could be trusted
+
+    def add(self, message: str, hint: str | None, *, error: bool,
+            address: str | None = None) -> None:
+        severity = "error" if error else "warning"
+        (self.errors if error else self.warnings).append(
+            Diagnostic(message, address=address, hint=hint, severity=severity))
+
+
+def push_remote(graph: Graph) -> tuple[str, str] | None:
+    """(address, remote) of the release tag's node that pushes, if one does."""
+    for address in graph.order:
+        node = graph.nodes[address]
+        push = getattr(node.config, "push", None)
+        if node.provider == "git" and isinstance(push, str) and push:
+            return address, push
+    return None
+
+
+def repository(workspace: Workspace, graph: Graph, state: State, *,
+               for_apply: bool, branch_checks: bool = True) -> Findings:
+    """The work tree, HEAD and the branch against its remote, before anything is planned
+    (without ``branch_checks``, as for a rollback, which commits and pushes no branch: the
+    history and the work tree only)."""
+    repo = workspace.repo
+    found = Findings()
+    if git.is_shallow(repo):
+        found.fatal = True
+        found.add("this is a shallow clone (CI's default checkout): history and tags are "
+                  "missing, so the version, the changelog and the tags cannot be known",
+                  "check out the whole history: `fetch-depth: 0` in actions/checkout, or "
+                  "`git fetch --unshallow --tags`", error=True)
+        return found
+    dirty = _dirty(workspace, graph, state)
+    if dirty:
+        shown = ", ".join(dirty[:SHOWN_FILES]) + (
+            f" and {len(dirty) - SHOWN_FILES} more" if len(dirty) > SHOWN_FILES else "")
+        head = (git.head(repo) or "")[:12]
+        what = ("the work tree has uncommitted changes to tracked files: " + shown +
+                f"; the release is cut from HEAD ({head}), without them, while the stages "
+                "run on the tree as it is")
+        found.add(what, "commit them or `git stash` them, then "
+                  + ("apply again" if for_apply else "plan again"), error=for_apply)
+    branch = git.current_branch(repo)
+    if not branch_checks:
+        return found
+    if branch is None:
+        head = (git.head(repo) or "")[:12]
+        if for_apply:
+            found.add(f"HEAD is detached at {head} (a pull request's merge commit, or a "
+                      "checkout of a tag or commit): a release commit and its tag are pushed "
+                      "to a branch", "check out the branch to release from (`git checkout "
+                      "main`) and apply there; in CI, apply on a push to that branch, not on "
+                      "a pull request", error=True)
+        else:
+            on = os.environ.get("GITHUB_BASE_REF") or "(detached)"
+            found.add(f"HEAD is detached at {head}: this plan is for review only; it shows "
+                      f"the release as if made on {on}", "`scalpel apply` needs the branch "
+                      "checked out", error=False)
+        return found
+    pushed = push_remote(graph)
+    if pushed:
+        _upstream(repo, branch, pushed[1], found, for_apply=for_apply)
+    return found
+
+
+def _dirty(workspace: Workspace, graph: Graph, state: State) -> list[str]:
+    """Tracked files changed in the work tree, except the state folder's and, while a release
+    is unfinished, the files its release commit writes (an interrupted apply left them)."""
+    repo = workspace.repo
+    try:
+        folder = (workspace.workdir / STATE_FOLDER).resolve().relative_to(repo.resolve())
+    except ValueError:
+        folder = Path(STATE_FOLDER)
+    skip = f"{folder.as_posix()}/"
+    changed = [p for p in git.changed_files(repo) if not p.startswith(skip)]
+    current = state.current_release()
+    node = graph.nodes.get(RELEASE_COMMIT)
+    if changed and node is not None and current is not None and current.unfinished:
+        config: Any = node.config
+        ours = {str(rule["path"]) for rule in config.files}
+        if config.changelog_file:
+            ours.add(str(config.changelog_file))
+        changed = [p for p in changed if p not in ours]
+    return changed
+
+
+def _upstream(repo: Path, branch: str, remote: str, found: Findings, *,
+              for_apply: bool) -> None:
+    """The branch against the same branch on ``remote``, freshly fetched."""
+    try:
+        there = git.fetch_branch(repo, remote, branch, FETCH_TIMEOUT)
+    except GitError as exc:
+        found.add(f"could not fetch {branch} from {remote}, so whether it moved is not "
+                  f"checked: {exc.message}", f"check that {remote} is reachable", error=False)
+        return
+    if there is None:
+        return  # the branch is not on the remote yet: the push creates it
+    ahead, behind = git.ahead_behind(repo, "HEAD", f"refs/remotes/{remote}/{branch}")
+    if not behind:
+        return
+    state = (f"{branch} is {behind} commit{'s' * (behind != 1)} behind {remote}/{branch}"
+             if not ahead else f"{branch} has diverged from {remote}/{branch} ({ahead} "
+             f"commit{'s' * (ahead != 1)} here, {behind} there)")
+    found.add(f"{state}: the push of the release would be refused, or tag a commit the "
+              "branch does not contain", f"`git pull --rebase {remote} {branch}`, then "
+              + ("apply again" if for_apply else "plan again"), error=for_apply)
+
+
+def version(spec: Spec, state: State, wanted: str | None, previous: str | None
+            ) -> list[Diagnostic]:
+    """`--version` lower than or equal to the live version: refused."""
+    from scalpel_plan.content.schemes import SCHEMES
+
+    if not wanted:
+        return []
+    scheme = SCHEMES[spec.policy.scheme]
+    target = scheme.parse(wanted)
+    last = state.last_released()
+    candidates = [previous, state.live_version(), last.version if last else None]
+    parsed = [(v, scheme.parse(v)) for v in candidates if v]
+    known = [(v, p) for v, p in parsed if p is not None]
+    if target is None or not known:
+        return []
+    live, top = max(known, key=lambda item: item[1])
+    if target > top:
+        return []
+    done = state.release(wanted)
+    if target == top:
+        if done is None or not done.released:
+            return []  # a tag made outside Scalpel: the tag's own check explains it
+        when = (done.finished_at or done.started_at)[:10]
+        message = (f"--version {wanted}: {done.tag or wanted} was released by Scalpel on "
+                   f"{when}; a version is released once")
+    else:
+        message = (f"--version {wanted} is not after {live}, the version released last; "
+                   "a release never goes back")
+    return [Diagnostic(message, hint="choose a higher version, or leave --version out: "
+                       "`scalpel plan` proposes the next one; to go back, "
+                       "`scalpel rollback --to VERSION`")]
+
+
+def explain_tags(problems: list[Diagnostic], graph: Graph, state: State, release: Release,
+                 already: list[Diagnostic]) -> list[Diagnostic]:
+    """``problems`` with the release tag's "already exists" replaced by what is true: the tag
+    was released by Scalpel, made outside it (on the remote), or is a stray local tag (or
+    dropped, when ``already`` says the version is refused)."""
+    explained = []
+    for problem in problems:
+        node = graph.nodes.get(problem.address or "")
+        if node is None or node.provider != "git" or "already exists" not in problem.message:
+            explained.append(problem)
+            continue
+        if already:
+            continue
+        explained.append(_explain_tag(problem, state, release,
+                                      getattr(node.config, "push", None)))
+    return explained
+
+
+def _explain_tag(problem: Diagnostic, state: State, release: Release,
+                 remote: str | None) -> Diagnostic:
+    tag, repo = release.tag, release.repo
+    done = state.release(release.version)
+    if done is not None and done.released:
+        when = (done.finished_at or done.started_at)[:10]
+        return Diagnostic(f"tag {tag} already exists: {release.version} was released by "
+                          f"Scalpel on {when}; a release tag never moves",
+                          address=problem.address, hint="choose another version: leave "
+                          "--version out and `scalpel plan` proposes the next one")
+    local = git.tag_commit(repo, tag)
+    there = None
+    if remote:
+        try:
+            there = git.remote_tags(repo, remote, FETCH_TIMEOUT).get(tag)
+        except GitError:
+            there = None
+    if there:
+        where = f"locally and on {remote}" if local else f"on {remote}"
+        return Diagnostic(f"tag {tag} already exists {where} at {there[:12]}, made outside "
+                          "Scalpel (the state has no such release); a release tag never moves",
+                          address=problem.address, hint="`scalpel state import` (soon) records "
+                          "it as released; or pick the next version with --version")
+    if local:
+        return Diagnostic(f"tag {tag} already exists locally at {local[:12]} but not "
+                          f"{'on ' + remote if remote else 'in the state'}: a stray tag, "
+                          "never released; a release tag never moves",
+                          address=problem.address, hint=f"delete the local tag: `git tag -d "
+                          f"{tag}`, then plan again")
+    return problem
+
+
+# The providers' default credentials: (provider, attribute naming a secret, default variable).
+DEFAULT_CREDENTIALS = (("github", "token", "GITHUB_TOKEN"), ("pypi", "password", "PYPI_TOKEN"),
+                       ("docker", "username", "DOCKER_USERNAME"),
+                       ("docker", "password", "DOCKER_PASSWORD"))
+
+
+def credentials(changes: list[Change], secrets: SecretsManager, *, allow_missing: bool
+                ) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """(errors, warnings): each default variable a change will use (the node names no secret)
+    that is not set, checked like a declared secret (``allow_missing``: a warning)."""
+    errors: list[Diagnostic] = []
+    warnings: list[Diagnostic] = []
+    for change in changes:
+        if change.action not in ("create", "update", "replace"):
+            continue
+        for provider, attribute, env in DEFAULT_CREDENTIALS:
+            if change.provider != provider or change.after.get(attribute) or \
+                    is_reference(change.after.get(attribute)) or _is_set(secrets, env):
+                continue
+            diagnostic = Diagnostic(
+                f"secret {env}: ${env} is not set; {change.address} uses it (no `{attribute}:` "
+                "on the node)", address=change.address,
+                hint=f"export {env}=... (values come from the environment only), or declare "
+                f"a secret and set `{attribute}: \"${{secrets.NAME}}\"` on {change.address}",
+                severity="warning" if allow_missing else "error")
+            (warnings if allow_missing else errors).append(diagnostic)
+    return errors, warnings
+
+
+def _is_set(secrets: SecretsManager, env: str) -> bool:
+    try:
+        return bool(secrets.from_env(env))
+    except ScalpelError:  # not set
+        return False
+
+
+def saved_plan_problems(saved: Plan, workspace: Workspace, graph: Graph, state: State
+                        ) -> list[Diagnostic]:
+    """Why a saved plan (fresh by its fingerprint) cannot be applied in this work tree: it is
+    dirty, HEAD is detached, the branch is behind its remote, or is not the planned one."""
+    found = repository(workspace, graph, state, for_apply=True,
+                       branch_checks=saved.mode == "release")
+    problems = list(found.errors)
+    planned = next((c.after.get("branch") for c in saved.changes
+                    if c.address == RELEASE_COMMIT and c.actionable), None)
+    branch = git.current_branch(workspace.repo)
+    if isinstance(planned, str) and branch is not None and planned != branch:
+        problems.append(Diagnostic(f"the plan makes the release commit on {planned}, but "
+                                   f"{branch} is checked out", address=RELEASE_COMMIT,
+                                   hint=f"check out {planned}, or plan again here"))
+    return problems
