@@ -29,11 +29,19 @@ def history(file: SpecFile = DEFAULT_SPEC,
     the hotfixes."""
     import json as json_lib
 
-    state = records_at(file).backend.read()
+    backend = records_at(file).backend
+    state = backend.read()
     ui = console_ui()
+    interrupted = state.interrupted_rollback()
+    if interrupted is not None and interrupted.status == "in_progress" and \
+            backend.lock_holder() is not None:
+        interrupted = None  # (it may be running now)
     if json:
         ui.raw(json_lib.dumps({
             "live": state.live_version(),
+            "interrupted_rollback": None if interrupted is None else {
+                "id": interrupted.id, "point": interrupted.point,
+                "message": interrupted.interruption(), "finish": interrupted.finish_command},
             "releases": [r.model_dump(mode="json") for r in state.releases],
             "rollback_points": [{"name": p.name, "version": p.version, "commit": p.commit,
                                  "created_at": p.created_at, "artifacts": sorted(p.resources)}
@@ -53,8 +61,11 @@ def history(file: SpecFile = DEFAULT_SPEC,
               for r in state.releases))
     if state.rollbacks:
         ui.print("")
-        ui.table(["ROLLBACK", "FROM", "TO", "STATUS", "FINISHED"],
-                 ([r.id, r.from_version or "", r.to_version, r.status, _when(r.finished_at)]
+        ui.table(["ROLLBACK", "FROM", "TO", "STATUS", "FINISHED", "NOTE"],
+                 ([r.id, r.from_version or "", r.to_version, r.status.replace("_", " "),
+                   _when(r.finished_at),
+                   f"interrupted: run `{r.finish_command}` to finish it"
+                   if interrupted is not None and r.id == interrupted.id else ""]
                   for r in state.rollbacks))
     if state.hotfixes:
         ui.print("")

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from string import Formatter
 from typing import Any
 
 from scalpel_plan import git
@@ -60,6 +62,11 @@ def decide(repo: Path, spec: Spec, state: State, override: str | None = None, *,
     previous_tag = max(finals, key=finals.__getitem__) if finals else None
     previous = str(finals[previous_tag]) if previous_tag else None
     notes = _hidden_tags(spec, scheme, merged, tags, finals.get(previous_tag or ""))
+    skip = release_commits(spec, state, {str(v) for v in tags.values()})
+
+    def entries(since: str | None) -> list[ChangeEntry]:
+        return _entries(repo, since, skip)
+
     since = previous_tag  # where the release's commits start
     last = state.last_released()
     if previous_tag is None and last is not None and git.has_commit(repo, last.commit):
@@ -69,7 +76,7 @@ def decide(repo: Path, spec: Spec, state: State, override: str | None = None, *,
             raise ScalpelError(f"--version {override} is not a {scheme.name} version",
                                hint=f"for example --version {scheme.example}")
         return VersionDecision(override, previous, previous_tag, "set with --version",
-                               entries=_entries(repo, since), notes=notes)
+                               entries=entries(since), notes=notes)
     current = state.current_release()
     if current and current.unfinished:
         since = tag_for(spec, current.previous) if current.previous else None
@@ -77,7 +84,7 @@ def decide(repo: Path, spec: Spec, state: State, override: str | None = None, *,
         return VersionDecision(current.version, current.previous, since,
                                f"continues the unfinished release {current.version} "
                                f"({current.status.replace('_', ' ')})",
-                               entries=_entries(repo, since), notes=notes)
+                               entries=entries(since), notes=notes)
     if spec.fixed_version:
         fixed = spec.fixed_version
         if scheme.parse(fixed) is None:
@@ -87,17 +94,15 @@ def decide(repo: Path, spec: Spec, state: State, override: str | None = None, *,
         if (done and done.released) or tag_for(spec, fixed) in tags:
             return VersionDecision(None, previous, previous_tag, f"{fixed} is already released")
         return VersionDecision(fixed, previous, previous_tag, "fixed in release.yml",
-                               entries=_entries(repo, since), notes=notes)
-    decision = _from_commits(repo, spec, scheme, previous, previous_tag, since, today)
+                               entries=entries(since), notes=notes)
+    decision = _from_commits(entries(since), spec, scheme, previous, previous_tag, today)
     if decision.version and pre:
         decision = _as_pre_release(decision, scheme, tags, pre)
     return VersionDecision(**{**decision.__dict__, "notes": notes})
 
 
-def _from_commits(repo: Path, spec: Spec, scheme: Scheme, previous: str | None,
-                  previous_tag: str | None, since: str | None,
-                  today: dt.date | None) -> VersionDecision:
-    commits = _entries(repo, since)
+def _from_commits(commits: list[ChangeEntry], spec: Spec, scheme: Scheme, previous: str | None,
+                  previous_tag: str | None, today: dt.date | None) -> VersionDecision:
     last = previous_tag or previous
     if not commits:
         why = f"no commits since {last}" if last else "no commits"
@@ -169,9 +174,50 @@ def _hidden_tags(spec: Spec, scheme: Scheme, merged: list[str], tags: dict[str, 
             "match them if they are releases"]
 
 
-def _entries(repo: Path, since: str | None) -> list[ChangeEntry]:
-    """The changes since ``since`` (a tag), reverted pairs cancelled out."""
-    return cancel_reverts([from_commit(c) for c in git.commits_since(repo, since)])
+def _entries(repo: Path, since: str | None,
+             skip: Callable[[git.Commit], bool] = lambda commit: False) -> list[ChangeEntry]:
+    """The changes since ``since`` (a tag), reverted pairs cancelled out, release commits
+    (``skip``) left out."""
+    return cancel_reverts([from_commit(c) for c in git.commits_since(repo, since)
+                           if not skip(c)])
+
+
+def release_commits(spec: Spec, state: State, versions: set[str]) -> Callable[[git.Commit], bool]:
+    """Whether a commit is a release commit, never a change of a release: the commit the state
+    records as ``git.commit``'s, or one whose subject is the spec's release commit message for a
+    version released or started (in the state, or tagged: ``versions``)."""
+    recorded = state.recorded("git.commit") or {}
+    made = recorded.get("sha")
+    known = versions | {r.version for r in state.releases}
+    pattern = _message_pattern(spec.policy.commit_message)
+
+    def skip(commit: git.Commit) -> bool:
+        if made and commit.sha == made:
+            return True
+        match = pattern.fullmatch(commit.subject.strip()) if pattern else None
+        if match is None:
+            return False
+        version = match.groupdict().get("version")
+        return version is None or version in known
+    return skip
+
+
+def _message_pattern(template: str) -> re.Pattern[str] | None:
+    """The release commit message template's subject line as a pattern: {version} captured,
+    the other fields ({project}, {tag}, ...) any text."""
+    subject = template.strip().splitlines()[0] if template.strip() else ""
+    parts = []
+    try:
+        for literal, name, _, _ in Formatter().parse(subject):
+            parts.append(re.escape(literal))
+            if name == "version":
+                parts.append("(?P=version)" if "(?P<version>" in "".join(parts)
+                             else r"(?P<version>\S+)")
+            elif name is not None:
+                parts.append(".*?")
+    except ValueError:  # a bad template: the plan says so where it fills it
+        return None
+    return re.compile("".join(parts)) if subject else None
 
 
 def _count(items: list[ChangeEntry], noun: str) -> str:

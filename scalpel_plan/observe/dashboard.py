@@ -56,6 +56,7 @@ class ReleaseStatus:
     started_at: str | None = None
     finished_at: str | None = None
     events: list[PublishEvent] = field(default_factory=list)
+    next_step: str | None = None  # what finishes an interrupted rollback
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,8 +82,12 @@ class StatusDashboard:
         if status == "running" and self.backend.lock_holder() is None:
             status = "interrupted"  # nobody holds the lock: the apply was killed
         events = self.backend.read_journal(apply_id) if apply_id else []
+        interrupted = state.interrupted_rollback()
+        next_step = interrupted.interruption() if interrupted is not None and \
+            operation == "rollback" and interrupted.id == apply_id and \
+            status in ("failed", "interrupted") else None
         return ReleaseStatus(self.project, operation, version, status, live, apply_id,
-                             started, finished, publish_events(timeline(events)))
+                             started, finished, publish_events(timeline(events)), next_step)
 
     def profile(self) -> BuildProfiler | None:
         run = _latest_run(self.state)

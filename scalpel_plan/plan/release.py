@@ -21,6 +21,7 @@ from scalpel_plan.plan.model import (
     PlanDiagnostic,
     ReleaseSummary,
 )
+from scalpel_plan.plan.rollback import interrupted_rollback
 from scalpel_plan.providers.base import (
     RELEASE_COMMIT,
     RELEASE_COMMIT_SHA,
@@ -98,6 +99,7 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
               for d in checks.warnings + secret_warnings + credential_warnings]
     notes += [PlanDiagnostic(severity="warning", message=f"{c.address}: {c.warning}",
                              address=c.address) for c in changes if c.warning]
+    notes += interrupted_rollback(state)
     return Plan(fingerprint=fingerprint, release=summary, changes=changes, drift=drift,
                 nothing_to_release=None if summary else decision.reason, diagnostics=notes)
 

@@ -24,7 +24,7 @@ from scalpel_plan.plan.model import (
     RollbackSummary,
     step_release,
 )
-from scalpel_plan.providers.base import Change, Node, Provider, Release
+from scalpel_plan.providers.base import RELEASE_COMMIT, Change, Node, Provider, Release
 from scalpel_plan.providers.message import Message
 from scalpel_plan.providers.registry import Registry
 from scalpel_plan.secrets import SecretsManager
@@ -32,7 +32,7 @@ from scalpel_plan.spec import LoadedSpec
 from scalpel_plan.state.model import RollbackPoint, State
 from scalpel_plan.workspace import Workspace
 
-__all__ = ["find_point", "make_rollback_plan"]
+__all__ = ["find_point", "interrupted_rollback", "make_rollback_plan"]
 
 ROLLBACK_SUFFIX = "@rollback"  # the resource address of a node's rollback announcement
 
@@ -77,11 +77,23 @@ def make_rollback_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, sta
                and provider.keeps_history and not address.endswith(ROLLBACK_SUFFIX)
                and (note := provider.by_hand(address, resource.attributes))]
     commit = git.head(workspace.repo) or ""
+    warnings = [PlanDiagnostic(severity="warning", message=f"{c.address}: {c.warning}",
+                               address=c.address) for c in reverts + announcements if c.warning]
     return Plan(mode="rollback",
                 fingerprint=Fingerprint(lineage=state.lineage, serial=state.serial,
                                         spec_sha256=loaded.source.sha256, commit=commit),
                 release=None, rollback=summary.model_copy(update={"by_hand": by_hand}),
-                changes=reverts + announcements, drift=found.drift)
+                changes=reverts + announcements, drift=found.drift,
+                diagnostics=interrupted_rollback(state, but=point.name) + warnings)
+
+
+def interrupted_rollback(state: State, *, but: str | None = None) -> list[PlanDiagnostic]:
+    """The warning a plan shows while a rollback is unfinished (none when the plan is the
+    rollback to the same point ``but``, which finishes it)."""
+    rollback = state.interrupted_rollback()
+    if rollback is None or rollback.point == but:
+        return []
+    return [PlanDiagnostic(severity="warning", message=rollback.interruption())]
 
 
 def _rollback_wants(point: RollbackPoint) -> Want:
@@ -126,6 +138,9 @@ def _announcements(loaded: LoadedSpec, registry: Registry, state: State, release
     """For every notify node with ``on: [rollback]``: the announcement of this rollback (at
     most once, as for releases: a resumed rollback does not announce it again)."""
     found = []
+    made = point.resources.get(RELEASE_COMMIT) or {}  # the point's tag is on its release commit
+    commit = str(made["sha"]) if made.get("release") == point.version and made.get("sha") \
+        else point.commit
     for address, raw in loaded.spec.notify.items():
         provider = registry.find(address.split(".", 1)[0])
         if provider is None or not provider.announces:
@@ -138,9 +153,9 @@ def _announcements(loaded: LoadedSpec, registry: Registry, state: State, release
             f"{release.project} {live or '?'} was rolled back; {point.version} "
             f"({point.name}) is live again.",
             [("Live now", point.version), ("Rolled back", live or "-"), ("Tag", point.name),
-             ("Commit", point.commit[:12])], [],
+             ("Commit", commit[:12])], [],
             {"event": "rollback", "project": release.project, "from": live,
-             "to": point.version, "point": point.name, "commit": point.commit}, "warning")
+             "to": point.version, "point": point.name, "commit": commit}, "warning")
         marker = f"rollback {live} -> {point.version}"
         desired = {"release": marker, **provider.target(config), "message": message.to_dict()}
         node = Node(f"{address}{ROLLBACK_SUFFIX}", provider.name, address.split(".", 1)[1],

@@ -117,7 +117,7 @@ class StepContext:
 
     release: Release
     timeout: float | None
-    announce: Callable[[str, str], None]  # (address, text): shown at the end of apply
+    announce: Callable[[str, str], None]  # (address, text): shown at once (printed, flushed)
     log_dir: Path
     secrets: SecretsManager = field(default_factory=lambda: SecretsManager({}))
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -211,6 +211,7 @@ class Provider:
 # ``git_commit`` provider); the release tag points at it, known once it is made.
 RELEASE_COMMIT = "git.commit"
 RELEASE_COMMIT_SHA = "${git.commit.sha}"
+RELEASE_COMMIT_SHORT = "${git.commit.sha[:12]}"  # in a message's text: its first 12 digits
 RELEASE_COMMIT_BRANCH = "${git.commit.branch}"
 
 REFERENCE = re.compile(r"^\$\{(?P<address>[a-z][a-z0-9_]*\.[A-Za-z0-9_-]+)\.(?P<attr>\w+)\}$")
@@ -245,7 +246,9 @@ def fill(template: str, release: Release, *, where: str) -> str:
 
     values = {"project": release.project, "version": release.version,
               "previous": release.previous or "", "tag": release.tag,
-              "commit": release.commit, "short_commit": release.commit[:12]}
+              "commit": release.commit,  # (a reference: announcements fill it in at apply)
+              "short_commit": RELEASE_COMMIT_SHORT if release.commit == RELEASE_COMMIT_SHA
+              else release.commit[:12]}
     try:
         names = {name for _, name, _, _ in Formatter().parse(template) if name is not None}
     except ValueError as exc:

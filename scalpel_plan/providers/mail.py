@@ -3,6 +3,8 @@
 STARTTLS (port 587, the default) or implicit TLS (port 465), certificate checked (``ca_file``
 adds a private CA); login when a username is given, the password from a declared secret
 (default ``$SMTP_PASSWORD``). To and Cc are headers; Bcc recipients are only on the envelope.
+The Message-ID is derived from the project, the release and the node (as the webhook's delivery
+id): a message sent again after an unknown outcome is the same message to mail clients.
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from pydantic import Field
 
 from scalpel_plan.errors import ProviderError
-from scalpel_plan.providers.announce import AnnounceConfig, Announcer, markdown_html
+from scalpel_plan.providers.announce import (
+    AnnounceConfig,
+    Announcer,
+    delivery_id,
+    markdown_html,
+)
 from scalpel_plan.providers.base import Attributes
 from scalpel_plan.providers.message import Message
 from scalpel_plan.secrets import SecretsManager
@@ -63,7 +70,7 @@ class EmailProvider(Announcer):
         import smtplib
         import ssl
 
-        email = compose(target, message)
+        email = compose(target, message, delivery_id(address, target, message))
         recipients = [*target["to"], *target["cc"], *target["bcc"]]
         where = f"{address}: SMTP server {target['host']}:{target['port']}"
         if target["ca_file"] and not Path(target["ca_file"]).is_file():
@@ -99,8 +106,9 @@ class EmailProvider(Announcer):
         return {"message_id": email["Message-ID"]}
 
 
-def compose(target: Attributes, message: Message) -> EmailMessage:
-    """The email: plain text (Markdown) and HTML alternatives; Bcc is never a header."""
+def compose(target: Attributes, message: Message, delivery: str | None = None) -> EmailMessage:
+    """The email: plain text (Markdown) and HTML alternatives; Bcc is never a header. Its
+    Message-ID is ``delivery``'s (random without one)."""
     from email.headerregistry import Address
     from email.message import EmailMessage
     from email.utils import formatdate, make_msgid
@@ -113,7 +121,8 @@ def compose(target: Attributes, message: Message) -> EmailMessage:
         email["Cc"] = ", ".join(target["cc"])
     email["Date"] = formatdate(usegmt=True)
     domain = Address(addr_spec=target["from"]).domain or "scalpel.invalid"
-    email["Message-ID"] = make_msgid("scalpel", domain=domain)
+    email["Message-ID"] = f"<scalpel.{delivery}@{domain}>" if delivery else \
+        make_msgid("scalpel", domain=domain)
     facts = "\n".join(f"{k}: {v}" for k, v in message.facts)
     links = "\n".join(f"{label}: {url}" for label, url in message.links)
     text = "\n\n".join(part for part in (message.text, facts, links) if part)

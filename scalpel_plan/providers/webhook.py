@@ -5,8 +5,9 @@
 incoming-webhook shapes of ``discord`` (embeds), ``teams`` (an Adaptive Card, as Teams
 workflows accept) and ``mattermost`` (Slack-compatible text and attachments).
 
-Each delivery carries `X-Scalpel-Delivery`, the same for one message of one release on every
-retry and every apply, so a receiver can drop duplicates.
+Each delivery carries `X-Scalpel-Delivery`, derived from the project, the release and the node
+(``announce.delivery_id``): the same for one release's message on every retry and every apply,
+so a receiver can drop duplicates.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import uuid
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from scalpel_plan.http import Http
-from scalpel_plan.providers.announce import AnnounceConfig, Announcer, cut
+from scalpel_plan.providers.announce import AnnounceConfig, Announcer, cut, delivery_id
 from scalpel_plan.providers.base import Attributes
 from scalpel_plan.providers.message import Message
 from scalpel_plan.secrets import REFERENCE, SecretsManager
@@ -28,7 +28,6 @@ from scalpel_plan.spec.model import SecretRef
 
 SIGNATURE_HEADER = "X-Scalpel-Signature-256"
 DELIVERY_HEADER = "X-Scalpel-Delivery"
-DELIVERY_NAMESPACE = uuid.UUID("6f1d7c52-9f0e-4b8e-9a55-2b1f4c0e5d11")
 Format = Literal["generic", "discord", "teams", "mattermost"]
 
 
@@ -54,7 +53,7 @@ class WebhookProvider(Announcer):
              secrets: SecretsManager) -> Attributes:
         body = json.dumps(payload(target.get("format", "generic"), message),
                           separators=(",", ":"), sort_keys=True).encode()
-        delivery = str(uuid.uuid5(DELIVERY_NAMESPACE, f"{address}\n{json.dumps(message.data)}"))
+        delivery = delivery_id(address, target, message)
         headers = {**secrets.resolve(target.get("headers", {})),
                    "Content-Type": "application/json", DELIVERY_HEADER: delivery,
                    "User-Agent": "scalpel"}

@@ -70,18 +70,36 @@ def apply_event(state: State, event: Event) -> None:
 def _release(state: State, event: Event) -> None:
     record = ReleaseRecord.model_validate(event["record"])
     state.releases = [r for r in state.releases if r.version != record.version] + [record]
+    _end_dead_rollbacks(state, record.apply_id)
     if record.status == "succeeded":
         state.live = record.version
 
 
 def _rollback(state: State, event: Event) -> None:
     rollback = RollbackRecord.model_validate(event["record"])
-    state.rollbacks = [r for r in state.rollbacks if r.id != rollback.id] + [rollback]
+    state.rollbacks = [r for r in state.rollbacks if r.id != rollback.id
+                       and not _resumes(rollback, r)] + [rollback]
+    _end_dead_rollbacks(state, rollback.id)
     if rollback.status == "succeeded":
         state.live = rollback.to_version
         state.releases = [r.model_copy(update={"status": "rolled_back"})
                           if r.version == rollback.from_version else r
                           for r in state.releases]
+
+
+def _resumes(rollback: RollbackRecord, earlier: RollbackRecord) -> bool:
+    """Whether ``rollback`` is ``earlier`` started again after it stopped (it then takes its
+    place in the history, as a resumed release does)."""
+    return earlier.unfinished and (earlier.from_version, earlier.to_version, earlier.point) \
+        == (rollback.from_version, rollback.to_version, rollback.point)
+
+
+def _end_dead_rollbacks(state: State, apply_id: str | None) -> None:
+    """An apply runs under the state lock: a rollback still "in progress" when another apply
+    records itself was killed; it is recorded as failed, not in progress for good."""
+    state.rollbacks = [r.model_copy(update={"status": "failed"})
+                       if r.status == "in_progress" and r.id != apply_id else r
+                       for r in state.rollbacks]
 
 
 def _hotfix(state: State, event: Event) -> None:

@@ -74,6 +74,21 @@ class RollbackRecord(Record):
     started_at: str = Field(default_factory=now)
     finished_at: str | None = None
 
+    @property
+    def unfinished(self) -> bool:
+        return self.status in ("in_progress", "failed")
+
+    @property
+    def finish_command(self) -> str:
+        """The command that finishes this rollback (it resumes where it stopped)."""
+        return f"scalpel rollback --to {self.point}"
+
+    def interruption(self) -> str:
+        """What the plan, `status` and `history` say of this rollback while it is unfinished."""
+        what = "stopped before it finished" if self.status == "failed" else "was interrupted"
+        return (f"a rollback to {self.point} ({self.from_version or '?'} → {self.to_version}) "
+                f"{what}; run `{self.finish_command}` to finish it")
+
 
 class HotfixRecord(Record):
     """A hotfix branch cut from a rollback point, and the release that finished it."""
@@ -124,6 +139,16 @@ class State(Record):
             return self.live
         done = self.last_released()
         return done.version if done else None
+
+    def interrupted_rollback(self) -> RollbackRecord | None:
+        """The newest rollback when it did not finish and no release finished since (once one
+        did, the rollback was given up)."""
+        last = self.rollbacks[-1] if self.rollbacks else None
+        if last is None or not last.unfinished:
+            return None
+        if any(r.finished_at and r.finished_at > last.started_at for r in self.releases):
+            return None
+        return last
 
     def point(self, ref: str) -> RollbackPoint | None:
         """The newest rollback point named ``ref`` (its tag) or of version ``ref``."""

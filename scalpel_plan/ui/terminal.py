@@ -126,9 +126,13 @@ class UI:
     def progress(self, mode: str) -> Progress:
         return Progress(self, mode)
 
+    def announcement(self, address: str, text: str) -> None:
+        """A console announcement, printed and flushed at once: the step is recorded "sent"
+        only after this returns (the progress shows it as it happens, not in the summary)."""
+        self.out.print(f"[bold]📣 {escape(text)}[/]  [dim]({escape(address)})[/]")
+        self.out.file.flush()
+
     def apply_summary(self, result: ApplyResult, plan: Plan) -> None:
-        for address, text in result.announcements:
-            self.out.print(f"[bold]📣 {escape(text)}[/]  [dim]({escape(address)})[/]")
         done, failed = result.where("done"), result.where("failed")
         skipped, waiting = result.where("skipped"), result.where("not started")
         acted = [a for a in done if plan.change(a).actionable]
@@ -192,6 +196,8 @@ class UI:
             self.out.print(f"  started {escape(status.started_at)}"
                            + (f", finished {escape(status.finished_at)}"
                               if status.finished_at else ""))
+        if status.next_step:
+            self.out.print(f"  [yellow]{escape(status.next_step)}[/]")
         self.events(status.events)
 
     def events(self, events: Iterable[PublishEvent]) -> None:
@@ -298,6 +304,9 @@ class Progress:
                                         "action": event.action,
                                         "duration": round(event.duration, 3),
                                         "message": event.message}))
+                return
+            if event.kind == "announce":
+                self.ui.announcement(event.address, event.message)
                 return
             if self.mode == "live" and self._status is None:
                 self._status = self.ui.err.status("Applying…")
