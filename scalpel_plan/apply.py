@@ -16,7 +16,13 @@ from typing import Any, Literal
 
 from scalpel_plan.errors import ScalpelError
 from scalpel_plan.plan.model import Plan, step_release
-from scalpel_plan.providers.base import Change, Release, StepContext, resolve
+from scalpel_plan.providers.base import (
+    RELEASE_COMMIT,
+    Change,
+    Release,
+    StepContext,
+    resolve,
+)
 from scalpel_plan.providers.registry import Registry
 from scalpel_plan.secrets import SecretsManager
 from scalpel_plan.state import StateBackend
@@ -116,15 +122,30 @@ class _ReleaseRun:
 
     def finish(self, checkpoint: Checkpointer, result: ApplyResult, registry: Registry) -> None:
         status = "succeeded" if result.ok else "failed"
-        finished = self.record.model_copy(update={"status": status, "finished_at": now()})
+        finished = self.record.model_copy(update={"status": status, "finished_at": now(),
+                                                  "commit": self._tagged(checkpoint.state)})
         checkpoint.record(EventKind.RELEASE, record=finished.model_dump(mode="json"))
         if result.ok:
             kept = {a: r.attributes for a, r in checkpoint.state.resources.items()
                     if _keeps_history(registry, r.provider)}
             point = RollbackPoint(name=self.record.tag or self.record.version,
-                                  version=self.record.version, commit=self.record.commit,
+                                  version=self.record.version, commit=finished.commit,
                                   resources=kept)
             checkpoint.record(EventKind.ROLLBACK_POINT, point=point.model_dump(mode="json"))
+
+    def _tagged(self, state: State) -> str:
+        """The release's commit: the one its tag points at (the release commit when there is
+        one), as this or an earlier apply recorded it; HEAD at plan time until then."""
+        version = self.record.version
+        for resource in state.resources.values():
+            if resource.release == version and resource.provider == "git" and \
+                    resource.attributes.get("tag") == self.record.tag and \
+                    isinstance(resource.attributes.get("commit"), str):
+                return str(resource.attributes["commit"])
+        made = state.recorded(RELEASE_COMMIT)
+        if made and made.get("release") == version and isinstance(made.get("sha"), str):
+            return str(made["sha"])
+        return self.record.commit
 
 
 class _RollbackRun:

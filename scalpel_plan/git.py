@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,10 +156,66 @@ def create_tag(repo: Path, tag: str, commit: str, message: str) -> None:
 
 def push_tag(repo: Path, remote: str, tag: str, timeout: float | None = None, *,
              branch: str | None = None, commit: str | None = None) -> None:
-    """Push ``tag`` (and, with ``branch``, ``commit`` to that branch) in one atomic push."""
+    """Push ``tag`` (and, with ``branch``, ``commit`` to that branch) in one atomic push:
+    both land or neither does. A branch that moved on the remote (someone pushed first) is a
+    GitError in Scalpel's words, saying nothing was pushed."""
     refs = [f"{commit}:refs/heads/{branch}"] if branch and commit else []
-    git(repo, "push", "--atomic", "--porcelain", remote, *refs, f"refs/tags/{tag}",
-        timeout=timeout)
+    done = git(repo, "push", "--atomic", "--porcelain", remote, *refs, f"refs/tags/{tag}",
+               timeout=timeout, check=False)
+    if done.ok:
+        return
+    if branch and _moved(done.stdout + done.stderr, branch):
+        raise remote_moved(remote, branch)
+    detail = (done.stderr or done.stdout).strip() or f"exit code {done.returncode}"
+    raise GitError(f"`git push --atomic {remote} {' '.join(refs)} refs/tags/{tag}` failed "
+                   f"(nothing was pushed: the push is atomic): {detail}",
+                   hint=f"fix what {remote} says, then run `scalpel apply` again: it pushes "
+                   "the branch and the tag together")
+
+
+def _moved(output: str, branch: str) -> bool:
+    """Whether git refused ``branch`` because the remote has commits we do not."""
+    for line in output.splitlines():
+        if f"refs/heads/{branch}" in line and ("fetch first" in line
+                                               or "non-fast-forward" in line):
+            return True
+    return "Updates were rejected because the remote contains work" in output or \
+        "Updates were rejected because the tip of your current branch is behind" in output
+
+
+def remote_moved(remote: str, branch: str) -> GitError:
+    return GitError(f"{remote}'s {branch} moved since the release commit was made: someone "
+                    "pushed first; nothing was pushed (no branch, no tag)",
+                    hint=f"run `git pull --rebase {remote} {branch}`, then `scalpel plan` and "
+                    "`scalpel apply`: the release commit is prepared again on top")
+
+
+def remote_branch(repo: Path, remote: str, branch: str,
+                  timeout: float | None = None) -> str | None:
+    """The commit ``branch`` points at on ``remote`` (None when it has no such branch)."""
+    done = git(repo, "ls-remote", "--heads", remote, f"refs/heads/{branch}", check=False,
+               timeout=timeout)
+    if not done.ok:
+        raise GitError(f"cannot read branch {branch} from remote '{remote}': "
+                       f"{done.stderr.strip()}",
+                       hint=f"check `git remote -v` and that '{remote}' is reachable")
+    for line in done.stdout.splitlines():
+        sha, _, ref = line.partition("\t")
+        if ref == f"refs/heads/{branch}":
+            return sha
+    return None
+
+
+def is_ancestor(repo: Path, ancestor: str, descendant: str) -> bool:
+    """Whether ``ancestor`` is ``descendant`` or one of its ancestors (False when either is
+    not a commit here, e.g. one only a remote has)."""
+    return git(repo, "merge-base", "--is-ancestor", ancestor, descendant, check=False).ok
+
+
+def show_file(repo: Path, revision: str, path: str) -> str | None:
+    """The text of ``path`` at ``revision`` (None when it is not there)."""
+    done = git(repo, "show", f"{revision}:{path}", check=False)
+    return done.stdout if done.ok else None
 
 
 def move_tags(repo: Path, tags: list[str], commit: str, remote: str | None,
@@ -235,3 +292,78 @@ def ahead_behind(repo: Path, commit: str, other: str) -> tuple[int, int]:
     """(commits on ``commit`` not on ``other``, commits on ``other`` not on ``commit``)."""
     out = git(repo, "rev-list", "--left-right", "--count", f"{commit}...{other}").stdout.split()
     return int(out[0]), int(out[1])
+
+
+LOCK_WAITS, LOCK_WAIT = 10, 0.2  # how long a lock held by a running git process is waited for
+
+
+def git_dir(repo: Path) -> Path:
+    return Path(git(repo, "rev-parse", "--absolute-git-dir").stdout.strip())
+
+
+def _lock_files(folder: Path) -> list[Path]:
+    """The lock files git leaves in ``folder`` (its .git): the index, HEAD, packed refs, refs."""
+    found = [folder / name for name in ("index.lock", "HEAD.lock", "packed-refs.lock",
+                                        "config.lock", "shallow.lock")
+             if (folder / name).exists()]
+    refs = folder / "refs"
+    if refs.is_dir():
+        found += sorted(refs.rglob("*.lock"))
+    return found
+
+
+def _git_processes(repo: Path, folder: Path) -> list[tuple[int, str]]:
+    """(pid, command line) of every running git process working in ``repo`` (its work tree or
+    its .git folder), read from /proc."""
+    places = {repo.resolve(), folder.resolve()}
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if not argv or Path(argv[0].decode(errors="replace")).name not in ("git",
+                                                                                  "git.exe"):
+                continue
+            cwd = (entry / "cwd").resolve()
+        except OSError:
+            continue  # gone meanwhile, or not ours to look at
+        if any(cwd == place or place in cwd.parents for place in places):
+            found.append((int(entry.name), " ".join(a.decode(errors="replace")
+                                                    for a in argv if a)))
+    return found
+
+
+def clear_stale_locks(repo: Path) -> list[str]:
+    """Remove the lock files a dead git process left in ``repo`` (a kill during a commit or a
+    tag); a sentence for each one removed. While a git process runs in the repository, its
+    locks are its own: a GitError naming the process."""
+    folder = git_dir(repo)
+    locks = _lock_files(folder)
+    if not locks:
+        return []
+    running = _git_processes(repo, folder)
+    for _ in range(LOCK_WAITS):  # a git process at work holds its locks for a moment only
+        if not running or not (locks := _lock_files(folder)):
+            break
+        time.sleep(LOCK_WAIT)
+        running = _git_processes(repo, folder)
+    if not locks:
+        return []
+    shown = ", ".join(str(lock.relative_to(folder.parent)) if folder.parent in lock.parents
+                      else str(lock) for lock in locks)
+    if running:
+        pid, command = running[0]
+        raise GitError(f"{shown} is held by a running git process: pid {pid} ({command})",
+                       hint="wait for it to finish (or stop it), then run `scalpel apply` "
+                       "again")
+    removed = []
+    for lock in locks:
+        try:
+            lock.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise GitError(f"cannot remove the stale lock file {lock}: {exc.strerror}",
+                           hint=f"remove it by hand: rm {lock}") from None
+        where = lock.relative_to(folder.parent) if folder.parent in lock.parents else lock
+        removed.append(f"removed {where}, left by a git process that is no longer running")
+    return removed

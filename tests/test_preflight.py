@@ -266,15 +266,25 @@ def test_an_existing_tag_made_outside_scalpel_or_stray_is_explained(project, cli
     assert "git tag -d v0.4.0" in stray.err
 
 
-def test_the_files_an_unfinished_release_commit_wrote_are_not_a_dirty_tree(project, cli):
-    """A release commit that failed after editing its files (a git lock file left behind):
-    those files are the release's own, so the next apply resumes instead of refusing."""
-    lock = project.path / ".git" / "index.lock"
-    lock.write_text("")
+def test_the_files_an_unfinished_release_commit_wrote_are_not_a_dirty_tree(project, cli,
+                                                                          monkeypatch):
+    """A release commit stopped after editing its files (its `git commit` failed): those files
+    are the release's own, so the next apply resumes instead of refusing."""
+    from scalpel_plan import git as scalpel_git
+    from scalpel_plan.errors import GitError
+
+    real = scalpel_git.git
+
+    def refusing_commit(repo, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if args and args[0] == "commit":
+            raise GitError("git commit failed: the disk said no")
+        return real(repo, *args, **kwargs)
+
+    monkeypatch.setattr(scalpel_git, "git", refusing_commit)
     failed = cli(project.path, "apply", "--auto-approve")
     assert failed.code == 1 and "git.commit" in failed.err
     assert 'version = "0.2.0"' in (project.path / "pyproject.toml").read_text()
-    lock.unlink()
+    monkeypatch.setattr(scalpel_git, "git", real)
     assert "pyproject.toml" in git(project.path, "status", "--porcelain")
     resumed = cli(project.path, "apply", "--auto-approve")
     assert "uncommitted changes" not in resumed.err

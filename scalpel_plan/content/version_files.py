@@ -49,10 +49,12 @@ def pattern_for(path: str, pattern: str | None) -> str:
     return found
 
 
-def plan_edits(root: Path, path: str, pattern: str | None, version: str) -> list[Edit]:
-    """The line edits that make ``path`` say ``version`` (none when it already does)."""
+def plan_edits(root: Path, path: str, pattern: str | None, version: str,
+               text: str | None = None) -> list[Edit]:
+    """The line edits that make ``path`` (its ``text``, e.g. as committed at HEAD; else the
+    file) say ``version`` (none when it already does)."""
     regex = re.compile(pattern_for(path, pattern))
-    text = _read(root / path, path)
+    text = _read(root / path, path) if text is None else text
     edits = []
     for match in regex.finditer(text):
         if match["version"] == version:

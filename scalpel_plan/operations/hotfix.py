@@ -59,7 +59,8 @@ class RollbackManager:
         return [Hotfix.from_record(h) for h in self.state.hotfixes]
 
     def start_hotfix(self, workspace: Workspace, ref: str) -> Hotfix:
-        """Create and check out ``hotfix/<version>`` at the point's commit."""
+        """Create and check out ``hotfix/<version>`` at the point's commit (its tag's, when the
+        tag is here: the release commit it was cut from)."""
         point = self.point(ref)
         branch = f"{HOTFIX_PREFIX}{point.version}"
         repo = workspace.repo
@@ -70,11 +71,12 @@ class RollbackManager:
         if git.git(repo, "status", "--porcelain", "--untracked-files=no").stdout.strip():
             raise ScalpelError("the work tree has uncommitted changes",
                                hint="commit or stash them before starting a hotfix")
-        done = git.git(repo, "switch", "-c", branch, point.commit, check=False)
+        commit = git.tag_commit(repo, point.name) or point.commit  # the tag's, when here
+        done = git.git(repo, "switch", "-c", branch, commit, check=False)
         if not done.ok:
-            raise ScalpelError(f"cannot create {branch} at {point.commit[:12]}: "
+            raise ScalpelError(f"cannot create {branch} at {commit[:12]}: "
                                f"{done.stderr.strip()}")
-        return Hotfix(branch, point.name, point.version, point.commit)
+        return Hotfix(branch, point.name, point.version, commit)
 
 
 def hotfix_on(state: State, branch: str | None) -> HotfixRecord | None:

@@ -121,12 +121,14 @@ def _release_wants(release: Release, *, planned: bool) -> Want:
 
 
 def _tag_commit(graph: Graph, state: State, release: Release) -> str:
-    """What the release tag points at: HEAD, or the release commit (made at apply, or already
-    made by an interrupted apply of this release)."""
+    """What the release tag points at: "" for HEAD, or the release commit (made at apply, or
+    already made by an interrupted apply of this release and still on HEAD: one a rebase left
+    behind is made again)."""
     if RELEASE_COMMIT not in graph.nodes:
-        return release.commit
+        return ""
     recorded = state.recorded(RELEASE_COMMIT)
-    if recorded and recorded.get("release") == release.version:
+    if recorded and recorded.get("release") == release.version and \
+            git.is_ancestor(release.repo, str(recorded.get("sha")), release.commit):
         return str(recorded["sha"])
     return RELEASE_COMMIT_SHA
 

@@ -8,6 +8,7 @@ tags (stable, latest) do move: to each release, and back to a rollback point's c
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, ClassVar
 
 from pydantic import Field
@@ -16,7 +17,6 @@ from scalpel_plan import git
 from scalpel_plan.errors import ProviderError
 from scalpel_plan.providers.base import (
     RELEASE_COMMIT_BRANCH,
-    RELEASE_COMMIT_SHA,
     Attributes,
     Change,
     LiveCache,
@@ -51,8 +51,8 @@ class GitProvider(Provider):
             "message": fill(config.message, release, where=f"{node.address}.message")}
         if config.moving:
             after["moving"] = sorted(config.moving)
-        if release.tagged == RELEASE_COMMIT_SHA and config.push:
-            after["branch"] = RELEASE_COMMIT_BRANCH  # the release commit goes up with the tag
+        if release.tag_commit and config.push:  # on a release commit (to make, or made)
+            after["branch"] = RELEASE_COMMIT_BRANCH  # it goes up with the tag, every time
         return after
 
     def read(self, node: Node, release: Release, desired: Attributes | None,
@@ -67,6 +67,13 @@ class GitProvider(Provider):
             if remote:
                 tags = self._remote_tags(node, release, remote, live)
                 observed[prefix + "remote"] = tags.get(tag)
+        local = observed.get("local")
+        if local and desired and desired.get("remote") and observed.get("remote") is None \
+                and _stray(release.repo, local):
+            observed["local_stray"] = True
+        if desired and not desired.get("branch") and desired.get("remote") and \
+                observed.get("remote") is None:
+            observed.update(self._head_on_branch(release, desired, live))
         return observed
 
     def confirm(self, change: Change, release: Release) -> None:
@@ -82,6 +89,27 @@ class GitProvider(Provider):
                                 hint="someone else released this version: `git fetch --tags`, "
                                 "then `scalpel plan` proposes the next one")
 
+    def _head_on_branch(self, release: Release, desired: Attributes,
+                        live: LiveCache) -> Attributes:
+        """A tag on HEAD (no release commit) goes up with the branch when the branch on the
+        remote does not contain HEAD yet: a tag is never on a commit no branch has there."""
+        branch, remote, commit = git.current_branch(release.repo), desired["remote"], \
+            desired["commit"]
+        if branch is None:
+            return {}
+        there = live.get(("git-ls-remote-branch", remote, branch),
+                         lambda: git.remote_branch(release.repo, remote, branch))
+        if there == commit:
+            return {}
+        if there is not None and not git.has_commit(release.repo, there):
+            git.git(release.repo, "fetch", "--quiet", remote, f"refs/heads/{branch}",
+                    check=False)  # to tell whether it contains HEAD
+        if there is not None and git.is_ancestor(release.repo, commit, there):
+            return {}
+        if there is None or git.is_ancestor(release.repo, there, commit):
+            return {"push_branch": branch}
+        return {}  # diverged: pre-flight warns in plan and refuses the apply
+
     def _remote_tags(self, node: Node, release: Release, remote: str,
                      live: LiveCache) -> dict[str, str]:
         if remote not in live.get(("git-remotes",), lambda: git.remotes(release.repo)):
@@ -96,8 +124,9 @@ class GitProvider(Provider):
         seen = observed or {}
         tag, commit, remote = desired["tag"], desired["commit"], desired["remote"]
         unknown = ["object", "commit"] if is_reference(commit) else ["object"]
+        stray = seen.get("local_stray") and seen.get("local") != commit
         for where, found in (("locally", seen.get("local")), (f"on {remote}", seen.get("remote"))):
-            if found and found != commit:
+            if found and found != commit and not (stray and where == "locally"):
                 at = "the release commit it makes" if is_reference(commit) else commit[:12]
                 raise ProviderError(
                     f"{node.address}: tag {tag} already exists {where} at {found[:12]}, "
@@ -106,11 +135,19 @@ class GitProvider(Provider):
         done_remotely = seen.get("remote") == commit if remote else seen.get("local") == commit
         if recorded and recorded.get("tag") == tag and done_remotely:
             return self.change(node, "no-op", before=recorded, after=recorded)
+        if seen.get("push_branch") and not done_remotely:
+            branch = seen["push_branch"]
+            return self.change(node, "create", after={**desired, "branch": branch},
+                               unknown=unknown, reason=f"{commit[:12]} is not on {remote}'s "
+                               f"{branch} yet: the branch goes up with the tag, in one push")
         if done_remotely:
             return self.change(node, "adopt", after=desired, unknown=["object"],
                                reason=f"{tag} already exists at {commit[:12]}; "
                                       "it will be recorded, not created again")
         reason = "exists locally; will be pushed" if seen.get("local") else ""
+        if stray:
+            reason = (f"the local tag {tag} at {seen['local'][:12]} was never pushed and is on "
+                      "no branch (a release commit left behind by a rebase): it is made again")
         return self.change(node, "create", after=desired, unknown=unknown, reason=reason)
 
     def drift(self, node: Node, recorded: Attributes, observed: Attributes | None) -> str | None:
@@ -127,10 +164,17 @@ class GitProvider(Provider):
         repo = ctx.release.repo
         after = change.after
         tag, commit, remote = after["tag"], after["commit"], after["remote"]
+        removed = git.clear_stale_locks(repo)  # a kill during an earlier tag left them
+        for note in removed:
+            ctx.announce(change.address, note)
         if change.action == "update":  # a rollback: only the moving tags go back
             git.move_tags(repo, after["moving"], commit, remote, ctx.timeout)
             return dict(after)
         local = git.tag_commit(repo, tag)
+        if local is not None and local != commit and remote and _stray(repo, local) and \
+                git.remote_tags(repo, remote, ctx.timeout).get(tag) is None:
+            git.git(repo, "tag", "--delete", tag)  # never pushed, on no branch: made again
+            local = None
         if local is None:
             git.create_tag(repo, tag, commit, after["message"])
         elif local != commit:
@@ -144,11 +188,15 @@ class GitProvider(Provider):
             elif on_remote != commit:
                 raise ProviderError(f"{change.address}: tag {tag} exists on {remote} at "
                                     f"{on_remote[:12]}; refusing to move it")
+            elif after.get("branch"):
+                _branch_contains(repo, remote, after["branch"], commit, ctx.timeout)
         git.move_tags(repo, after.get("moving", []), commit, remote, ctx.timeout)
         obj = git.git(repo, "rev-parse", f"refs/tags/{tag}").stdout.strip()
         recorded = {"tag": tag, "commit": commit, "remote": remote,
                     "message": after["message"], "object": obj}
-        return {**recorded, "moving": after["moving"]} if after.get("moving") else recorded
+        if after.get("moving"):
+            recorded["moving"] = after["moving"]
+        return {**recorded, "removed_locks": removed} if removed else recorded
 
     def revert(self, address: str, recorded: Attributes) -> Change | None:
         """The moving tags go back to the point's commit (its release tag never moved)."""
@@ -161,3 +209,25 @@ class GitProvider(Provider):
     def by_hand(self, address: str, current: Attributes) -> str | None:
         return (f"tag {current.get('tag')} stays: a release tag never moves, and the next "
                 "release takes a new version")
+
+
+def _branch_contains(repo: Path, remote: str, branch: str, commit: str,
+                     timeout: float | None) -> None:
+    """An adopted tag's commit must be on the release branch there too: push the branch
+    (a fast-forward) when it is behind; one that moved elsewhere is an error."""
+    there = git.remote_branch(repo, remote, branch, timeout)
+    if there is not None and not git.has_commit(repo, there):
+        git.git(repo, "fetch", "--quiet", remote, f"refs/heads/{branch}", timeout=timeout,
+                check=False)  # to tell whether it contains the commit
+    if there is not None and (there == commit or git.is_ancestor(repo, commit, there)):
+        return
+    if there is not None and not git.is_ancestor(repo, there, commit):
+        raise git.remote_moved(remote, branch)
+    git.git(repo, "push", "--porcelain", remote, f"{commit}:refs/heads/{branch}",
+            timeout=timeout)
+
+
+def _stray(repo: Path, commit: str) -> bool:
+    """Whether no local branch contains ``commit`` (a release commit a rebase left behind)."""
+    return not git.git(repo, "for-each-ref", "--contains", commit, "--format=%(refname)",
+                       "refs/heads").stdout.strip()

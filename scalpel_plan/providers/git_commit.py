@@ -2,7 +2,10 @@
 
 Scalpel makes this node itself from `version.files` and `changelog:` (it cannot be declared);
 the release tag then points at the commit it makes (known after apply). Re-applied after a
-crash, a release commit already at HEAD is adopted, not made again.
+crash, a release commit already at HEAD is adopted, not made again. Edits are planned against
+the files as HEAD has them, so an apply stopped between editing and committing resumes with
+every file; when nothing differs from HEAD, no commit is made and the tag goes on HEAD. A
+recorded release commit that HEAD no longer contains (rebased, reset) is made again.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from pydantic import Field
 from scalpel_plan import git
 from scalpel_plan.content import version_files
 from scalpel_plan.content.changelog import write_section
-from scalpel_plan.errors import ProviderError
 from scalpel_plan.providers.base import (
     RELEASE_COMMIT,
     Attributes,
@@ -52,16 +54,28 @@ class GitCommitProvider(Provider):
 
     def read(self, node: Node, release: Release, desired: Attributes | None,
              recorded: Attributes | None, live: LiveCache) -> Attributes:
-        return {"head_subject": git.git(release.repo, "log", "-1", "--format=%s").stdout.strip()}
+        observed: Attributes = {
+            "head_subject": git.git(release.repo, "log", "-1", "--format=%s").stdout.strip()}
+        if recorded and recorded.get("sha"):
+            observed["recorded_on_head"] = on_head(release, recorded)
+        return observed
 
     def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
              observed: Attributes | None) -> Change:
-        if done := self.done_for_release(node, desired, recorded):
+        seen = observed or {}
+        if seen.get("recorded_on_head", True) and (
+                done := self.done_for_release(node, desired, recorded)):
             return done
-        if (observed or {}).get("head_subject") == desired["message"]:
+        if seen.get("head_subject") == desired["message"] and not desired["files"]:
             return self.change(node, "adopt", after=desired, unknown=["sha"],
                                reason="HEAD is already this release's commit")
-        return self.change(node, "create", after=desired, unknown=["sha"])
+        reason = ""
+        if recorded and recorded.get("release") == desired["release"]:
+            reason = (f"the release commit {str(recorded.get('sha'))[:12]} made before is not "
+                      "on HEAD any more (never pushed); it is made again on top of HEAD")
+        elif not desired["files"] and not desired.get("changelog"):
+            reason = "nothing differs from HEAD: no commit is made, the tag goes on HEAD"
+        return self.change(node, "create", after=desired, unknown=["sha"], reason=reason)
 
     def apply(self, change: Change, ctx: StepContext) -> Attributes:
         return _apply(change, ctx)
@@ -71,9 +85,10 @@ def _desired(node: Node, release: Release) -> Attributes:
     config = node.config
     assert isinstance(config, GitCommitConfig)
     edits = {}
-    for rule in config.files:
+    for rule in config.files:  # against HEAD's files: what the release commit must change
         planned = version_files.plan_edits(release.repo, rule["path"], rule.get("pattern"),
-                                           release.version)
+                                           release.version,
+                                           text=git.show_file(release.repo, "HEAD", rule["path"]))
         if planned:
             edits[rule["path"]] = [asdict(e) for e in planned]
     after: Attributes = {"kind": "commit", "release": release.version,
@@ -86,21 +101,42 @@ def _desired(node: Node, release: Release) -> Attributes:
 
 
 def _apply(change: Change, ctx: StepContext) -> Attributes:
+    """Make every file say what the release wants (each compared with its desired content, so
+    a resume after a kill between editing and committing misses none), then commit what
+    differs from HEAD; nothing differing, HEAD is the commit (an earlier apply's release
+    commit, or no release commit at all)."""
     after, repo = change.after, ctx.release.repo
-    head = git.git(repo, "log", "-1", "--format=%H%x1f%s").stdout.strip().split("\x1f")
-    if head[1:] != [after["message"]]:  # not made yet by an earlier, interrupted apply
-        paths = list(after["files"])
-        for path, edits in after["files"].items():
-            version_files.apply_edits(repo, path, [version_files.Edit(**e) for e in edits])
-        if after.get("changelog"):
-            paths.append(_write_changelog(repo, after["changelog"]))
-        if not paths:
-            raise ProviderError(f"{ADDRESS}: nothing to commit")
-        git.git(repo, "add", "--", *paths)
-        git.git(repo, "commit", "--quiet", "--no-verify", "-m", after["message"], "--", *paths)
-        head = git.git(repo, "log", "-1", "--format=%H").stdout.split()
-    return {"kind": "commit", "release": after["release"], "sha": head[0],
-            "branch": after["branch"], "message": after["message"], "files": sorted(after["files"])}
+    removed = git.clear_stale_locks(repo)  # a kill during an earlier commit left them
+    for note in removed:
+        ctx.announce(ADDRESS, note)
+    paths = list(after["files"])
+    for path, edits in after["files"].items():
+        version_files.apply_edits(repo, path, [version_files.Edit(**e) for e in edits])
+    if after.get("changelog"):
+        paths.append(_write_changelog(repo, after["changelog"]))
+    changed = [p for p in paths if _differs_from_head(repo, p)]
+    if changed:
+        git.git(repo, "add", "--", *changed)
+        git.git(repo, "commit", "--quiet", "--no-verify", "-m", after["message"], "--",
+                *changed)
+    sha, subject = git.git(repo, "log", "-1", "--format=%H%x1f%s").stdout.strip().split("\x1f")
+    recorded = {"kind": "commit", "release": after["release"], "sha": sha,
+                "branch": after["branch"], "message": after["message"],
+                "files": sorted(after["files"]), "made": subject == after["message"]}
+    return {**recorded, "removed_locks": removed} if removed else recorded
+
+
+def _differs_from_head(repo: Path, path: str) -> bool:
+    """Whether the work tree's ``path`` is not what HEAD has (a new file differs)."""
+    if git.show_file(repo, "HEAD", path) is None:
+        return (repo / path).exists()
+    return not git.git(repo, "diff", "--quiet", "HEAD", "--", path, check=False).ok
+
+
+def on_head(release: Release, recorded: Attributes) -> bool:
+    """Whether the release commit ``recorded`` is HEAD or one of its ancestors (False once a
+    rebase or a reset left it behind: it is then on no branch and never to be tagged)."""
+    return git.is_ancestor(release.repo, str(recorded.get("sha")), "HEAD")
 
 
 def _write_changelog(repo: Path, changelog: dict[str, str]) -> str:
