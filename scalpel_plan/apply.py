@@ -3,18 +3,26 @@
 Every step is journaled (pending before, done or failed after) and checkpointed into the
 state. A failed step skips what depends on it; steps already running finish. Events go out
 to an observer (the UI) as they happen.
+
+Interrupts are handled as Terraform does: during the walk, the first Ctrl-C (SIGINT) starts
+nothing new and lets the running steps finish; a second one (or a SIGTERM) stops the running
+commands at once, with their process groups. Either way the walk ends normally, journaled.
 """
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any, Literal
 
-from scalpel_plan.errors import ScalpelError
+from scalpel_plan import process
+from scalpel_plan.errors import ScalpelError, resource_error
 from scalpel_plan.plan.model import Plan, step_release
 from scalpel_plan.providers.base import (
     RELEASE_COMMIT,
@@ -39,13 +47,17 @@ from scalpel_plan.state.model import (
 from scalpel_plan.workspace import Workspace
 
 StepStatus = Literal["done", "failed", "skipped", "not started"]
+INTERRUPT_POLL_SECONDS = 0.1  # how soon the walk heeds a Ctrl-C while steps run
+FIRST_INTERRUPT = ("Interrupt received: stopping after the running steps (press Ctrl-C again "
+                   "to stop them now)")
+STOP_NOW = "stopping the running steps now"
 
 
 @dataclass(frozen=True)
 class ApplyEvent:
     """What the UI hears: a step started, finished, failed or was skipped."""
 
-    kind: Literal["started", "done", "failed", "skipped", "announce"]
+    kind: Literal["started", "done", "failed", "skipped", "announce", "interrupt"]
     address: str
     action: str = ""
     duration: float = 0.0
@@ -77,8 +89,8 @@ def apply_plan(plan: Plan, registry: Registry, backend: StateBackend, state: Sta
                observer: Observer | None = None,
                secrets: SecretsManager | None = None) -> ApplyResult:
     """Carry out ``plan`` (a release or a rollback); the caller holds the state lock and has
-    checked the plan is fresh. An interrupt stops the walk (running steps finish) and is
-    returned as ``result.interrupted``, everything recorded."""
+    checked the plan is fresh. An interrupt stops the walk (running steps finish; at a second
+    one they are stopped) and is returned as ``result.interrupted``, everything recorded."""
     apply_id = operation_id()
     result = ApplyResult(apply_id)
     if not plan.has_changes:
@@ -91,16 +103,20 @@ def apply_plan(plan: Plan, registry: Registry, backend: StateBackend, state: Sta
                     version=run.release.version, parallelism=parallelism,
                     nodes=len(plan.changes),
                     needs={c.address: c.needs for c in plan.changes if c.actionable})
-    run.begin(checkpoint)
     try:
-        _Walk(plan, registry, checkpoint, run.release, parallelism, observer or _ignore,
-              result, secrets or SecretsManager({})).run()
-    except KeyboardInterrupt:
-        result.interrupted = True
-    run.finish(checkpoint, result, registry)
-    checkpoint.note(EventKind.APPLY_FINISHED, status="succeeded" if result.ok else "failed",
-                    done=len(result.where("done")), failed=len(result.where("failed")),
-                    skipped=len(result.where("skipped")))
+        run.begin(checkpoint)
+        try:
+            _Walk(plan, registry, checkpoint, run.release, parallelism, observer or _ignore,
+                  result, secrets or SecretsManager({})).run()
+        except KeyboardInterrupt:
+            result.interrupted = True
+        run.finish(checkpoint, result, registry)
+        checkpoint.note(EventKind.APPLY_FINISHED, status="succeeded" if result.ok else "failed",
+                        done=len(result.where("done")), failed=len(result.where("failed")),
+                        skipped=len(result.where("skipped")))
+    except BaseException:  # the journal refused (a full disk...): it keeps what it has
+        checkpoint.abandon()
+        raise
     result.state = checkpoint.close()
     return result
 
@@ -197,15 +213,17 @@ class _Walk:
                 self.dependents[need].append(address)
         self.phase_deadline: dict[str, float] = {}
         self.confirmed: bool | None = None  # the check before the first irreversible step
+        self._interrupts = 0  # heeded so far
         self.log_dir = release.workdir / "logs" / release.version
 
     def run(self) -> None:
         ready = deque(a for a, needs in self.waiting.items() if not needs)
         running: dict[Future[dict[str, Any]], tuple[str, float]] = {}
-        with ThreadPoolExecutor(self.parallelism, thread_name_prefix="scalpel-step") as pool:
+        with (_Interrupts() as interrupts,
+              ThreadPoolExecutor(self.parallelism, thread_name_prefix="scalpel-step") as pool):
             try:
-                while ready or running:
-                    while ready and len(running) < self.parallelism:
+                while running or (ready and not interrupts.count):
+                    while ready and not interrupts.count and len(running) < self.parallelism:
                         address = ready.popleft()
                         change = self.changes[address]
                         if address in self.result.steps:  # failed or skipped meanwhile
@@ -218,10 +236,11 @@ class _Walk:
                         running[self._start(pool, change)] = (address, time.monotonic())
                     if not running:
                         continue
-                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    finished, _ = wait(running, interrupts.poll, return_when=FIRST_COMPLETED)
                     for future in finished:
                         address, started = running.pop(future)
                         ready += self._settle(address, future, time.monotonic() - started)
+                    self._heed(interrupts.count)
             except KeyboardInterrupt:
                 for future in running:  # steps already running finish; nothing new starts
                     future.cancel()
@@ -231,8 +250,27 @@ class _Walk:
                         self._settle(address, future, time.monotonic() - started)
                 raise
             finally:
+                process.resume_running()
                 for address in self.changes:
                     self.result.steps.setdefault(address, "not started")
+        if interrupts.count and set(self.result.steps.values()) != {"done"}:
+            self._heed(interrupts.count)  # (one that came as the last step finished)
+            self.result.interrupted = True
+
+    def _heed(self, count: int) -> None:
+        """Say and journal each new interrupt; at the second, stop the running commands (two
+        at once, as a SIGTERM counts, say only the second)."""
+        while self._interrupts < min(count, 2):
+            again = self._interrupts == 1
+            self._interrupts = 2 if count >= 2 else self._interrupts + 1
+            now_ = self._interrupts >= 2
+            self.checkpoint.note(EventKind.APPLY_INTERRUPTED,
+                                 stopping="running steps" if now_ else "after running steps")
+            message = FIRST_INTERRUPT if not now_ else \
+                f"Interrupt received{' again' if again else ''}: {STOP_NOW}"
+            self.emit(ApplyEvent("interrupt", "", message=message))
+            if now_:
+                process.stop_running()
 
     def _publishes(self, change: Change) -> bool:
         return self.registry.get(change.provider).publishes
@@ -310,6 +348,10 @@ class _Walk:
             recorded = future.result()
         except ScalpelError as exc:
             return self._fail(address, change, exc, duration)
+        except OSError as exc:  # a full disk, a read-only folder: said as such
+            if (refused := resource_error(exc)) is None:
+                refused = ScalpelError(f"{address}: {type(exc).__name__}: {exc}")
+            return self._fail(address, change, refused, duration)
         except Exception as exc:  # a provider bug must not lose what was recorded so far
             return self._fail(address, change, ScalpelError(f"{address}: {type(exc).__name__}: "
                                                             f"{exc}"), duration)
@@ -358,3 +400,32 @@ class _Walk:
             if not self.waiting[dependent] and dependent not in self.result.steps:
                 ready.append(dependent)
         return ready
+
+
+class _Interrupts:
+    """While the walk runs (in the main thread): SIGINT and SIGTERM are counted instead of
+    raised, so that nothing is cut short in the middle of a journal line; a SIGTERM counts as
+    two (a service manager stopping Scalpel waits for nobody). The old handlers come back at
+    the end. Elsewhere (another thread, SIGINT ignored) nothing changes."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.poll: float | None = None  # how long the walk may wait before looking
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    self._previous[sig] = signal.signal(sig, self._received)
+            self.poll = INTERRUPT_POLL_SECONDS if self._previous else None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _received(self, signum: int, frame: FrameType | None) -> None:
+        self.count += 2 if signum == signal.SIGTERM else 1

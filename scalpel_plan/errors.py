@@ -6,6 +6,8 @@ Problems are collected and reported together; a traceback is always a bug.
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass
 
 
@@ -65,3 +67,34 @@ class ProviderError(ScalpelError):
 
 class GitError(ScalpelError):
     """A git command failed or the repository is not usable."""
+
+
+# A file system that refuses: the user's (or the machine's) to fix, never a bug.
+RESOURCE_ERRNOS: dict[int, tuple[str, str]] = {  # errno → (what could not be done, what to do)
+    errno.ENOSPC: ("write", "free some space on that disk, then run the command again"),
+    errno.EDQUOT: ("write", "free some space (the disk quota is used up), then run the "
+                   "command again"),
+    errno.EROFS: ("write", "that file system is mounted read-only: run where it is writable"),
+    errno.EACCES: ("use", "you may not: fix the owner or the permissions of that path"),
+    errno.EPERM: ("use", "you may not: fix the owner or the permissions of that path"),
+}
+GENERIC_HINT = "check that the folder is writable and the disk not full"
+
+
+def resource_error(exc: OSError) -> ScalpelError | None:
+    """``exc`` as what it is to a user when the file system refused (a full disk, a read-only
+    folder, a missing permission): "cannot write PATH: No space left on device", and what to
+    do. None for any other OSError (that one may be a bug)."""
+    if (exc.errno or 0) not in RESOURCE_ERRNOS:
+        return None
+    return cannot(RESOURCE_ERRNOS[exc.errno or 0][0], exc)
+
+
+def cannot(verb: str, exc: OSError, path: object = None, *, then: str | None = None,
+           error: type[ScalpelError] = ScalpelError) -> ScalpelError:
+    """"cannot VERB PATH: REASON" with what to do about it (then ``then``)."""
+    where = path if path is not None else exc.filename
+    shown = os.fspath(where) if isinstance(where, str | os.PathLike) else "a file"
+    _, hint = RESOURCE_ERRNOS.get(exc.errno or 0, ("", GENERIC_HINT))
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return error(f"cannot {verb} {shown}: {reason}", hint=f"{hint}; {then}" if then else hint)

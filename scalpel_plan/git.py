@@ -32,6 +32,8 @@ def git(repo: Path, *args: str, check: bool = True,
     """Run ``git args`` in ``repo``; raise GitError (with git's own words) when it fails."""
     limit = min(timeout, GIT_TIMEOUT) if timeout else GIT_TIMEOUT
     done = process.run(["git", *args], cwd=repo, env=_env(), timeout=limit)
+    if done.stopped:  # whatever the caller checks, an answer it did not get is no answer
+        raise GitError(f"`git {' '.join(args)}` was stopped by the interrupt")
     if done.timed_out:
         raise GitError(f"`git {' '.join(args)}` timed out after {limit:g} s")
     if check and not done.ok:

@@ -1,7 +1,8 @@
 """The one subprocess helper: every command Scalpel runs goes through ``run``.
 
 Each command gets its own process group, so a timeout (or Ctrl-C) ends it together with
-every child it started.
+every child it started. A Ctrl-C on the terminal does not reach them (they are in their own
+session): ``stop_running`` is how an interrupted apply stops the commands still running.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Completed:
     stderr: str
     duration: float
     timed_out: bool = False
+    stopped: bool = False  # ended (or never started) by ``stop_running``
 
     @property
     def ok(self) -> bool:
@@ -55,6 +57,9 @@ def run(
     shell = isinstance(command, str)
     shown = command if isinstance(command, str) else " ".join(command)
     started = time.monotonic()
+    if _running.stopping:
+        return Completed(shown, -signal.SIGTERM, "", "not started: stopped by an interrupt", 0.0,
+                         stopped=True)
     log = log_path.open("wb") if log_path else None
     try:
         proc = subprocess.Popen(
@@ -72,6 +77,8 @@ def run(
             log.close()
         return Completed(shown, 127, "", str(exc), time.monotonic() - started)
     deadline = _Deadline(proc, timeout)
+    if not _running.add(proc):  # stop_running came between the start and now
+        _end_group(proc)
     try:
         if log:  # line by line through the secrets mask: a value never reaches the log
             assert proc.stdout is not None
@@ -89,6 +96,7 @@ def run(
         raise
     finally:
         deadline.cancel()
+        stopped = _running.remove(proc)
         if log:
             log.close()
     return Completed(
@@ -98,7 +106,71 @@ def run(
         (err or b"").decode(errors="replace"),
         time.monotonic() - started,
         deadline.expired,
+        stopped,
     )
+
+
+class _Running:
+    """The commands ``run`` is waiting for, so that an interrupt can end them all at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._stopped: set[int] = set()
+        self.stopping = False
+
+    def add(self, proc: subprocess.Popen[bytes]) -> bool:
+        """Register ``proc``; False when a stop is under way (the caller ends it)."""
+        with self._lock:
+            self._procs[proc.pid] = proc
+            if self.stopping:
+                self._stopped.add(proc.pid)
+            return not self.stopping
+
+    def remove(self, proc: subprocess.Popen[bytes]) -> bool:
+        """Forget ``proc``; True when ``stop`` ended it."""
+        with self._lock:
+            self._procs.pop(proc.pid, None)
+            stopped = proc.pid in self._stopped
+            self._stopped.discard(proc.pid)
+            return stopped
+
+    def stop(self, grace: float) -> int:
+        """SIGTERM every running command's group, SIGKILL what is left after ``grace``; no
+        command starts until ``resume``. Returns how many commands were running."""
+        with self._lock:
+            self.stopping = True
+            procs = list(self._procs.values())
+            self._stopped.update(p.pid for p in procs)
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)  # what ignored SIGTERM, children too
+        return len(procs)
+
+    def resume(self) -> None:
+        with self._lock:
+            self.stopping = False
+
+
+_running = _Running()
+
+
+def stop_running(grace: float = KILL_GRACE_SECONDS) -> int:
+    """End every command ``run`` is waiting for, in every thread, with its process group
+    (SIGTERM, then SIGKILL after ``grace``); until ``resume_running``, ``run`` starts nothing
+    and returns ``stopped``. Returns how many commands were running."""
+    return _running.stop(grace)
+
+
+def resume_running() -> None:
+    """Let ``run`` start commands again after ``stop_running``."""
+    _running.resume()
 
 
 def _copy_masked(source: IO[bytes], log: IO[bytes], longest: int = 1 << 16) -> None:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Literal, cast
 from scalpel_plan.errors import ScalpelError
 from scalpel_plan.files import atomic_write
 from scalpel_plan.masking import mask
-from scalpel_plan.observe.incidents import Incident
+from scalpel_plan.observe.incidents import INTERRUPTED, Incident
 from scalpel_plan.providers.message import Message
 from scalpel_plan.providers.registry import Registry
 from scalpel_plan.secrets import SecretsManager
@@ -70,24 +70,28 @@ class Alert:
     remaining: tuple[str, ...] = ()
     report: str | None = None  # the incident report (a path or a URL)
     apply_id: str | None = None
+    interrupted: bool = False  # a Ctrl-C (or a SIGTERM) stopped it, not a failure
     created_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(
         timespec="seconds"))
 
     @classmethod
     def from_incident(cls, incident: Incident, report: str | None) -> Alert:
-        node, error, _ = incident.failures[0] if incident.failures else (None, "failed", None)
+        node, error, _ = incident.failures[0] if incident.failures else \
+            (None, INTERRUPTED if incident.interrupted else "failed", None)
         more = len(incident.failures) - 1
         return cls(project=incident.project, version=incident.version,
                    error=error + (f" (and {more} more failure{'s' * (more != 1)})"
                                   if more > 0 else ""),
                    failed_node=node, operation=incident.operation,
                    done=tuple(incident.done), remaining=tuple(incident.remaining),
-                   report=report, apply_id=incident.apply_id)
+                   report=report, apply_id=incident.apply_id,
+                   interrupted=incident.interrupted and not incident.failures)
 
     @property
     def title(self) -> str:
         where = f" at {self.failed_node}" if self.failed_node else ""
-        return f"{self.project} {self.version}: {self.operation} failed{where}"
+        ended = "interrupted" if self.interrupted else "failed"
+        return f"{self.project} {self.version}: {self.operation} {ended}{where}"
 
     @property
     def fingerprint(self) -> str:
@@ -298,7 +302,8 @@ def alert_failure(plan: Plan, result: ApplyResult, state: State, backend: StateB
         failures=[(a, e.message, e.hint) for a, e in result.errors.items()],
         done=[a for a in result.where("done") if plan.change(a).actionable],
         remaining=result.where("skipped") + result.where("not started"),
-        rollback_point=state.rollback_points[-1].name if state.rollback_points else None)
+        rollback_point=state.rollback_points[-1].name if state.rollback_points else None,
+        interrupted=result.interrupted)
     report = write_report(backend, incident, backend.read_journal(result.apply_id))
     journal = backend.open_journal(result.apply_id)
     try:

@@ -29,7 +29,8 @@ Status = Literal["planned", "running", "succeeded", "failed", "rolled back", "in
 SHOWN: dict[str, str] = {
     EventKind.APPLY_STARTED: "started", EventKind.STEP_PENDING: "step started",
     EventKind.STEP_DONE: "step done", EventKind.STEP_FAILED: "step failed",
-    EventKind.STEP_SKIPPED: "step skipped", EventKind.APPLY_FINISHED: "finished",
+    EventKind.STEP_SKIPPED: "step skipped", EventKind.APPLY_INTERRUPTED: "interrupted",
+    EventKind.APPLY_FINISHED: "finished",
     EventKind.ALERT_SENT: "alert sent", EventKind.ALERT_CHANNEL_FAILED: "alert channel failed",
     EventKind.ALERT_SUPPRESSED: "alert suppressed"}
 CHART_RELEASES = 50  # the metrics chart shows this many newest releases

@@ -18,7 +18,10 @@ FOLDER = "incidents"
 TIMELINE_EVENTS: dict[str, str] = {
     EventKind.APPLY_STARTED: "apply started", EventKind.STEP_PENDING: "started",
     EventKind.STEP_DONE: "done", EventKind.STEP_FAILED: "failed",
-    EventKind.STEP_SKIPPED: "skipped", EventKind.APPLY_FINISHED: "apply finished"}
+    EventKind.STEP_SKIPPED: "skipped", EventKind.APPLY_INTERRUPTED: "interrupted",
+    EventKind.APPLY_FINISHED: "apply finished"}
+
+INTERRUPTED = "interrupted (Ctrl-C or SIGTERM): no step started after it"
 
 
 @dataclass(frozen=True)
@@ -33,9 +36,12 @@ class Incident:
     done: list[str] = field(default_factory=list)
     remaining: list[str] = field(default_factory=list)
     rollback_point: str | None = None  # the last good release, if any
+    interrupted: bool = False  # stopped by a Ctrl-C (or a SIGTERM)
 
     @property
     def title(self) -> str:
+        if self.interrupted and not self.failures:
+            return f"{self.project} {self.version}: {self.operation} interrupted"
         where = f" at {self.failures[0][0]}" if self.failures else ""
         return f"{self.project} {self.version}: {self.operation} failed{where}"
 
@@ -51,6 +57,8 @@ def render(incident: Incident, events: list[Event]) -> str:
              f"- Project: {incident.project}", f"- Version: {incident.version}",
              f"- Operation: {incident.operation}", f"- Apply: `{incident.apply_id}`", "",
              "## What failed", ""]
+    if incident.interrupted:
+        lines.append(f"- {INTERRUPTED}")
     for node, error, hint in incident.failures:
         lines.append(f"- `{node}`: {error}")
         if hint:
@@ -63,7 +71,8 @@ def render(incident: Incident, events: list[Event]) -> str:
     lines += ["", "## What remains", ""]
     lines += [f"- `{a}`" for a in incident.remaining] or ["- nothing"]
     lines += ["", "## What to do", "",
-              "1. Fix the cause above (the failed step's log is under `.scalpel/logs/`)."]
+              "1. Fix the cause above (the failed step's log is under `.scalpel/logs/`)."
+              if incident.failures else "1. Nothing failed: the apply was interrupted."]
     if incident.operation == "rollback":
         lines.append(f"2. `scalpel rollback --to {incident.version}` again plans what remains "
                      "of the rollback and finishes it. What was done is not done again.")

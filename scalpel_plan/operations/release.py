@@ -35,8 +35,12 @@ class Outcome:
         return not self.cancelled and (self.result is None or self.result.ok)
 
     @property
+    def interrupted(self) -> bool:
+        return self.result is not None and self.result.interrupted
+
+    @property
     def exit_code(self) -> int:
-        return 0 if self.ok else 1
+        return 0 if self.ok else 130 if self.interrupted else 1
 
 
 def plan(project: Project, *, version: str | None = None, pre: str | None = None,
@@ -94,7 +98,7 @@ def check_saved(project: Project, saved: Plan, state: State) -> None:
 def carry_out(project: Project, the_plan: Plan, state: State, *, parallelism: int,
               observer: Observer | None, console: AlertHandler | None) -> Outcome:
     """Apply a release or rollback plan under the caller's lock; record its metrics; on
-    failure, the incident report and the alerts."""
+    failure or an interrupt, the incident report and the alerts."""
     from scalpel_plan.apply import apply_plan
     from scalpel_plan.observe.metrics import record_run
 
@@ -103,10 +107,8 @@ def carry_out(project: Project, the_plan: Plan, state: State, *, parallelism: in
     result = apply_plan(the_plan, project.registry, project.backend, state, project.workspace,
                         parallelism=parallelism, observer=observer, secrets=project.secrets)
     record_run(project.backend, the_plan, result)
-    if result.interrupted:  # recorded; the caller says how to finish
-        raise KeyboardInterrupt
     outcome = Outcome(the_plan, result)
-    if not result.ok:
+    if not result.ok:  # failed or interrupted (recorded either way: the caller says so)
         _report_failure(project, outcome, state, console)
     return outcome
 

@@ -69,6 +69,9 @@ class StageProvider(Provider):
         env = ctx.secrets.stage_environment(base, change.after.get("secrets", []))
         limit = min(t for t in (ctx.timeout, change.after["timeout"]) if t)
         done = process.run(command, cwd=ctx.release.repo, env=env, timeout=limit, log_path=log)
+        if done.stopped:
+            raise ProviderError(f"{change.address} was stopped by the interrupt; its process "
+                                "group was killed", hint="`scalpel apply` runs it again")
         if done.timed_out:
             raise ProviderError(f"{change.address} timed out after {limit:g} s; its process "
                                 "group was killed", hint=_log_tail(log))

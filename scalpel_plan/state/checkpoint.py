@@ -7,6 +7,7 @@ nothing, because reading the state folds the journal back in.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -60,6 +61,12 @@ class Checkpointer:
         with the next change to the state (a power cut may lose notes, never a change).
         """
         return self.journal.append(event, durable=False, **fields)
+
+    def abandon(self) -> None:
+        """Stop without a final snapshot (the journal could not be written): what was
+        journaled stays, and the next read of the state folds it in."""
+        with contextlib.suppress(OSError):
+            self.journal.close()
 
     def close(self) -> State:
         """Fold everything into a final snapshot; the journal stays as the apply's record."""

@@ -26,6 +26,7 @@ class EventKind(StrEnum):
     # the frame of one apply: its first and its last line
     APPLY_STARTED = "apply_started"
     APPLY_FINISHED = "apply_finished"
+    APPLY_INTERRUPTED = "apply_interrupted"  # a Ctrl-C: nothing new starts (the 2nd: stop all)
     # a step: pending before it runs, then done, failed or skipped; progress on the way
     STEP_PENDING = "step_pending"
     STEP_PROGRESS = "step_progress"

@@ -10,8 +10,9 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from scalpel_plan.errors import StateError, cannot
 from scalpel_plan.masking import mask
 from scalpel_plan.state.model import now
 
@@ -24,12 +25,16 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        existing = read_journal(path)
-        self._seq = existing[-1]["seq"] if existing else 0
-        self._truncate_torn_tail(path)
-        self._fh = path.open("ab")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            existing = read_journal(path)
+            self._seq = existing[-1]["seq"] if existing else 0
+            self._truncate_torn_tail(path)
+            self._fh = path.open("ab")
+        except OSError as exc:
+            raise _refused(exc, path) from None
         self._lock = threading.Lock()
+        self._refused: StateError | None = None  # once a write failed: a torn line may follow
 
     @staticmethod
     def _truncate_torn_tail(path: Path) -> None:
@@ -43,17 +48,33 @@ class Journal:
 
     def append(self, event: str, *, durable: bool = True, **fields: Any) -> Event:
         with self._lock:
+            if self._refused is not None:  # nothing may follow a line that may be torn
+                raise self._refused
             self._seq += 1
             record = {"seq": self._seq, "ts": now(), "event": event, **fields}
             line = mask(json.dumps(record, separators=(",", ":")))
-            self._fh.write(line.encode() + b"\n")
-            self._fh.flush()
-            if durable:
-                os.fsync(self._fh.fileno())
+            try:
+                self._fh.write(line.encode() + b"\n")
+                self._fh.flush()
+                if durable:
+                    os.fsync(self._fh.fileno())
+            except OSError as exc:
+                self._refused = _refused(exc, self.path)
+                raise self._refused from None
             return record
 
     def close(self) -> None:
-        self._fh.close()
+        try:
+            self._fh.close()
+        except OSError:
+            if self._refused is None:
+                raise
+
+
+def _refused(exc: OSError, path: Path) -> StateError:
+    """The journal cannot be written: what was journaled so far stays; nothing new starts."""
+    return cast(StateError, cannot("write", exc, path, error=StateError, then=(
+        "then `scalpel apply` again: what the journal recorded is not done twice")))
 
 
 def read_journal(path: Path) -> list[Event]:

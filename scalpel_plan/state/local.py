@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from scalpel_plan.errors import StateError
+from scalpel_plan.errors import StateError, cannot
 from scalpel_plan.files import atomic_copy, atomic_write
 from scalpel_plan.state import format as state_format
 from scalpel_plan.state.journal import Event, Journal, read_journal
@@ -68,10 +68,9 @@ class LocalBackend:
             if self.state_path.exists():
                 atomic_copy(self.state_path, self.backup_path)
             atomic_write(self.state_path, data)
-        except OSError as exc:
-            raise StateError(f"cannot write {self.state_path}: {exc.strerror}",
-                             hint="check that the folder is writable and the disk not full; "
-                             "what was applied is in the journal and will be folded in") from None
+        except OSError as exc:  # the old snapshot stays as it was
+            raise cannot("write", exc, self.state_path, error=StateError, then=(
+                "what was applied is in the journal and will be folded in")) from None
 
     # locking and journaling --------------------------------------------------------------
     @contextmanager

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from scalpel_plan.errors import LockHeldError, StateError
+from scalpel_plan.errors import LockHeldError, StateError, cannot
 from scalpel_plan.state.model import now
 
 POLL_SECONDS = 0.1
@@ -68,8 +68,7 @@ class StateLock:
             self.lock_path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise StateError(f"cannot lock {self.lock_path}: {exc.strerror}",
-                             hint="check that the folder is writable") from None
+            raise cannot("lock", exc, self.lock_path, error=StateError) from None
         try:
             deadline = time.monotonic() + timeout
             while not _try_flock(fd):
@@ -82,7 +81,10 @@ class StateLock:
                 time.sleep(POLL_SECONDS)
             info = LockInfo(id=str(uuid.uuid4()), who=_user(), host=socket.gethostname(),
                             pid=os.getpid(), operation=operation, since=now())
-            self.info_path.write_text(info.model_dump_json())
+            try:
+                self.info_path.write_text(info.model_dump_json())
+            except OSError as exc:
+                raise cannot("write", exc, self.info_path, error=StateError) from None
             try:
                 yield info
             finally:

@@ -149,7 +149,8 @@ class UI:
                            f"{'s' * (len(acted) != 1)} done; {escape(what)}.")
             return
         what = "Rollback" if plan.rollback is not None else "Apply"
-        self.err.print(f"[red bold]{what} failed.[/] {len(acted)} done, {len(failed)} failed, "
+        ended = "interrupted" if result.interrupted else "failed"
+        self.err.print(f"[red bold]{what} {ended}.[/] {len(acted)} done, {len(failed)} failed, "
                        f"{len(skipped)} skipped, {len(waiting)} not started.")
         for address in failed:
             exc = result.errors[address]
@@ -159,6 +160,12 @@ class UI:
         remaining = skipped + waiting
         if remaining:
             self.err.print(f"  Remaining: {escape(', '.join(remaining))}")
+        if result.interrupted:
+            again = f"scalpel rollback --to {plan.rollback.to_version}" if plan.rollback \
+                else "scalpel apply"
+            self.err.print(f"Interrupted. What was done is recorded; `{escape(again)}` finishes "
+                           "the job.")
+            return
         self.err.print("  What was done is recorded; run `scalpel plan` to see what remains and "
                        "`scalpel apply` to finish the release.")
 
@@ -333,4 +340,6 @@ def _event_line(event: ApplyEvent) -> str | None:
         return f"[red]✗[/] {address}: failed after {event.duration:.1f}s: {escape(event.message)}"
     if event.kind == "skipped":
         return f"[yellow]-[/] {address}: skipped ({escape(event.message)})"
+    if event.kind == "interrupt":
+        return f"[yellow bold]{escape(event.message)}[/]"
     return None
