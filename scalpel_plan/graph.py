@@ -200,6 +200,20 @@ def _publish_after_push(b: _Build) -> None:
             continue
         for tag in tags:
             b.edge(tag, address)
+    _announce_last(b)
+
+
+def _announce_last(b: _Build) -> None:
+    """Announcements go out after every publish, phases or not (they name what was
+    published and the commit the tag is on), unless release.yml ordered it otherwise."""
+    publishes = [a for a, n in b.nodes.items() if n.section == "publish"]
+    for address, node in b.nodes.items():
+        if node.section != "notify":
+            continue
+        after = _downstream(b, address)
+        for publish in publishes:
+            if publish not in after:
+                b.edge(publish, address)
 
 
 def _upstream(b: _Build, address: str) -> set[str]:
