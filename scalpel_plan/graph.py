@@ -55,14 +55,7 @@ class Graph:
 
     def upstream(self, address: str) -> set[str]:
         """Every node that runs before ``address`` (what it needs, transitively)."""
-        seen: set[str] = set()
-        stack = list(self.requires.get(address, ()))
-        while stack:
-            found = stack.pop()
-            if found not in seen:
-                seen.add(found)
-                stack += self.requires.get(found, ())
-        return seen
+        return _reach(self.requires, address)
 
     def edges(self) -> list[tuple[str, str]]:
         """(needed, needer) pairs, in run order."""
@@ -216,17 +209,6 @@ def _announce_last(b: _Build) -> None:
                 b.edge(publish, address)
 
 
-def _upstream(b: _Build, address: str) -> set[str]:
-    seen: set[str] = set()
-    stack = list(b.requires.get(address, ()))
-    while stack:
-        found = stack.pop()
-        if found not in seen:
-            seen.add(found)
-            stack += b.requires[found]
-    return seen
-
-
 def _phase_names(b: _Build) -> list[str]:
     return [n.name for n in b.nodes.values() if n.ordered_phase]
 
@@ -293,13 +275,22 @@ def _add_section_edges(b: _Build) -> None:
 
 def _downstream(b: _Build, address: str) -> set[str]:
     """Every node that needs ``address``, directly or through others."""
+    return _reach(b.dependents, address)
+
+
+def _upstream(b: _Build, address: str) -> set[str]:
+    """Every node ``address`` needs, directly or through others."""
+    return _reach(b.requires, address)
+
+
+def _reach(edges: dict[str, set[str]], address: str) -> set[str]:
     seen: set[str] = set()
-    stack = list(b.dependents.get(address, ()))
+    stack = list(edges.get(address, ()))
     while stack:
         found = stack.pop()
         if found not in seen:
             seen.add(found)
-            stack += b.dependents[found]
+            stack += edges.get(found, ())
     return seen
 
 
