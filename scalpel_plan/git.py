@@ -214,6 +214,11 @@ def is_ancestor(repo: Path, ancestor: str, descendant: str) -> bool:
     return git(repo, "merge-base", "--is-ancestor", ancestor, descendant, check=False).ok
 
 
+def on_a_remote(repo: Path, commit: str) -> bool:
+    """Whether any remote-tracking branch here contains ``commit`` (it was pushed)."""
+    return bool(git(repo, "branch", "-r", "--contains", commit, check=False).stdout.strip())
+
+
 def show_file(repo: Path, revision: str, path: str) -> str | None:
     """The text of ``path`` at ``revision`` (None when it is not there)."""
     done = git(repo, "show", f"{revision}:{path}", check=False)

@@ -135,3 +135,34 @@ def test_the_build_runs_again_once_it_is_moved_after_the_release_commit(repo, in
     assert result.code == 0, result.err
     assert sorted(p.name for p in index.packages.iterdir()) == [
         "widgets-0.1.0-py3-none-any.whl"]
+
+
+def test_after_a_lost_race_and_a_rebase_the_build_runs_again_on_the_new_commit(
+        repo, index, cli, monkeypatch, tmp_path):
+    from scalpel_plan.providers import git_commit
+
+    repo = widgets(repo, index, monkeypatch, ", needs: [git.commit]")
+    real = git_commit._apply
+
+    def then_a_teammate_pushes(change, ctx):  # type: ignore[no-untyped-def]
+        made = real(change, ctx)
+        other = tmp_path / "teammate"
+        git(tmp_path, "clone", "-q", str(repo.remote), str(other))
+        (other / "NOTES.md").write_text("theirs\n")
+        git(other, "add", "NOTES.md")
+        git(other, "commit", "-qm", "fix: the teammate's fix")
+        git(other, "push", "-q", "origin", "main")
+        return made
+
+    monkeypatch.setattr(git_commit, "_apply", then_a_teammate_pushes)
+    assert cli(repo.path, "apply", "--auto-approve").code == 1  # the push lost the race
+    monkeypatch.setattr(git_commit, "_apply", real)
+    assert list(index.packages.iterdir()) == []
+    git(repo.path, "pull", "-q", "--rebase", "origin", "main")
+    plan = cli(repo.path, "plan")
+    assert "which a rebase has left out of HEAD's history" in plan.out, plan.out
+    assert "git.commit will be replaced" in plan.out or "made again" in plan.out
+    done = cli(repo.path, "apply", "--auto-approve")
+    assert done.code == 0, done.err
+    assert "the teammate's fix" in git(repo.path, "show", "v0.1.0:CHANGELOG.md")
+    assert git(repo.path, "show", "v0.1.0:NOTES.md").strip() == "theirs"

@@ -183,22 +183,40 @@ class ChangelogGenerator:
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def write_section(path: Path, section: str, marker: str) -> bool:
+def write_section(path: Path, section: str, marker: str, *, replace: bool = False) -> bool:
     """Insert ``section`` into the changelog file at ``path`` under ``marker`` (see
     ``insert_section``), starting the file if there is none; False, and the file untouched,
-    when it already has the section's heading. The section passes through the secrets mask
-    (a commit message may quote a value); the file is replaced atomically, and bytes that are
-    not UTF-8 are written back exactly as they were. A file that cannot be read or written is
-    a ScalpelError naming it."""
+    when it already has the section's heading (with ``replace``: when it already has this
+    very section; one under the same heading that differs, as a rebase leaves it, is
+    replaced). The section passes through the secrets mask (a commit message may quote a
+    value); the file is replaced atomically, and bytes that are not UTF-8 are written back
+    exactly as they were. A file that cannot be read or written is a ScalpelError naming it."""
     existing = _read_changelog(path)
-    if section.split("\n", 1)[0] in existing:
-        return False
-    text = insert_section(existing, mask(section), marker)
+    section = mask(section)
+    heading = section.split("\n", 1)[0]
+    if heading in existing:
+        if not replace or section_of(existing, heading) == section.rstrip("\n"):
+            return False
+        text = existing.replace(section_of(existing, heading), section.rstrip("\n"), 1)
+    else:
+        text = insert_section(existing, section, marker)
     try:
         atomic_write(path, text.encode("utf-8", "surrogateescape"))
     except OSError as exc:
         raise ScalpelError(f"cannot write {path}: {exc.strerror}") from None
     return True
+
+
+def section_of(text: str, heading: str) -> str:
+    """The section of ``text`` that starts with the line ``heading``, up to the next release
+    heading (without the blank lines before it)."""
+    start = text.index(heading)
+    rest = text[start + len(heading):]
+    following = _first_release_heading(rest.split("\n", 1)[1] if "\n" in rest else "")
+    if following is None:
+        return text[start:].rstrip("\n")
+    end = start + len(heading) + 1 + following
+    return text[start:end].rstrip("\n")
 
 
 def _read_changelog(path: Path) -> str:

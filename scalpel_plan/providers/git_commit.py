@@ -19,7 +19,8 @@ from pydantic import Field
 
 from scalpel_plan import git
 from scalpel_plan.content import version_files
-from scalpel_plan.content.changelog import write_section
+from scalpel_plan.content.changelog import section_of, write_section
+from scalpel_plan.masking import mask
 from scalpel_plan.providers.base import (
     RELEASE_COMMIT,
     Attributes,
@@ -54,10 +55,14 @@ class GitCommitProvider(Provider):
 
     def read(self, node: Node, release: Release, desired: Attributes | None,
              recorded: Attributes | None, live: LiveCache) -> Attributes:
-        observed: Attributes = {
-            "head_subject": git.git(release.repo, "log", "-1", "--format=%s").stdout.strip()}
+        head, subject = git.git(release.repo, "log", "-1", "--format=%H%x1f%s").stdout.strip() \
+            .split("\x1f", 1)
+        observed: Attributes = {"head": head, "head_subject": subject}
         if recorded and recorded.get("sha"):
             observed["recorded_on_head"] = on_head(release, recorded)
+        if desired and subject == desired["message"]:
+            observed["head_current"] = _changelog_current(release, desired)
+            observed["head_pushed"] = git.on_a_remote(release.repo, head)
         return observed
 
     def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
@@ -67,8 +72,15 @@ class GitCommitProvider(Provider):
                 done := self.done_for_release(node, desired, recorded)):
             return done
         if seen.get("head_subject") == desired["message"] and not desired["files"]:
-            return self.change(node, "adopt", after=desired, unknown=["sha"],
-                               reason="HEAD is already this release's commit")
+            if seen.get("head_current", True):
+                return self.change(node, "adopt", after=desired, unknown=["sha"],
+                                   reason="HEAD is already this release's commit")
+            if not seen.get("head_pushed"):  # left behind by a rebase, its changelog stale
+                return self.change(
+                    node, "replace", after={**desired, "replaces": seen["head"]},
+                    unknown=["sha"], reason=f"HEAD {str(seen['head'])[:12]} is this release's "
+                    "commit as it was before a rebase, its changelog out of date; it was never "
+                    "pushed, and is made again")
         reason = ""
         if recorded and recorded.get("release") == desired["release"]:
             reason = (f"the release commit {str(recorded.get('sha'))[:12]} made before is not "
@@ -110,6 +122,11 @@ def _apply(change: Change, ctx: StepContext) -> Attributes:
     for note in removed:
         ctx.announce(ADDRESS, note)
     paths = list(after["files"])
+    if after.get("replaces") and git.head(repo) == after["replaces"] and \
+            not git.on_a_remote(repo, after["replaces"]):
+        paths += git.git(repo, "diff", "--name-only", "HEAD~1", "HEAD").stdout.split("\n")
+        git.git(repo, "reset", "--quiet", "--soft", "HEAD~1")  # its changes stay staged
+        paths = sorted({p for p in paths if p})
     for path, edits in after["files"].items():
         version_files.apply_edits(repo, path, [version_files.Edit(**e) for e in edits])
     if after.get("changelog"):
@@ -142,8 +159,20 @@ def on_head(release: Release, recorded: Attributes) -> bool:
 def _write_changelog(repo: Path, changelog: dict[str, str]) -> str:
     """Add the release's section to the changelog file (unless an earlier, interrupted apply
     did); the path to commit."""
-    write_section(repo / changelog["file"], changelog["section"], changelog["marker"])
+    write_section(repo / changelog["file"], changelog["section"], changelog["marker"],
+                  replace=True)
     return changelog["file"]
+
+
+def _changelog_current(release: Release, desired: Attributes) -> bool:
+    """Whether HEAD's changelog has the release's section as the plan makes it now."""
+    changelog = desired.get("changelog")
+    if not changelog:
+        return True
+    text = git.show_file(release.repo, "HEAD", changelog["file"]) or ""
+    section = mask(changelog["section"])
+    heading = section.split("\n", 1)[0]
+    return heading in text and section_of(text, heading) == section.rstrip("\n")
 
 
 def _branch(release: Release) -> str:

@@ -11,9 +11,17 @@ import os
 from pathlib import Path
 from typing import ClassVar
 
-from scalpel_plan import process
+from scalpel_plan import git, process
 from scalpel_plan.errors import ProviderError
-from scalpel_plan.providers.base import Attributes, Change, Node, Provider, Release, StepContext
+from scalpel_plan.providers.base import (
+    Attributes,
+    Change,
+    LiveCache,
+    Node,
+    Provider,
+    Release,
+    StepContext,
+)
 from scalpel_plan.spec.model import StageConfig
 
 DEFAULT_TIMEOUT = 600.0
@@ -39,9 +47,22 @@ class StageProvider(Provider):
             desired["needs"] = sorted(config.needs)
         return desired
 
+    def read(self, node: Node, release: Release, desired: Attributes | None,
+             recorded: Attributes | None, live: LiveCache) -> Attributes | None:
+        """Whether the commit a recorded run saw is still in HEAD's history (a rebase since
+        leaves it behind: what it built is not what will be tagged)."""
+        if not recorded or not recorded.get("ran_at") or desired is None or \
+                recorded.get("release") != desired["release"]:
+            return None
+        return {"ran_on_history": git.is_ancestor(release.repo, recorded["ran_at"], "HEAD")}
+
     def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
              observed: Attributes | None) -> Change:
         if recorded and recorded.get("release") == desired["release"]:
+            if not (observed or {}).get("ran_on_history", True):
+                return self.change(node, "run", after=desired, unknown=["exit_code"],
+                                   reason=f"it ran on {str(recorded['ran_at'])[:12]}, which a "
+                                   "rebase has left out of HEAD's history")
             if recorded.get("command") == desired["command"] and \
                     recorded.get("needs", []) == desired.get("needs", []):
                 return self.change(node, "no-op", before=recorded, after=recorded,
@@ -56,7 +77,8 @@ class StageProvider(Provider):
 
     def apply(self, change: Change, ctx: StepContext) -> Attributes:
         command = change.after["command"]
-        recorded = {"release": change.after["release"], "command": command}
+        recorded = {"release": change.after["release"], "command": command,
+                    "ran_at": git.head(ctx.release.repo)}
         if change.after.get("needs"):
             recorded["needs"] = change.after["needs"]
         if command is None:
