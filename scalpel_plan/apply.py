@@ -103,21 +103,26 @@ def apply_plan(plan: Plan, registry: Registry, backend: StateBackend, state: Sta
                     version=run.release.version, parallelism=parallelism,
                     nodes=len(plan.changes),
                     needs={c.address: c.needs for c in plan.changes if c.actionable})
-    try:
-        run.begin(checkpoint)
+    # Interrupts are counted, not raised, from the first step to the last journal line: one
+    # that comes as the release finishes cannot cut its record short.
+    with _Interrupts() as interrupts:
         try:
-            _Walk(plan, registry, checkpoint, run.release, parallelism, observer or _ignore,
-                  result, secrets or SecretsManager({})).run()
-        except KeyboardInterrupt:
-            result.interrupted = True
-        run.finish(checkpoint, result, registry)
-        checkpoint.note(EventKind.APPLY_FINISHED, status="succeeded" if result.ok else "failed",
-                        done=len(result.where("done")), failed=len(result.where("failed")),
-                        skipped=len(result.where("skipped")))
-    except BaseException:  # the journal refused (a full disk...): it keeps what it has
-        checkpoint.abandon()
-        raise
-    result.state = checkpoint.close()
+            run.begin(checkpoint)
+            try:
+                _Walk(plan, registry, checkpoint, run.release, parallelism,
+                      observer or _ignore, result, secrets or SecretsManager({}),
+                      interrupts).run()
+            except KeyboardInterrupt:
+                result.interrupted = True
+            run.finish(checkpoint, result, registry)
+            checkpoint.note(EventKind.APPLY_FINISHED,
+                            status="succeeded" if result.ok else "failed",
+                            done=len(result.where("done")), failed=len(result.where("failed")),
+                            skipped=len(result.where("skipped")))
+        except BaseException:  # the journal refused (a full disk...): it keeps what it has
+            checkpoint.abandon()
+            raise
+        result.state = checkpoint.close()
     return result
 
 
@@ -197,8 +202,9 @@ class _Walk:
 
     def __init__(self, plan: Plan, registry: Registry, checkpoint: Checkpointer,
                  release: Release, parallelism: int, emit: Observer,
-                 result: ApplyResult, secrets: SecretsManager) -> None:
+                 result: ApplyResult, secrets: SecretsManager, interrupts: _Interrupts) -> None:
         self.secrets = secrets
+        self.interrupts = interrupts
         self.changes = {c.address: c for c in plan.changes}
         self.registry = registry
         self.checkpoint = checkpoint
@@ -219,8 +225,8 @@ class _Walk:
     def run(self) -> None:
         ready = deque(a for a, needs in self.waiting.items() if not needs)
         running: dict[Future[dict[str, Any]], tuple[str, float]] = {}
-        with (_Interrupts() as interrupts,
-              ThreadPoolExecutor(self.parallelism, thread_name_prefix="scalpel-step") as pool):
+        interrupts = self.interrupts
+        with ThreadPoolExecutor(self.parallelism, thread_name_prefix="scalpel-step") as pool:
             try:
                 while running or (ready and not interrupts.count):
                     while ready and not interrupts.count and len(running) < self.parallelism:

@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from scalpel_plan.plan.model import CommitSummary
+    from scalpel_plan.plan.model import CommitSummary, Plan
     from scalpel_plan.providers.base import Change
 
 
@@ -109,3 +109,15 @@ def _value(value: Any) -> str:
     if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
         return f"(known after apply: {value[2:-1]})"  # another node's attribute
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def tag_target(plan: Plan) -> str:
+    """Where the release tag goes: a commit, or the release commit still to be made on top of
+    HEAD (the tag never goes on HEAD then)."""
+    r = plan.release
+    assert r is not None
+    tagged = next((c.after.get("commit") for c in plan.changes
+                   if c.provider == "git" and c.after.get("tag") == r.tag), None)
+    if isinstance(tagged, str) and tagged.startswith("${"):
+        return f"the release commit, made on top of {r.commit[:12]}"
+    return (tagged if isinstance(tagged, str) and tagged else r.commit)[:12]

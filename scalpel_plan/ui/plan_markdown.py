@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from scalpel_plan.masking import mask
-from scalpel_plan.ui.common import COUNTED, change_block, commit_title
+from scalpel_plan.ui.common import COUNTED, change_block, commit_title, tag_target
 
 if TYPE_CHECKING:
     from scalpel_plan.plan.model import Plan
@@ -30,7 +30,7 @@ def plan_markdown(plan: Plan) -> str:
     out += [f"### Scalpel plan: {r.project} {r.previous or '(none)'} → **{r.version}**", "",
             f"**Plan:** {summary}" + (f" · ⚠️ {len(irreversible)} irreversible"
                                       if irreversible else ""),
-            f"**Tag:** `{r.tag}` at `{r.commit[:12]}` · **Why:** {r.reason}", ""]
+            f"**Tag:** `{r.tag}` at {_code_if_sha(tag_target(plan))} · **Why:** {r.reason}", ""]
     if r.commits:
         out += [f"<details><summary>Commits that decide {r.version} ({len(r.commits)})"
                 "</summary>", ""]
@@ -77,6 +77,10 @@ def _md_drift(plan: Plan) -> list[str]:
              "</summary>", ""]
     lines += [f"- `{d.address}`: {_md_escape(d.message)}" for d in plan.drift]
     return [*lines, "", "</details>", ""]
+
+
+def _code_if_sha(text: str) -> str:
+    return text if " " in text else f"`{text}`"
 
 
 def _md_escape(text: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scalpel_plan.ui.common import COUNTED, change_block, commit_title, escape
+from scalpel_plan.ui.common import COUNTED, change_block, commit_title, escape, tag_target
 
 if TYPE_CHECKING:
     from scalpel_plan.plan.model import Plan
@@ -57,7 +57,7 @@ def _release_header(plan: Plan) -> list[str]:
     assert r is not None
     frm = r.previous or "(none)"
     lines = [f"[bold]Release {escape(r.project)} {escape(frm)} → {escape(r.version)}[/]"
-             f"  (tag {escape(r.tag)} at {r.commit[:12]})",
+             f"  (tag {escape(r.tag)} at {escape(tag_target(plan))})",
              f"  {escape(r.reason)}"]
     for c in r.commits[:20]:
         lines.append(f"    [dim]{c.sha[:8]}[/] {escape(commit_title(c))}  [dim]({c.bump})[/]")
