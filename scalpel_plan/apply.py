@@ -386,9 +386,10 @@ class _Walk:
         return []
 
     def _skip_dependents(self, address: str) -> None:
+        what = "failed" if self.result.steps.get(address) == "failed" else "was skipped"
         for dependent in self.dependents[address]:
             if dependent not in self.result.steps:
-                self._skip(dependent, f"needs {address}, which failed", because=address)
+                self._skip(dependent, f"needs {address}, which {what}", because=address)
 
     def _skip(self, address: str, why: str, *, because: str | None = None) -> None:
         """Skip ``address`` and, transitively, what needs it."""
