@@ -160,8 +160,10 @@ def test_after_a_lost_race_and_a_rebase_the_build_runs_again_on_the_new_commit(
     assert list(index.packages.iterdir()) == []
     git(repo.path, "pull", "-q", "--rebase", "origin", "main")
     plan = cli(repo.path, "plan")
-    assert "which a rebase has left out of HEAD's history" in plan.out, plan.out
-    assert "git.commit will be replaced" in plan.out or "made again" in plan.out
+    assert "which a rebase has left out of HEAD's history" in plan.out, plan.out  # the build
+    assert "stage.test will run" in plan.out  # the checks too, on the code now released
+    assert "git.commit will be replaced" in plan.out
+    assert "made again in place of" in plan.out
     done = cli(repo.path, "apply", "--auto-approve")
     assert done.code == 0, done.err
     assert "the teammate's fix" in git(repo.path, "show", "v0.1.0:CHANGELOG.md")

@@ -135,3 +135,21 @@ publish:
     assert timeout <= 30 - build.duration + 0.001
     # ...and no less than the budget less the time from the phase's start to the push's end
     assert timeout >= 30 - (tag.ended_at - build.started_at) - 0.01
+
+
+def test_a_check_runs_again_when_commits_came_after_the_one_it_ran_on(repo, cli):
+    """A release stopped after its checks, then a teammate's fix is pulled in: the checks
+    run again on the code that will be released, not on what they saw."""
+    repo.write_spec('stages:\n  test: {run: "true"}\n  fail: {run: "test -f ok", '
+                    'needs: [stage.test]}\npublish:\n  git.tag: {push: origin}\n')
+    git(repo.path, "add", "release.yml")
+    git(repo.path, "commit", "-qm", "feat: release it")
+    git(repo.path, "push", "-q", "origin", "HEAD")
+    assert cli(repo.path, "apply", "--auto-approve").code == 1  # stage.fail: no `ok` file
+    (repo.path / "ok").write_text("")
+    git(repo.path, "add", "ok")
+    git(repo.path, "commit", "-qm", "fix: the missing file")
+    git(repo.path, "push", "-q", "origin", "HEAD")
+    plan = cli(repo.path, "plan")
+    assert "stage.test will run" in plan.out
+    assert "1 commit came after the one it ran on" in plan.out

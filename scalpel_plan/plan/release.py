@@ -29,6 +29,7 @@ from scalpel_plan.providers.base import (
     Node,
     Provider,
     Release,
+    fill,
 )
 from scalpel_plan.providers.registry import Registry
 from scalpel_plan.secrets import SecretsManager
@@ -67,7 +68,8 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
                       commit=commit, repo=workspace.repo, workdir=workspace.workdir)
     content = _content(loaded, decision, release) if decision.version else {}
     release = replace(release, tag_commit=_tag_commit(graph, state, release),
-                      changelog=content.get("changelog"), notes=content.get("notes"))
+                      changelog=content.get("changelog"), notes=content.get("notes"),
+                      commit_message=_commit_message(graph, release))
     release = replace(release, links=tuple(
         link for address in graph.order if graph.nodes[address].section == "publish"
         for link in registry.get(graph.nodes[address].provider).links(graph.nodes[address],
@@ -118,6 +120,18 @@ def _release_wants(release: Release, *, planned: bool) -> Want:
             return provider.diff(node, desired, recorded, observed)
         return desired, change_for
     return want
+
+
+def _commit_message(graph: Graph, release: Release) -> str:
+    """The subject of the release commit, as git.commit will write it ("" without one)."""
+    node = graph.nodes.get(RELEASE_COMMIT)
+    message = getattr(node.config, "message", None) if node else None
+    if not isinstance(message, str) or not release.version:
+        return ""
+    try:
+        return fill(message, release, where=f"{RELEASE_COMMIT}.message")
+    except ScalpelError:
+        return ""  # git.commit itself reports it, where it is
 
 
 def _tag_commit(graph: Graph, state: State, release: Release) -> str:

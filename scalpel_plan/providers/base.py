@@ -89,6 +89,7 @@ class Release:
     changelog: str | None = None  # the changelog section the release publishes
     notes: str | None = None  # the release notes
     links: tuple[tuple[str, str], ...] = ()  # (label, URL): the release and its artifacts
+    commit_message: str = ""  # the release commit's subject, when the release makes one
 
     @property
     def tagged(self) -> str:

@@ -49,25 +49,36 @@ class StageProvider(Provider):
 
     def read(self, node: Node, release: Release, desired: Attributes | None,
              recorded: Attributes | None, live: LiveCache) -> Attributes | None:
-        """Whether the commit a recorded run saw is still in HEAD's history (a rebase since
-        leaves it behind: what it built is not what will be tagged)."""
+        """Whether a recorded run saw the tree the release is made of: the commit it ran on is
+        in HEAD's history with nothing after it but the release commit (a rebase, or commits
+        added since, mean what it checked or built is not what will be tagged)."""
         if not recorded or not recorded.get("ran_at") or desired is None or \
                 recorded.get("release") != desired["release"]:
             return None
-        return {"ran_on_history": git.is_ancestor(release.repo, recorded["ran_at"], "HEAD")}
+        ran_at = recorded["ran_at"]
+        if not git.is_ancestor(release.repo, ran_at, "HEAD"):
+            return {"ran_on_history": False}
+        since = git.git(release.repo, "log", "--format=%s", f"{ran_at}..HEAD", "--").stdout
+        return {"ran_on_history": True, "commits_since": sum(
+            1 for subject in since.splitlines() if subject != release.commit_message)}
 
     def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
              observed: Attributes | None) -> Change:
         if recorded and recorded.get("release") == desired["release"]:
-            if not (observed or {}).get("ran_on_history", True):
+            seen = observed or {}
+            if not seen.get("ran_on_history", True):
                 return self.change(node, "run", after=desired, unknown=["exit_code"],
                                    reason=f"it ran on {str(recorded['ran_at'])[:12]}, which a "
                                    "rebase has left out of HEAD's history")
-            if recorded.get("command") == desired["command"] and \
-                    recorded.get("needs", []) == desired.get("needs", []):
+            if recorded.get("command") != desired["command"] or \
+                    recorded.get("needs", []) != desired.get("needs", []):
+                reason = "the command or what it needs changed since it ran for this release"
+            elif count := seen.get("commits_since", 0):
+                reason = (f"{count} commit{'s' * (count != 1)} came after the one it ran on "
+                          f"({str(recorded['ran_at'])[:12]})")
+            else:
                 return self.change(node, "no-op", before=recorded, after=recorded,
                                    reason=f"already ran for {desired['release']}")
-            reason = "the command or what it needs changed since it ran for this release"
         elif desired["command"] is None:
             reason = f"opens phase '{node.name}' (no command; budget {desired['timeout']:g} s)"
             return self.change(node, "run", after=desired, reason=reason)

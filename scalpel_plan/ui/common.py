@@ -119,5 +119,9 @@ def tag_target(plan: Plan) -> str:
     tagged = next((c.after.get("commit") for c in plan.changes
                    if c.provider == "git" and c.after.get("tag") == r.tag), None)
     if isinstance(tagged, str) and tagged.startswith("${"):
+        replaced = next((c.after.get("replaces") for c in plan.changes
+                         if c.provider == "git_commit" and c.after.get("replaces")), None)
+        if isinstance(replaced, str):
+            return f"the release commit, made again in place of {replaced[:12]}"
         return f"the release commit, made on top of {r.commit[:12]}"
     return (tagged if isinstance(tagged, str) and tagged else r.commit)[:12]
