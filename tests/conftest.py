@@ -149,6 +149,16 @@ def kill_before_recording(monkeypatch: pytest.MonkeyPatch, address: str) -> Call
     return lambda: monkeypatch.setattr(Checkpointer, "record", real_record)
 
 
+def alive(pid: int) -> bool:
+    """Running, as opposed to gone or a zombie waiting for PID 1 to reap it."""
+    try:
+        os.kill(pid, 0)
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+    return "State:\tZ" not in status
+
+
 def wait_for(predicate: Callable[[], object], timeout: float = 20.0,
              what: str = "timed out waiting") -> None:
     """Poll ``predicate`` until it holds; ``timeout`` is a safety net, not a measurement."""

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import git, journal, scalpel_cmd, wait_for
+from conftest import alive, git, journal, scalpel_cmd, wait_for
 
 RESUME_HINT = "Interrupted. What was done is recorded; `scalpel apply` finishes the job."
 
@@ -76,16 +76,6 @@ def start_apply(repo) -> Iterator[Callable[[], Apply]]:
     yield start
     for apply in started:
         apply.end()
-
-
-def alive(pid: int) -> bool:
-    """Running, as opposed to gone or a zombie waiting for PID 1 to reap it."""
-    try:
-        os.kill(pid, 0)
-        status = Path(f"/proc/{pid}/status").read_text()
-    except (ProcessLookupError, FileNotFoundError):
-        return False
-    return "State:\tZ" not in status
 
 
 SPEC = """

@@ -4,11 +4,9 @@ depends on them, independent stages run in parallel."""
 from __future__ import annotations
 
 import json
-import os
 from itertools import combinations
-from pathlib import Path
 
-from conftest import git, journal, spans, wait_for
+from conftest import alive, git, journal, spans, wait_for
 
 
 def commit_spec(repo, spec: str) -> None:
@@ -16,16 +14,6 @@ def commit_spec(repo, spec: str) -> None:
     (repo.path / ".gitignore").write_text(".scalpel/\n*.pid\n*.out\n")
     git(repo.path, "add", ".")
     git(repo.path, "commit", "-qm", "feat: spec")
-
-
-def alive(pid: int) -> bool:
-    """Running, as opposed to gone or a zombie waiting for PID 1 to reap it."""
-    try:
-        os.kill(pid, 0)
-        status = Path(f"/proc/{pid}/status").read_text()
-    except (ProcessLookupError, FileNotFoundError):
-        return False
-    return "State:\tZ" not in status
 
 
 def test_a_timeout_kills_the_stage_and_its_children(repo, cli):
