@@ -87,41 +87,50 @@ class Commit(NamedTuple):
     body: str
 
 
-LOG_FORMAT = f"%H{FIELD}%P{FIELD}%an{FIELD}%ae{FIELD}%at{FIELD}%B{RECORD}"
+LOG_FORMAT = "%H%x00%P%x00%an%x00%ae%x00%at%x00%B"  # with -z: each commit ends in a NUL too
+LOG_FIELDS = 6
 
 
 def log(repo: Path, revisions: str = "HEAD") -> Iterator[Commit]:
     """The commits of ``revisions`` (e.g. "v1.0.0..HEAD"), newest first, as git writes them
     (so a caller parses while git still reads history).
 
-    Messages that are not UTF-8 are decoded with replacement characters, never an error.
+    Fields and commits are separated by NUL, the one character a commit message cannot hold,
+    so every other byte of a message comes through. Messages that are not UTF-8 are decoded
+    with replacement characters, never an error; CRLF and CR line endings read as LF.
     """
     pending = ""
+    fields: list[str] = []
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    command = ["git", "log", "-z", f"--format={LOG_FORMAT}", revisions, "--"]
     try:
-        for data in process.stream(["git", "log", f"--format={LOG_FORMAT}", revisions, "--"],
-                                   cwd=repo, env=_env()):
-            records = (pending + decoder.decode(data)).split(RECORD)
-            pending = records.pop()
-            for record in records:
-                if commit := _commit(record):
-                    yield commit
+        for data in process.stream(command, cwd=repo, env=_env()):
+            tokens = (pending + decoder.decode(data)).split("\0")
+            pending = tokens.pop()
+            fields += tokens
+            whole = len(fields) - len(fields) % LOG_FIELDS
+            for at in range(0, whole, LOG_FIELDS):
+                yield _commit(fields[at:at + LOG_FIELDS])
+            del fields[:whole]
     except process.StreamError as exc:
         raise GitError(f"`git log {revisions}` failed: {exc}",
                        hint="check that the revisions exist: `git log " + revisions + "`"
                        ) from None
-    if commit := _commit(pending + decoder.decode(b"", final=True)):
-        yield commit
+    pending += decoder.decode(b"", final=True)
+    if pending or fields:  # git ends every commit with a NUL: only a cut stream leaves these
+        fields.append(pending)
+        if len(fields) == LOG_FIELDS:
+            yield _commit(fields)
 
 
-def _commit(record: str) -> Commit | None:
-    parts = record.lstrip("\n").split(FIELD, 5)
-    if len(parts) != 6:
-        return None
-    sha, parents, author, email, stamp, message = parts
+def _commit(fields: list[str]) -> Commit:
+    sha, parents, author, email, stamp, message = fields
+    if "\r" in message:
+        message = message.replace("\r\n", "\n").replace("\r", "\n")
     subject, _, body = message.partition("\n")
-    return Commit(sha, len(parents.split()), author, email, int(stamp or 0), subject.strip(),
-                  body.strip("\n"))
+    # " \t" only: str.strip() would also take control characters (\x1c-\x1f) off the edges
+    return Commit(sha, len(parents.split()), author, email, int(stamp or 0),
+                  subject.strip(" \t"), body.strip("\n"))
 
 
 def commits_since(repo: Path, since: str | None) -> list[Commit]:

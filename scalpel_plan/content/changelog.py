@@ -74,7 +74,7 @@ class ChangelogGenerator:
                 groups[BREAKING_TITLE].append(entry)
             elif entry.type in self.config.categories:
                 groups[self.config.categories[entry.type]].append(entry)
-            elif not entry.conventional and self.config.other == "keep":
+            elif self.config.other == "keep":  # not conventional, or a type with no section
                 groups[OTHER_TITLE].append(entry)
         return tuple(ChangelogSection(t, tuple(es)) for t, es in groups.items() if es)
 
@@ -291,8 +291,13 @@ def _md(text: str) -> str:
 
 
 def _html(text: str) -> str:
-    """Text safe inside HTML; secrets masked first, as for ``_md``."""
-    return html.escape(mask(text), quote=True)
+    """Text safe inside HTML; secrets masked first, as for ``_md``. Control characters, which
+    HTML may not hold (neither raw nor as character references), read as ``\\xNN``."""
+    return html.escape(mask(text), quote=True).translate(HTML_CONTROLS)
+
+
+HTML_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)]
+                 if chr(c) not in "\t\n"}
 
 
 HTML_PAGE = """<!DOCTYPE html>

@@ -15,8 +15,11 @@ from scalpel_plan import git
 
 HEADER = re.compile(
     r"^(?P<type>[A-Za-z]+)(?:\((?P<scope>[^()\r\n]*)\))?(?P<bang>!)?: +(?P<desc>\S.*)$")
-FOOTER = re.compile(r"^(?P<token>BREAKING[ -]CHANGE|[A-Za-z][\w-]*)(?::[ ]|[ ](?=#))(?P<value>.*)$")
-FOOTER_TOKEN = r"(?:BREAKING[ -]CHANGE|[A-Za-z][\w-]*)(?::[ ]|[ ](?=#))"
+# a BREAKING CHANGE footer may be empty on its line, its text on the lines that follow
+FOOTER = re.compile(r"^(?P<token>BREAKING[ -]CHANGE|[A-Za-z][\w-]*)"
+                    r"(?::[ ]|[ ](?=#)|(?<=^BREAKING[ -]CHANGE):[ \t]*$)(?P<value>.*)$")
+FOOTER_TOKEN = (r"(?:BREAKING[ -]CHANGE:[ \t]*(?=\n|\Z)"
+                r"|(?:BREAKING[ -]CHANGE|[A-Za-z][\w-]*)(?::[ ]|[ ](?=#)))")
 FOOTERS_FIRST = re.compile(FOOTER_TOKEN)  # the body opens with its footers
 FOOTERS_AFTER = re.compile(rf"\n\n(?={FOOTER_TOKEN})")  # a paragraph that opens footers
 
@@ -67,12 +70,16 @@ class ChangeEntry(NamedTuple):
 
 def parse(sha: str, subject: str, body: str = "", *, author: str = "", email: str = "",
           timestamp: int = 0, merge: bool = False) -> ChangeEntry:
-    """The ChangeEntry for a commit message (subject line and body)."""
-    subject = subject.strip()
+    """The ChangeEntry for a commit message (subject line and body). CRLF and CR line endings
+    read as LF; a byte-order mark before the subject is no part of it."""
+    subject = subject.lstrip(" \t\ufeff").rstrip(" \t\r\n")
+    if "\r" in body:
+        body = body.replace("\r\n", "\n").replace("\r", "\n")
     text, footers = _split_footers(body) if body else ("", ())
     prs = _prs(subject) if "#" in subject else ()
     description = PR_SUFFIX.sub("", subject) if prs else subject
-    reverts = _reverted_sha(subject, body, footers) if subject[:6].lower() == "revert" else None
+    reverts = _reverted_sha(body, footers) \
+        if "This reverts commit" in body or subject[:6].lower() == "revert" else None
     match = HEADER.match(description)
     if match is None and REVERT_SUBJECT.match(subject):
         kind, scope, bang, description = "revert", None, False, subject
@@ -122,7 +129,7 @@ def _split_footers(body: str) -> tuple[str, tuple[tuple[str, str], ...]]:
             footers.append((found["token"], found["value"].strip()))
         elif footers and line.strip():  # a value that runs on over several lines
             token, value = footers[-1]
-            footers[-1] = (token, f"{value}\n{line.strip()}")
+            footers[-1] = (token, f"{value}\n{line.strip()}" if value else line.strip())
     return text[:cut].strip(), tuple(footers)
 
 
@@ -139,7 +146,7 @@ def _issues(footers: Iterable[tuple[str, str]]) -> tuple[int, ...]:
     return tuple(numbers)
 
 
-def _reverted_sha(subject: str, body: str, footers: tuple[tuple[str, str], ...]) -> str | None:
+def _reverted_sha(body: str, footers: tuple[tuple[str, str], ...]) -> str | None:
     found = REVERTS_SHA.search(body)
     if found:
         return found["sha"]
