@@ -136,8 +136,8 @@ def _key(spec: Spec, tags: list[git.Tag]) -> str:
     """What the cached grouping depends on: the tags, the tag format and the parser."""
     text = "\n".join(f"{t.name} {t.commit} {t.date}" for t in sorted(tags, key=lambda t: t.name))
     parser = f"{__version__} {','.join(ChangeEntry._fields)}"
-    return hashlib.sha256(f"{spec.policy.tag}\n{spec.policy.scheme}\n{parser}\n{text}"
-                          .encode()).hexdigest()
+    tags_read = f"{spec.policy.tag}\n{spec.policy.ignore_tags}\n{spec.policy.scheme}"
+    return hashlib.sha256(f"{tags_read}\n{parser}\n{text}".encode()).hexdigest()
 
 
 def _release_tags_by_commit(spec: Spec,

@@ -5,6 +5,7 @@ or calver), optionally as a pre-release (--pre rc)."""
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,32 +37,81 @@ class VersionDecision:
 
 
 def tag_for(spec: Spec, version: str) -> str:
-    return spec.policy.tag.replace("{version}", version)
+    """The tag a new release gets: the first of the tag formats."""
+    return spec.policy.tag_formats[0].replace("{version}", version)
+
+
+def ignored(spec: Spec, tag: str) -> bool:
+    """Whether ``tag`` matches one of version.ignore_tags (glob patterns)."""
+    return any(fnmatch.fnmatchcase(tag, p) for p in spec.policy.ignore_tags)
 
 
 def release_tags(spec: Spec, tags: list[str]) -> dict[str, Any]:
-    """Tags that match the tag format, with their version (in the spec's scheme)."""
+    """Tags that match one of the tag formats (and none of version.ignore_tags), with their
+    version (in the spec's scheme)."""
     scheme = SCHEMES[spec.policy.scheme]
-    head, _, tail = spec.policy.tag.partition("{version}")
-    pattern = re.compile(rf"^{re.escape(head)}(?P<v>.+){re.escape(tail)}$")
+    patterns = []
+    for fmt in spec.policy.tag_formats:
+        head, _, tail = fmt.partition("{version}")
+        patterns.append(re.compile(rf"^{re.escape(head)}(?P<v>.+){re.escape(tail)}$"))
     found = {}
     for tag in tags:
-        match = pattern.match(tag)
-        version = scheme.parse(match["v"]) if match else None
-        if version is not None:
-            found[tag] = version
+        if ignored(spec, tag):
+            continue
+        for pattern in patterns:
+            match = pattern.match(tag)
+            version = scheme.parse(match["v"]) if match else None
+            if version is not None:
+                found[tag] = version
+                break
     return found
+
+
+@dataclass(frozen=True)
+class TagRef:
+    name: str
+    kind: str  # what the tag points at, peeled: commit, tree or blob
+    date: str  # creator date, ISO
+
+
+def tag_refs(repo: Path) -> list[TagRef]:
+    """Every tag, newest first (by creator date), with the kind of object it points at."""
+    fmt = git.FIELD.join(("%(refname:short)", "%(objecttype)", "%(*objecttype)",
+                          "%(creatordate:iso-strict)"))
+    out = git.git(repo, "for-each-ref", "--sort=-creatordate", f"--format={fmt}",
+                  "refs/tags").stdout
+    found = []
+    for line in out.splitlines():
+        name, kind, peeled, date = [*line.split(git.FIELD), "", "", ""][:4]
+        found.append(TagRef(name, peeled or kind, date))
+    return found
+
+
+def check_tag_kinds(spec: Spec, refs: list[TagRef]) -> None:
+    """An error for a release tag (one that matches the tag format) that is not a commit."""
+    bad = [r for r in refs if r.kind != "commit"]
+    for ref in bad:
+        if release_tags(spec, [ref.name]):
+            raise ScalpelError(
+                f"tag {ref.name} points at a {ref.kind}, not a commit: it cannot mark a release",
+                hint=f"delete it (git tag -d {ref.name}, and on the remote git push origin "
+                f":refs/tags/{ref.name}) and tag the release commit again, or add it to "
+                "version.ignore_tags in release.yml")
 
 
 def decide(repo: Path, spec: Spec, state: State, override: str | None = None, *,
            pre: str | None = None, today: dt.date | None = None) -> VersionDecision:
     scheme = SCHEMES[spec.policy.scheme]
-    merged = git.tags_merged(repo)
+    refs = tag_refs(repo)
+    check_tag_kinds(spec, refs)
+    reachable = set(git.tags_merged(repo))
+    merged = [r.name for r in refs if r.name in reachable]  # newest first
     tags = release_tags(spec, merged)
     finals = {t: v for t, v in tags.items() if not scheme.is_pre(v)}
     previous_tag = max(finals, key=finals.__getitem__) if finals else None
     previous = str(finals[previous_tag]) if previous_tag else None
     notes = _hidden_tags(spec, scheme, merged, tags, finals.get(previous_tag or ""))
+    pending = _pending_pre(scheme, tags, finals.get(previous_tag or ""))
     skip = release_commits(spec, state, {str(v) for v in tags.values()})
 
     def entries(since: str | None) -> list[ChangeEntry]:
@@ -79,8 +129,7 @@ def decide(repo: Path, spec: Spec, state: State, override: str | None = None, *,
                                entries=entries(since), notes=notes)
     current = state.current_release()
     if current and current.unfinished:
-        since = tag_for(spec, current.previous) if current.previous else None
-        since = since if since in tags else None
+        since = _tag_of(tags, current.previous)
         return VersionDecision(current.version, current.previous, since,
                                f"continues the unfinished release {current.version} "
                                f"({current.status.replace('_', ' ')})",
@@ -91,14 +140,64 @@ def decide(repo: Path, spec: Spec, state: State, override: str | None = None, *,
             raise ScalpelError(f"version: {fixed} in release.yml is not a {scheme.name} version",
                                hint=f"for example {scheme.example}, or set version.scheme")
         done = state.release(fixed)
-        if (done and done.released) or tag_for(spec, fixed) in tags:
+        if (done and done.released) or _tag_of(tags, fixed):
             return VersionDecision(None, previous, previous_tag, f"{fixed} is already released")
         return VersionDecision(fixed, previous, previous_tag, "fixed in release.yml",
                                entries=entries(since), notes=notes)
-    decision = _from_commits(entries(since), spec, scheme, previous, previous_tag, today)
+    commits = entries(since)
+    if pending is not None and spec.policy.scheme != "calver":
+        decision = _after_pre(commits, spec, scheme, previous, previous_tag, pending)
+    else:
+        decision = _from_commits(commits, spec, scheme, previous, previous_tag, today)
     if decision.version and pre:
-        decision = _as_pre_release(decision, scheme, tags, pre)
+        if pending is not None and not _entries(repo, pending[0], skip):
+            return VersionDecision(None, previous, previous_tag,
+                                   f"no commits since {pending[0]}", notes=notes)
+        decision = _as_pre_release(decision, scheme, tags, pre, spec.policy.pre_start)
     return VersionDecision(**{**decision.__dict__, "notes": notes})
+
+
+def _tag_of(tags: dict[str, Any], version: str | None) -> str | None:
+    """The release tag of ``version`` (in any of the tag formats), or None."""
+    return next((t for t, v in tags.items() if version and str(v) == version), None)
+
+
+def _pending_pre(scheme: Scheme, tags: dict[str, Any], final: Any) -> tuple[str, Any] | None:
+    """The newest pre-release tag above the last final release (2.0.0-beta.70 after 1.9.0, or
+    with no final release yet), as (tag, version): the base of the next release."""
+    pres = [(t, v) for t, v in tags.items() if scheme.is_pre(v) and (final is None or v > final)]
+    return max(pres, key=lambda tv: tv[1]) if pres else None
+
+
+def _after_pre(commits: list[ChangeEntry], spec: Spec, scheme: Scheme, previous: str | None,
+               previous_tag: str | None, pending: tuple[str, Any]) -> VersionDecision:
+    """The release after the pre-release ``pending``: its version (2.0.0 after 2.0.0-beta.70),
+    unless the commits since the last final release bump more than it does (a breaking change
+    after 1.3.0-rc.1 gives 2.0.0), as npm and semantic-release count."""
+    tag, version = pending
+    deciding = [c for c in commits if bump_for(c, spec)]
+    part = max((bump_for(c, spec) or "patch" for c in deciding), key=PARTS.index,
+               default="patch")
+    target = scheme.base(version)
+    major, minor, patch = _parts(target)
+    level = "major" if minor == patch == 0 else "minor" if patch == 0 else "patch"
+    if part == "major" and major == 0 and spec.policy.zero_major_breaking == "minor":
+        part = "minor"
+    if PARTS.index(part) > PARTS.index(level):
+        target = scheme.bump(target, part, dates.today())
+    since = previous_tag or previous or "the first commit"
+    return VersionDecision(str(target), previous, previous_tag,
+                           f"release of the pre-release {tag} ({part} bump: {len(deciding)} of "
+                           f"{_count(commits, 'commit')} since {since} decide it)",
+                           deciding, commits)
+
+
+def _parts(version: Any) -> tuple[int, int, int]:
+    """major, minor, patch of a semver or PEP 440 version."""
+    if hasattr(version, "release"):
+        major, minor, patch = [*version.release, 0, 0][:3]
+        return major, minor, patch
+    return version.major, version.minor, version.patch
 
 
 def _from_commits(commits: list[ChangeEntry], spec: Spec, scheme: Scheme, previous: str | None,
@@ -140,12 +239,22 @@ def bump_for(entry: ChangeEntry, spec: Spec) -> str | None:
 
 
 def _as_pre_release(decision: VersionDecision, scheme: Scheme, tags: dict[str, Any],
-                    label: str) -> VersionDecision:
-    """The next ``label`` pre-release of the decided version: rc.1, then rc.2, ..."""
+                    label: str, start: int | None = None) -> VersionDecision:
+    """The next ``label`` pre-release of the decided version: rc.1, then rc.2, ...; a new
+    series starts at ``start`` (version.pre_start), else where the repository's own series of
+    ``label`` start (rc.0 when one started at 0), else at 1."""
     target = scheme.parse(decision.version or "")
-    taken = [n for v in tags.values() if scheme.base(v) == target
-             and (n := scheme.pre_number(v, label)) is not None]
-    version = str(scheme.pre(target, label, max(taken, default=0) + 1))
+    numbers: dict[Any, list[int]] = {}
+    for v in tags.values():
+        if (n := scheme.pre_number(v, label)) is not None:
+            numbers.setdefault(scheme.base(v), []).append(n)
+    if target in numbers:
+        number = max(numbers[target]) + 1
+    elif start is not None:
+        number = start
+    else:
+        number = 0 if any(min(ns) == 0 for ns in numbers.values()) else 1
+    version = str(scheme.pre(target, label, number))
     return VersionDecision(version, decision.previous, decision.previous_tag,
                            f"{decision.reason}; pre-release {label}", decision.commits,
                            decision.entries)
@@ -160,7 +269,7 @@ def _hidden_tags(spec: Spec, scheme: Scheme, merged: list[str], tags: dict[str, 
     """Tags that look like newer releases but do not match the tag format: likely meant."""
     hidden = []
     for tag in merged:
-        if tag in tags:
+        if tag in tags or ignored(spec, tag):
             continue
         match = LOOKS_LIKE_VERSION.search(tag)
         version = scheme.parse(match[1]) if match else None
@@ -168,10 +277,23 @@ def _hidden_tags(spec: Spec, scheme: Scheme, merged: list[str], tags: dict[str, 
             hidden.append(tag)
     if not hidden:
         return []
-    shown = ", ".join(sorted(hidden)[:5]) + (" ..." if len(hidden) > 5 else "")
-    return [f"ignored tag{'s' * (len(hidden) > 1)} {shown}: not in the tag format "
-            f"{spec.policy.tag!r}, though newer than the last release; set version.tag to "
-            "match them if they are releases"]
+    shown = ", ".join(hidden[:5]) + (" ..." if len(hidden) > 5 else "")  # newest first
+    formats = spec.policy.tag_formats
+    spelt = repr(formats[0]) if len(formats) == 1 else repr(formats)
+    styles = list(dict.fromkeys(_format_of(t) for t in hidden))  # newest first
+    globs = [s.replace("{version}", "*") for s in styles if s.replace("{version}", "").strip("vV")]
+    plural = "s" * (len(formats) > 1)
+    return [f"ignored tag{'s' * (len(hidden) > 1)} {shown}: not in the tag format{plural} "
+            f"{spelt}, though newer than the last release; if they are releases, add their "
+            f"format to version.tag as a list (tag: {[*formats, styles[0]]!r}); if they are "
+            f"not (another package's tags), list them in version.ignore_tags "
+            f"(ignore_tags: {(globs or hidden[:1])[:3]!r})"]
+
+
+def _format_of(tag: str) -> str:
+    """The tag format ``tag`` is spelt in: the version in it replaced by {version}."""
+    match = LOOKS_LIKE_VERSION.search(tag)
+    return tag[:match.start(1)] + "{version}" if match else tag
 
 
 def _entries(repo: Path, since: str | None,

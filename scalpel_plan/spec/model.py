@@ -45,12 +45,22 @@ class VersionFileRule(Model):
     pattern: str | None = Field(None, description="A regex with a (?P<version>...) group")
 
 
+TagFormat = Annotated[str, Field(pattern=r"\{version\}")]
+
+
 class VersionPolicy(Model):
     scheme: Literal["semver", "pep440", "calver"] = "semver"
     from_: Literal["conventional-commits"] = Field("conventional-commits", alias="from")
-    tag: Annotated[str, Field(pattern=r"\{version\}")] = Field(
-        "v{version}", description="Tag format; {version} is replaced by the version"
+    tag: TagFormat | Annotated[list[TagFormat], Field(min_length=1)] = Field(
+        "v{version}", description="Tag format; {version} is replaced by the version. A list: "
+        "every format is read when finding released versions, the first is used for new tags"
     )
+    ignore_tags: list[str] = Field(
+        default_factory=list, description="Glob patterns of tags to ignore entirely (e.g. other "
+        "packages' tags in a monorepo: 'create-vite@*'), never warned about")
+    pre_start: Literal[0, 1] | None = Field(
+        None, description="The number a new pre-release series starts at (rc.0 or rc.1); "
+        "default: as the repository's own series of that label start, else 1")
     initial: Annotated[str, Field(pattern=SEMVER_PATTERN)] = Field(
         "0.1.0", description="The first release's version when no release tag exists"
     )
@@ -66,6 +76,11 @@ class VersionPolicy(Model):
         "commit (pyproject.toml, package.json, *.py with __version__, or {path, pattern})")
     commit_message: str = Field("chore(release): {version}",
                                 description="The release commit's message")
+
+    @property
+    def tag_formats(self) -> list[str]:
+        """The tag formats, the one new tags are made with first."""
+        return [self.tag] if isinstance(self.tag, str) else list(self.tag)
 
 
 FixedVersion = Annotated[
