@@ -71,8 +71,18 @@ def tag_commit(repo: Path, tag: str) -> str | None:
 
 
 def tags_merged(repo: Path) -> list[str]:
-    """Tags reachable from HEAD."""
-    return git(repo, "tag", "--merged", "HEAD").stdout.split()
+    """Tags reachable from HEAD. (Not `git tag --merged`: it stops its walk by commit date,
+    so in a history dated out of order it misses tags that HEAD does contain; nor
+    `--simplify-by-decoration`, which drops a tagged commit whose tree is unchanged.)"""
+    reachable = set(git(repo, "rev-list", "HEAD", "--").stdout.split())
+    refs = git(repo, "for-each-ref", "--format=%(refname:strip=2)%00%(objectname)%00"
+               "%(*objectname)", "refs/tags").stdout
+    found = set()
+    for line in refs.splitlines():
+        name, target, peeled = [*line.split("\0"), "", ""][:3]
+        if (peeled or target) in reachable:
+            found.add(name)
+    return sorted(found)
 
 
 class Commit(NamedTuple):
@@ -131,6 +141,20 @@ def _commit(fields: list[str]) -> Commit:
     # " \t" only: str.strip() would also take control characters (\x1c-\x1f) off the edges
     return Commit(sha, len(parents.split()), author, email, int(stamp or 0),
                   subject.strip(" \t"), body.strip("\n"))
+
+
+def parents(repo: Path, revisions: str = "HEAD") -> dict[str, tuple[str, ...]]:
+    """commit → its parents, for every commit of ``revisions`` (one `git rev-list --parents`
+    read: the history's shape, walked in Python by ``content.history``)."""
+    done = git(repo, "rev-list", "--parents", revisions, "--", check=False)
+    if not done.ok:
+        raise GitError(f"`git rev-list {revisions}` failed: {done.stderr.strip()}",
+                       hint="check that the revisions exist: `git log " + revisions + "`")
+    found: dict[str, tuple[str, ...]] = {}
+    for line in done.stdout.splitlines():
+        sha, *rest = line.split()
+        found[sha] = tuple(rest)
+    return found
 
 
 def commits_since(repo: Path, since: str | None) -> list[Commit]:

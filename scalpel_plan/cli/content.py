@@ -46,8 +46,12 @@ def changelog(
     generator = ChangelogGenerator(spec.changelog)
     if all_ or from_:
         revisions = f"{from_}..{to}" if from_ else to
+        left_out: list[str] = []
         releases = history.releases(repo, spec, generator, revisions=revisions,
-                                    cache=project.workspace.workdir / "cache")
+                                    cache=project.workspace.workdir / "cache", left_out=left_out)
+        if left_out and all_ and not from_:
+            console_ui().info(f"Left out {len(left_out)} release tag(s) not in the history of "
+                              f"{to} (another branch): {', '.join(reversed(left_out))}.")
     else:
         decision = versioning.decide(repo, spec, project.backend.read(), version, pre=pre)
         releases = [release_changes(spec, decision, generator)]
