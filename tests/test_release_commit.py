@@ -88,6 +88,11 @@ def test_version_file_problems_are_clear_errors(repo, cli):
         result.err
     (repo.path / "VERSION").write_text("nothing here\n")
     repo.write_spec("version:\n  files: [{path: VERSION, pattern: 'v=(?P<version>.*)'}]\n")
+    result = cli(repo.path, "plan")  # never read from the disk: what the plan shows is committed
+    assert result.code == 1 and "version file VERSION is not in HEAD" in result.err
+    assert "git add VERSION" in result.err
+    git(repo.path, "add", "VERSION")
+    git(repo.path, "commit", "-qm", "chore: version file")
     result = cli(repo.path, "plan")
     assert result.code == 1 and "no version found" in result.err
     repo.write_spec("version:\n  files: [{path: VERSION, pattern: 'nothing'}]\n")

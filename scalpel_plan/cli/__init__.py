@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import traceback
 from importlib import import_module
-from pathlib import Path
 
 import typer
 
@@ -58,13 +56,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _crash() -> int:
     """A bug: the traceback goes to a log file (masked), the user is told where."""
+    from scalpel_plan.files import private_file
     from scalpel_plan.masking import mask
 
-    log = Path(tempfile.gettempdir()) / f"scalpel-crash-{os.getpid()}.log"
     details = mask(f"scalpel {__version__}\nargv: {sys.argv}\n\n{traceback.format_exc()}")
-    where = str(log)
     try:
-        log.write_text(details)
+        fd, log = private_file("crash-", ".log")
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as out:
+            out.write(details)
+        where = str(log)
     except OSError:  # no room for the log either: the details go to stderr
         sys.stderr.write(details)
         where = "the lines above"

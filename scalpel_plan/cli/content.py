@@ -40,6 +40,7 @@ def changelog(
     from scalpel_plan.content.changelog import ChangelogGenerator
     from scalpel_plan.content.sections import release_changes
     from scalpel_plan.errors import ScalpelError
+    from scalpel_plan.files import inside
 
     project = open_at(file)
     spec, repo = project.loaded.spec, project.workspace.repo
@@ -59,7 +60,8 @@ def changelog(
         if all_ or from_ or format is not ChangelogFormat.markdown:
             raise ScalpelError("--write adds the next release's Markdown section",
                                hint="drop --all, --from and --format with --write")
-        _write_changelog(project.loaded.root / generator.config.file, generator,
+        _write_changelog(inside(project.workspace.repo, generator.config.file,
+                                what="changelog file", base=project.loaded.root), generator,
                          generator.markdown_section(releases[0]))
         return
     if format is ChangelogFormat.json:

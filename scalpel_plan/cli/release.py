@@ -91,8 +91,12 @@ def apply(
             console=ui.alert)
     if saved is not None and not saved.has_changes:
         ui.info("The plan has no changes; nothing to apply.")
-    elif saved is None and not json and not outcome.plan.has_changes:
-        ui.plan(outcome.plan)
+    elif outcome.result is None and not outcome.cancelled:  # a plan with no step to carry out
+        if saved is None and not json:
+            ui.plan(outcome.plan)
+        if (release := outcome.plan.release) is not None:
+            ui.info(f"No changes. Nothing was applied and no release recorded: the plan of "
+                    f"{release.project} {release.version} has no step to carry out.")
     return _report(ui, outcome, "Apply cancelled.")
 
 

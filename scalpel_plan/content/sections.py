@@ -8,6 +8,7 @@ from scalpel_plan.content.changelog import ChangelogGenerator, ReleaseChanges
 from scalpel_plan.content.notes import BUILTIN, ReleaseNotesTemplate
 from scalpel_plan.content.versioning import VersionDecision, tag_for
 from scalpel_plan.errors import ScalpelError
+from scalpel_plan.files import inside
 from scalpel_plan.spec.model import Spec
 
 
@@ -28,9 +29,10 @@ def release_notes(spec: Spec, root: Path, changes: ReleaseChanges, project: str,
     name = template or (spec.notes.template if spec.notes else "default")
     notes = ReleaseNotesTemplate()
     if name not in BUILTIN:
-        if not (root / name).is_file():
+        path = inside(root, name, what="release-notes template")
+        if not path.is_file():
             raise ScalpelError(f"no release-notes template '{name}'",
                                hint=f"built-in: {', '.join(BUILTIN)}; or a Jinja2 file "
                                "relative to release.yml")
-        name = notes.registry.load_file(root / name, name).name
+        name = notes.registry.load_file(path, name).name
     return notes.render(name, changes, project=project, previous=previous)

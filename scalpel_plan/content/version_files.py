@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scalpel_plan.errors import ScalpelError
+from scalpel_plan.files import inside, read_inside, write_inside
 
 KNOWN = {
     # the first `version =` of the [project] or [tool.poetry] table, no other table's
@@ -54,7 +55,8 @@ def plan_edits(root: Path, path: str, pattern: str | None, version: str,
     """The line edits that make ``path`` (its ``text``, e.g. as committed at HEAD; else the
     file) say ``version`` (none when it already does)."""
     regex = re.compile(pattern_for(path, pattern))
-    text = _read(root / path, path) if text is None else text
+    inside(root, path, what="version file")  # even one git has: never a file outside
+    text = _read(root, path) if text is None else text
     edits = []
     for match in regex.finditer(text):
         if match["version"] == version:
@@ -74,8 +76,7 @@ def plan_edits(root: Path, path: str, pattern: str | None, version: str,
 
 def apply_edits(root: Path, path: str, edits: list[Edit]) -> None:
     """Apply planned ``edits``; refuse when the file no longer says what was planned."""
-    target = root / path
-    lines = _read(target, path).split("\n")
+    lines = _read(root, path).split("\n")
     for edit in edits:
         current = lines[edit.line - 1] if edit.line <= len(lines) else None
         if current == edit.new:
@@ -84,11 +85,14 @@ def apply_edits(root: Path, path: str, edits: list[Edit]) -> None:
             raise ScalpelError(f"{path}:{edit.line} changed since the plan was made",
                                hint="make a new plan with `scalpel plan`")
         lines[edit.line - 1] = edit.new
-    target.write_text("\n".join(lines), encoding="utf-8")
+    write_inside(root, path, "\n".join(lines).encode("utf-8"), what="version file")
 
 
-def _read(file: Path, shown: str) -> str:
+def _read(root: Path, path: str) -> str:
+    """The text of version file ``path`` of the repository at ``root`` (never one outside)."""
     try:
-        return file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScalpelError(f"version file {shown}: cannot read it ({exc.strerror})") from None
+        return read_inside(root, path, what="version file").decode("utf-8")
+    except FileNotFoundError as exc:
+        raise ScalpelError(f"version file {path}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ScalpelError(f"version file {path} is not UTF-8 text") from None

@@ -22,6 +22,7 @@ from scalpel_plan.errors import ScalpelError
 from scalpel_plan.spec.model import Spec
 from scalpel_plan.state.model import State
 
+CONTINUES = "continues the unfinished release"  # the reason of a resumed release
 LOOKS_LIKE_VERSION = re.compile(r"(\d+\.\d+(?:\.\d+)?\S*)$")
 
 
@@ -131,7 +132,7 @@ def decide(repo: Path, spec: Spec, state: State, override: str | None = None, *,
     if current and current.unfinished:
         since = _tag_of(tags, current.previous)
         return VersionDecision(current.version, current.previous, since,
-                               f"continues the unfinished release {current.version} "
+                               f"{CONTINUES} {current.version} "
                                f"({current.status.replace('_', ' ')})",
                                entries=entries(since), notes=notes)
     if spec.fixed_version:

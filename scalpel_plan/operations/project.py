@@ -89,6 +89,19 @@ def open_project(spec_path: Path, *, need_repo: bool = True,
                 f"{declared} is not inside a git repository",
                 hint="run scalpel in a git work tree, or set project.repository in release.yml")
         repo = declared
+    _check_paths(loaded, graph, repo)
     workdir = loaded.root / STATE_FOLDER
     return Project(loaded, graph, registry, Workspace(repo, workdir),
                    LocalBackend(workdir), secrets)
+
+
+def _check_paths(loaded: LoadedSpec, graph: Graph, repo: Path) -> None:
+    """Every file release.yml names is one of the repository's (never outside it, nor in
+    .git/), reported where release.yml names it."""
+    from scalpel_plan.errors import SpecError
+    from scalpel_plan.plan.paths import path_problems
+
+    problems = path_problems(loaded, graph, repo)
+    if problems:
+        raise SpecError(f"{loaded.source.display} names files outside the repository or in .git/",
+                        diagnostics=problems)

@@ -76,7 +76,8 @@ def apply(project: Project, saved: Plan | None = None, *, version: str | None = 
             the_plan = make_plan(project.loaded, project.graph, project.registry, state,
                                  project.workspace, version=version, pre=pre,
                                  secrets=project.secrets, for_apply=True)
-            if the_plan.has_changes and review is not None and not review(the_plan):
+            if the_plan.has_changes and not the_plan.does_nothing(state) and \
+                    review is not None and not review(the_plan):
                 return Outcome(the_plan, cancelled=True)
         return carry_out(project, the_plan, state, parallelism=parallelism, observer=observer,
                          console=console)
@@ -102,8 +103,8 @@ def carry_out(project: Project, the_plan: Plan, state: State, *, parallelism: in
     from scalpel_plan.apply import apply_plan
     from scalpel_plan.observe.metrics import record_run
 
-    if not the_plan.has_changes:
-        return Outcome(the_plan)
+    if not the_plan.has_changes or the_plan.does_nothing(state):
+        return Outcome(the_plan)  # nothing is done, and nothing recorded
     result = apply_plan(the_plan, project.registry, project.backend, state, project.workspace,
                         parallelism=parallelism, observer=observer, secrets=project.secrets)
     record_run(project.backend, the_plan, result)

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from scalpel_plan.errors import ScalpelError, StalePlanError
-from scalpel_plan.files import write_masked
+from scalpel_plan.files import DocumentError, read_document, write_masked
 from scalpel_plan.masking import mask_bytes
 from scalpel_plan.plan.model import PLAN_FORMAT_VERSION, Plan
+from scalpel_plan.state import values
 from scalpel_plan.state.model import State
 
 SEALS = ("digest", "digests")
@@ -85,19 +85,18 @@ def check_fresh(plan: Plan, state: State, spec_sha256: str, commit: str | None) 
 
 def load_plan(path: Path) -> Plan:
     """A plan file read back: sealed by its digest, every value it carries checked."""
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScalpelError(f"cannot read plan {path}: "
-                           f"{getattr(exc, 'strerror', None) or exc}") from None
     not_a_plan = ScalpelError(f"{path} is not a Scalpel plan",
                               hint="plans are written by `scalpel plan --out FILE`")
     try:
-        data = json.loads(text)
-    except ValueError as exc:
+        data = read_document(path)
+    except DocumentError as exc:
         raise ScalpelError(f"{not_a_plan.message}: {exc}", hint=not_a_plan.hint) from None
+    except OSError as exc:
+        raise ScalpelError(f"cannot read plan {path}: {exc.strerror or exc}",
+                           hint="give the file `scalpel plan --out FILE` wrote") from None
     if not isinstance(data, dict):
-        raise not_a_plan
+        raise ScalpelError(f"{not_a_plan.message}: it holds {_a(data)}, not an object",
+                           hint=not_a_plan.hint)
     version = data.get("format_version")
     if isinstance(version, int) and version > PLAN_FORMAT_VERSION:
         raise ScalpelError(f"{path} was written by a newer Scalpel (plan format "
@@ -113,6 +112,12 @@ def load_plan(path: Path) -> Plan:
         raise ScalpelError(f"{path} holds values no plan can have: " + "; ".join(problems[:5]),
                            hint="make a new one with `scalpel plan --out FILE`")
     return plan
+
+
+def _a(data: object) -> str:
+    """What a JSON value is, in words ("a list")."""
+    return {list: "a list", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number"}.get(type(data), "null")
 
 
 def _check_seal(path: Path, data: dict[str, Any]) -> None:
@@ -138,86 +143,32 @@ def _check_seal(path: Path, data: dict[str, Any]) -> None:
                        f"mismatch){detail}", hint=hint)
 
 
-ADDRESS = re.compile(r"^[a-z][a-z0-9_]*\.[A-Za-z0-9_@-]+$")
-PROVIDER = re.compile(r"^[a-z][a-z0-9_]*$")
-VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,99}$")
-REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+@-]{0,199}$")  # a tag or a branch
-SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
-PLACEHOLDER = re.compile(r"^\$\{[a-z][a-z0-9_]*\.[A-Za-z0-9_-]+\.\w+\}$")
-DETACHED = "(detached)"
-
-
-def _ref_ok(value: str) -> bool:
-    return bool(REF.match(value)) and ".." not in value and not value.endswith((".lock", "/"))
-
-
-def _path_ok(value: str) -> bool:
-    path = PurePosixPath(value)
-    return bool(value) and not path.is_absolute() and ".." not in path.parts and \
-        not value.startswith("-") and "\\" not in value and "\0" not in value
-
-
 def plan_value_problems(plan: Plan) -> list[str]:
-    """Every value of a plan that would reach a command line or a path, checked like a spec
-    would check it (an empty list when all are fine)."""
-    problems: list[str] = []
-
-    def check(ok: bool, what: str, value: object) -> None:
-        if not ok:
-            problems.append(f"{what} {value!r}")
-
+    """Every value of a plan that would reach a command line, a path or a URL, checked like a
+    spec would check it (an empty list when all are fine)."""
+    problems, check = values.collect()
     fp = plan.fingerprint
-    check(not fp.commit or bool(SHA.match(fp.commit)), "fingerprint.commit", fp.commit)
+    check(not fp.commit or bool(values.SHA.match(fp.commit)), "fingerprint.commit", fp.commit)
     if plan.release is not None:
         r = plan.release
-        check(bool(VERSION.match(r.version)), "release.version", r.version)
-        check(r.previous is None or bool(VERSION.match(r.previous)), "release.previous",
+        check(bool(values.VERSION.match(r.version)), "release.version", r.version)
+        check(r.previous is None or bool(values.VERSION.match(r.previous)), "release.previous",
               r.previous)
-        check(_ref_ok(r.tag), "release.tag", r.tag)
-        check(bool(SHA.match(r.commit)), "release.commit", r.commit)
+        check(values.ref_ok(r.tag), "release.tag", r.tag)
+        check(bool(values.SHA.match(r.commit)), "release.commit", r.commit)
     if plan.rollback is not None:
         b = plan.rollback
-        check(bool(VERSION.match(b.to_version)), "rollback.to_version", b.to_version)
-        check(b.from_version is None or bool(VERSION.match(b.from_version)),
+        check(bool(values.VERSION.match(b.to_version)), "rollback.to_version", b.to_version)
+        check(b.from_version is None or bool(values.VERSION.match(b.from_version)),
               "rollback.from_version", b.from_version)
-        check(_ref_ok(b.point), "rollback.point", b.point)
-        check(bool(SHA.match(b.commit)), "rollback.commit", b.commit)
+        check(values.ref_ok(b.point), "rollback.point", b.point)
+        check(bool(values.SHA.match(b.commit)), "rollback.commit", b.commit)
     for change in plan.changes:
-        check(bool(ADDRESS.match(change.address)), "an address", change.address)
-        check(bool(PROVIDER.match(change.provider)), f"{change.address}: provider",
+        check(bool(values.ADDRESS.match(change.address)), "an address", change.address)
+        check(bool(values.PROVIDER.match(change.provider)), f"{change.address}: provider",
               change.provider)
         for need in change.needs:
-            check(bool(ADDRESS.match(need)), f"{change.address}: needs", need)
+            check(bool(values.ADDRESS.match(need)), f"{change.address}: needs", need)
         for side in (change.before, change.after):
-            _check_attributes(change.address, side, check)
+            values.check_attributes(change.address, change.provider, side, check)
     return problems
-
-
-def _check_attributes(address: str, attrs: dict[str, Any], check: Any) -> None:
-    """The attributes git and the file system see: refs, commits, remotes, paths."""
-    def ref_or_placeholder(value: object) -> bool:
-        return isinstance(value, str) and (_ref_ok(value) or bool(PLACEHOLDER.match(value)))
-
-    for key in ("tag", "branch"):
-        if attrs.get(key) is not None:
-            value = attrs[key]
-            check(ref_or_placeholder(value) or (key == "branch" and value == DETACHED),
-                  f"{address}.{key}", value)
-    if attrs.get("commit") is not None:
-        value = attrs["commit"]
-        check(isinstance(value, str) and bool(SHA.match(value) or PLACEHOLDER.match(value)),
-              f"{address}.commit", value)
-    if attrs.get("remote") is not None:
-        value = attrs["remote"]
-        check(isinstance(value, str) and bool(value) and not value.startswith("-")
-              and "\0" not in value, f"{address}.remote", value)
-    for tag in attrs.get("moving") or []:
-        check(isinstance(tag, str) and _ref_ok(tag), f"{address}.moving", tag)
-    files = attrs.get("files")
-    if attrs.get("kind") == "commit" and isinstance(files, (dict, list)):
-        for path in files:
-            check(isinstance(path, str) and _path_ok(path), f"{address}.files", path)
-    changelog = attrs.get("changelog")
-    if isinstance(changelog, dict) and changelog.get("file") is not None:
-        check(isinstance(changelog["file"], str) and _path_ok(changelog["file"]),
-              f"{address}.changelog.file", changelog["file"])

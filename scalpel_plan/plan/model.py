@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from scalpel_plan import __version__
 from scalpel_plan.providers.base import ACTIONS, Change, Drift, Release
-from scalpel_plan.state.model import now
+from scalpel_plan.state.model import State, now
 from scalpel_plan.workspace import Workspace
 
 PLAN_FORMAT_VERSION = 1
@@ -87,6 +87,21 @@ class Plan(BaseModel):
     @property
     def has_changes(self) -> bool:
         return self.release is not None or self.rollback is not None
+
+    @property
+    def steps(self) -> int:
+        """How many changes applying carries out."""
+        return sum(1 for change in self.changes if change.actionable)
+
+    def does_nothing(self, state: State) -> bool:
+        """A release plan with no step to carry out, for a release no earlier apply started:
+        applying it would record a release that nothing made (a rollback with nothing to put
+        back still records that the point is live again; a release whose steps an earlier,
+        interrupted apply did all is finished by recording it)."""
+        if self.release is None or self.steps:
+            return False
+        started = state.release(self.release.version)
+        return started is None or not started.unfinished
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = dict.fromkeys(ACTIONS, 0)

@@ -273,7 +273,7 @@ def saved_plan_problems(saved: Plan, workspace: Workspace, graph: Graph, state: 
     dirty, HEAD is detached, the branch is behind its remote, or is not the planned one."""
     found = repository(workspace, graph, state, for_apply=True,
                        branch_checks=saved.mode == "release")
-    problems = list(found.errors)
+    problems = list(found.errors) + _uncovered(saved, graph)
     planned = next((c.after.get("branch") for c in saved.changes
                     if c.address == RELEASE_COMMIT and c.actionable), None)
     branch = git.current_branch(workspace.repo)
@@ -282,3 +282,26 @@ def saved_plan_problems(saved: Plan, workspace: Workspace, graph: Graph, state: 
                                    f"{branch} is checked out", address=RELEASE_COMMIT,
                                    hint=f"check out {planned}, or plan again here"))
     return problems
+
+
+def _uncovered(saved: Plan, graph: Graph) -> list[Diagnostic]:
+    """A release plan holds one change for every node of the release.yml it was made from
+    (its fingerprint says it is this one): a plan with nodes left out (``changes: []``), added
+    or given another provider was not made by `scalpel plan`, and would record a release that
+    was not made."""
+    if saved.mode != "release" or saved.release is None:
+        return []
+    planned = {c.address: c.provider for c in saved.changes}
+    nodes = {a: n.provider for a, n in graph.nodes.items()}
+    missing = [a for a in graph.order if a not in planned]
+    extra = [a for a in planned if a not in nodes]
+    other = [a for a in planned if a in nodes and planned[a] != nodes[a]]
+    if not (missing or extra or other) and len(saved.changes) == len(planned):
+        return []
+    named = [f"{', '.join(missing)} left out"] * bool(missing) + \
+        [f"{', '.join(extra)} not in release.yml"] * bool(extra) + \
+        [f"{', '.join(other)} of another provider"] * bool(other) + \
+        ["a node listed twice"] * (len(saved.changes) != len(planned))
+    return [Diagnostic("the saved plan does not hold the nodes of release.yml: "
+                       + "; ".join(named), hint="make a new plan with `scalpel plan --out "
+                       "FILE`; a plan file is never edited by hand")]

@@ -15,12 +15,13 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import Field
 
 from scalpel_plan import process
 from scalpel_plan.errors import ProviderError, ScalpelError
+from scalpel_plan.files import inside
 from scalpel_plan.providers.base import (
     Attributes,
     Change,
@@ -33,7 +34,7 @@ from scalpel_plan.providers.base import (
 )
 from scalpel_plan.providers.oci import Image, Registry, load_image
 from scalpel_plan.secrets import SecretsManager
-from scalpel_plan.spec.model import NodeConfig, SecretRef
+from scalpel_plan.spec.model import InRepository, NodeConfig, SecretRef
 
 DEFAULT_USER, DEFAULT_PASSWORD = "DOCKER_USERNAME", "DOCKER_PASSWORD"  # the seed's variables
 PUSH_WORKERS = 3
@@ -42,8 +43,9 @@ ENGINE_PREFIX = "docker-daemon:"  # skopeo's name for the same transport
 
 class DockerConfig(NodeConfig):
     image: str = Field(description="REGISTRY/NAME, e.g. ghcr.io/acme/widgets")
-    source: str = Field(description="The OCI layout folder or tarball a build stage writes, "
-                        "or docker-daemon:NAME for an image in the local Docker engine")
+    source: Annotated[str, InRepository(unless_prefix=ENGINE_PREFIX)] = Field(
+        description="The OCI layout folder or tarball a build stage writes, or "
+        "docker-daemon:NAME for an image in the local Docker engine")
     tags: list[str] = Field(default_factory=lambda: ["{version}", "latest"])
     username: str | None = Field(None, description="default $DOCKER_USERNAME")
     password: SecretRef | None = Field(None, description="e.g. ${secrets.registry}; "
@@ -187,7 +189,7 @@ def _source(source: str, ctx: StepContext) -> Iterator[Path]:
     tarball under .scalpel/ (removed after the push)."""
     name = _engine_image(source)
     if name is None:
-        yield ctx.release.repo / source
+        yield inside(ctx.release.repo, source, what="docker: the image source")
         return
     folder = ctx.release.workdir / "cache" / "docker"
     folder.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,8 @@ from pydantic import Field
 from scalpel_plan import git
 from scalpel_plan.content import version_files
 from scalpel_plan.content.changelog import section_of, write_section
+from scalpel_plan.errors import ProviderError
+from scalpel_plan.files import inside
 from scalpel_plan.masking import mask
 from scalpel_plan.providers.base import (
     RELEASE_COMMIT,
@@ -98,9 +100,14 @@ def _desired(node: Node, release: Release) -> Attributes:
     assert isinstance(config, GitCommitConfig)
     edits = {}
     for rule in config.files:  # against HEAD's files: what the release commit must change
+        version_files.pattern_for(rule["path"], rule.get("pattern"))  # a broken one first
+        committed = git.show_file(release.repo, "HEAD", rule["path"])
+        if committed is None:  # never read from the disk: the plan shows committed text only
+            raise ProviderError(f"{ADDRESS}: version file {rule['path']} is not in HEAD",
+                                hint=f"commit it first (git add {rule['path']}): the release "
+                                "commit bumps files git has, never an untracked or ignored one")
         planned = version_files.plan_edits(release.repo, rule["path"], rule.get("pattern"),
-                                           release.version,
-                                           text=git.show_file(release.repo, "HEAD", rule["path"]))
+                                           release.version, text=committed)
         if planned:
             edits[rule["path"]] = [asdict(e) for e in planned]
     after: Attributes = {"kind": "commit", "release": release.version,
@@ -159,8 +166,8 @@ def on_head(release: Release, recorded: Attributes) -> bool:
 def _write_changelog(repo: Path, changelog: dict[str, str]) -> str:
     """Add the release's section to the changelog file (unless an earlier, interrupted apply
     did); the path to commit."""
-    write_section(repo / changelog["file"], changelog["section"], changelog["marker"],
-                  replace=True)
+    write_section(inside(repo, changelog["file"], what="changelog file"), changelog["section"],
+                  changelog["marker"], replace=True)
     return changelog["file"]
 
 

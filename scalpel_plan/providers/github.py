@@ -7,14 +7,14 @@ The base URL is configurable for GitHub Enterprise (`https://HOST/api/v3`).
 
 from __future__ import annotations
 
-import glob
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import Field
 
 from scalpel_plan.errors import ProviderError
+from scalpel_plan.files import glob_inside
 from scalpel_plan.http import Http
 from scalpel_plan.providers.base import (
     Attributes,
@@ -26,7 +26,7 @@ from scalpel_plan.providers.base import (
     StepContext,
     fill,
 )
-from scalpel_plan.spec.model import NodeConfig, SecretRef
+from scalpel_plan.spec.model import InRepository, NodeConfig, SecretRef
 
 DEFAULT_TOKEN = "GITHUB_TOKEN"  # the seed's variable, used when no token is declared
 API_VERSION = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
@@ -38,7 +38,8 @@ class GithubConfig(NodeConfig):
     token: SecretRef | None = Field(None, description="e.g. ${secrets.github_token}; "
                                     "default $GITHUB_TOKEN")
     name: str = Field("{tag}", description="The release's title")
-    assets: list[str] = Field(default_factory=list, description="Globs, from the repository")
+    assets: Annotated[list[str], InRepository(glob=True)] = Field(
+        default_factory=list, description="Globs, from the repository")
     latest: bool = True
 
 
@@ -125,9 +126,10 @@ class GithubProvider(Provider):
 
     @staticmethod
     def _asset_paths(repo: Path, after: Attributes) -> list[Path]:
-        paths = [Path(p) for pattern in after["assets"]
-                 for p in sorted(glob.glob(str(repo / pattern)))]
-        missing = [pattern for pattern in after["assets"] if not glob.glob(str(repo / pattern))]
+        matched = {pattern: glob_inside(repo, pattern, what="github: the asset pattern")
+                   for pattern in after["assets"]}
+        paths = [path for found in matched.values() for path in found]
+        missing = [pattern for pattern, found in matched.items() if not found]
         if missing:
             raise ProviderError(f"github: no file matches {', '.join(missing)}",
                                 hint="check the build stage's output")

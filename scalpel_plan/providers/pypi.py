@@ -8,7 +8,6 @@ re-uploaded). Uploads run in parallel and cannot be undone.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import re
 import tarfile
@@ -16,11 +15,12 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from email.parser import HeaderParser
 from pathlib import Path
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import Field
 
 from scalpel_plan.errors import ProviderError, ScalpelError
+from scalpel_plan.files import glob_inside
 from scalpel_plan.http import Http
 from scalpel_plan.providers.base import (
     Attributes,
@@ -32,7 +32,7 @@ from scalpel_plan.providers.base import (
     StepContext,
 )
 from scalpel_plan.secrets import SecretsManager
-from scalpel_plan.spec.model import NodeConfig, SecretRef
+from scalpel_plan.spec.model import InRepository, NodeConfig, SecretRef
 
 PYPI_UPLOAD = "https://upload.pypi.org/legacy/"
 DEFAULT_TOKEN = "PYPI_TOKEN"  # the seed's variable, used when no password is declared
@@ -44,7 +44,8 @@ class PypiConfig(NodeConfig):
     repository: str = Field(PYPI_UPLOAD, description="The upload URL")
     index: str | None = Field(None, description="The simple index; derived from repository")
     package: str | None = Field(None, description="The distribution name; the project's")
-    files: str = Field("dist/*", description="Glob of the wheels and sdists, from the repo")
+    files: Annotated[str, InRepository(glob=True)] = Field(
+        "dist/*", description="Glob of the wheels and sdists, from the repo")
     username: str = "__token__"
     password: SecretRef | None = Field(None, description="e.g. ${secrets.pypi_token}; "
                                        "default $PYPI_TOKEN")
@@ -108,7 +109,7 @@ class PypiProvider(Provider):
         if paths:
             self._confirm_index(change, {p.name: _sha256(p) for p in paths})
             return
-        found = sorted(Path(p) for p in glob.glob(str(release.repo / after["pattern"])))
+        found = glob_inside(release.repo, after["pattern"], what=f"{change.address}: files")
         others = [(p.name, v) for p in found
                   if p.is_file() and (v := _version_of(p.name, after["package"]))]
         if others:
@@ -245,7 +246,7 @@ def _published(http: Http, index: str, package: str, version: str) -> dict[str, 
 
 
 def _matching(repo: Path, pattern: str, package: str, version: str) -> list[Path]:
-    found = sorted(Path(p) for p in glob.glob(str(repo / pattern)))
+    found = glob_inside(repo, pattern, what="pypi: files")
     return [p for p in found if p.is_file() and _version_of(p.name, package) == version]
 
 

@@ -7,6 +7,7 @@ fails when the committed file and the models drift apart.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,6 +29,16 @@ SecretRef = Annotated[str, Field(
     description="A declared secret, ${secrets.NAME}: never the value itself")]
 
 
+@dataclass(frozen=True)
+class InRepository:
+    """Field metadata: the value (each value, of a list) is a path or a ``glob`` pattern of a
+    file in the repository; validate checks that it stays inside it, outside .git/ (values
+    starting with ``unless_prefix`` name something else)."""
+
+    glob: bool = False
+    unless_prefix: str | None = None
+
+
 class Model(BaseModel):
     """Frozen, and strict about unknown keys: a misspelt key is an error, never ignored."""
 
@@ -41,7 +52,7 @@ class Project(Model):
 
 
 class VersionFileRule(Model):
-    path: str
+    path: Annotated[str, InRepository()]
     pattern: str | None = Field(None, description="A regex with a (?P<version>...) group")
 
 
@@ -71,7 +82,7 @@ class VersionPolicy(Model):
         default_factory=lambda: dict(DEFAULT_BUMPS),
         description="Commit type → the part it bumps (a breaking change always bumps major); "
         "other types bump nothing")
-    files: list[str | VersionFileRule] = Field(
+    files: Annotated[list[str | VersionFileRule], InRepository()] = Field(
         default_factory=list, description="Files that spell the version: bumped in the release "
         "commit (pyproject.toml, package.json, *.py with __version__, or {path, pattern})")
     commit_message: str = Field("chore(release): {version}",
@@ -96,7 +107,8 @@ DEFAULT_CATEGORIES = {
 
 
 class ChangelogConfig(Model):
-    file: str = Field("CHANGELOG.md", description="The changelog the release updates")
+    file: Annotated[str, InRepository()] = Field("CHANGELOG.md", description="The changelog "
+                                                 "the release updates")
     marker: str = Field("<!-- scalpel: new releases go below this line -->",
                         description="New sections are inserted right under this line")
     categories: dict[str, str] = Field(

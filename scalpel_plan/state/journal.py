@@ -89,6 +89,6 @@ def read_journal(path: Path) -> list[Event]:
             continue
         try:
             events.append(json.loads(line))
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
             break  # only the last line can be torn; nothing valid follows it
     return events

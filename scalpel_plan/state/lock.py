@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import fcntl
 import getpass
-import json
 import os
 import socket
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from scalpel_plan.errors import LockHeldError, StateError, cannot
+from scalpel_plan.files import read_document
 from scalpel_plan.state.model import now
 
 POLL_SECONDS = 0.1
@@ -47,10 +47,7 @@ class StateLock:
         """Who holds the lock now, or None when it is free."""
         if not self.info_path.exists() or not self._held_by_someone():
             return None
-        try:
-            return LockInfo.model_validate_json(self.info_path.read_text())
-        except (OSError, ValueError):
-            return None
+        return self._read_info()
 
     def _held_by_someone(self) -> bool:
         if not self.lock_path.exists():
@@ -106,9 +103,11 @@ class StateLock:
         return info
 
     def _read_info(self) -> LockInfo | None:
+        """Who took the lock, as they wrote it; None when that cannot be read (a damaged or
+        hostile file is no holder)."""
         try:
-            return LockInfo.model_validate(json.loads(self.info_path.read_text()))
-        except (OSError, ValueError):
+            return LockInfo.model_validate(read_document(self.info_path))
+        except (OSError, ValueError):  # DocumentError and pydantic's are ValueErrors
             return None
 
 

@@ -34,7 +34,7 @@ def plan_text(plan: Plan) -> str:
         for change in actionable:
             lines += [*change_block(change), ""]
     else:
-        lines += [f"Every node is up to date; applying records the {plan.mode}.", ""]
+        lines += [_nothing_to_carry_out(plan), ""]
     if plan.rollback is not None and plan.rollback.by_hand:
         lines += ["[bold]Cannot be undone[/] (do this by hand if it matters):", ""]
         lines += [f"  [yellow]![/] {escape(d.address or '')}: {escape(d.message)}"
@@ -42,6 +42,17 @@ def plan_text(plan: Plan) -> str:
         lines.append("")
     lines.append(_counts_line(plan))
     return "\n".join(lines)
+
+
+def _nothing_to_carry_out(plan: Plan) -> str:
+    """What applying a plan without a step does: a rollback or a release an earlier apply
+    started is recorded; any other release is not (nothing would have made it)."""
+    from scalpel_plan.content.versioning import CONTINUES
+
+    if plan.release is None or plan.release.reason.startswith(CONTINUES):
+        return f"Every node is up to date; applying records the {plan.mode}."
+    return "Every node is up to date: there is no step to carry out, and applying records " \
+        "no release."
 
 
 def _rollback_header(plan: Plan) -> list[str]:

@@ -143,6 +143,11 @@ class UI:
                            f"{'s' * (len(acted) != 1)} done; {escape(r.project)} "
                            f"{escape(r.to_version)} is live again.")
             return
+        if result.ok and release is not None and not acted:  # an earlier apply did the steps
+            self.out.print(f"[green bold]Apply complete![/] No step was left to do: an earlier "
+                           f"apply did them; {escape(release.project)} "
+                           f"{escape(release.version)} is recorded as released.")
+            return
         if result.ok:
             what = f"{release.project} {release.version} released" if release else "nothing to do"
             self.out.print(f"[green bold]Apply complete![/] {len(acted)} step"
