@@ -364,6 +364,8 @@ def _check_secret_refs(b: _Build) -> None:
         for sub_path, text in _strings(raw, path):
             for match in SECRET_REF.finditer(text):
                 _check_secret(b, match.group(1), declared, sub_path, address)
+                if node.section == "stages":
+                    _check_stage_secret(b, node, match.group(1), sub_path, address)
         if isinstance(node.config, NodeConfig) and hasattr(node.config, "secrets"):
             for i, name in enumerate(getattr(node.config, "secrets", [])):
                 _check_secret(b, name, declared, [*path, "secrets", i], address)
@@ -378,6 +380,31 @@ def _check_secret(b: _Build, name: str, declared: set[str], path: list[str | int
     b.problem(f"{address} uses undeclared secret '{name}'", path, address=address,
               hint=f"did you mean '{close[0]}'?" if close
               else f"declare it under `secrets:`, e.g. {example}")
+
+
+def _check_stage_secret(b: _Build, node: Node, name: str, path: list[str | int],
+                        address: str) -> None:
+    """A stage gets only the secrets its `secrets:` lists, as their variables: a reference
+    in `run:` would put the value on a command line (or reach the shell as it is), one in
+    `env:` to a secret it does not list would hand it over by the back door."""
+    config = node.config
+    listed = getattr(config, "secrets", [])
+    decl = b.loaded.spec.secrets.get(name)
+    where = b.where[address]
+    field = path[len(where)] if len(path) > len(where) else None
+    if decl is None:
+        return  # undeclared: said already
+    variable = f"${decl.env}"
+    if field == "run":
+        how = (f"use {variable} in the command (the stage lists {name})" if name in listed
+               else f"list it under this stage's `secrets: [{name}]` and use {variable}")
+        b.problem(f"{address}: ${{secrets.{name}}} in `run:` is not replaced (a secret never "
+                  "goes on a command line)", path, address=address, hint=how)
+    elif field == "env" and name not in listed:
+        b.problem(f"{address} passes secret '{name}' in `env:` without listing it under "
+                  "`secrets:`", path, address=address,
+                  hint=f"add it: `secrets: [{name}]` (a stage gets only the secrets it "
+                  "lists, as their variables)")
 
 
 def _strings(value: Any, path: list[str | int]) -> Iterator[tuple[list[str | int], str]]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from scalpel_plan.masking import mask_bytes
+from scalpel_plan.masking import ByteStreamMasker
 
 KILL_GRACE_SECONDS = 5.0
 
@@ -80,7 +80,7 @@ def run(
     if not _running.add(proc):  # stop_running came between the start and now
         _end_group(proc)
     try:
-        if log:  # line by line through the secrets mask: a value never reaches the log
+        if log:  # through the stream mask as it comes: a value never reaches the log
             assert proc.stdout is not None
             if stdin is not None and proc.stdin is not None:
                 proc.stdin.write(stdin.encode())
@@ -173,19 +173,16 @@ def resume_running() -> None:
     _running.resume()
 
 
-def _copy_masked(source: IO[bytes], log: IO[bytes], longest: int = 1 << 16) -> None:
-    """Copy a command's output to its log as it comes, masking each complete line (a line
-    longer than ``longest`` is masked in pieces of that size)."""
-    pending = b""
-    while chunk := source.read1(longest) if hasattr(source, "read1") else source.read(longest):
-        pending += chunk
-        cut = pending.rfind(b"\n") + 1 if len(pending) < longest else len(pending)
-        if cut:
-            log.write(mask_bytes(pending[:cut]))
+def _copy_masked(source: IO[bytes], log: IO[bytes], chunk: int = 1 << 16) -> None:
+    """Copy a command's output to its log as it comes, through the secrets mask: a secret
+    cut by a read boundary (or printed line by line) is masked all the same, the tail that
+    could be its start waits for the next read."""
+    masker = ByteStreamMasker()
+    while data := source.read1(chunk) if hasattr(source, "read1") else source.read(chunk):
+        if masked := masker.feed(data):
+            log.write(masked)
             log.flush()
-            pending = pending[cut:]
-    if pending:
-        log.write(mask_bytes(pending))
+    log.write(masker.close())
 
 
 class _Deadline:

@@ -3,16 +3,25 @@ masked by value wherever text leaves Scalpel (see ``scalpel_plan.masking``).
 
 A value is read once and cached for the secret's ``ttl``; state and plan files only ever hold
 ``${secrets.NAME}``. A stage sees only the secrets it declares.
+
+Once loaded, every secret's variable leaves Scalpel's own environment (the values stay in
+this module, where the managers read them): a command Scalpel runs, a stage or a git hook,
+cannot read them from ``/proc/<scalpel's pid>/environ``, whose strings are overwritten in
+place, nor inherit them. On Linux the process is also made non-dumpable (no other process of
+the user can read its memory or its environment).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import datetime as dt
 import os
 import re
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,6 +34,74 @@ MASK = masking.MASK
 # are masked, and kept from stages, whether declared or not.
 DEFAULT_ENVS = ("PYPI_TOKEN", "DOCKER_USERNAME", "DOCKER_PASSWORD", "GITHUB_TOKEN",
                 "SLACK_WEBHOOK", "SMTP_PASSWORD")
+
+
+_VAULT: dict[str, str] = {}  # the variables moved out of os.environ, with their values
+
+
+class _ProcessEnvironment(Mapping[str, str]):
+    """os.environ, and the secrets' variables this process moved out of it."""
+
+    def __getitem__(self, key: str) -> str:
+        value = os.environ.get(key)
+        return _VAULT[key] if value is None else value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**_VAULT, **os.environ})
+
+    def __len__(self) -> int:
+        return len({**_VAULT, **os.environ})
+
+
+def hide_from_environment(envs: Iterable[str]) -> None:
+    """Move the variables ``envs`` out of this process's environment (kept for the secrets
+    managers): their strings are overwritten where the kernel shows them
+    (/proc/<pid>/environ), then unset, so that no command started later inherits them."""
+    for env in envs:
+        value = os.environ.get(env)
+        if value is None:
+            continue
+        _VAULT[env] = value
+        _overwrite_in_place(env)
+        del os.environ[env]
+    _not_dumpable()
+
+
+def restore_environment() -> None:
+    """For tests that run the CLI in-process: put the variables back in os.environ and
+    forget them, as the next process would find its environment."""
+    for env, value in _VAULT.items():
+        os.environ.setdefault(env, value)
+    _VAULT.clear()
+
+
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+
+def _overwrite_in_place(env: str) -> None:
+    """Zero the value of ``env`` in the C environment's own string (for the variables the
+    process started with, the block /proc/<pid>/environ reads, which unsetenv leaves)."""
+    libc = _libc()
+    if libc is None:
+        return
+    libc.getenv.restype = ctypes.c_void_p
+    address = libc.getenv(env.encode())
+    if address:
+        ctypes.memset(address, 0, len(ctypes.string_at(address)))
+
+
+def _not_dumpable() -> None:
+    """prctl(PR_SET_DUMPABLE, 0): other processes of the same user can neither read this
+    one's memory nor its /proc files (a command's own process is dumpable again after exec)."""
+    libc = _libc()
+    if libc is not None:
+        libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
 
 
 class SecretDecl(Protocol):
@@ -106,7 +183,8 @@ class SecretsManager:
                  on_load: Callable[[str], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.declared: dict[str, SecretDecl] = dict(declared)
-        self._environ = os.environ if environ is None else environ
+        self._environ: Mapping[str, str] = _ProcessEnvironment() if environ is None \
+            else environ
         self._on_load = on_load
         self._clock = clock
         self._cache: dict[str, Secret] = {}
@@ -119,6 +197,8 @@ class SecretsManager:
             self.get(name)
         for env in DEFAULT_ENVS:
             self._remember(self._environ.get(env))
+        if isinstance(self._environ, _ProcessEnvironment):  # no command reads them from us
+            hide_from_environment([*(d.env for d in self.declared.values()), *DEFAULT_ENVS])
 
     def get(self, name: str) -> Secret:
         decl = self.declared.get(name)
@@ -136,6 +216,10 @@ class SecretsManager:
     def _remember(self, value: str | None) -> None:
         if value and masking.register(value) and self._on_load is not None:
             self._on_load(value)
+
+    def has_env(self, env: str) -> bool:
+        """Whether the variable ``env`` is set (for a provider's optional credentials)."""
+        return bool(self._environ.get(env))
 
     def from_env(self, env: str) -> str:
         """A provider's default secret (the seed's PYPI_TOKEN, ...), masked like the others."""

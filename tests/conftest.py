@@ -30,9 +30,10 @@ PINNED = {
 def _pinned_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Every git command in a test is deterministic and ignores the machine's config; the
     secrets mask starts empty (values are registered process-wide, as the CLI loads them)."""
-    from scalpel_plan import masking
+    from scalpel_plan import masking, secrets
 
     masking.forget_all()
+    secrets.restore_environment()
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     home = tmp_path / "home"
     home.mkdir()
@@ -42,6 +43,7 @@ def _pinned_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Non
     (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[tag]\n\tgpgSign = false\n")
     yield
     masking.forget_all()
+    secrets.restore_environment()  # before monkeypatch undoes its own settings
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -109,6 +111,9 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.chdir(cwd)
         capsys.readouterr()
         code = main(list(args))
+        from scalpel_plan import secrets
+
+        secrets.restore_environment()  # the next command is a new process: it has them
         captured = capsys.readouterr()
         return Result(code, captured.out, captured.err)
 

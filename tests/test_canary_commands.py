@@ -15,12 +15,13 @@ page, exports, the folder `init` wrote), every commit, annotated tag and ref of 
 the clone (our own quoting commits for their patch only: their messages are ours), and every
 request the webhook receiver got.
 
+Each sink that leaves the machine and is not here has its own test in test_canary_sinks.py.
 The canary has a `_` (Markdown escapes it), `+` and `/` (URL encoding changes them), a `"`
 (JSON and HTML escape it), and `<`, `|` and `&` (Markdown tables and HTML escape them), so each
 encoded form really differs from the raw value. It is searched raw, URL-encoded, base64 (at
-any alignment), JSON-, Markdown- and HTML-escaped; in each output also with its backslash
-escapes, HTML entities and %-escapes undone; and as its random parts alone (a value cut in two
-by a length limit is a leak too).
+any alignment, URL-safe, wrapped at 76 and 64 columns), JSON-, Markdown- and HTML-escaped,
+shell-quoted; in each output also with its backslash escapes, HTML entities and %-escapes
+undone; and as its random parts alone (a value cut in two by a length limit is a leak too).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from __future__ import annotations
 import base64
 import html
 import json
+import shlex
+import textwrap
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
@@ -243,6 +246,11 @@ def canary_forms(value: str) -> dict[str, bytes]:
     for offset in (0, 1, 2):  # the value inside a longer text, base64-encoded
         found[f"base64 inside a text (offset {offset})"] = base64.b64encode(
             b"\0" * offset + value.encode())[4 if offset else 0:-4]
+    for width in (76, 64):  # as MIME and PEM wrap it
+        found[f"base64 wrapped at {width}"] = "\n".join(
+            textwrap.wrap(b64.decode(), width)[:2]).encode()
+    found["URL-safe base64"] = base64.urlsafe_b64encode(value.encode())
+    found["shell-quoted"] = shlex.quote(value).encode()
     return found
 
 

@@ -9,6 +9,7 @@ from scalpel_plan.content.notes import BUILTIN, ReleaseNotesTemplate
 from scalpel_plan.content.versioning import VersionDecision, tag_for
 from scalpel_plan.errors import ScalpelError
 from scalpel_plan.files import inside
+from scalpel_plan.masking import mask
 from scalpel_plan.spec.model import Spec
 
 
@@ -35,4 +36,5 @@ def release_notes(spec: Spec, root: Path, changes: ReleaseChanges, project: str,
                                hint=f"built-in: {', '.join(BUILTIN)}; or a Jinja2 file "
                                "relative to release.yml")
         name = notes.registry.load_file(path, name).name
-    return notes.render(name, changes, project=project, previous=previous)
+    # a commit message may quote a secret, in any spelling a template gives it: masked
+    return mask(notes.render(name, changes, project=project, previous=previous))

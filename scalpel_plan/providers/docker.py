@@ -221,9 +221,7 @@ def _credentials(attrs: Attributes, secrets: SecretsManager) -> tuple[str, str] 
 
 
 def _optional_env(secrets: SecretsManager, env: str) -> str | None:
-    import os
-
-    return secrets.from_env(env) if os.environ.get(env) else None
+    return secrets.from_env(env) if secrets.has_env(env) else None
 
 
 

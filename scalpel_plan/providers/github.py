@@ -16,6 +16,7 @@ from pydantic import Field
 from scalpel_plan.errors import ProviderError
 from scalpel_plan.files import glob_inside
 from scalpel_plan.http import Http
+from scalpel_plan.masking import mask
 from scalpel_plan.providers.base import (
     Attributes,
     Change,
@@ -81,7 +82,8 @@ class GithubProvider(Provider):
         after = change.after
         if change.action == "update":
             return self._make_latest(change, ctx)
-        fields = {"tag_name": after["tag"], "name": after["name"], "body": after["body"],
+        fields = {"tag_name": after["tag"], "name": mask(after["name"]),  # it leaves Scalpel
+                  "body": mask(after["body"]),
                   "prerelease": after["prerelease"],
                   "make_latest": "true" if after["latest"] else "false"}
         with _Api(after, ctx) as api:

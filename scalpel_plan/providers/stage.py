@@ -22,6 +22,7 @@ from scalpel_plan.providers.base import (
     Release,
     StepContext,
 )
+from scalpel_plan.secrets import REFERENCE
 from scalpel_plan.spec.model import StageConfig
 
 DEFAULT_TIMEOUT = 600.0
@@ -97,9 +98,15 @@ class StageProvider(Provider):
         log = ctx.log_dir / f"{change.address}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         # only the secrets the stage declares: every other secret's variable is removed
-        base = {**os.environ, **ctx.extra_env, **ctx.secrets.resolve(change.after.get("env", {})),
-                **_release_env(ctx)}
-        env = ctx.secrets.stage_environment(base, change.after.get("secrets", []))
+        listed = change.after.get("secrets", [])
+        given = change.after.get("env", {})
+        for name in sorted({n for v in given.values() for n in REFERENCE.findall(str(v))}
+                           - set(listed)):  # validate says so too; a tampered plan
+            raise ProviderError(f"{change.address} passes secret '{name}' in `env:` without "
+                                "listing it under `secrets:`",
+                                hint=f"add it to the stage: `secrets: [{name}]`")
+        base = {**os.environ, **ctx.extra_env, **ctx.secrets.resolve(given), **_release_env(ctx)}
+        env = ctx.secrets.stage_environment(base, listed)
         limit = min(t for t in (ctx.timeout, change.after["timeout"]) if t)
         done = process.run(command, cwd=ctx.release.repo, env=env, timeout=limit, log_path=log)
         if done.stopped:
