@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,12 +62,14 @@ def head(repo: Path) -> str | None:
 
 
 def has_commit(repo: Path, sha: str) -> bool:
-    return git(repo, "cat-file", "-e", f"{sha}^{{commit}}", check=False).ok
+    return git(repo, "cat-file", "-e", "--end-of-options", f"{sha}^{{commit}}",
+               check=False).ok
 
 
 def tag_commit(repo: Path, tag: str) -> str | None:
     """The commit a local tag points at (peeled), or None when the tag does not exist."""
-    done = git(repo, "rev-parse", "--verify", "-q", f"refs/tags/{tag}^{{commit}}", check=False)
+    done = git(repo, "rev-parse", "--verify", "-q", "--end-of-options",
+               f"refs/tags/{tag}^{{commit}}", check=False)
     return done.stdout.strip() if done.ok else None
 
 
@@ -112,7 +115,7 @@ def log(repo: Path, revisions: str = "HEAD") -> Iterator[Commit]:
     pending = ""
     fields: list[str] = []
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    command = ["git", "log", "-z", f"--format={LOG_FORMAT}", revisions, "--"]
+    command = ["git", "log", "-z", f"--format={LOG_FORMAT}", "--end-of-options", revisions, "--"]
     try:
         for data in process.stream(command, cwd=repo, env=_env()):
             tokens = (pending + decoder.decode(data)).split("\0")
@@ -146,7 +149,7 @@ def _commit(fields: list[str]) -> Commit:
 def parents(repo: Path, revisions: str = "HEAD") -> dict[str, tuple[str, ...]]:
     """commit → its parents, for every commit of ``revisions`` (one `git rev-list --parents`
     read: the history's shape, walked in Python by ``content.history``)."""
-    done = git(repo, "rev-list", "--parents", revisions, "--", check=False)
+    done = git(repo, "rev-list", "--parents", "--end-of-options", revisions, "--", check=False)
     if not done.ok:
         raise GitError(f"`git rev-list {revisions}` failed: {done.stderr.strip()}",
                        hint="check that the revisions exist: `git log " + revisions + "`")
@@ -164,7 +167,7 @@ def commits_since(repo: Path, since: str | None) -> list[Commit]:
 
 def remote_tags(repo: Path, remote: str, timeout: float | None = None) -> dict[str, str]:
     """Tag name → peeled commit on ``remote`` (annotated tags resolved through ``^{}``)."""
-    done = git(repo, "ls-remote", "--tags", remote, check=False, timeout=timeout)
+    done = git(repo, "ls-remote", "--tags", "--", remote, check=False, timeout=timeout)
     if not done.ok:
         raise GitError(
             f"cannot read tags from remote '{remote}': {done.stderr.strip()}",
@@ -186,7 +189,9 @@ def remotes(repo: Path) -> list[str]:
 
 
 def create_tag(repo: Path, tag: str, commit: str, message: str) -> None:
-    git(repo, "tag", "--annotate", "--message", message, tag, commit)
+    if (problem := ref_name_problem(tag)) is not None:
+        raise GitError(f"refusing to make tag {tag!r}: {problem}")
+    git(repo, "tag", "--annotate", "--message", message, "--", tag, commit)
 
 
 def push_tag(repo: Path, remote: str, tag: str, timeout: float | None = None, *,
@@ -195,7 +200,7 @@ def push_tag(repo: Path, remote: str, tag: str, timeout: float | None = None, *,
     both land or neither does. A branch that moved on the remote (someone pushed first) is a
     GitError in Scalpel's words, saying nothing was pushed."""
     refs = [f"{commit}:refs/heads/{branch}"] if branch and commit else []
-    done = git(repo, "push", "--atomic", "--porcelain", remote, *refs, f"refs/tags/{tag}",
+    done = git(repo, "push", "--atomic", "--porcelain", "--", remote, *refs, f"refs/tags/{tag}",
                timeout=timeout, check=False)
     if done.ok:
         return
@@ -228,7 +233,7 @@ def remote_moved(remote: str, branch: str) -> GitError:
 def remote_branch(repo: Path, remote: str, branch: str,
                   timeout: float | None = None) -> str | None:
     """The commit ``branch`` points at on ``remote`` (None when it has no such branch)."""
-    done = git(repo, "ls-remote", "--heads", remote, f"refs/heads/{branch}", check=False,
+    done = git(repo, "ls-remote", "--heads", "--", remote, f"refs/heads/{branch}", check=False,
                timeout=timeout)
     if not done.ok:
         raise GitError(f"cannot read branch {branch} from remote '{remote}': "
@@ -244,17 +249,18 @@ def remote_branch(repo: Path, remote: str, branch: str,
 def is_ancestor(repo: Path, ancestor: str, descendant: str) -> bool:
     """Whether ``ancestor`` is ``descendant`` or one of its ancestors (False when either is
     not a commit here, e.g. one only a remote has)."""
-    return git(repo, "merge-base", "--is-ancestor", ancestor, descendant, check=False).ok
+    return git(repo, "merge-base", "--is-ancestor", "--end-of-options", ancestor, descendant,
+               check=False).ok
 
 
 def on_a_remote(repo: Path, commit: str) -> bool:
     """Whether any remote-tracking branch here contains ``commit`` (it was pushed)."""
-    return bool(git(repo, "branch", "-r", "--contains", commit, check=False).stdout.strip())
+    return bool(git(repo, "branch", "-r", f"--contains={commit}", check=False).stdout.strip())
 
 
 def show_file(repo: Path, revision: str, path: str) -> str | None:
     """The text of ``path`` at ``revision`` (None when it is not there)."""
-    done = git(repo, "show", f"{revision}:{path}", check=False)
+    done = git(repo, "show", "--end-of-options", f"{revision}:{path}", check=False)
     return done.stdout if done.ok else None
 
 
@@ -263,9 +269,9 @@ def move_tags(repo: Path, tags: list[str], commit: str, remote: str | None,
     """Point lightweight ``tags`` (moving ones: stable, latest) at ``commit``, here and, with
     ``remote``, there (forced, in one atomic push)."""
     for tag in tags:
-        git(repo, "tag", "--force", tag, commit)
+        git(repo, "tag", "--force", "--", tag, commit)
     if remote and tags:
-        git(repo, "push", "--atomic", "--porcelain", "--force", remote,
+        git(repo, "push", "--atomic", "--porcelain", "--force", "--", remote,
             *(f"refs/tags/{t}:refs/tags/{t}" for t in tags), timeout=timeout)
 
 
@@ -319,18 +325,19 @@ def fetch_branch(repo: Path, remote: str, branch: str, timeout: float) -> str | 
     there, or None when the remote has no such branch. A GitError when it cannot be read."""
     if remote.startswith("-") or branch.startswith("-"):
         raise GitError(f"refusing remote {remote!r} / branch {branch!r}")
-    listed = git(repo, "ls-remote", "--heads", remote, f"refs/heads/{branch}",
+    listed = git(repo, "ls-remote", "--heads", "--", remote, f"refs/heads/{branch}",
                  timeout=timeout).stdout.split()
     if not listed:
         return None
-    git(repo, "fetch", "--quiet", "--no-tags", remote,
+    git(repo, "fetch", "--quiet", "--no-tags", "--", remote,
         f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}", timeout=timeout)
     return listed[0]
 
 
 def ahead_behind(repo: Path, commit: str, other: str) -> tuple[int, int]:
     """(commits on ``commit`` not on ``other``, commits on ``other`` not on ``commit``)."""
-    out = git(repo, "rev-list", "--left-right", "--count", f"{commit}...{other}").stdout.split()
+    out = git(repo, "rev-list", "--left-right", "--count", "--end-of-options",
+              f"{commit}...{other}", "--").stdout.split()
     return int(out[0]), int(out[1])
 
 
@@ -407,3 +414,34 @@ def clear_stale_locks(repo: Path) -> list[str]:
         where = lock.relative_to(folder.parent) if folder.parent in lock.parents else lock
         removed.append(f"removed {where}, left by a git process that is no longer running")
     return removed
+
+
+REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+
+
+def ref_name_problem(name: str) -> str | None:
+    """Why git refuses ``name`` as a tag or branch name (the rules of `git check-ref-format`,
+    and git tag's and branch's own: no leading '-'), or None when it takes it."""
+    if not name:
+        return "it is empty"
+    if name.startswith("-"):
+        return "it starts with '-', which git reads as an option"
+    if (found := REF_FORBIDDEN.search(name)) is not None:
+        char = found[0]
+        shown = "a space" if char == " " else ("a control character" if ord(char) < 32 or
+                                                ord(char) == 127 else repr(char))
+        return f"it holds {shown}"
+    if ".." in name:
+        return "it holds '..'"
+    if "@{" in name:
+        return "it holds '@{'"
+    if name.startswith("/") or name.endswith("/") or "//" in name:
+        return "it starts or ends with '/', or holds '//'"
+    if name.endswith("."):
+        return "it ends with '.'"
+    for part in name.split("/"):
+        if part.startswith("."):
+            return f"a part of it ({part!r}) starts with '.'"
+        if part.endswith(".lock"):
+            return f"a part of it ({part!r}) ends with '.lock'"
+    return None

@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from scalpel_plan import git
 from scalpel_plan.errors import Diagnostic, SpecError
 from scalpel_plan.providers.base import RELEASE_COMMIT as ADDRESS
 from scalpel_plan.providers.base import Node
 from scalpel_plan.providers.registry import Registry
-from scalpel_plan.spec import LoadedSpec
+from scalpel_plan.spec import LoadedSpec, checks
 from scalpel_plan.spec.model import NodeConfig
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
 SECTIONS = ("stages", "publish", "notify")
 MAX_CYCLES_SHOWN = 10
+MAX_NAMES_SHOWN = 10  # addresses listed in a hint
+MAX_COMPARED = 100_000  # did-you-mean comparisons in one compile (linear, not quadratic)
 SECRET_REF = re.compile(r"\$\{\s*secrets\.([^}\s]*)\s*\}")
 
 
@@ -81,6 +84,8 @@ class _Build:
     nodes: dict[str, Node] = field(default_factory=dict)
     where: dict[str, list[str | int]] = field(default_factory=dict)  # address → spec path
     problems: list[Diagnostic] = field(default_factory=list)
+    alert_only: dict[str, list[str | int]] = field(default_factory=dict)  # not steps: no node
+    compared: int = 0  # addresses compared for a did-you-mean so far
 
     def edge(self, needed: str, needer: str) -> None:
         self.requires[needer].add(needed)
@@ -106,6 +111,7 @@ def compile_graph(loaded: LoadedSpec, registry: Registry) -> Graph:
         _publish_after_push,  # nothing irreversible before the branch and tag are pushed
         _check_secret_refs,  # ${secrets.NAME} and `secrets:` must name declared secrets
         _check_alert_channels,  # alerts.on_failure names notify nodes that can send
+        _check_notes_template,  # a template file exists and compiles, naming no other
     ):
         step(build)
     order = _run_order(build)  # also names every cycle
@@ -147,10 +153,28 @@ def _add_section_nodes(b: _Build) -> None:
                 for err in exc.errors():
                     b.problem(f"{address}: {err['msg']}", [*path, *err["loc"]], address=address)
                 continue
+            _check_config_strings(b, config, path, address)
             if "success" not in getattr(config, "on", ["success"]):
+                b.alert_only[address] = path
                 continue  # a failure or rollback channel only: not a step of the release
             phase = config.phase or _default_phase(section, phases)
             _add_node(b, Node(address, provider_name, name, section, config, phase), path)
+
+
+def _check_config_strings(b: _Build, config: NodeConfig, path: list[str | int],
+                          address: str) -> None:
+    """The config's templates (only the variables `fill` knows, bounded widths) and git
+    names (by git's rules), at the position of each."""
+    for name in config.templates:
+        for sub_path, text in _strings(getattr(config, name), [*path, name]):
+            if (problem := checks.template_problem(text, checks.NODE_VARIABLES)) is not None:
+                b.problem(f"{address}.{name}: {problem}", sub_path, address=address,
+                          hint=checks.template_hint(problem))
+    for name in config.git_names:
+        for sub_path, text in _strings(getattr(config, name), [*path, name]):
+            if (problem := git.ref_name_problem(text)) is not None:
+                b.problem(f"{address}.{name}: git refuses {text!r}: {problem}", sub_path,
+                          address=address, hint="a name like origin, stable or latest")
 
 
 def _add_release_commit(b: _Build) -> None:
@@ -225,12 +249,32 @@ def _add_explicit_needs(b: _Build) -> None:
         for i, need in enumerate(node.config.needs):
             if need in b.nodes:
                 b.edge(need, address)
-                continue
-            close = difflib.get_close_matches(need, list(b.nodes), n=1, cutoff=0.6)
-            b.problem(f"{address} needs unknown node '{need}'", [*b.where[address], "needs", i],
-                      address=address,
-                      hint=f"did you mean '{close[0]}'?" if close
-                      else f"declared nodes: {', '.join(b.nodes)}")
+            else:
+                _unknown_need(b, address, need, [*b.where[address], "needs", i])
+    for address, path in b.alert_only.items():  # no step, but what they name must exist
+        raw = b.loaded.source.data[path[0]][path[1]]
+        for i, need in enumerate(raw.get("needs") or [] if isinstance(raw, dict) else []):
+            if need not in b.nodes and need not in b.alert_only:
+                _unknown_need(b, address, need, [*path, "needs", i])
+
+
+def _unknown_need(b: _Build, address: str, need: str, path: list[str | int]) -> None:
+    if need in b.alert_only:
+        b.problem(f"{address} needs {need}, which only sends alerts (no `on: [success]`): "
+                  "it is not a step of the release", path, address=address,
+                  hint=f"remove {need} from `needs`")
+        return
+    close: list[str] = []
+    if b.compared < MAX_COMPARED:  # a did-you-mean compares with every node: not for thousands
+        provider = need.split(".", 1)[0]
+        same = [a for a in b.nodes if a.split(".", 1)[0] == provider] or list(b.nodes)
+        b.compared += len(same)
+        close = difflib.get_close_matches(need, same, n=1, cutoff=0.6)
+    shown = ", ".join(itertools.islice(b.nodes, MAX_NAMES_SHOWN)) + \
+        (f" and {len(b.nodes) - MAX_NAMES_SHOWN:,} more" if len(b.nodes) > MAX_NAMES_SHOWN
+         else "")
+    b.problem(f"{address} needs unknown node '{need}'", path, address=address,
+              hint=f"did you mean '{close[0]}'?" if close else f"declared nodes: {shown}")
 
 
 def _add_phase_edges(b: _Build) -> None:
@@ -350,6 +394,36 @@ def _check_alert_channels(b: _Build) -> None:
         elif not getattr(b.registry.find(channel.split(".")[0]), "announces", False):
             b.problem(f"alerts.on_failure: {channel} cannot send alerts", path,
                       hint="use a slack, email or webhook node, console or custom")
+
+
+def _check_notes_template(b: _Build) -> None:
+    from scalpel_plan.content.notes import BUILTIN, MAX_TEMPLATE, template_problem
+
+    notes = b.loaded.spec.notes
+    if notes is None or notes.template in BUILTIN:
+        return
+    path: list[str | int] = ["notes", "template"]
+    file = b.loaded.root / notes.template
+    try:
+        with file.open("rb") as fh:
+            data = fh.read(MAX_TEMPLATE + 1)
+    except (OSError, ValueError) as exc:
+        reason = "not found" if isinstance(exc, FileNotFoundError) else \
+            getattr(exc, "strerror", None) or "not a readable file"
+        b.problem(f"notes.template: {notes.template}: {reason}", path,
+                  hint=f"built-in templates: {', '.join(BUILTIN)}; or a Jinja2 file relative "
+                  "to release.yml")
+        return
+    if len(data) > MAX_TEMPLATE:
+        b.problem(f"notes.template: {notes.template} is over {MAX_TEMPLATE:,} bytes", path,
+                  hint="a release-notes template is a page of text")
+        return
+    try:
+        problem = template_problem(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        problem = f"not UTF-8 text (byte {exc.start})"
+    if problem is not None:
+        b.problem(f"notes.template: {notes.template}: {problem}", path)
 
 
 def _check_secret_refs(b: _Build) -> None:

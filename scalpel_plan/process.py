@@ -195,6 +195,9 @@ class _Deadline:
     def __init__(self, proc: subprocess.Popen[bytes], timeout: float | None) -> None:
         self.proc = proc
         self.expired = False
+        if timeout is not None:  # a timer thread takes no NaN and nothing over TIMEOUT_MAX
+            timeout = max(0.0, min(timeout, threading.TIMEOUT_MAX)) \
+                if timeout == timeout else threading.TIMEOUT_MAX
         self._timer = threading.Timer(timeout, self._expire) if timeout is not None else None
         if self._timer:
             self._timer.daemon = True

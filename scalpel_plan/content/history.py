@@ -120,7 +120,8 @@ def _cached(repo: Path, cache: Path | None, key: str, unreleased_as: str) -> lis
     if not isinstance(data, dict) or data.get("key") != key or not data.get("newest"):
         return None
     newest = data["newest"]
-    if not git.git(repo, "merge-base", "--is-ancestor", newest, "HEAD", check=False).ok:
+    if not git.git(repo, "merge-base", "--is-ancestor", "--end-of-options", newest, "HEAD",
+                   check=False).ok:
         return None  # history was rewritten under the releases: walk it again
     recent = [from_commit(c) for c in git.log(repo, f"{newest}..HEAD")]
     released = [(v, t, d, [ChangeEntry(*e) for e in entries])

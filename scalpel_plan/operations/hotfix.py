@@ -72,6 +72,9 @@ class RollbackManager:
             raise ScalpelError("the work tree has uncommitted changes",
                                hint="commit or stash them before starting a hotfix")
         commit = git.tag_commit(repo, point.name) or point.commit  # the tag's, when here
+        problem = git.ref_name_problem(branch) or git.ref_name_problem(commit)
+        if problem is not None:  # `git switch` takes no `--`: nothing may look like an option
+            raise ScalpelError(f"cannot create {branch!r} at {commit!r}: {problem}")
         done = git.git(repo, "switch", "-c", branch, commit, check=False)
         if not done.ok:
             raise ScalpelError(f"cannot create {branch} at {commit[:12]}: "

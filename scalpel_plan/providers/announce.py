@@ -49,6 +49,7 @@ DELIVERY_NAMESPACE = uuid.UUID("6f1d7c52-9f0e-4b8e-9a55-2b1f4c0e5d11")
 
 
 class AnnounceConfig(NodeConfig):
+    templates = ("links",)
     on: list[Event] = Field(default_factory=lambda: list[Event](["success"]), description=(
         "success: announce the release (a node in the plan); failure: receive failure alerts "
         "(see `alerts`); rollback: announce a rollback"))

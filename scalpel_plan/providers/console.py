@@ -26,6 +26,7 @@ from scalpel_plan.spec.model import NodeConfig
 
 
 class ConsoleConfig(NodeConfig):
+    templates = ("message",)
     message: str = Field("{project} {version} is released ({tag})",
                          description="The text; {project} {version} {previous} {tag} {commit}")
 

@@ -42,6 +42,7 @@ ENGINE_PREFIX = "docker-daemon:"  # skopeo's name for the same transport
 
 
 class DockerConfig(NodeConfig):
+    templates = ("tags",)
     image: str = Field(description="REGISTRY/NAME, e.g. ghcr.io/acme/widgets")
     source: Annotated[str, InRepository(unless_prefix=ENGINE_PREFIX)] = Field(
         description="The OCI layout folder or tarball a build stage writes, or "

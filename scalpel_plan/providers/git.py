@@ -31,6 +31,8 @@ from scalpel_plan.spec.model import NodeConfig
 
 
 class GitTagConfig(NodeConfig):
+    templates = ("message",)
+    git_names = ("push", "moving")
     push: str | None = Field(None, description="The remote to push the tag to, e.g. origin")
     message: str = Field("Release {version}", description="The annotated tag's message")
     moving: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")]] = Field(
@@ -102,7 +104,7 @@ class GitProvider(Provider):
         if there == commit:
             return {}
         if there is not None and not git.has_commit(release.repo, there):
-            git.git(release.repo, "fetch", "--quiet", remote, f"refs/heads/{branch}",
+            git.git(release.repo, "fetch", "--quiet", "--", remote, f"refs/heads/{branch}",
                     check=False)  # to tell whether it contains HEAD
         if there is not None and git.is_ancestor(release.repo, commit, there):
             return {}
@@ -173,7 +175,7 @@ class GitProvider(Provider):
         local = git.tag_commit(repo, tag)
         if local is not None and local != commit and remote and _stray(repo, local) and \
                 git.remote_tags(repo, remote, ctx.timeout).get(tag) is None:
-            git.git(repo, "tag", "--delete", tag)  # never pushed, on no branch: made again
+            git.git(repo, "tag", "--delete", "--", tag)  # never pushed, on no branch: made again
             local = None
         if local is None:
             git.create_tag(repo, tag, commit, after["message"])
@@ -191,7 +193,8 @@ class GitProvider(Provider):
             elif after.get("branch"):
                 _branch_contains(repo, remote, after["branch"], commit, ctx.timeout)
         git.move_tags(repo, after.get("moving", []), commit, remote, ctx.timeout)
-        obj = git.git(repo, "rev-parse", f"refs/tags/{tag}").stdout.strip()
+        obj = git.git(repo, "rev-parse", "--verify", "--end-of-options",
+                      f"refs/tags/{tag}").stdout.strip()
         recorded = {"tag": tag, "commit": commit, "remote": remote,
                     "message": after["message"], "object": obj}
         if after.get("moving"):
@@ -217,17 +220,17 @@ def _branch_contains(repo: Path, remote: str, branch: str, commit: str,
     (a fast-forward) when it is behind; one that moved elsewhere is an error."""
     there = git.remote_branch(repo, remote, branch, timeout)
     if there is not None and not git.has_commit(repo, there):
-        git.git(repo, "fetch", "--quiet", remote, f"refs/heads/{branch}", timeout=timeout,
+        git.git(repo, "fetch", "--quiet", "--", remote, f"refs/heads/{branch}", timeout=timeout,
                 check=False)  # to tell whether it contains the commit
     if there is not None and (there == commit or git.is_ancestor(repo, commit, there)):
         return
     if there is not None and not git.is_ancestor(repo, there, commit):
         raise git.remote_moved(remote, branch)
-    git.git(repo, "push", "--porcelain", remote, f"{commit}:refs/heads/{branch}",
+    git.git(repo, "push", "--porcelain", "--", remote, f"{commit}:refs/heads/{branch}",
             timeout=timeout)
 
 
 def _stray(repo: Path, commit: str) -> bool:
     """Whether no local branch contains ``commit`` (a release commit a rebase left behind)."""
-    return not git.git(repo, "for-each-ref", "--contains", commit, "--format=%(refname)",
+    return not git.git(repo, "for-each-ref", f"--contains={commit}", "--format=%(refname)",
                        "refs/heads").stdout.strip()

@@ -131,7 +131,7 @@ def _apply(change: Change, ctx: StepContext) -> Attributes:
     paths = list(after["files"])
     if after.get("replaces") and git.head(repo) == after["replaces"] and \
             not git.on_a_remote(repo, after["replaces"]):
-        paths += git.git(repo, "diff", "--name-only", "HEAD~1", "HEAD").stdout.split("\n")
+        paths += git.git(repo, "diff", "--name-only", "HEAD~1", "HEAD", "--").stdout.split("\n")
         git.git(repo, "reset", "--quiet", "--soft", "HEAD~1")  # its changes stay staged
         paths = sorted({p for p in paths if p})
     for path, edits in after["files"].items():

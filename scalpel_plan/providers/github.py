@@ -34,6 +34,7 @@ API_VERSION = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": 
 
 
 class GithubConfig(NodeConfig):
+    templates = ("name",)
     repository: str = Field(pattern=r"^[\w.-]+/[\w.-]+$", description="owner/name")
     api: str = Field("https://api.github.com", description="GitHub Enterprise: HOST/api/v3")
     token: SecretRef | None = Field(None, description="e.g. ${secrets.github_token}; "

@@ -59,7 +59,8 @@ class StageProvider(Provider):
         ran_at = recorded["ran_at"]
         if not git.is_ancestor(release.repo, ran_at, "HEAD"):
             return {"ran_on_history": False}
-        since = git.git(release.repo, "log", "--format=%s", f"{ran_at}..HEAD", "--").stdout
+        since = git.git(release.repo, "log", "--format=%s", "--end-of-options", f"{ran_at}..HEAD",
+                        "--").stdout
         return {"ran_on_history": True, "commits_since": sum(
             1 for subject in since.splitlines() if subject != release.commit_message)}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from scalpel_plan.errors import Diagnostic, SpecError
-from scalpel_plan.spec import schema
+from scalpel_plan.spec import checks, schema
 from scalpel_plan.spec.model import Spec
 from scalpel_plan.spec.source import Source, read_source
 
@@ -47,12 +47,15 @@ def pyproject_name(folder: Path) -> str | None:
 
 def load_spec(path: Path, node_configs: Mapping[str, type[BaseModel]] | None = None,
               display: str | None = None, cache: Path | None = None,
-              source: Source | None = None) -> LoadedSpec:
+              source: Source | None = None,
+              models: Mapping[str, type[BaseModel]] | None = None) -> LoadedSpec:
     """Read, validate and type release.yml; every problem is reported at once as a SpecError.
 
     ``node_configs`` (provider → config model) extends the schema with plugin providers;
     without it the shipped schema of the built-in providers is used. With a ``cache`` folder,
-    a spec already found valid against the same schema is not validated again.
+    a spec already found valid against the same schema is not validated again. With
+    ``models`` (provider → config model, every provider's), a spec the models accept strictly
+    is not run through the schema (its validation only explains what is wrong).
     """
     source = source or read_source(path, display)
     if node_configs is not None:
@@ -60,18 +63,32 @@ def load_spec(path: Path, node_configs: Mapping[str, type[BaseModel]] | None = N
     else:
         schema_text = schema.SHIPPED.read_text()
     mark = _validated_mark(cache, source.sha256, schema_text)
+    problems = checks.check_data(source)
     if mark is None or not mark.exists():
-        problems = schema.validate(source, json.loads(schema_text))
-        if problems:
-            raise SpecError(f"{source.display} is not valid", diagnostics=problems)
-        _remember(mark)
+        if models is not None and schema.valid_by_models(source.data, models):
+            found = []  # what the models accept strictly, the schema does too
+        else:
+            found = schema.validate(source, json.loads(schema_text))
+        if not found:
+            _remember(mark)
+        problems += found
+    if problems:
+        raise SpecError(f"{source.display} is not valid", diagnostics=_in_order(problems))
     try:
         spec = Spec.model_validate(source.data)
     except ValidationError as exc:  # the schema should have caught it: report, never trace
         raise SpecError(f"{source.display} is not valid", diagnostics=[
             source.diagnostic(err["msg"], [p for p in err["loc"] if isinstance(p, str | int)])
             for err in exc.errors()]) from None
+    problems = checks.check_spec(spec, source)
+    if problems:
+        raise SpecError(f"{source.display} is not valid", diagnostics=problems)
     return LoadedSpec(spec, source)
+
+
+def _in_order(problems: list[Diagnostic]) -> list[Diagnostic]:
+    unique = {(d.line, d.col, d.message): d for d in problems}
+    return sorted(unique.values(), key=lambda d: (d.line or 0, d.col or 0))
 
 
 def _validated_mark(cache: Path | None, spec_sha256: str, schema_text: str) -> Path | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -146,6 +146,11 @@ class SecretDecl(Model):
 
 class NodeConfig(Model):
     """What every node accepts, whatever its provider."""
+
+    # The fields filled with {version}, {tag}, ... (providers.base.fill): checked at validate
+    templates: ClassVar[tuple[str, ...]] = ()
+    # The fields that name git refs or remotes (git's rules, no leading '-'): checked too
+    git_names: ClassVar[tuple[str, ...]] = ()
 
     needs: list[Address] = Field(default_factory=list, description="Nodes that must finish first")
     phase: Name | None = Field(None, description="The phase (a list-form stage) this node runs in")

@@ -170,3 +170,25 @@ def _short(value: Any) -> str:
     text = json.dumps(value) if not isinstance(value, str) else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
+
+
+def valid_by_models(data: Any, node_configs: Mapping[str, type[BaseModel]]) -> bool:
+    """Whether ``data`` passes the models the schema is generated from, strictly (no value
+    converted into another type): then it passes the schema too, and the schema, whose
+    validation is most of a large spec's validate, need not run. False says nothing: the
+    schema then finds, explains and places every problem."""
+    from pydantic import ValidationError
+
+    if not isinstance(data, dict):
+        return False
+    try:
+        Spec.model_validate(data, strict=True)
+        for section in NODE_SECTIONS:
+            for address, config in (data.get(section) or {}).items():
+                model = node_configs.get(address.split(".", 1)[0])
+                if model is None or not re.match(ADDRESS_PATTERN, address):
+                    return False
+                model.model_validate(config, strict=True)
+    except (ValidationError, ValueError, TypeError):
+        return False
+    return True

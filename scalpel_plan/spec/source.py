@@ -20,6 +20,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from scalpel_plan.errors import Diagnostic, SpecError
+from scalpel_plan.spec import fast_yaml
 
 PathPart = str | int
 
@@ -79,7 +80,9 @@ def read_source(path: Path, display: str | None = None) -> Source:
         raise SpecError(f"cannot read {shown}: {exc.strerror}") from None
     try:
         decoded = text.decode("utf-8")
-        data = YAML(typ="safe", pure=True).load(decoded)
+        data = fast_yaml.load(decoded)  # None: anything beyond plain YAML, read below
+        if data is None:
+            data = YAML(typ="safe", pure=True).load(decoded)
     except UnicodeDecodeError as exc:
         raise SpecError(f"{shown}: not UTF-8 text (byte {exc.start})") from None
     except MarkedYAMLError as exc:

@@ -4,6 +4,7 @@ titles, and the Terraform-like block of one change (the Markdown folds it into a
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,9 +25,39 @@ KNOWN_AFTER_APPLY = "(known after apply)"
 
 def escape(text: str) -> str:
     """``text`` with rich's markup characters escaped."""
+    if "[" not in text and not text.endswith("\\"):
+        return text  # nothing rich would read as markup (most values: a plan has thousands)
     from rich.markup import escape as rich_escape
 
     return rich_escape(text)
+
+
+def plain(markup: str) -> str:
+    """What rich prints for ``markup`` with no colour and no wrapping (tags dropped, escapes
+    undone, control characters it strips stripped, tabs expanded), in linear time: rich's
+    own rendering of a plan of 8,000 nodes takes seconds."""
+    from rich.markup import RE_TAGS
+
+    out: list[str] = []
+    position = 0
+    for match in RE_TAGS.finditer(markup):
+        full_text, escapes, _ = match.groups()
+        start, end = match.span()
+        if start > position:
+            out.append(markup[position:start].replace("\\[", "["))
+        position = end
+        if escapes:
+            backslashes, escaped = divmod(len(escapes), 2)
+            out.append("\\" * backslashes)
+            if escaped:
+                out.append(full_text[len(escapes):])
+    if position < len(markup):
+        out.append(markup[position:].replace("\\[", "["))
+    text = STRIPPED.sub("", "".join(out))
+    return "\n".join(line.expandtabs(8) for line in text.split("\n")) if "\t" in text else text
+
+
+STRIPPED = re.compile("[\x07\x08\x0b\x0c\x0d]")  # the control codes rich drops from text
 
 
 def commit_title(c: CommitSummary) -> str:

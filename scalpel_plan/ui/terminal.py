@@ -118,9 +118,14 @@ class UI:
 
             self.raw(plan_markdown(plan))
         else:
+            from scalpel_plan.ui.common import plain
             from scalpel_plan.ui.plan_text import plan_text
 
-            self.out.print(plan_text(plan))
+            text = plan_text(plan)
+            if self.out.is_terminal:
+                self.out.print(text)
+            else:  # as rich would print it without colour, in a fraction of the time
+                self.out.file.write(plain(text) + "\n")
 
     # apply progress ----------------------------------------------------------------------
     def progress(self, mode: str) -> Progress:
