@@ -265,8 +265,10 @@ def crashing(repo, monkeypatch):
 
     monkeypatch.setenv("DEPLOY_TOKEN", "crash-canary-4f1b9e")
 
+    token = os.environ["DEPLOY_TOKEN"]  # Scalpel moves it out of os.environ once loaded
+
     def broken(*args, **kwargs):
-        raise RuntimeError(f"boom with {os.environ['DEPLOY_TOKEN']}")
+        raise RuntimeError(f"boom with {token}")
 
     monkeypatch.setattr(scalpel_plan.plan.release, "make_plan", broken)
     repo.write_spec("secrets:\n  deploy: {env: DEPLOY_TOKEN}\nstages:\n  test: {run: 'true'}\n")
