@@ -29,6 +29,7 @@ from scalpel_plan.providers.base import RELEASE_COMMIT as ADDRESS
 from scalpel_plan.providers.base import Node
 from scalpel_plan.providers.registry import Registry
 from scalpel_plan.spec import LoadedSpec, checks
+from scalpel_plan.spec.messages import from_pydantic
 from scalpel_plan.spec.model import NodeConfig
 
 if TYPE_CHECKING:
@@ -150,8 +151,8 @@ def _add_section_nodes(b: _Build) -> None:
             try:
                 config = provider.config_model.model_validate(raw)
             except ValidationError as exc:
-                for err in exc.errors():
-                    b.problem(f"{address}: {err['msg']}", [*path, *err["loc"]], address=address)
+                for message, where, hint in from_pydantic(exc, raw, path):
+                    b.problem(message, where, hint=hint, address=address)
                 continue
             _check_config_strings(b, config, path, address)
             if "success" not in getattr(config, "on", ["success"]):

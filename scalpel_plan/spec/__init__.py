@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from scalpel_plan.errors import Diagnostic, SpecError
 from scalpel_plan.spec import checks, schema
+from scalpel_plan.spec.messages import from_pydantic
 from scalpel_plan.spec.model import Spec
 from scalpel_plan.spec.source import Source, read_source
 
@@ -78,8 +79,8 @@ def load_spec(path: Path, node_configs: Mapping[str, type[BaseModel]] | None = N
         spec = Spec.model_validate(source.data)
     except ValidationError as exc:  # the schema should have caught it: report, never trace
         raise SpecError(f"{source.display} is not valid", diagnostics=[
-            source.diagnostic(err["msg"], [p for p in err["loc"] if isinstance(p, str | int)])
-            for err in exc.errors()]) from None
+            source.diagnostic(message, path, hint=hint)
+            for message, path, hint in from_pydantic(exc, source.data)]) from None
     problems = checks.check_spec(spec, source)
     if problems:
         raise SpecError(f"{source.display} is not valid", diagnostics=problems)

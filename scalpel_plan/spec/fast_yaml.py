@@ -14,7 +14,10 @@ import datetime as dt
 import re
 from typing import Any
 
-MAX_DEPTH = 64  # deeper documents take the full path (and its nesting limit)
+from scalpel_plan.spec import limits
+
+# documents near the loader's limits take the full path, which reports them
+DEPTH = limits.MAX_DEPTH - 2
 DATE = re.compile(r"^\d{4}-\d\d-\d\d$")
 
 
@@ -30,6 +33,8 @@ def load(text: str) -> Any | None:
     except ImportError:
         return None
     if not getattr(yaml, "__with_libyaml__", False):
+        return None
+    if "\t" in text:  # libyaml takes tabs where ruamel (and its positions) refuse them
         return None
     try:
         return _build(yaml.parse(text, Loader=yaml.cyaml.CParser))
@@ -78,7 +83,7 @@ def _build(events: Any) -> Any | None:
             add(resolve(event.value) if event.style == "" else event.value)
         elif kind is MappingStartEvent or kind is SequenceStartEvent:
             if event.anchor is not None or (event.tag is not None and not event.implicit) or \
-                    len(stack) >= MAX_DEPTH:
+                    len(stack) >= DEPTH:
                 raise _NotPlain()
             stack.append(_Frame({}) if kind is MappingStartEvent else [])
         elif kind is MappingEndEvent or kind is SequenceEndEvent:
@@ -137,6 +142,8 @@ def _construct(tag: str, value: str) -> Any:
     if tag == "null":
         return None
     if tag == "int":
+        if len(value) > limits.MAX_INT_DIGITS:
+            raise _NotPlain()
         text = value.replace("_", "")
         sign = -1 if text.startswith("-") else 1
         text = text.lstrip("+-")

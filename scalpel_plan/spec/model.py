@@ -18,6 +18,9 @@ SEMVER_PATTERN = (
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
 )
+ENV_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+FIXED_VERSION_PATTERN = r"^\d+(\.\d+)+\S*$"
+ALERT_PATTERN = r"^(console|custom|" + ADDRESS_PATTERN[1:-1] + r")$"
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Part = Literal["major", "minor", "patch"]
@@ -95,7 +98,7 @@ class VersionPolicy(Model):
 
 
 FixedVersion = Annotated[
-    str, Field(pattern=r"^\d+(\.\d+)+\S*$", description="A fixed version for the next release")
+    str, Field(pattern=FIXED_VERSION_PATTERN, description="A fixed version for the next release")
 ]
 
 
@@ -133,7 +136,7 @@ class NotesConfig(Model):
 class SecretDecl(Model):
     """A secret: its value comes from the environment variable ``env``, never from a file."""
 
-    env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+    env: Annotated[str, Field(pattern=ENV_PATTERN,
                               description="The environment variable that holds the value")]
     pattern: str | None = Field(None, description="A regex the value must match")
     min_length: Annotated[int, Field(ge=1)] | None = None
@@ -172,8 +175,7 @@ class StageItem(StageConfig):
 class AlertsConfig(Model):
     """Where failure alerts go when a release or a rollback fails."""
 
-    on_failure: list[Annotated[str, Field(pattern=r"^(console|custom|"
-                                                  + ADDRESS_PATTERN[1:-1] + r")$")]] = Field(
+    on_failure: list[Annotated[str, Field(pattern=ALERT_PATTERN)]] = Field(
         default_factory=lambda: ["console"], description=(
             "Channels: notify nodes (slack.x, email.x, webhook.x), `console`, and `custom` "
             "(handlers registered in Python or under the `scalpel.alert_handlers` entry point)"))

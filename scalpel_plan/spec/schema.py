@@ -7,7 +7,8 @@ did-you-mean for misspelt keys. All problems are reported at once.
 from __future__ import annotations
 
 import difflib
-import json
+import functools
+import math
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -16,7 +17,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from scalpel_plan.errors import Diagnostic
-from scalpel_plan.spec.model import ADDRESS_PATTERN, Spec
+from scalpel_plan.spec.messages import bound_words, pattern_words
+from scalpel_plan.spec.messages import dotted as _dotted
+from scalpel_plan.spec.messages import short as _short
+from scalpel_plan.spec.model import ADDRESS_PATTERN, NAME_PATTERN, Spec
 from scalpel_plan.spec.source import Source
 
 SCHEMA_ID = "https://scalpel.dev/schemas/release.schema.json"
@@ -43,14 +47,28 @@ def build_schema(node_configs: Mapping[str, type[BaseModel]]) -> dict[str, Any]:
             "patternProperties": patterns,
             "additionalProperties": False,
         }
+    _close_pattern_maps(schema)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+
+
+def _close_pattern_maps(node: Any) -> None:
+    """A map keyed by names (``dict[Name, X]``) refuses other keys: pydantic writes the
+    pattern but leaves every other key allowed."""
+    if isinstance(node, dict):
+        if "patternProperties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for value in node.values():
+            _close_pattern_maps(value)
+    elif isinstance(node, list):
+        for value in node:
+            _close_pattern_maps(value)
 
 
 def validate(source: Source, schema: dict[str, Any]) -> list[Diagnostic]:
     """Every schema violation in ``source``, in file order."""
-    from jsonschema import Draft202012Validator, FormatChecker
+    from jsonschema import FormatChecker
 
-    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    validator = _validator_class()(schema, format_checker=FormatChecker())
     found = [d for err in validator.iter_errors(source.data) for d in _explain(err, source, schema)]
     unique = {(d.line, d.col, d.message): d for d in found}
     return sorted(unique.values(), key=lambda d: (d.line or 0, d.col or 0))
@@ -72,7 +90,10 @@ def _explain(err: Any, source: Source, schema: dict[str, Any]) -> Iterator[Diagn
         yield source.diagnostic(f"{where or 'the document'} must be {_a(wanted)}, "
                                 f"not {_a(got)} ({_short(err.instance)})", path, hint=hint)
     elif kind == "required":
-        yield source.diagnostic(f"{where or 'the document'}: {err.message}", path)
+        for name in err.validator_value:
+            if name not in err.instance:
+                yield source.diagnostic(f"{where or 'the document'} needs the key '{name}'",
+                                        path, key=bool(path))
     elif kind == "pattern" and path and path[-1] == "tag":
         yield source.diagnostic(f"{where} must contain {{version}}, got {_short(err.instance)}",
                                 path, hint='for example "v{version}"')
@@ -81,11 +102,19 @@ def _explain(err: Any, source: Source, schema: dict[str, Any]) -> Iterator[Diagn
                                 path, hint="a value written in release.yml would end up in "
                                 "plans, state and logs: declare it under `secrets:` instead")
     elif kind == "pattern":
-        yield source.diagnostic(f"{where}: {_short(err.instance)} does not match "
-                                f"{err.validator_value}", path)
-    elif kind in ("exclusiveMinimum", "minimum"):
-        yield source.diagnostic(f"{where} must be greater than {err.validator_value}, "
+        words, hint = pattern_words(err.validator_value, err.schema)
+        yield source.diagnostic(f"{where} must be {words}, not {_short(err.instance)}", path,
+                                hint=hint)
+    elif kind in ("exclusiveMinimum", "minimum", "exclusiveMaximum", "maximum"):
+        yield source.diagnostic(f"{where} must be {bound_words(kind, err.validator_value)}, "
                                 f"got {_short(err.instance)}", path)
+    elif kind == "minItems":
+        wanted = ("must not be empty" if err.validator_value == 1
+                  else f"must have at least {err.validator_value} items")
+        yield source.diagnostic(f"{where} {wanted}", path)
+    elif kind == "format" and err.validator_value == "date":
+        yield source.diagnostic(f"{where} must be a date, YYYY-MM-DD, not {_short(err.instance)}",
+                                path, hint="for example 2027-06-30")
     elif kind == "enum" or kind == "const":
         allowed = err.validator_value if kind == "enum" else [err.validator_value]
         close = difflib.get_close_matches(str(err.instance), [str(a) for a in allowed], n=1)
@@ -120,6 +149,11 @@ def _unknown_keys(err: Any, source: Source, path: list[str | int]) -> Iterator[D
         if key in allowed or any(re.search(p, key) for p in patterns):
             continue
         key_path = [*path, key]
+        if NAME_PATTERN in patterns:
+            words, hint = pattern_words(NAME_PATTERN)
+            yield source.diagnostic(f"'{key}' in {_dotted(path)} must be {words}", key_path,
+                                    key=True, hint=hint)
+            continue
         if patterns:
             yield _unknown_node(source, key_path, key, patterns)
             continue
@@ -144,13 +178,6 @@ def _unknown_node(source: Source, path: list[str | int], key: str,
                              hint=hint)
 
 
-def _dotted(path: list[str | int]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def _json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
@@ -166,10 +193,39 @@ def _a(kind: str) -> str:
     return names.get(kind, kind)
 
 
-def _short(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+@functools.cache
+def _validator_class() -> Any:
+    """Draft 2020-12 as pydantic reads the same schema: ``$`` ends the text (Python's ``$``
+    also matches before a final newline); NaN is left to checks.check_data (one message)."""
+    from jsonschema import Draft202012Validator, ValidationError, validators
 
+    def pattern(validator: Any, value: str, instance: Any, schema: Any) -> Iterator[Any]:
+        if validator.is_type(instance, "string") and not _matches(value, instance):
+            yield ValidationError(f"{instance!r} does not match {value!r}")
+
+    def bounded(kind: str) -> Any:
+        check = Draft202012Validator.VALIDATORS[kind]
+
+        def run(validator: Any, value: Any, instance: Any, schema: Any) -> Iterator[Any]:
+            if isinstance(instance, float) and math.isnan(instance):
+                return  # checks.check_data reports every non-finite number, at its place
+            yield from check(validator, value, instance, schema)
+        return run
+
+    bounds = ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum")
+    return validators.extend(Draft202012Validator, {
+        "pattern": pattern, **{kind: bounded(kind) for kind in bounds}})
+
+
+@functools.cache
+def _compiled(pattern: str) -> tuple[re.Pattern[str], re.Pattern[str] | None]:
+    anchored = pattern.endswith("$") and not pattern.endswith("\\$")
+    return re.compile(pattern), re.compile(pattern[:-1] + r"\Z") if anchored else None
+
+
+def _matches(pattern: str, text: str) -> bool:
+    loose, strict = _compiled(pattern)
+    return bool(loose.search(text)) and (strict is None or bool(strict.search(text)))
 
 
 def valid_by_models(data: Any, node_configs: Mapping[str, type[BaseModel]]) -> bool:

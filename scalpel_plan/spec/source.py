@@ -18,9 +18,13 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import Reader, ReaderError
 
 from scalpel_plan.errors import Diagnostic, SpecError
 from scalpel_plan.spec import fast_yaml
+from scalpel_plan.spec.limits import MAX_BYTES, GuardedParser, LimitError
+
+NON_PRINTABLE = Reader.NON_PRINTABLE
 
 PathPart = str | int
 
@@ -49,15 +53,21 @@ class Source:
         line, col = 1, 1
         for i, part in enumerate(path):
             last = i == len(path) - 1
-            if isinstance(node, CommentedMap) and part in node:
-                pos = node.lc.key(part) if (key and last) else node.lc.value(part)
-                node = node[part]
-            elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
-                pos = node.lc.item(part)
+            if isinstance(node, CommentedMap):
+                found = _key_in(node, part)
+                if found is None:
+                    break
+                where = (node.lc.data or {}).get(found[0])  # None: a key merged in by `<<`
+                pos = None if where is None else where[0:2] if key and last else where[2:4]
+                node = found[1]
+            elif isinstance(node, CommentedSeq) and isinstance(part, int) \
+                    and 0 <= part < len(node):
+                pos = (node.lc.data or {}).get(part)
                 node = node[part]
             else:
                 break
-            line, col = pos[0] + 1, pos[1] + 1
+            if pos is not None:
+                line, col = pos[0] + 1, pos[1] + 1
         return line, col
 
     def diagnostic(self, message: str, path: Sequence[PathPart], *, key: bool = False,
@@ -66,30 +76,27 @@ class Source:
         return Diagnostic(message, self.display, line, col, hint=hint, severity=severity)
 
 
+def _key_in(node: CommentedMap, part: PathPart) -> tuple[Any, Any] | None:
+    """(key, value) of ``part`` in ``node``; keys that YAML read as numbers or booleans are
+    strings in the plain data."""
+    if part in node:
+        return part, node[part]
+    for key, value in node.items():
+        if str(key) == str(part):
+            return key, value
+    return None
+
+
 def read_source(path: Path, display: str | None = None) -> Source:
-    """Read and parse ``path``; broken YAML becomes a SpecError at the right line."""
+    """Read and parse ``path``; broken YAML becomes a SpecError at the right line.
+
+    The file is read in one bounded read (``-f /dev/zero`` or a pipe never grows memory past
+    the limit) and parsed within the limits of ``spec.limits``.
+    """
     shown = display or path.name
-    try:
-        text = path.read_bytes()
-    except FileNotFoundError:
-        raise SpecError(
-            f"{shown} not found", hint="run `scalpel init` to write a starter release.yml, "
-            "or point at another file with -f"
-        ) from None
-    except OSError as exc:
-        raise SpecError(f"cannot read {shown}: {exc.strerror}") from None
-    try:
-        decoded = text.decode("utf-8")
-        data = fast_yaml.load(decoded)  # None: anything beyond plain YAML, read below
-        if data is None:
-            data = YAML(typ="safe", pure=True).load(decoded)
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"{shown}: not UTF-8 text (byte {exc.start})") from None
-    except MarkedYAMLError as exc:
-        raise SpecError("release.yml is not valid YAML",
-                        diagnostics=[_yaml_diagnostic(exc, shown)]) from None
-    except YAMLError as exc:
-        raise SpecError(f"{shown}: not valid YAML: {exc}") from None
+    content = _read_bounded(path, shown)
+    decoded = _decode(content, shown)
+    data = _parse(decoded, shown)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -97,7 +104,78 @@ def read_source(path: Path, display: str | None = None) -> Source:
                         diagnostics=[Diagnostic("the top level must be a mapping of keys "
                                                 "(project, version, stages, publish, notify, ...)",
                                                 shown, 1, 1)])
-    return Source(path, shown, decoded, to_plain(data), hashlib.sha256(text).hexdigest())
+    return Source(path, shown, decoded, to_plain(data), hashlib.sha256(content).hexdigest())
+
+
+def _read_bounded(path: Path, shown: str) -> bytes:
+    try:
+        with path.open("rb") as fh:
+            content = fh.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise SpecError(
+            f"{shown} not found", hint="run `scalpel init` to write a starter release.yml, "
+            "or point at another file with -f"
+        ) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read {shown}: {exc.strerror or exc}") from None
+    if len(content) > MAX_BYTES:
+        line, col = _byte_position(content, MAX_BYTES)
+        raise SpecError(f"{shown} is too large", diagnostics=[Diagnostic(
+            f"the file goes on past {MAX_BYTES // (1024 * 1024)} MiB, the most release.yml "
+            "may hold", shown, line, col,
+            hint="a release.yml is a few kilobytes: is -f pointing at the right file?")])
+    return content
+
+
+def _decode(content: bytes, shown: str) -> str:
+    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SpecError(f"{shown} is not UTF-8", diagnostics=[Diagnostic(
+            "the file is UTF-16 (it starts with a UTF-16 byte-order mark)", shown, 1, 1,
+            hint="save it as UTF-8")])
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, col = _byte_position(content, exc.start)
+        byte = content[exc.start:exc.start + 1].hex()
+        raise SpecError(f"{shown} is not UTF-8", diagnostics=[Diagnostic(
+            f"byte 0x{byte} is not UTF-8 text", shown, line, col,
+            hint="save the file as UTF-8 (it may be Latin-1 or a binary file)")]) from None
+
+
+def _byte_position(content: bytes, offset: int) -> tuple[int, int]:
+    """1-based (line, col) of byte ``offset``, the column counted in characters."""
+    start = content.rfind(b"\n", 0, offset) + 1
+    column = len(content[start:offset].decode("utf-8", errors="replace"))
+    return content.count(b"\n", 0, offset) + 1, column + 1
+
+
+def _parse(text: str, shown: str) -> Any:
+    plain = fast_yaml.load(text)  # None: anything beyond plain YAML, or near a limit
+    if plain is not None:
+        return plain
+    loader = YAML(typ="safe", pure=True)
+    loader.Parser = GuardedParser
+    try:
+        return loader.load(text)
+    except ReaderError:
+        found = NON_PRINTABLE.search(text)
+        index = found.start() if found else 0
+        line = text.count("\n", 0, index) + 1
+        col = index - text.rfind("\n", 0, index)
+        code = ord(text[index]) if found else 0
+        raise SpecError("release.yml is not valid YAML", diagnostics=[Diagnostic(
+            f"control character U+{code:04X} is not allowed in YAML text", shown, line, col,
+            hint=f'remove it, or write it as "\\x{code:02x}" inside double quotes'
+            if code < 0x100 else f'remove it, or write it as "\\u{code:04x}" inside double '
+            'quotes')]) from None
+    except LimitError as exc:
+        raise SpecError("release.yml cannot be loaded",
+                        diagnostics=[_yaml_diagnostic(exc, shown)]) from None
+    except MarkedYAMLError as exc:
+        raise SpecError("release.yml is not valid YAML",
+                        diagnostics=[_yaml_diagnostic(exc, shown)]) from None
+    except YAMLError as exc:
+        raise SpecError(f"{shown}: not valid YAML: {exc}") from None
 
 
 def _yaml_diagnostic(exc: MarkedYAMLError, shown: str) -> Diagnostic:
@@ -112,6 +190,8 @@ def _yaml_diagnostic(exc: MarkedYAMLError, shown: str) -> Diagnostic:
     if duplicate:  # ruamel's text repeats both values; the key and its line are enough
         message = f'invalid YAML: duplicate key "{duplicate[1]}"'
         hint = "each key may appear once in a mapping"
+    if isinstance(exc, LimitError):
+        message, hint = problem, exc.hint
     line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
     return Diagnostic(message, shown, line, col, hint=hint)
 
