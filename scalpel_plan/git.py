@@ -92,7 +92,7 @@ class Commit(NamedTuple):
     """One commit as git stores it (the message split into subject and body)."""
 
     sha: str
-    parents: int
+    parents: tuple[str, ...]  # the history's shape, walked by ``content.history``
     author: str
     email: str
     timestamp: int
@@ -142,22 +142,8 @@ def _commit(fields: list[str]) -> Commit:
         message = message.replace("\r\n", "\n").replace("\r", "\n")
     subject, _, body = message.partition("\n")
     # " \t" only: str.strip() would also take control characters (\x1c-\x1f) off the edges
-    return Commit(sha, len(parents.split()), author, email, int(stamp or 0),
+    return Commit(sha, tuple(parents.split()), author, email, int(stamp or 0),
                   subject.strip(" \t"), body.strip("\n"))
-
-
-def parents(repo: Path, revisions: str = "HEAD") -> dict[str, tuple[str, ...]]:
-    """commit → its parents, for every commit of ``revisions`` (one `git rev-list --parents`
-    read: the history's shape, walked in Python by ``content.history``)."""
-    done = git(repo, "rev-list", "--parents", "--end-of-options", revisions, "--", check=False)
-    if not done.ok:
-        raise GitError(f"`git rev-list {revisions}` failed: {done.stderr.strip()}",
-                       hint="check that the revisions exist: `git log " + revisions + "`")
-    found: dict[str, tuple[str, ...]] = {}
-    for line in done.stdout.splitlines():
-        sha, *rest = line.split()
-        found[sha] = tuple(rest)
-    return found
 
 
 def commits_since(repo: Path, since: str | None) -> list[Commit]:

@@ -414,6 +414,11 @@ mask = _MASKER.mask
 forget_all = _MASKER.forget_all
 
 
+def active() -> bool:
+    """Whether any value is masked (a writer of much text may skip ``mask`` when not)."""
+    return bool(_MASKER._values)
+
+
 def mask_bytes(data: bytes) -> bytes:
     """``mask`` for bytes that may not be UTF-8 (a command's output): other bytes stay."""
     if not _MASKER._values:

@@ -178,7 +178,6 @@ def test_a_tag_starting_with_a_dash_never_reaches_git_in_option_position(repo, m
                  lambda: git.push_tag(repo.path, "-x", "-y"),
                  lambda: git.move_tags(repo.path, ["-y"], head, "-x"),
                  lambda: list(git.log(repo.path, "-x..HEAD")),
-                 lambda: git.parents(repo.path, "-x"),
                  lambda: git.ahead_behind(repo.path, "-x", "HEAD")):
         with contextlib.suppress(GitError):  # git refuses such names: where they stood matters
             call()

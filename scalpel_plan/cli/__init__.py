@@ -10,38 +10,48 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from importlib import import_module
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from scalpel_plan import __version__
-from scalpel_plan.cli.common import app, console_ui
+from scalpel_plan.cli.plain import console_ui
+
+if TYPE_CHECKING:
+    import typer
 
 __all__ = ["app", "main"]
 INTERRUPTED = "Interrupted. What was done is recorded; `scalpel apply` finishes the job."
+COMMAND_MODULES = ("project", "release", "content", "observe")  # in `scalpel --help` order
 
-for _commands in ("project", "release", "content", "observe"):  # in `scalpel --help` order
-    import_module(f"scalpel_plan.cli.{_commands}")  # registers its commands on `app`
+
+def load_app() -> typer.Typer:
+    """The typer app with every command registered on it."""
+    from scalpel_plan.cli.common import app
+
+    for commands in COMMAND_MODULES:
+        import_module(f"scalpel_plan.cli.{commands}")  # registers its commands on `app`
+    return app
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The console script: runs the app and maps every outcome to an exit code."""
+    """The console script: runs the command and maps every outcome to an exit code.
+    `scalpel changelog` with well-formed options runs without typer (``cli.changelog``)."""
     from scalpel_plan.errors import ScalpelError, resource_error
 
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        code = app(args=argv, prog_name="scalpel", standalone_mode=False)
+        if args[:1] == ["changelog"]:
+            from scalpel_plan.cli import changelog
+
+            options = changelog.arguments(args[1:])
+            if options is not None:
+                changelog.run(**options)
+                return 0
+        return _typer_main(args)
     except ScalpelError as exc:
         console_ui().error(exc)
         return 1
-    except typer.Exit as exc:
-        if isinstance(exc.__cause__, KeyboardInterrupt):  # typer's word for a Ctrl-C
-            console_ui().info(INTERRUPTED)
-        return exc.exit_code
-    except typer.TyperException as exc:  # bad usage: say so, exit 1 (2 means "changes")
-        exc.show()  # type: ignore[attr-defined]
-        return 1
-    except (KeyboardInterrupt, typer.Abort):
+    except KeyboardInterrupt:
         console_ui().info(INTERRUPTED)
         return 130
     except OSError as exc:
@@ -51,11 +61,39 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except Exception:
         return _crash()
+
+
+def _typer_main(args: list[str]) -> int:
+    import typer
+
+    try:
+        code = load_app()(args=args, prog_name="scalpel", standalone_mode=False)
+    except typer.Exit as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # typer's word for a Ctrl-C
+            console_ui().info(INTERRUPTED)
+        return exc.exit_code
+    except typer.TyperException as exc:  # bad usage: say so, exit 1 (2 means "changes")
+        exc.show()  # type: ignore[attr-defined]
+        return 1
+    except typer.Abort:
+        console_ui().info(INTERRUPTED)
+        return 130
     return code if isinstance(code, int) else 0
+
+
+if not TYPE_CHECKING:  # hidden from type checkers, which would take any name as Any
+
+    def __getattr__(name: str) -> Any:
+        """``app``, loaded on first use: `scalpel changelog` never needs typer."""
+        if name == "app":
+            return load_app()
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _crash() -> int:
     """A bug: the traceback goes to a log file (masked), the user is told where."""
+    import traceback
+
     from scalpel_plan.files import private_file
     from scalpel_plan.masking import mask
 

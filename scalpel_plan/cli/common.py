@@ -3,7 +3,6 @@ open a project, its records and its secrets, write files and ask for confirmatio
 
 from __future__ import annotations
 
-import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -11,11 +10,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from scalpel_plan.cli.plain import console_ui as console_ui  # re-exported: the commands' UI
+from scalpel_plan.cli.plain import runner_mask
+
 if TYPE_CHECKING:
-    from scalpel_plan.operations.project import OnSecret, Project, Records
+    from scalpel_plan.operations.project import Project, Records
     from scalpel_plan.plan.model import Plan
     from scalpel_plan.ui import UI
-
 
 app = typer.Typer(
     name="scalpel", no_args_is_help=True, add_completion=False,
@@ -66,29 +67,17 @@ class GraphFormat(StrEnum):
     mermaid = "mermaid"
 
 
-def console_ui() -> UI:
-    from scalpel_plan.ui import UI
-
-    return UI()
-
-
 def open_at(file: Path, *, need_repo: bool = True) -> Project:
     """The project ``file`` declares, its secrets loaded and masked before anything prints."""
     from scalpel_plan.operations.project import open_project
 
-    return open_project(file, need_repo=need_repo, on_secret=_runner_mask())
+    return open_project(file, need_repo=need_repo, on_secret=runner_mask())
 
 
 def records_at(file: Path) -> Records:
     from scalpel_plan.operations.project import open_records
 
-    return open_records(file, on_secret=_runner_mask())
-
-
-def _runner_mask() -> OnSecret | None:
-    """Under GitHub Actions each secret value is also registered with the runner
-    (``::add-mask::``), so that the runner's own log masks it."""
-    return console_ui().add_mask if os.environ.get("GITHUB_ACTIONS") == "true" else None
+    return open_records(file, on_secret=runner_mask())
 
 
 def duration(text: str) -> float:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -17,9 +16,6 @@ from scalpel_plan.cli.common import (
     console_ui,
     open_at,
 )
-
-if TYPE_CHECKING:
-    from scalpel_plan.content.changelog import ChangelogGenerator
 
 
 @app.command()
@@ -36,50 +32,10 @@ def changelog(
         "every other byte stays).")] = False,
 ) -> None:
     """Print the changelog of the next release (or of --all history, or a --from/--to range)."""
-    from scalpel_plan.content import history, versioning
-    from scalpel_plan.content.changelog import ChangelogGenerator
-    from scalpel_plan.content.sections import release_changes
-    from scalpel_plan.errors import ScalpelError
-    from scalpel_plan.files import inside
+    from scalpel_plan.cli import changelog as command  # `scalpel changelog` runs it directly
 
-    project = open_at(file)
-    spec, repo = project.loaded.spec, project.workspace.repo
-    generator = ChangelogGenerator(spec.changelog)
-    if all_ or from_:
-        revisions = f"{from_}..{to}" if from_ else to
-        left_out: list[str] = []
-        releases = history.releases(repo, spec, generator, revisions=revisions,
-                                    cache=project.workspace.workdir / "cache", left_out=left_out)
-        if left_out and all_ and not from_:
-            console_ui().info(f"Left out {len(left_out)} release tag(s) not in the history of "
-                              f"{to} (another branch): {', '.join(reversed(left_out))}.")
-    else:
-        decision = versioning.decide(repo, spec, project.backend.read(), version, pre=pre)
-        releases = [release_changes(spec, decision, generator)]
-    if write:
-        if all_ or from_ or format is not ChangelogFormat.markdown:
-            raise ScalpelError("--write adds the next release's Markdown section",
-                               hint="drop --all, --from and --format with --write")
-        _write_changelog(inside(project.workspace.repo, generator.config.file,
-                                what="changelog file", base=project.loaded.root), generator,
-                         generator.markdown_section(releases[0]))
-        return
-    if format is ChangelogFormat.json:
-        text = generator.json(releases)
-    elif format is ChangelogFormat.html:
-        text = generator.html(releases, title=f"{project.loaded.project_name} changelog")
-    else:
-        text = generator.markdown(releases, header=all_)
-    console_ui().raw(text)
-
-
-def _write_changelog(path: Path, generator: ChangelogGenerator, section: str) -> None:
-    from scalpel_plan.content.changelog import write_section
-
-    if write_section(path, section, generator.config.marker):
-        console_ui().info(f"Updated {path}.")
-    else:
-        console_ui().info(f"{path} already has this release's section; left as it was.")
+    command.run(file=file, all_=all_, from_=from_, to=to, format=format.value, version=version,
+                pre=pre, write=write)
 
 
 @app.command()

@@ -8,18 +8,21 @@ exception is ``write_section``, the one writer of the changelog file, which both
 
 from __future__ import annotations
 
-import html
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scalpel_plan.content.commits import ChangeEntry, cancel_reverts
 from scalpel_plan.content.dates import today
 from scalpel_plan.errors import ScalpelError
 from scalpel_plan.files import atomic_write
 from scalpel_plan.masking import MASK, mask
-from scalpel_plan.spec.model import ChangelogConfig
+from scalpel_plan.spec.sections import ChangelogSettings
+
+if TYPE_CHECKING:
+    from scalpel_plan.spec.sections import ChangelogView
 
 CHANGELOG_FORMAT_VERSION = 1
 BREAKING_TITLE = "⚠ Breaking Changes"
@@ -59,22 +62,23 @@ class ReleaseChanges:
 class ChangelogGenerator:
     """Builds release sections from entries and renders them."""
 
-    def __init__(self, config: ChangelogConfig | None = None) -> None:
-        self.config = config or ChangelogConfig()
+    def __init__(self, config: ChangelogView | None = None) -> None:
+        self.config: ChangelogView = config or ChangelogSettings()
 
     # assembling ---------------------------------------------------------------------------
     def sections(self, entries: Iterable[ChangeEntry]) -> tuple[ChangelogSection, ...]:
         """Breaking changes first, then one section per configured type, in its order."""
         kept = [e for e in cancel_reverts(list(entries)) if not (e.merge and not e.conventional)]
+        categories, keep = self.config.categories, self.config.other == "keep"
         groups: dict[str, list[ChangeEntry]] = {BREAKING_TITLE: []}
-        groups.update({title: [] for title in self.config.categories.values()})
+        groups.update({title: [] for title in categories.values()})
         groups[OTHER_TITLE] = []
         for entry in kept:
             if entry.breaking:
                 groups[BREAKING_TITLE].append(entry)
-            elif entry.type in self.config.categories:
-                groups[self.config.categories[entry.type]].append(entry)
-            elif self.config.other == "keep":  # not conventional, or a type with no section
+            elif (title := categories.get(entry.type or "")) is not None:
+                groups[title].append(entry)
+            elif keep:  # not conventional, or a type with no section
                 groups[OTHER_TITLE].append(entry)
         return tuple(ChangelogSection(t, tuple(es)) for t, es in groups.items() if es)
 
@@ -118,27 +122,21 @@ class ChangelogGenerator:
         return "\n".join(lines)
 
     def _markdown_entry(self, entry: ChangeEntry, breaking: bool) -> str:
+        config = self.config
         scope = f"**{_md(entry.scope)}:** " if entry.scope else ""
         text = f"- {scope}{_md(entry.description)}"
-        commit = self._link(entry.sha[:7], self.config.commits, sha=entry.sha)
+        commit = _link(entry.sha[:7], config.commits, "sha", entry.sha)
         if entry.prs:
-            refs = [self._link(f"#{n}", self.config.pulls or self.config.issues, id=n)
-                    for n in entry.prs]
+            refs = [_link(f"#{n}", config.pulls or config.issues, "id", n) for n in entry.prs]
             text += " (" + ", ".join([*refs, commit]) + ")"
         else:
             text += f" ({commit})"
         if entry.issues:
             text += ", closes " + ", ".join(
-                self._link(f"#{n}", self.config.issues, id=n) for n in entry.issues)
+                _link(f"#{n}", config.issues, "id", n) for n in entry.issues)
         if breaking and entry.breaking_note and entry.breaking_note != entry.description:
             text += "\n" + "\n".join(f"  {line}" for line in _md(entry.breaking_note).splitlines())
         return text
-
-    @staticmethod
-    def _link(label: str, template: str | None, **values: object) -> str:
-        if not template:
-            return label
-        return f"[{label}]({template.format_map({k: str(v) for k, v in values.items()})})"
 
     def _link_reference(self, release: ReleaseChanges) -> str | None:
         if not (self.config.compare and release.previous_tag):
@@ -178,9 +176,18 @@ class ChangelogGenerator:
     # JSON ---------------------------------------------------------------------------------
     def json(self, releases: Iterable[ReleaseChanges]) -> str:
         """The changelog as data: see docs/changelog-format.md."""
-        data = {"format_version": CHANGELOG_FORMAT_VERSION,
-                "releases": [_release_data(r) for r in releases]}
-        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        return "".join(self.json_chunks(releases))
+
+    def json_chunks(self, releases: Iterable[ReleaseChanges]) -> Iterator[str]:
+        """``json``'s text release by release (the whole history's data is never in memory
+        at once): the same text as one ``json.dumps(..., indent=2)`` of all of it."""
+        yield f'{{\n  "format_version": {CHANGELOG_FORMAT_VERSION},\n  "releases": ['
+        before = "\n"
+        for release in releases:
+            text = json.dumps(_release_data(release), indent=2, ensure_ascii=False)
+            yield before + "    " + text.replace("\n", "\n    ")  # no string holds a newline
+            before = ",\n"
+        yield "]\n}\n" if before == "\n" else "\n  ]\n}\n"
 
 
 def write_section(path: Path, section: str, marker: str, *, replace: bool = False) -> bool:
@@ -275,6 +282,13 @@ def _entry_data(entry: ChangeEntry) -> dict[str, object]:
     return data
 
 
+def _link(label: str, template: str | None, key: str, value: object) -> str:
+    """``label``, linked to ``template`` filled with ``key`` (when there is a template)."""
+    if not template:
+        return label
+    return f"[{label}]({template.format_map({key: str(value)})})"
+
+
 def _name(co_author: str) -> str:
     return co_author.split("<", 1)[0].strip()
 
@@ -287,12 +301,17 @@ def _md(text: str) -> str:
     """Text safe inside Markdown: no raw HTML, no accidental emphasis. Secrets are masked
     first (escaped, ``tok\\_en``, a value would hide from the mask); the mask reads as
     itself."""
-    return MASK.join(part.translate(MARKDOWN_ESCAPES) for part in mask(text).split(MASK))
+    masked = mask(text)
+    if MASK not in masked:
+        return masked.translate(MARKDOWN_ESCAPES)
+    return MASK.join(part.translate(MARKDOWN_ESCAPES) for part in masked.split(MASK))
 
 
 def _html(text: str) -> str:
     """Text safe inside HTML; secrets masked first, as for ``_md``. Control characters, which
     HTML may not hold (neither raw nor as character references), read as ``\\xNN``."""
+    import html  # here: only the HTML page needs it
+
     return html.escape(mask(text), quote=True).translate(HTML_CONTROLS)
 
 

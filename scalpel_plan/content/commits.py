@@ -107,7 +107,7 @@ def _from_footers(footers: tuple[tuple[str, str], ...]) -> tuple[str, tuple[int,
 
 def from_commit(commit: git.Commit) -> ChangeEntry:
     return parse(commit.sha, commit.subject, commit.body, author=commit.author,
-                 email=commit.email, timestamp=commit.timestamp, merge=commit.parents > 1)
+                 email=commit.email, timestamp=commit.timestamp, merge=len(commit.parents) > 1)
 
 
 def _split_footers(body: str) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -155,11 +155,20 @@ def _reverted_sha(body: str, footers: tuple[tuple[str, str], ...]) -> str | None
 
 
 def cancel_reverts(entries: list[ChangeEntry]) -> list[ChangeEntry]:
-    """``entries`` without the reverts whose reverted commit is among them, nor that commit."""
-    gone: set[str] = set()
+    """``entries`` without the reverts whose reverted commit is among them, nor that commit.
+    (The reverted commit is found by the first seven characters of its sha: a release with
+    many reverts is not searched whole for each one.)"""
+    reverting = [e for e in entries if e.reverts]
+    if not reverting:
+        return list(entries)
+    by_prefix: dict[str, list[str]] = {}
     for entry in entries:
-        if entry.reverts:
-            target = next((e.sha for e in entries if e.sha.startswith(entry.reverts)), None)
-            if target and target not in gone:
-                gone |= {target, entry.sha}
+        by_prefix.setdefault(entry.sha[:7], []).append(entry.sha)
+    gone: set[str] = set()
+    for entry in reverting:
+        sha = entry.reverts or ""
+        near = by_prefix.get(sha[:7], ()) if len(sha) >= 7 else [e.sha for e in entries]
+        target = next((s for s in near if s.startswith(sha)), None)
+        if target and target not in gone:
+            gone |= {target, entry.sha}
     return [e for e in entries if e.sha not in gone]

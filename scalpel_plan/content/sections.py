@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scalpel_plan.content.changelog import ChangelogGenerator, ReleaseChanges
-from scalpel_plan.content.notes import BUILTIN, ReleaseNotesTemplate
 from scalpel_plan.content.versioning import VersionDecision, tag_for
 from scalpel_plan.errors import ScalpelError
 from scalpel_plan.files import inside
 from scalpel_plan.masking import mask
-from scalpel_plan.spec.model import Spec
+
+if TYPE_CHECKING:
+    from scalpel_plan.spec.model import Spec
+    from scalpel_plan.spec.sections import SpecView
 
 
-def release_changes(spec: Spec, decision: VersionDecision,
+def release_changes(spec: SpecView, decision: VersionDecision,
                     generator: ChangelogGenerator | None = None) -> ReleaseChanges:
     """The changes of the release ``decision`` is about ("Unreleased" when there is none)."""
     generator = generator or ChangelogGenerator(spec.changelog)
@@ -27,6 +30,8 @@ def release_notes(spec: Spec, root: Path, changes: ReleaseChanges, project: str,
                   previous: str | None, template: str | None = None) -> str:
     """The notes for ``changes`` with ``template`` (a built-in name or a file under ``root``),
     by default the one release.yml names."""
+    from scalpel_plan.content.notes import BUILTIN, ReleaseNotesTemplate
+
     name = template or (spec.notes.template if spec.notes else "default")
     notes = ReleaseNotesTemplate()
     if name not in BUILTIN:

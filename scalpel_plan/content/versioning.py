@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Formatter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scalpel_plan import git
 from scalpel_plan.content import dates
@@ -19,8 +19,10 @@ from scalpel_plan.content.commits import ChangeEntry, cancel_reverts, from_commi
 from scalpel_plan.content.schemes import SCHEMES, Scheme
 from scalpel_plan.content.semver import PARTS
 from scalpel_plan.errors import ScalpelError
-from scalpel_plan.spec.model import Spec
-from scalpel_plan.state.model import State
+
+if TYPE_CHECKING:  # types only: the state is read by the caller
+    from scalpel_plan.spec.sections import SpecView
+    from scalpel_plan.state.model import State
 
 CONTINUES = "continues the unfinished release"  # the reason of a resumed release
 LOOKS_LIKE_VERSION = re.compile(r"(\d+\.\d+(?:\.\d+)?\S*)$")
@@ -37,17 +39,17 @@ class VersionDecision:
     notes: list[str] = field(default_factory=list)  # things the user likely wants to know
 
 
-def tag_for(spec: Spec, version: str) -> str:
+def tag_for(spec: SpecView, version: str) -> str:
     """The tag a new release gets: the first of the tag formats."""
     return spec.policy.tag_formats[0].replace("{version}", version)
 
 
-def ignored(spec: Spec, tag: str) -> bool:
+def ignored(spec: SpecView, tag: str) -> bool:
     """Whether ``tag`` matches one of version.ignore_tags (glob patterns)."""
     return any(fnmatch.fnmatchcase(tag, p) for p in spec.policy.ignore_tags)
 
 
-def release_tags(spec: Spec, tags: list[str]) -> dict[str, Any]:
+def release_tags(spec: SpecView, tags: list[str]) -> dict[str, Any]:
     """Tags that match one of the tag formats (and none of version.ignore_tags), with their
     version (in the spec's scheme)."""
     scheme = SCHEMES[spec.policy.scheme]
@@ -88,7 +90,7 @@ def tag_refs(repo: Path) -> list[TagRef]:
     return found
 
 
-def check_tag_kinds(spec: Spec, refs: list[TagRef]) -> None:
+def check_tag_kinds(spec: SpecView, refs: list[TagRef]) -> None:
     """An error for a release tag (one that matches the tag format) that is not a commit."""
     bad = [r for r in refs if r.kind != "commit"]
     for ref in bad:
@@ -100,7 +102,7 @@ def check_tag_kinds(spec: Spec, refs: list[TagRef]) -> None:
                 "version.ignore_tags in release.yml")
 
 
-def decide(repo: Path, spec: Spec, state: State, override: str | None = None, *,
+def decide(repo: Path, spec: SpecView, state: State, override: str | None = None, *,
            pre: str | None = None, today: dt.date | None = None) -> VersionDecision:
     scheme = SCHEMES[spec.policy.scheme]
     refs = tag_refs(repo)
@@ -170,7 +172,7 @@ def _pending_pre(scheme: Scheme, tags: dict[str, Any], final: Any) -> tuple[str,
     return max(pres, key=lambda tv: tv[1]) if pres else None
 
 
-def _after_pre(commits: list[ChangeEntry], spec: Spec, scheme: Scheme, previous: str | None,
+def _after_pre(commits: list[ChangeEntry], spec: SpecView, scheme: Scheme, previous: str | None,
                previous_tag: str | None, pending: tuple[str, Any]) -> VersionDecision:
     """The release after the pre-release ``pending``: its version (2.0.0 after 2.0.0-beta.70),
     unless the commits since the last final release bump more than it does (a breaking change
@@ -201,7 +203,7 @@ def _parts(version: Any) -> tuple[int, int, int]:
     return version.major, version.minor, version.patch
 
 
-def _from_commits(commits: list[ChangeEntry], spec: Spec, scheme: Scheme, previous: str | None,
+def _from_commits(commits: list[ChangeEntry], spec: SpecView, scheme: Scheme, previous: str | None,
                   previous_tag: str | None, today: dt.date | None) -> VersionDecision:
     last = previous_tag or previous
     if not commits:
@@ -232,7 +234,7 @@ def _from_commits(commits: list[ChangeEntry], spec: Spec, scheme: Scheme, previo
                            f"{last} decide it", deciding, commits)
 
 
-def bump_for(entry: ChangeEntry, spec: Spec) -> str | None:
+def bump_for(entry: ChangeEntry, spec: SpecView) -> str | None:
     """The part ``entry`` bumps: "major" for a breaking change, else as version.bumps says."""
     if entry.breaking:
         return "major"
@@ -265,7 +267,7 @@ def _major(version: Any) -> int:
     return int(getattr(version, "major", 1))
 
 
-def _hidden_tags(spec: Spec, scheme: Scheme, merged: list[str], tags: dict[str, Any],
+def _hidden_tags(spec: SpecView, scheme: Scheme, merged: list[str], tags: dict[str, Any],
                  previous: Any) -> list[str]:
     """Tags that look like newer releases but do not match the tag format: likely meant."""
     hidden = []
@@ -305,7 +307,8 @@ def _entries(repo: Path, since: str | None,
                            if not skip(c)])
 
 
-def release_commits(spec: Spec, state: State, versions: set[str]) -> Callable[[git.Commit], bool]:
+def release_commits(spec: SpecView, state: State,
+                    versions: set[str]) -> Callable[[git.Commit], bool]:
     """Whether a commit is a release commit, never a change of a release: the commit the state
     records as ``git.commit``'s, or one whose subject is the spec's release commit message for a
     version released or started (in the state, or tagged: ``versions``)."""

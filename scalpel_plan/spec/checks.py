@@ -13,12 +13,15 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from string import Formatter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scalpel_plan import git
 from scalpel_plan.errors import Diagnostic
-from scalpel_plan.spec.model import Spec
 from scalpel_plan.spec.source import PathPart, Source
+
+if TYPE_CHECKING:
+    from scalpel_plan.spec.model import Spec
+    from scalpel_plan.spec.sections import SpecView
 
 # The variables of a node's config strings (providers.base.fill) and of the release commit's
 # message; a tag format has {version} only.
@@ -61,6 +64,13 @@ def check_spec(spec: Spec, source: Source) -> list[Diagnostic]:
             (problem := template_problem(spec.policy.commit_message, NODE_VARIABLES)):
         found.append(source.diagnostic(f"version.commit_message: {problem}",
                                        ["version", "commit_message"], hint=template_hint(problem)))
+    return sorted(found, key=lambda d: (d.line or 0, d.col or 0))
+
+
+def check_sections(spec: SpecView, source: Source) -> list[Diagnostic]:
+    """``check_data`` and the checks of the sections `scalpel changelog` reads (its tag
+    formats and link templates), for a spec whose other sections are not read."""
+    found = [*check_data(source), *_tag_formats(spec, source), *_changelog(spec, source)]
     return sorted(found, key=lambda d: (d.line or 0, d.col or 0))
 
 
@@ -118,11 +128,11 @@ def template_hint(problem: str) -> str | None:
     return None
 
 
-def _tag_formats(spec: Spec, source: Source) -> Iterator[Diagnostic]:
-    if isinstance(spec.version, str):  # a fixed version, tagged with the default format
-        tag = spec.policy.tag_formats[0].replace("{version}", spec.version)
+def _tag_formats(spec: SpecView, source: Source) -> Iterator[Diagnostic]:
+    if spec.fixed_version is not None:  # a fixed version, tagged with the default format
+        tag = spec.policy.tag_formats[0].replace("{version}", spec.fixed_version)
         if (ref := git.ref_name_problem(tag)) is not None:
-            yield source.diagnostic(f"version: {spec.version!r} makes a tag git refuses "
+            yield source.diagnostic(f"version: {spec.fixed_version!r} makes a tag git refuses "
                                     f"({tag!r}: {ref})", ["version"],
                                     hint="for example version: 1.0.0")
         return
@@ -144,7 +154,7 @@ def _tag_formats(spec: Spec, source: Source) -> Iterator[Diagnostic]:
                                     hint='for example "v{version}" or "{version}"')
 
 
-def _changelog(spec: Spec, source: Source) -> Iterator[Diagnostic]:
+def _changelog(spec: SpecView, source: Source) -> Iterator[Diagnostic]:
     if spec.changelog is None:
         return
     for key, variables in CHANGELOG_VARIABLES.items():

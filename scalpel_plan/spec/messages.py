@@ -11,11 +11,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from scalpel_plan.spec.model import (
+from scalpel_plan.spec.patterns import (
     ADDRESS_PATTERN,
     ALERT_PATTERN,
     ENV_PATTERN,
@@ -23,6 +21,9 @@ from scalpel_plan.spec.model import (
     NAME_PATTERN,
     SEMVER_PATTERN,
 )
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 PathPart = str | int
 

@@ -12,15 +12,15 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
-ADDRESS_PATTERN = r"^[a-z][a-z0-9_]*\.[A-Za-z0-9][A-Za-z0-9_-]*$"
-SEMVER_PATTERN = (
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
+from scalpel_plan.spec.patterns import (  # re-exported: the models' own patterns
+    ADDRESS_PATTERN,
+    ALERT_PATTERN,
+    ENV_PATTERN,
+    FIXED_VERSION_PATTERN,
+    NAME_PATTERN,
+    SEMVER_PATTERN,
 )
-ENV_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-FIXED_VERSION_PATTERN = r"^\d+(\.\d+)+\S*$"
-ALERT_PATTERN = r"^(console|custom|" + ADDRESS_PATTERN[1:-1] + r")$"
+from scalpel_plan.spec.sections import DEFAULT_CATEGORIES
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Part = Literal["major", "minor", "patch"]
@@ -102,11 +102,6 @@ FixedVersion = Annotated[
 ]
 
 
-DEFAULT_CATEGORIES = {
-    "feat": "Features", "fix": "Bug Fixes", "perf": "Performance", "revert": "Reverts",
-    "docs": "Documentation", "refactor": "Refactoring", "style": "Styling", "test": "Testing",
-    "build": "Build System", "ci": "Continuous Integration", "chore": "Miscellaneous",
-}
 
 
 class ChangelogConfig(Model):

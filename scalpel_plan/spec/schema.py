@@ -12,16 +12,18 @@ import math
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, Any
 
 from scalpel_plan.errors import Diagnostic
 from scalpel_plan.spec.messages import bound_words, pattern_words
 from scalpel_plan.spec.messages import dotted as _dotted
 from scalpel_plan.spec.messages import short as _short
-from scalpel_plan.spec.model import ADDRESS_PATTERN, NAME_PATTERN, Spec
-from scalpel_plan.spec.source import Source
+from scalpel_plan.spec.patterns import ADDRESS_PATTERN, NAME_PATTERN
+
+if TYPE_CHECKING:  # the models are imported to build a schema, never to validate with one
+    from pydantic import BaseModel
+
+    from scalpel_plan.spec.source import Source
 
 SCHEMA_ID = "https://scalpel.dev/schemas/release.schema.json"
 SHIPPED = Path(__file__).resolve().parent.parent / "release.schema.json"
@@ -30,6 +32,8 @@ NODE_SECTIONS = ("publish", "notify")
 
 def build_schema(node_configs: Mapping[str, type[BaseModel]]) -> dict[str, Any]:
     """The release.yml schema for these providers (provider name → node config model)."""
+    from scalpel_plan.spec.model import Spec
+
     schema = Spec.model_json_schema(by_alias=True)
     defs = schema.setdefault("$defs", {})
     patterns: dict[str, Any] = {}
@@ -165,6 +169,7 @@ def _unknown_keys(err: Any, source: Source, path: list[str | int]) -> Iterator[D
 
 def _unknown_node(source: Source, path: list[str | int], key: str,
                   patterns: Mapping[str, Any]) -> Diagnostic:
+
     providers = sorted(p.split("\\.")[0].lstrip("^") for p in patterns)
     if not re.match(ADDRESS_PATTERN, key):
         return source.diagnostic(
@@ -234,6 +239,8 @@ def valid_by_models(data: Any, node_configs: Mapping[str, type[BaseModel]]) -> b
     validation is most of a large spec's validate, need not run. False says nothing: the
     schema then finds, explains and places every problem."""
     from pydantic import ValidationError
+
+    from scalpel_plan.spec.model import Spec
 
     if not isinstance(data, dict):
         return False

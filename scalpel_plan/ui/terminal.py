@@ -77,6 +77,10 @@ class UI:
                        f"Details are in {escape(log_path)}; please attach it to a bug report.")
 
     def info(self, text: str) -> None:
+        if "err" not in self.__dict__ and not sys.stderr.isatty():  # plain text: no rich
+            sys.stderr.write(mask(text) + "\n")
+            sys.stderr.flush()
+            return
         self.err.print(escape(text))
 
     def print(self, text: str, *, markup: bool = False) -> None:
@@ -87,6 +91,14 @@ class UI:
         stream = self.__dict__["out"].file if "out" in self.__dict__ else sys.stdout
         text = mask(text)
         stream.write(text if text.endswith("\n") else text + "\n")
+        stream.flush()
+
+    def stream(self, chunks: Iterable[str]) -> None:
+        """Write ``chunks`` to stdout untouched, each as it comes (a whole history's JSON is
+        never held at once); each is masked, so none may cut a secret's value in two."""
+        stream = self.__dict__["out"].file if "out" in self.__dict__ else sys.stdout
+        for chunk in chunks:
+            stream.write(mask(chunk))
         stream.flush()
 
     def add_mask(self, value: str) -> None:

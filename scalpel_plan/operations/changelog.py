@@ -1,0 +1,105 @@
+"""The changelog of a project: the next release's, a range's or the whole history's.
+
+It opens only what it reads: the spec's project, version, changelog and secrets sections
+(``spec.load_sections``: no models of the whole spec, no graph, no providers), the git work
+tree, and the recorded state only for the next release (an unfinished one continues).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scalpel_plan import git
+from scalpel_plan.content.changelog import ChangelogGenerator, ReleaseChanges
+from scalpel_plan.errors import ScalpelError
+from scalpel_plan.secrets import SecretsManager, declared_envs
+from scalpel_plan.spec import Sections, load_sections, pyproject_name
+from scalpel_plan.workspace import STATE_FOLDER
+
+OnSecret = Callable[[str], None]  # told each secret value as it is loaded (::add-mask::)
+
+
+@dataclass(frozen=True)
+class Changelog:
+    """What `scalpel changelog` shows: the releases (newest first) and how to render them."""
+
+    releases: list[ReleaseChanges]
+    generator: ChangelogGenerator
+    project_name: str
+    root: Path  # the folder release.yml is in (the changelog file is relative to it)
+    repo: Path  # the top of the work tree, which the changelog file must stay in
+    left_out: list[str] = field(default_factory=list)  # release tags on other branches
+
+
+def changelog(spec_path: Path, *, whole: bool = False, since: str | None = None,
+              to: str = "HEAD", version: str | None = None, pre: str | None = None,
+              on_secret: OnSecret | None = None) -> Changelog:
+    """The next release's changelog; with ``whole``, every release of ``to``'s history; with
+    ``since``, the releases from ``since`` to ``to``."""
+    root = spec_path.resolve().parent
+    workdir = root / STATE_FOLDER
+    spec = load_sections(spec_path, str(spec_path), cache=workdir / "cache")
+    SecretsManager(declared_envs(spec.data.get("secrets")), on_load=on_secret).load_all()
+    repo = _repository(root, spec)
+    _check_paths(spec_path, repo, spec)
+    generator = ChangelogGenerator(spec.changelog)
+    name = spec.project_name or pyproject_name(root) or root.name
+    if whole or since:
+        from scalpel_plan.content import history
+
+        left_out: list[str] = []
+        releases = history.releases(repo, spec, generator,
+                                    revisions=f"{since}..{to}" if since else to,
+                                    cache=workdir / "cache", left_out=left_out)
+        return Changelog(releases, generator, name, root, repo, left_out if not since else [])
+    from scalpel_plan.content import versioning
+    from scalpel_plan.content.sections import release_changes
+    from scalpel_plan.state.local import LocalBackend
+
+    decision = versioning.decide(repo, spec, LocalBackend(workdir).read(), version, pre=pre)
+    return Changelog([release_changes(spec, decision, generator)], generator, name, root,
+                     repo)
+
+
+def _check_paths(spec_path: Path, repo: Path, spec: Sections) -> None:
+    """The files these sections name stay in the repository (as `scalpel validate` checks
+    them; checked on every run, since a link may have changed): a SpecError at their place."""
+    from scalpel_plan.files import IN_REPOSITORY_HINT, path_problem
+
+    named: list[tuple[list[str | int], object]] = []
+    version, changelog = spec.data.get("version"), spec.data.get("changelog")
+    if isinstance(version, dict) and isinstance(version.get("files"), list):
+        for i, rule in enumerate(version["files"]):
+            if isinstance(rule, dict):
+                named.append((["version", "files", i, "path"], rule.get("path")))
+            else:
+                named.append((["version", "files", i], rule))
+    if isinstance(changelog, dict):
+        named.append((["changelog", "file"], changelog.get("file")))
+    bad = [(where, value, problem) for where, value in named if isinstance(value, str)
+           and (problem := path_problem(repo, value)) is not None]
+    if not bad:
+        return
+    from scalpel_plan.errors import Diagnostic, SpecError
+    from scalpel_plan.spec.source import read_source
+
+    source = read_source(spec_path, str(spec_path))
+    diagnostics = []
+    for where, value, problem in bad:
+        d = source.diagnostic(f"{'.'.join(map(str, where))}: {value!r} {problem}", where)
+        diagnostics.append(Diagnostic(d.message, d.file, d.line, d.col, hint=IN_REPOSITORY_HINT))
+    raise SpecError(f"{source.display} is not valid", diagnostics=diagnostics)
+
+
+def _repository(root: Path, spec: Sections) -> Path:
+    declared = root / spec.repository
+    if (declared / ".git").exists():  # the top of a work tree, as most projects have it
+        return declared
+    repo = git.find_root(declared) if declared.is_dir() else None
+    if repo is None:
+        raise ScalpelError(
+            f"{declared} is not inside a git repository",
+            hint="run scalpel in a git work tree, or set project.repository in release.yml")
+    return repo

@@ -1,0 +1,151 @@
+"""The sections of release.yml that the content commands read (project, version, changelog,
+secrets), typed without pydantic: `scalpel changelog` reads these and nothing else, so it
+starts without importing the whole spec's models (a fifth of its time on a small history).
+
+``VersionView`` and ``ChangelogView`` are what the content layer asks of a spec; the pydantic
+models of ``spec.model`` satisfy them, and so do the plain values here, made from release.yml
+data already validated against the schema. The defaults are the models' own: a test checks
+that the two agree field by field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+DEFAULT_BUMPS: dict[str, str] = {"feat": "minor", "fix": "patch", "perf": "patch"}
+DEFAULT_CATEGORIES = {
+    "feat": "Features", "fix": "Bug Fixes", "perf": "Performance", "revert": "Reverts",
+    "docs": "Documentation", "refactor": "Refactoring", "style": "Styling", "test": "Testing",
+    "build": "Build System", "ci": "Continuous Integration", "chore": "Miscellaneous",
+}
+READ = ("project", "version", "changelog", "secrets")  # the sections the content commands read
+
+
+if TYPE_CHECKING:  # types only (a Protocol costs a millisecond to make at run time)
+
+    class VersionView(Protocol):
+        """What the content layer reads of ``version:``."""
+
+        @property
+        def scheme(self) -> str: ...
+        @property
+        def tag(self) -> str | list[str]: ...
+        @property
+        def tag_formats(self) -> list[str]: ...
+        @property
+        def ignore_tags(self) -> list[str]: ...
+        @property
+        def pre_start(self) -> int | None: ...
+        @property
+        def initial(self) -> str: ...
+        @property
+        def zero_major_breaking(self) -> str: ...
+        @property
+        def bumps(self) -> Mapping[str, str]: ...
+        @property
+        def commit_message(self) -> str: ...
+
+
+    class ChangelogView(Protocol):
+        """What the content layer reads of ``changelog:``."""
+
+        @property
+        def file(self) -> str: ...
+        @property
+        def marker(self) -> str: ...
+        @property
+        def categories(self) -> Mapping[str, str]: ...
+        @property
+        def other(self) -> str: ...
+        @property
+        def commits(self) -> str | None: ...
+        @property
+        def issues(self) -> str | None: ...
+        @property
+        def pulls(self) -> str | None: ...
+        @property
+        def compare(self) -> str | None: ...
+        @property
+        def contributors(self) -> bool: ...
+
+
+    class SpecView(Protocol):
+        """What the content layer reads of a spec: its version policy and changelog settings."""
+
+        @property
+        def policy(self) -> VersionView: ...
+        @property
+        def changelog(self) -> ChangelogView | None: ...
+        @property
+        def fixed_version(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class VersionSettings:
+    scheme: str = "semver"
+    tag: str | list[str] = "v{version}"
+    ignore_tags: list[str] = field(default_factory=list)
+    pre_start: int | None = None
+    initial: str = "0.1.0"
+    zero_major_breaking: str = "minor"
+    bumps: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BUMPS))
+    commit_message: str = "chore(release): {version}"
+
+    @property
+    def tag_formats(self) -> list[str]:
+        """The tag formats, the one new tags are made with first."""
+        return [self.tag] if isinstance(self.tag, str) else list(self.tag)
+
+
+@dataclass(frozen=True)
+class ChangelogSettings:
+    file: str = "CHANGELOG.md"
+    marker: str = "<!-- scalpel: new releases go below this line -->"
+    categories: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CATEGORIES))
+    other: str = "ignore"
+    commits: str | None = None
+    issues: str | None = None
+    pulls: str | None = None
+    compare: str | None = None
+    contributors: bool = True
+    update: bool = True
+
+
+@dataclass(frozen=True)
+class Sections:
+    """The sections read, typed; ``data`` is those sections of release.yml as plain values."""
+
+    data: Mapping[str, Any]
+    policy: VersionSettings
+    changelog: ChangelogSettings | None
+    fixed_version: str | None
+
+    @property
+    def project_name(self) -> str | None:
+        name = (self.data.get("project") or {}).get("name")
+        return name if isinstance(name, str) and name else None
+
+    @property
+    def repository(self) -> str:
+        return str((self.data.get("project") or {}).get("repository", "."))
+
+
+def sections_of(data: Mapping[str, Any]) -> Sections:
+    """The sections of ``data`` (release.yml as plain values, valid against the schema)."""
+    kept = {k: data[k] for k in READ if k in data}
+    version = kept.get("version")
+    policy = VersionSettings(**_fields(VersionSettings, version)) \
+        if isinstance(version, dict) else VersionSettings()
+    changelog = kept.get("changelog")
+    return Sections(kept, policy,
+                    ChangelogSettings(**_fields(ChangelogSettings, changelog))
+                    if isinstance(changelog, dict) else None,
+                    version if isinstance(version, str) else None)
+
+
+def _fields(kind: type, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys of ``values`` that ``kind`` reads (the schema allows others: version.files)."""
+    names = kind.__dataclass_fields__  # type: ignore[attr-defined]
+    return {k: v for k, v in values.items() if k in names}
