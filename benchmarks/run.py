@@ -21,6 +21,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from fixtures import big_spec, history_state, make_repo, write_state  # noqa: E402
+from history import Generated, generate  # noqa: E402
 
 SCALPEL = shutil.which("scalpel", path=str(Path(sys.executable).parent)) or "scalpel"
 
@@ -148,6 +149,9 @@ def main() -> None:
                         help="run one group")
     parser.add_argument("--no-peers", action="store_true",
                         help="skip installing and timing commitizen and git-cliff")
+    parser.add_argument("--sizes", type=lambda text: [int(n) for n in text.split(",")],
+                        default=list(CHANGELOG_SIZES),
+                        help="history sizes for the changelog group (default 2000,10000,50000)")
     args = parser.parse_args()
     print(f"scalpel: {SCALPEL}; python {sys.version.split()[0]}; {os.cpu_count()} cores; "
           f"{os.uname().machine}")
@@ -171,7 +175,7 @@ def main() -> None:
         if args.only in (None, "observe"):
             bench_observe(tmp, max(3, args.runs // 3))
         if args.only in (None, "changelog"):
-            bench_changelog(tmp, 5, peers=not args.no_peers)
+            bench_changelog(tmp, 5, args.sizes, peers=not args.no_peers)
         if args.only in (None, "docker"):
             bench_docker(tmp)
 
@@ -191,14 +195,66 @@ def bench_observe(tmp: Path, runs: int) -> None:
                "<= 0.5 s", took <= 0.5)
 
 
-def bench_changelog(tmp: Path, runs: int, peers: bool) -> None:
-    """Full-history changelog against raw `git log` and the peers, on 50,000 commits."""
-    from history import generate
+CHANGELOG_SIZES = (2_000, 10_000, 50_000)
+CZ_CONFIG = """[tool.commitizen]
+name = "cz_conventional_commits"
+version_scheme = "semver2"
+tag_format = "$version"
+legacy_tag_formats = ["v$version"]
+ignored_tag_formats = ["other-pkg@*", "create-widget@*"]
+version = "{version}"
+"""
+CLIFF_CONFIG = r'''[changelog]
+header = "# Changelog\n"
+body = """
+{% if version %}## [{{ version | trim_start_matches(pat="v") }}] - \
+{{ timestamp | date(format="%Y-%m-%d") }}{% else %}## [Unreleased]{% endif %}
+{% for group, commits in commits | group_by(attribute="group") %}
+### {{ group | upper_first }}
+{% for commit in commits %}- {{ commit.message | split(pat="\n") | first | trim }} \
+({{ commit.id | truncate(length=7, end="") }})
+{% endfor %}{% endfor %}
+"""
+trim = true
 
-    repo = generate(tmp / "history50k", 50_000, 2_000)
-    (repo / "release.yml").write_text("project: {name: big}\n")
+[git]
+conventional_commits = true
+filter_unconventional = false
+commit_parsers = [
+  { message = "^feat", group = "Features" },
+  { message = "^fix", group = "Bug Fixes" },
+  { message = ".*", group = "Other" },
+]
+tag_pattern = "^v?[0-9]+\\.[0-9]+\\.[0-9]+"
+skip_tags = "^(other-pkg|create-widget)@"
+topo_order = true
+sort_commits = "newest"
+'''
+
+
+def bench_changelog(tmp: Path, runs: int, sizes: list[int], peers: bool) -> None:
+    """Full-history changelog on generated histories that look like real ones (benchmarks/
+    history.py) of 2,000, 10,000 and 50,000 commits: against one raw `git log` of the same
+    history and against commitizen and git-cliff, all measured here, side by side; and each
+    release checked against `git log PREV..TAG`."""
+    tools = peer_tools(tmp) if peers else {}
+    made = None
+    for size in sizes:
+        started = time.perf_counter()
+        made = generate(tmp / f"history{size}", size)
+        print(f"-- {made.commits:,} commits ({made.merges:,} merges), {len(made.releases):,} "
+              f"release tags in two styles ({made.releases[0]} … {made.releases[-1]}), "
+              f"{made.other_tags} other packages' tags; generated in "
+              f"{time.perf_counter() - started:.1f} s", flush=True)
+        bench_changelog_size(made, runs, tools)
+    if made is not None:
+        bench_incremental(made, runs)
+
+
+def bench_changelog_size(made: Generated, runs: int, tools: dict[str, Path]) -> None:
+    repo, size = made.path, f"{made.commits // 1000}k"
     git_log, _ = wall(["git", "log"], repo, runs)
-    report("raw git log, 50,000 commits, 2,000 tags (baseline)", f"{git_log:.2f} s", "-", True)
+    report(f"[{size}] raw git log (baseline)", f"{git_log:.3f} s", "-", True)
     cold = []
     for _ in range(runs):
         shutil.rmtree(repo / ".scalpel", ignore_errors=True)  # no cache: a fresh clone
@@ -206,53 +262,142 @@ def bench_changelog(tmp: Path, runs: int, peers: bool) -> None:
         run([SCALPEL, "changelog", "--all"], repo)
         cold.append(time.perf_counter() - started)
     first = statistics.median(cold)
-    report("scalpel changelog --all, first run (no cache)", f"{first:.2f} s = "
+    report(f"[{size}] scalpel changelog --all, first run (no cache)", f"{first:.3f} s = "
            f"{first / git_log:.2f}x git log", "<= 2.5x git log", first / git_log <= 2.5)
-    ours, rss = wall([SCALPEL, "changelog", "--all"], repo, runs)
-    report("scalpel changelog --all, again (released history cached)",
-           f"{ours:.2f} s = {ours / git_log:.2f}x git log, {rss // 1024} MB",
-           "<= 2.5x git log, <= 250 MB", ours / git_log <= 2.5 and rss <= 250 * 1024)
-    if peers:
-        bench_peers(tmp, repo, ours)
-    bench_incremental(repo, runs)
+    again, rss = wall([SCALPEL, "changelog", "--all"], repo, runs)
+    report(f"[{size}]   again (released history cached)",
+           f"{again:.3f} s = {again / git_log:.2f}x git log, {rss // 1024} MB",
+           "<= 2.5x git log", again / git_log <= 2.5)
+    shutil.rmtree(repo / ".scalpel", ignore_errors=True)
+    markdown = peak_rss([SCALPEL, "changelog", "--all"], repo)
+    shutil.rmtree(repo / ".scalpel", ignore_errors=True)
+    json_rss = peak_rss([SCALPEL, "changelog", "--all", "--format", "json"], repo)
+    report(f"[{size}]   --format json peak RSS vs Markdown (no cache)",
+           f"{json_rss / markdown:.2f}x ({json_rss // 1024} vs {markdown // 1024} MB)",
+           "<= 1.5x", json_rss / markdown <= 1.5)
+    right, total, wrong = releases_right(made)
+    report(f"[{size}]   releases exactly `git log PREV..TAG`", f"releases exactly right: "
+           f"{right}/{total}", "all", right == total)
+    if wrong:
+        print(f"      wrong: {', '.join(wrong[:10])}")
+    if "cz" in tools:
+        (repo / ".cz.toml").write_text(CZ_CONFIG.format(version=made.releases[-1].lstrip("v")))
+        took = peer(f"[{size}] commitizen cz changelog --dry-run",
+                    [str(tools["cz"]), "changelog", "--dry-run"], repo, runs)
+        if took:
+            report(f"[{size}]   scalpel (first run) vs commitizen",
+                   f"{first / took:.2f}x its time", "<= 0.5x", first / took <= 0.5)
+    if "git-cliff" in tools:
+        (repo / "cliff.toml").write_text(CLIFF_CONFIG)
+        took = peer(f"[{size}] git-cliff", [str(tools["git-cliff"]), "--config", "cliff.toml"],
+                    repo, runs)
+        if took:
+            report(f"[{size}]   scalpel (first run) vs git-cliff", f"{first / took:.2f}x its "
+                   "time", "-", True)
 
 
-def bench_peers(tmp: Path, repo: Path, ours: float) -> None:
-    """commitizen and git-cliff, installed from PyPI into a throwaway venv (not dependencies)."""
-    venv = tmp / "peers"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "commitizen", "git-cliff"],
-                         capture_output=True, text=True)
-    if pip.returncode:
-        report("peers (commitizen, git-cliff)", "could not install", "-", False)
-        return
-    (repo / ".cz.toml").write_text('[tool.commitizen]\nname = "cz_conventional_commits"\n'
-                                   'tag_format = "v$version"\nversion = "20.0.0"\n')
-    started = time.perf_counter()
-    cz = subprocess.run([str(venv / "bin" / "cz"), "changelog", "--dry-run"], cwd=repo,
-                        capture_output=True, timeout=600)
-    took = time.perf_counter() - started
-    ok = cz.returncode == 0
-    report("commitizen cz changelog --dry-run", f"{took:.2f} s" if ok else
-           f"failed: {cz.stderr.decode()[-80:]!r}", "-", ok)
-    if ok:
-        report("  scalpel vs commitizen", f"{ours / took:.2f}x its time", "<= 0.5x",
-               ours / took <= 0.5)
-    limit = 120
-    started = time.perf_counter()
-    try:
-        cliff = subprocess.run([str(venv / "bin" / "git-cliff"), "--output", "-"], cwd=repo,
-                               capture_output=True, timeout=limit)
-        took = time.perf_counter() - started
-        report("git-cliff (default config)", f"{took:.2f} s" if cliff.returncode == 0 else
-               "failed", "-", True)
-    except subprocess.TimeoutExpired:
-        report("git-cliff (default config)", f"not done after {limit} s", "-", True)
+def peer_tools(tmp: Path) -> dict[str, Path]:
+    """commitizen's `cz` and `git-cliff` (not Scalpel's dependencies), installed from PyPI
+    into the benchmark's venv (a throwaway one when this interpreter is not in a venv)."""
+    bin_dir = Path(sys.executable).parent
+    if sys.prefix == sys.base_prefix:
+        subprocess.run([sys.executable, "-m", "venv", str(tmp / "peers")], check=True)
+        bin_dir = tmp / "peers" / "bin"
+    tools = {name: bin_dir / name for name in ("cz", "git-cliff")}
+    if not all(path.exists() for path in tools.values()):
+        pip = subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q",
+                              "commitizen", "git-cliff"], capture_output=True, text=True)
+        if pip.returncode:
+            report("peers (commitizen, git-cliff)", "could not install", "-", False)
+            print(pip.stderr[-2000:])
+    found = {name: path for name, path in tools.items() if path.exists()}
+    for name, path in found.items():
+        version = subprocess.run([str(path), "version" if name == "cz" else "--version"],
+                                 capture_output=True, text=True)
+        print(f"peer {name}: {(version.stdout or version.stderr).strip()}")
+    return found
 
 
-def bench_incremental(repo: Path, runs: int) -> None:
-    """Planning 100 new commits on top of 50,000 reads only those."""
-    (repo / "release.yml").write_text("project: {name: big}\nstages:\n  t: {run: 'true'}\n")
+def peer(name: str, cmd: list[str], repo: Path, runs: int, limit: float = 900) -> float | None:
+    """Median wall time of a peer (three runs at most: they can take minutes), or None."""
+    times = []
+    for _ in range(min(3, runs)):
+        started = time.perf_counter()
+        try:
+            done = subprocess.run(cmd, cwd=repo, capture_output=True, timeout=limit,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            report(name, f"not done after {limit:g} s", "-", True)
+            return None
+        times.append(time.perf_counter() - started)
+        if done.returncode:
+            report(name, f"failed: {done.stderr.decode(errors='replace')[-200:]!r}", "-", False)
+            return None
+        if sum(times) > 60:
+            break
+    took = statistics.median(times)
+    sections = sum(line.startswith(b"## ") for line in done.stdout.splitlines())
+    report(name, f"{took:.3f} s (median of {len(times)}), {sections} sections", "-", True)
+    return took
+
+
+def releases_right(made: Generated) -> tuple[int, int, list[str]]:
+    """How many releases of `scalpel changelog --all --format json` hold exactly the commits
+    `git log PREV..TAG` gives (PREV: the highest release tag that is an ancestor of TAG, the
+    one before it here: every release tag is on main's first-parent line, checked with git),
+    "Unreleased" included. Merges of non-conventional subjects are not listed (`--no-merges`:
+    all the generator's merges are "Merge ..."); everything else is (`other: keep`).
+
+    Up to 10,000 commits each range is also checked against the sets it means (`rev-list
+    TAG` less `rev-list PREV`): git's walk of a range stops on PREV's side by commit date, and
+    is wrong where committer dates run far backwards (the generator's run back an hour)."""
+    import json as json_lib
+    from concurrent.futures import ThreadPoolExecutor
+
+    repo = made.path
+    shutil.rmtree(repo / ".scalpel", ignore_errors=True)
+    out = subprocess.run([SCALPEL, "changelog", "--all", "--format", "json"], cwd=repo,
+                         capture_output=True, check=True).stdout
+    listed = {r["tag"] or "Unreleased": {e["sha"] for s in r["sections"] for e in s["entries"]}
+              for r in json_lib.loads(out)["releases"]}
+    tags = made.releases
+    ranges = {tag: (tags[i - 1] if i else None, tag) for i, tag in enumerate(tags)}
+    ranges["Unreleased"] = (tags[-1], "HEAD")
+
+    def git_lines(*args: str) -> list[str]:
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True,
+                              check=True).stdout.split()
+
+    def truth(ends: tuple[str | None, str]) -> set[str]:
+        prev, tag = ends
+        found = set(git_lines("log", "--no-merges", "--format=%H", f"{prev}..{tag}" if prev
+                              else tag))
+        if made.commits <= 10_000:
+            meant = set(git_lines("rev-list", "--no-merges", tag))
+            meant -= set(git_lines("rev-list", prev)) if prev else set()
+            if meant != found:
+                print(f"      git log {prev}..{tag} is not rev-list {tag} less rev-list {prev}")
+        return found
+
+    def first_parent_line(i: int) -> bool:
+        return subprocess.run(["git", "merge-base", "--is-ancestor", tags[i - 1], tags[i]],
+                              cwd=repo).returncode == 0
+
+    with ThreadPoolExecutor(2) as pool:
+        expected = dict(zip(ranges, pool.map(truth, ranges.values()), strict=True))
+        ordered = all(pool.map(first_parent_line, range(1, len(tags))))
+    if not ordered:
+        print("      the generator's release tags are not each an ancestor of the next")
+    expected = {k: v for k, v in expected.items() if v or k != "Unreleased"}
+    wrong = [k for k in expected if listed.get(k, set()) != expected[k]]
+    wrong += [k for k in listed if k not in expected]
+    return len(expected) - len(wrong), len(expected), wrong
+
+
+def bench_incremental(made: Generated, runs: int) -> None:
+    """Planning 100 new commits on top of the largest history reads only those."""
+    repo = made.path
+    (repo / "release.yml").write_text(made.spec + "stages:\n  t: {run: 'true'}\n")
     idle, _ = wall([SCALPEL, "plan"], repo, runs)  # nothing new since the last tag
     for n in range(100):
         subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", f"fix: change {n}"],
@@ -261,9 +406,9 @@ def bench_incremental(repo: Path, runs: int) -> None:
                                                   "GIT_COMMITTER_NAME": "B",
                                                   "GIT_COMMITTER_EMAIL": "b@example.com"})
     busy, rss = wall([SCALPEL, "plan"], repo, runs)
-    report("plan, 100 new commits on 50,000 (over plan start-up)", f"+{busy - idle:.3f} s "
-           f"({busy:.2f} vs {idle:.2f} s), {rss // 1024} MB", "<= +0.3 s, <= 250 MB",
-           busy - idle <= 0.3 and rss <= 250 * 1024)
+    report(f"plan, 100 new commits on {made.commits:,} (over plan start-up)",
+           f"+{busy - idle:.3f} s ({busy:.2f} vs {idle:.2f} s), {rss // 1024} MB",
+           "<= +0.3 s, <= 250 MB", busy - idle <= 0.3 and rss <= 250 * 1024)
 
 
 def _journal_duration(work: Path, address: str) -> float:

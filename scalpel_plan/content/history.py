@@ -61,6 +61,10 @@ def releases(repo: Path, spec: SpecView, generator: ChangelogGenerator, *,
         all_tags = reading.result()
         tagged = _release_tags_by_commit(spec, all_tags)
         groups, tip, outside = _group(entries, graph, tagged, unreleased_as)
+        if outside:  # on another branch, or no commit at all: an error naming it
+            from scalpel_plan.content.versioning import check_tag_kinds, tag_refs
+
+            check_tag_kinds(spec, tag_refs(repo))
         if left_out is not None:
             left_out.extend(outside)
         if cacheable and tip is not None and not outside:
