@@ -21,8 +21,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.conftest import git
 
 SPEC = ("project: {name: widgets}\n"
         "version:\n"
@@ -317,3 +320,13 @@ def test_every_commit_is_listed_once_under_the_release_git_says(cli, plan):
         listed, _ = changelog(cli, story, "--all")
         assert {tag: set(entries) for tag, entries in listed.items()} == truth
         assert set().union(*truth.values()) == made & story.shas("rev-list", "HEAD")
+
+
+@pytest.mark.parametrize("ref", ["v1.0.0^{tree}", "no-such-tag", "HEAD:file.txt"])
+def test_a_range_end_that_is_not_a_commit_is_an_error_naming_it(repo, cli, ref):
+    repo.write_spec("stages:\n  test: {run: 'true'}\n")
+    git(repo.path, "tag", "v1.0.0")
+    for args in (["--from", ref], ["--all", "--to", ref]):
+        result = cli(repo.path, "changelog", *args)
+        assert result.code == 1, (args, result)
+        assert f"{ref} is not a commit of this repository" in result.err

@@ -210,3 +210,23 @@ def test_every_commit_of_a_range_comes_back_once_with_its_whole_message(cli, raw
 
         listed = unreleased(cli, work)  # other: keep, so every commit is listed
         assert sorted(listed) == sorted(made)
+
+
+def test_another_repositorys_issue_opens_the_footers_and_is_not_linked_as_ours(tmp_path, cli):
+    """GitHub's `Fixes owner/repo#N` (seen in release-please's history) is a footer: the
+    `Fixes #N` after it is not lost, and the other repository's number is not this one's."""
+    work = make_repo(tmp_path / "w")
+    sha = commit(work, b"fix: a thing\n\nWhy it broke.\n\n"
+                       b"Fixes googleapis/release-please-action#1063\nFixes #1716\n")
+    _, entry = unreleased(cli, work)[sha]
+    assert entry["issues"] == [1716]
+    assert entry["body"] == "Why it broke."
+
+
+def test_code_spans_keep_their_text_in_markdown(tmp_path, cli):
+    """Backslash escapes show inside a code span: `version_variables` stays as written, the
+    text around it is escaped."""
+    work = make_repo(tmp_path / "w")
+    commit(work, b"feat: set `version_variables` and `--print*` for a_b*c\n")
+    out = cli(work, "changelog").out
+    assert "set `version_variables` and `--print*` for a\\_b\\*c" in out, out

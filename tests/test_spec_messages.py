@@ -5,6 +5,7 @@ at its line and column, in Scalpel's words (never pydantic's, never a raw regex)
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 from pathlib import Path
 
@@ -190,3 +191,22 @@ def test_the_alias_bomb_stays_small(tmp_path: Path, cli):
     with spec_fuzz.memory_limit(256 << 20):
         result = cli(tmp_path, "validate")
     assert result.code == 1 and "aliases expand the document" in result.err, result.err
+
+
+@pytest.mark.parametrize("text", [
+    "# a \u2028 line break in a comment\nstages:\n  test: {run: x, nope: 1}\n",
+    "# Th\u2028e seed's own configuration: a fixed version\n# and phases.\nversion: 1.0.0\n"
+    "stages:\n  - name: build\n    timeout: 300\n",
+    "\ufeff\ufeffstages:\n  test: {run: x, nope: 1}\n",
+    "stages:\n  test: {run: x, nope: 1, env: {A: \"\u2029\"}}\n  b:\ttab\n"])
+def test_text_the_position_reader_refuses_is_still_an_error_at_a_place(tmp_path, cli, text):
+    """libyaml and ruamel's round-trip reader disagree on Unicode line breaks, byte-order
+    marks and tabs: whatever one takes, the other never turns into a crash."""
+    work = tmp_path / "w"
+    work.mkdir()
+    subprocess.run(["git", "init", "-q", str(work)], check=True)
+    (work / "release.yml").write_text(text, encoding="utf-8")
+    for command in (["validate"], ["plan", "--allow-missing-secrets"]):
+        result = cli(work, *command)
+        assert result.code == 1 and "Traceback" not in result.err, (command, result)
+        assert "release.yml:" in result.err, result

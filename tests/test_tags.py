@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 from conftest import git
 
 SPEC_TAIL = "publish:\n  git.tag: {push: origin}\n"
@@ -225,3 +226,31 @@ def test_ignore_tags_changes_the_cached_changelog(repo, cli):
     assert versions() == ["0.2.0", "0.1.0"]  # from the cache
     repo.write_spec("version: {ignore_tags: ['v0.2.*']}\n" + SPEC_TAIL)
     assert versions() == ["Unreleased", "0.1.0"]  # not the cached grouping
+
+
+@pytest.mark.parametrize("label", ["a b", "../x", "-rc", "rc.1", "", "😀", "../../ESCAPED"])
+def test_a_pre_label_that_makes_no_version_is_refused_before_anything_runs(repo, cli, label):
+    """`--pre` is checked as a spec value would be: a label that is not one identifier never
+    becomes a version, a tag, a log folder or a recorded release."""
+    repo.write_spec("stages:\n  test: {run: 'touch ran'}\n")
+    repo.commit("feat: first")
+    for command in (["plan"], ["apply", "--auto-approve"]):
+        result = cli(repo.path, *command, f"--pre={label}")
+        assert result.code == 1, (command, result)
+        assert "is not a pre-release label" in result.err and "--pre rc" in result.err
+    assert not (repo.path / "ran").exists()
+    assert not (repo.path / ".scalpel" / "state.json").exists() or \
+        "releases" not in (repo.path / ".scalpel" / "state.json").read_text()
+    assert not any(p.name.startswith("ESCAPED") for p in repo.path.parent.rglob("ESCAPED*"))
+
+
+@pytest.mark.parametrize(("scheme", "label", "ok"), [
+    ("semver", "beta", True), ("semver", "pre-alpha", True), ("pep440", "rc", True),
+    ("pep440", "beta", True), ("pep440", "nightly", False), ("calver", "dev", True)])
+def test_a_pre_label_is_one_the_scheme_can_hold(repo, cli, scheme, label, ok):
+    repo.write_spec(f"version: {{scheme: {scheme}}}\nstages:\n  test: {{run: 'true'}}\n")
+    repo.commit("feat: first")
+    result = cli(repo.path, "plan", "--pre", label, "--format", "json")
+    assert result.code == (0 if ok else 1), result
+    if not ok:
+        assert f"--pre {label} makes no {scheme} version" in result.err

@@ -9,6 +9,7 @@ exception is ``write_section``, the one writer of the changelog file, which both
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -302,9 +303,28 @@ def _md(text: str) -> str:
     first (escaped, ``tok\\_en``, a value would hide from the mask); the mask reads as
     itself."""
     masked = mask(text)
+    if "`" in masked:  # a code span shows its text as it is: escapes would show too
+        return _md_around_code(masked)
+    return _md_escaped(masked)
+
+
+def _md_escaped(masked: str) -> str:
     if MASK not in masked:
         return masked.translate(MARKDOWN_ESCAPES)
     return MASK.join(part.translate(MARKDOWN_ESCAPES) for part in masked.split(MASK))
+
+
+CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).+?(?<!`)\1(?!`)", re.DOTALL)
+
+
+def _md_around_code(masked: str) -> str:
+    """``masked`` escaped outside its code spans (`like_this`), which are kept as written."""
+    out, at = [], 0
+    for span in CODE_SPAN.finditer(masked):
+        out += [_md_escaped(masked[at:span.start()]), span.group(0)]
+        at = span.end()
+    out.append(_md_escaped(masked[at:]))
+    return "".join(out)
 
 
 def _html(text: str) -> str:

@@ -16,10 +16,13 @@ from scalpel_plan import git
 HEADER = re.compile(
     r"^(?P<type>[A-Za-z]+)(?:\((?P<scope>[^()\r\n]*)\))?(?P<bang>!)?: +(?P<desc>\S.*)$")
 # a BREAKING CHANGE footer may be empty on its line, its text on the lines that follow
+# `Token: value`, `Token #value`, and GitHub's `Fixes owner/repo#12` (another repository's)
+OTHER_REPO_REF = r"[ ](?=[\w.-]+/[\w.-]+#\d)"
 FOOTER = re.compile(r"^(?P<token>BREAKING[ -]CHANGE|[A-Za-z][\w-]*)"
-                    r"(?::[ ]|[ ](?=#)|(?<=^BREAKING[ -]CHANGE):[ \t]*$)(?P<value>.*)$")
+                    rf"(?::[ ]|[ ](?=#)|{OTHER_REPO_REF}|(?<=^BREAKING[ -]CHANGE):[ \t]*$)"
+                    r"(?P<value>.*)$")
 FOOTER_TOKEN = (r"(?:BREAKING[ -]CHANGE:[ \t]*(?=\n|\Z)"
-                r"|(?:BREAKING[ -]CHANGE|[A-Za-z][\w-]*)(?::[ ]|[ ](?=#)))")
+                rf"|(?:BREAKING[ -]CHANGE|[A-Za-z][\w-]*)(?::[ ]|[ ](?=#)|{OTHER_REPO_REF}))")
 FOOTERS_FIRST = re.compile(FOOTER_TOKEN)  # the body opens with its footers
 FOOTERS_AFTER = re.compile(rf"\n\n(?={FOOTER_TOKEN})")  # a paragraph that opens footers
 
@@ -27,7 +30,7 @@ PR_SUFFIX = re.compile(r"\s*\(#(?P<pr>\d+)\)\s*$")
 MERGE_PR = re.compile(r"^Merge pull request #(?P<pr>\d+)")
 REVERT_SUBJECT = re.compile(r'^Revert "(?P<reverted>.*)"$')
 REVERTS_SHA = re.compile(r"This reverts commit (?P<sha>[0-9a-f]{7,40})")
-ISSUE_NUMBER = re.compile(r"#(\d+)")
+ISSUE_NUMBER = re.compile(r"(?<![\w/.-])#(\d+)")  # not owner/repo#12: not ours
 ISSUE_TOKENS = {"close", "closes", "closed", "fix", "fixes", "fixed", "resolve", "resolves",
                 "resolved", "ref", "refs", "references", "see", "part-of"}
 

@@ -102,9 +102,16 @@ def check_tag_kinds(spec: SpecView, refs: list[TagRef]) -> None:
                 "version.ignore_tags in release.yml")
 
 
+PRE_LABEL = re.compile(r"[A-Za-z][0-9A-Za-z-]*")  # one identifier: rc, beta, dev, pre-alpha
+
+
 def decide(repo: Path, spec: SpecView, state: State, override: str | None = None, *,
            pre: str | None = None, today: dt.date | None = None) -> VersionDecision:
     scheme = SCHEMES[spec.policy.scheme]
+    if pre is not None and not PRE_LABEL.fullmatch(pre):
+        raise ScalpelError(f"--pre {pre!r} is not a pre-release label",
+                           hint="a word of letters, digits and '-' that starts with a letter, "
+                           "e.g. --pre rc or --pre beta (the number is added: rc.1, rc.2, ...)")
     refs = tag_refs(repo)
     check_tag_kinds(spec, refs)
     reachable = set(git.tags_merged(repo))
@@ -257,7 +264,12 @@ def _as_pre_release(decision: VersionDecision, scheme: Scheme, tags: dict[str, A
         number = start
     else:
         number = 0 if any(min(ns) == 0 for ns in numbers.values()) else 1
-    version = str(scheme.pre(target, label, number))
+    made = scheme.pre(target, label, number)
+    if made is None or scheme.parse(str(made)) != made:
+        raise ScalpelError(f"--pre {label} makes no {scheme.name} version of {target}",
+                           hint=f"a {scheme.name} pre-release label, e.g. --pre "
+                           f"{'rc' if scheme.name != 'calver' else 'dev'}")
+    version = str(made)
     return VersionDecision(version, decision.previous, decision.previous_tag,
                            f"{decision.reason}; pre-release {label}", decision.commits,
                            decision.entries)

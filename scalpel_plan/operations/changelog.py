@@ -49,6 +49,13 @@ def changelog(spec_path: Path, *, whole: bool = False, since: str | None = None,
     if whole or since:
         from scalpel_plan.content import history
 
+        for option, ref in (("--from", since), ("--to", to)):
+            if ref is not None and not git.has_commit(repo, ref):
+                raise ScalpelError(f"{option} {ref} is not a commit of this repository",
+                                   hint="give a tag, a branch or a commit (`git log REF` "
+                                   "shows it); in a shallow clone, `git fetch --tags "
+                                   "--unshallow` first")
+
         left_out: list[str] = []
         releases = history.releases(repo, spec, generator,
                                     revisions=f"{since}..{to}" if since else to,

@@ -220,8 +220,8 @@ def _explain_tag(problem: Diagnostic, state: State, release: Release,
         where = f"locally and on {remote}" if local else f"on {remote}"
         return Diagnostic(f"tag {tag} already exists {where} at {there[:12]}, made outside "
                           "Scalpel (the state has no such release); a release tag never moves",
-                          address=problem.address, hint="`scalpel state import` (soon) records "
-                          "it as released; or pick the next version with --version")
+                          address=problem.address, hint="plan the next version with --version "
+                          "(the state does not know releases made before Scalpel)")
     if local:
         return Diagnostic(f"tag {tag} already exists locally at {local[:12]} but not "
                           f"{'on ' + remote if remote else 'in the state'}: a stray tag, "

@@ -18,6 +18,7 @@ from scalpel_plan.spec import limits
 
 # documents near the loader's limits take the full path, which reports them
 DEPTH = limits.MAX_DEPTH - 2
+UNPLAIN = "\t\u2028\u2029\ufeff\x85"  # tabs, Unicode line breaks, a byte-order mark
 DATE = re.compile(r"^\d{4}-\d\d-\d\d$")
 
 
@@ -34,8 +35,8 @@ def load(text: str) -> Any | None:
         return None
     if not getattr(yaml, "__with_libyaml__", False):
         return None
-    if "\t" in text:  # libyaml takes tabs where ruamel (and its positions) refuse them
-        return None
+    if any(c in text for c in UNPLAIN):  # libyaml takes them where ruamel (and its
+        return None                       # positions) refuses them: ruamel says where
     try:
         return _build(yaml.parse(text, Loader=yaml.cyaml.CParser))
     except (_NotPlain, yaml.YAMLError, ValueError, RecursionError):

@@ -41,8 +41,12 @@ class Source:
 
     @cached_property
     def raw(self) -> Any:
-        """The round-trip tree (CommentedMap/CommentedSeq), which keeps every position."""
-        return YAML(typ="rt").load(self.text)
+        """The round-trip tree (CommentedMap/CommentedSeq), which keeps every position; None
+        when the round-trip loader refuses what the loader read (positions are then line 1)."""
+        try:
+            return YAML(typ="rt").load(self.text)
+        except YAMLError:
+            return None
 
     def position(self, path: Sequence[PathPart], *, key: bool = False) -> tuple[int, int]:
         """1-based (line, col) of the value at ``path`` (of its key with ``key=True``).
@@ -100,7 +104,7 @@ def read_source(path: Path, display: str | None = None) -> Source:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise SpecError("release.yml must be a mapping",
+        raise SpecError(f"{shown} must be a mapping",
                         diagnostics=[Diagnostic("the top level must be a mapping of keys "
                                                 "(project, version, stages, publish, notify, ...)",
                                                 shown, 1, 1)])
@@ -163,16 +167,16 @@ def _parse(text: str, shown: str) -> Any:
         line = text.count("\n", 0, index) + 1
         col = index - text.rfind("\n", 0, index)
         code = ord(text[index]) if found else 0
-        raise SpecError("release.yml is not valid YAML", diagnostics=[Diagnostic(
+        raise SpecError(f"{shown} is not valid YAML", diagnostics=[Diagnostic(
             f"control character U+{code:04X} is not allowed in YAML text", shown, line, col,
             hint=f'remove it, or write it as "\\x{code:02x}" inside double quotes'
             if code < 0x100 else f'remove it, or write it as "\\u{code:04x}" inside double '
             'quotes')]) from None
     except LimitError as exc:
-        raise SpecError("release.yml cannot be loaded",
+        raise SpecError(f"{shown} cannot be loaded",
                         diagnostics=[_yaml_diagnostic(exc, shown)]) from None
     except MarkedYAMLError as exc:
-        raise SpecError("release.yml is not valid YAML",
+        raise SpecError(f"{shown} is not valid YAML",
                         diagnostics=[_yaml_diagnostic(exc, shown)]) from None
     except YAMLError as exc:
         raise SpecError(f"{shown}: not valid YAML: {exc}") from None
