@@ -45,6 +45,8 @@ BAD_SPECS = [
     # tag formats and git names, by git's rules
     ('version: {tag: "v {version}"}', 1, 16, "'v {version}' makes tags git refuses"),
     ('version: {tag: "v{version}..x"}', 1, 16, "it holds '..'"),
+    ('version: {tag: "v{version}{version}"}', 1, 16, "holds {version} 2 times"),
+    ('version: {tag: ["v{version}", "v{version}"]}', 1, 31, "'v{version}' is listed twice"),
     ('version: {tag: "{version}.lock"}', 1, 16, "ends with '.lock'"),
     ('version: {tag: "-{version}"}', 1, 16, "it starts with '-', which git reads as an option"),
     ('version: {tag: ["v{version}", "--upload-pack=x{version}"]}', 1, 31,
@@ -208,6 +210,20 @@ def test_plan_with_a_notes_template_that_includes_another_is_an_error_not_a_cras
     result = cli(repo.path, "plan")
     assert result.code == 1
     assert "release.yml:1:19: error: notes.template: notes.j2: line 1: {% include %}" in result.err
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    ("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", "calls itself without end"),
+    ("{{ cycler.__init__.__globals__ }}", "is unsafe")])
+def test_plan_says_where_the_notes_template_that_cannot_render_is(repo, cli, source, message):
+    """A template that compiles at validate but fails to render: the error is at
+    `notes.template` in release.yml, with what to do."""
+    (repo.path / "notes.j2").write_text(source)
+    repo.write_spec("notes: {template: notes.j2}\nstages: {test: {run: 'true'}}\n")
+    result = cli(repo.path, "plan")
+    assert result.code == 1 and "Traceback" not in result.err
+    assert "release.yml:1:19: error: notes.template: release-notes template" in result.err
+    assert message in result.err
 
 
 @pytest.mark.parametrize(("source", "message"), [

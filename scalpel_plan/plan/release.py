@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from scalpel_plan import git
-from scalpel_plan.errors import Diagnostic, ScalpelError
+from scalpel_plan.errors import Diagnostic, ScalpelError, SpecError
 from scalpel_plan.graph import Graph
 from scalpel_plan.plan.diff import Attributes, Want, diff_graph
 from scalpel_plan.plan.model import (
@@ -162,8 +162,15 @@ def _content(loaded: LoadedSpec, decision: versioning.VersionDecision,
     if spec.changelog is not None:
         content["changelog"] = generator.markdown_section(changes)
     if spec.notes is not None:
-        content["notes"] = release_notes(spec, loaded.root, changes, release.project,
-                                         release.previous)
+        try:
+            content["notes"] = release_notes(spec, loaded.root, changes, release.project,
+                                             release.previous)
+        except ScalpelError as exc:  # a template that compiles but cannot render: at its place
+            raise SpecError(f"{loaded.source.display}: the release notes cannot be rendered",
+                            diagnostics=[loaded.source.diagnostic(
+                                f"notes.template: {exc.message}", ["notes", "template"],
+                                hint=exc.hint or "fix the template, or use a built-in one: "
+                                "default, minimal, detailed or breaking")]) from None
     return content
 
 

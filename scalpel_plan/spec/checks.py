@@ -142,6 +142,11 @@ def _tag_formats(spec: SpecView, source: Source) -> Iterator[Diagnostic]:
     for i, fmt in enumerate(formats):
         path: list[PathPart] = ["version", "tag"] + ([i] if isinstance(policy.tag, list) else [])
         problem = template_problem(fmt, ("version",))
+        if problem is None and fmt.count("{version}") != 1:
+            problem = f"{fmt!r} holds {{version}} {fmt.count('{version}')} times: once makes " \
+                "a tag that can be read back"
+        if problem is None and fmt in formats[:i]:
+            problem = f"{fmt!r} is listed twice"
         if problem is None and any(spec_ for _, name, spec_, _ in Formatter().parse(fmt)
                                    if name is not None):
             problem = "{version} takes no format spec in a tag format"
