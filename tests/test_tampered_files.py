@@ -125,7 +125,10 @@ def test_a_tag_git_accepts_applies_from_a_saved_plan(project, cli):
      "git.tag.tag 'v1 --force'"),
     (lambda p: _change(p, "git.tag")["after"].update(remote="origin\n--upload-pack=x"),
      "git.tag.remote"),
-], ids=["version", "changelog", "dot-git", "tag", "remote"])
+    (lambda p: _change(p, "git.tag")["after"].update(remote="ext::sh -c touch% pwned"),
+     "git.tag.remote 'ext::sh -c touch% pwned'"),
+    (lambda p: _change(p, "git.tag")["after"].update(remote="fd::3"), "git.tag.remote 'fd::3'"),
+], ids=["version", "changelog", "dot-git", "tag", "remote", "ext-remote", "fd-remote"])
 def test_a_resealed_plan_with_hostile_values_is_refused(project, cli, edit, named):
     assert cli(project.path, "plan", "--out", "plan.json").code == 0
     path = project.path / "plan.json"
@@ -155,6 +158,75 @@ def test_a_resealed_plan_without_its_changes_records_no_release(project, cli):
         "git.tag left out" in result.err
     assert "released" not in result.err + result.out
     assert project.remote_tags() == {} and not state_file(project).exists()
+
+
+# --- a resealed plan is bound to release.yml: what it fixes is computed again and compared ---
+
+def _stage(plan: dict) -> dict:
+    return _change(plan, "stage.check")
+
+
+@pytest.mark.parametrize(("edit", "key", "address"), [
+    (lambda p, m: _stage(p)["after"].update(command=f"touch {m}"), "command", "stage.check"),
+    (lambda p, m: _stage(p)["after"].update(command=f"touch {m}", timeout=1e300), "timeout",
+     "stage.check"),
+    (lambda p, m: _stage(p).update(timeout=1e300), "timeout", "stage.check"),
+    (lambda p, m: _stage(p)["after"].update(env={"BASH_ENV": str(m)}), "env", "stage.check"),
+    (lambda p, m: _change(p, "git.tag")["after"].update(remote="elsewhere"), "remote",
+     "git.tag"),
+    (lambda p, m: _change(p, "git.commit")["after"].update(message="chore: other"), "message",
+     "git.commit"),
+], ids=["command", "after-timeout", "step-timeout", "env", "other-remote",
+        "commit-message"])
+def test_a_resealed_plan_whose_spec_values_were_edited_is_refused(project, cli, tmp_path,
+                                                                  edit, key, address):
+    """A digest anyone can recompute seals a plan file: what release.yml fixes of each node is
+    computed again at apply, so an edited command never runs and nothing is released."""
+    marker = tmp_path / "PWNED"
+    assert cli(project.path, "plan", "--out", "plan.json").code == 0
+    path = project.path / "plan.json"
+    data = json.loads(path.read_text())
+    edit(data, marker)
+    path.write_text(json.dumps(seal(data)))
+    result = cli(project.path, "apply", "plan.json", "--auto-approve")
+    assert result.code == 1, result.out
+    assert f"the saved plan's {key} of {address} is not what release.yml gives: the plan " \
+        "was edited" in result.err
+    assert "scalpel plan --out FILE" in result.err and "Traceback" not in result.err
+    assert not marker.exists() and not (project.path / "checked.txt").exists()
+    assert project.remote_tags() == {} and not state_file(project).exists()
+
+
+def _with_webhook(project, httpserver) -> None:
+    url = httpserver.url_for("/team")
+    project.write_spec(SPEC + f'notify:\n  webhook.team: {{url: "{url}"}}\n')
+    git(project.path, "commit", "-qam", "chore: a webhook")
+
+
+def test_a_resealed_plan_whose_webhook_url_was_edited_sends_nothing(project, cli, httpserver):
+    """pytest-httpserver stands for the webhook receiver and for where an attacker sends it."""
+    _with_webhook(project, httpserver)
+    httpserver.expect_request("/team", method="POST").respond_with_data("ok")
+    httpserver.expect_request("/attacker", method="POST").respond_with_data("ok")
+    assert cli(project.path, "plan", "--out", "plan.json").code == 0
+    path = project.path / "plan.json"
+    data = json.loads(path.read_text())
+    _change(data, "webhook.team")["after"]["url"] = httpserver.url_for("/attacker")
+    path.write_text(json.dumps(seal(data)))
+    result = cli(project.path, "apply", "plan.json", "--auto-approve")
+    assert result.code == 1
+    assert "the saved plan's url of webhook.team is not what release.yml gives" in result.err
+    assert httpserver.log == [] and project.remote_tags() == {}
+
+
+def test_an_unedited_saved_plan_with_a_webhook_applies(project, cli, httpserver):
+    _with_webhook(project, httpserver)
+    httpserver.expect_request("/team", method="POST").respond_with_data("ok")
+    assert cli(project.path, "plan", "--out", "plan.json").code == 0
+    result = cli(project.path, "apply", "plan.json", "--auto-approve")
+    assert result.code == 0, result.err
+    assert [r.path for r, _ in httpserver.log] == ["/team"]
+    assert "v0.1.0" in project.remote_tags()
 
 
 @pytest.mark.parametrize(("edit", "named"), [

@@ -91,7 +91,8 @@ def check_saved(project: Project, saved: Plan, state: State) -> None:
     from scalpel_plan.plan.preflight import saved_plan_problems
 
     check_fresh(saved, state, project.loaded.source.sha256, git.head(project.workspace.repo))
-    problems = saved_plan_problems(saved, project.workspace, project.graph, state)
+    problems = saved_plan_problems(saved, project.workspace, project.graph,
+                                   project.registry, state)
     if problems:
         raise ScalpelError("the saved plan cannot be applied here", diagnostics=problems)
 

@@ -16,6 +16,7 @@ For `plan` the git findings are warnings (a plan is for review); for `apply` the
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +25,10 @@ from typing import Any
 from scalpel_plan import git
 from scalpel_plan.errors import Diagnostic, GitError, ScalpelError
 from scalpel_plan.graph import Graph
+from scalpel_plan.masking import mask_bytes
 from scalpel_plan.plan.model import Plan
 from scalpel_plan.providers.base import RELEASE_COMMIT, Change, Release, is_reference
+from scalpel_plan.providers.registry import Registry
 from scalpel_plan.secrets import SecretsManager
 from scalpel_plan.spec.model import Spec
 from scalpel_plan.state.model import State
@@ -267,13 +270,16 @@ def _is_set(secrets: SecretsManager, env: str) -> bool:
         return False
 
 
-def saved_plan_problems(saved: Plan, workspace: Workspace, graph: Graph, state: State
-                        ) -> list[Diagnostic]:
+def saved_plan_problems(saved: Plan, workspace: Workspace, graph: Graph, registry: Registry,
+                        state: State) -> list[Diagnostic]:
     """Why a saved plan (fresh by its fingerprint) cannot be applied in this work tree: it is
-    dirty, HEAD is detached, the branch is behind its remote, or is not the planned one."""
+    dirty, HEAD is detached, the branch is behind its remote, or is not the planned one; or
+    it was edited: its nodes, or what release.yml fixes of them, are not release.yml's."""
     found = repository(workspace, graph, state, for_apply=True,
                        branch_checks=saved.mode == "release")
-    problems = list(found.errors) + _uncovered(saved, graph)
+    uncovered = _uncovered(saved, graph)
+    problems = list(found.errors) + (uncovered or _edited(saved, graph, registry, state,
+                                                          workspace))
     planned = next((c.after.get("branch") for c in saved.changes
                     if c.address == RELEASE_COMMIT and c.actionable), None)
     branch = git.current_branch(workspace.repo)
@@ -305,3 +311,41 @@ def _uncovered(saved: Plan, graph: Graph) -> list[Diagnostic]:
     return [Diagnostic("the saved plan does not hold the nodes of release.yml: "
                        + "; ".join(named), hint="make a new plan with `scalpel plan --out "
                        "FILE`; a plan file is never edited by hand")]
+
+
+def _edited(saved: Plan, graph: Graph, registry: Registry, state: State, workspace: Workspace
+            ) -> list[Diagnostic]:
+    """Every attribute of a release plan's changes that release.yml alone fixes (the
+    providers' ``spec_bound``, and each step's timeout, phase and needs), computed again from
+    release.yml for the plan's release and compared: a digest anyone can recompute seals a
+    plan file, so a command, a remote or a URL edited in it is caught here."""
+    from scalpel_plan.plan.release import saved_release
+
+    if saved.mode != "release" or saved.release is None:
+        return []
+    release = saved_release(saved.release, graph, registry, state, workspace)
+    problems = []
+    for change in saved.changes:
+        if not change.actionable:
+            continue  # a no-op runs nothing (it holds what was recorded)
+        node = graph.nodes[change.address]
+        provider = registry.get(node.provider)
+        try:
+            desired = _as_saved(provider.desired(node, release))
+        except ScalpelError as exc:
+            problems.append(Diagnostic(exc.message, address=change.address, hint=exc.hint))
+            continue
+        pairs = [("timeout", change.timeout, node.timeout), ("phase", change.phase, node.phase),
+                 ("needs", change.needs, graph.needs(change.address))]  # the step's own
+        pairs += [(key, change.after.get(key), desired.get(key)) for key in provider.spec_bound]
+        problems += [Diagnostic(f"the saved plan's {key} of {change.address} is not what "
+                                "release.yml gives: the plan was edited", address=change.address,
+                                hint="make a new plan with `scalpel plan --out FILE`")
+                     for key, held, given in pairs if held != given]
+    return problems
+
+
+def _as_saved(attributes: dict[str, Any]) -> dict[str, Any]:
+    """``attributes`` as a plan file holds them: JSON, masked."""
+    text = json.dumps(attributes, ensure_ascii=False, default=str)
+    return dict(json.loads(mask_bytes(text.encode())))

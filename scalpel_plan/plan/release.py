@@ -20,6 +20,7 @@ from scalpel_plan.plan.model import (
     Plan,
     PlanDiagnostic,
     ReleaseSummary,
+    step_release,
 )
 from scalpel_plan.plan.rollback import interrupted_rollback
 from scalpel_plan.providers.base import (
@@ -70,10 +71,7 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
     release = replace(release, tag_commit=_tag_commit(graph, state, release),
                       changelog=content.get("changelog"), notes=content.get("notes"),
                       commit_message=_commit_message(graph, release))
-    release = replace(release, links=tuple(
-        link for address in graph.order if graph.nodes[address].section == "publish"
-        for link in registry.get(graph.nodes[address].provider).links(graph.nodes[address],
-                                                                       release)))
+    release = replace(release, links=_links(graph, registry, release))
     secret_problems, secret_warnings = _check_secrets(loaded, secrets, allow_missing_secrets)
     found = diff_graph(graph, registry, state, release, secrets,
                        _release_wants(release, planned=decision.version is not None))
@@ -104,6 +102,24 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
     notes += interrupted_rollback(state)
     return Plan(fingerprint=fingerprint, release=summary, changes=changes, drift=drift,
                 nothing_to_release=None if summary else decision.reason, diagnostics=notes)
+
+
+def saved_release(summary: ReleaseSummary, graph: Graph, registry: Registry, state: State,
+                  workspace: Workspace) -> Release:
+    """The Release a saved plan's summary stands for, built as `make_plan` builds it: what
+    its nodes' desired attributes are computed from again before it is applied."""
+    release = step_release(summary, workspace)
+    release = replace(release, tag_commit=_tag_commit(graph, state, release),
+                      changelog=summary.changelog, notes=summary.notes,
+                      commit_message=_commit_message(graph, release))
+    return replace(release, links=_links(graph, registry, release))
+
+
+def _links(graph: Graph, registry: Registry, release: Release) -> tuple[tuple[str, str], ...]:
+    """(label, URL) of what the release publishes, for its announcements to link to."""
+    return tuple(link for address in graph.order if graph.nodes[address].section == "publish"
+                 for link in registry.get(graph.nodes[address].provider).links(
+                     graph.nodes[address], release))
 
 
 def _release_wants(release: Release, *, planned: bool) -> Want:

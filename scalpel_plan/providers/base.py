@@ -137,6 +137,9 @@ class Provider:
     declarable: ClassVar[bool] = True  # False: its nodes are made by Scalpel, not release.yml
     announces: ClassVar[bool] = False  # True: sends messages (notify nodes, failure alerts)
     publishes: ClassVar[bool] = False  # True: pushes or uploads what cannot be taken back
+    # The attributes of a Change release.yml alone fixes (never what exists at apply time):
+    # a saved plan whose values differ from what release.yml gives was edited, and is refused.
+    spec_bound: ClassVar[tuple[str, ...]] = ()
 
     def desired(self, node: Node, release: Release) -> Attributes:
         raise NotImplementedError

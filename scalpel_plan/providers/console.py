@@ -33,6 +33,7 @@ class ConsoleConfig(NodeConfig):
 
 class ConsoleProvider(Provider):
     name = "console"
+    spec_bound = ("message",)
     config_model: ClassVar[type[ConsoleConfig]] = ConsoleConfig
     reversible = False  # an announcement cannot be taken back
 

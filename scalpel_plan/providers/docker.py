@@ -55,6 +55,7 @@ class DockerConfig(NodeConfig):
 
 class DockerProvider(Provider):
     name = "docker"
+    spec_bound = ("image", "source", "tags", "fixed_tags", "username", "password")
     publishes = True
     config_model: ClassVar[type[DockerConfig]] = DockerConfig
 

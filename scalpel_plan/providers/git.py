@@ -42,6 +42,7 @@ class GitTagConfig(NodeConfig):
 
 class GitProvider(Provider):
     name = "git"
+    spec_bound = ("tag", "remote", "message", "moving")
     publishes = True
     config_model: ClassVar[type[GitTagConfig]] = GitTagConfig
 

@@ -49,6 +49,7 @@ class GitCommitConfig(NodeConfig):
 
 class GitCommitProvider(Provider):
     name = "git_commit"
+    spec_bound = ("kind", "message", "files", "changelog")
     config_model: ClassVar[type[GitCommitConfig]] = GitCommitConfig
     declarable = False
 

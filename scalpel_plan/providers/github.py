@@ -47,6 +47,7 @@ class GithubConfig(NodeConfig):
 
 class GithubProvider(Provider):
     name = "github"
+    spec_bound = ("repository", "api", "token", "name", "assets", "tag")
     publishes = True
     config_model: ClassVar[type[GithubConfig]] = GithubConfig
 

@@ -55,6 +55,8 @@ class EmailConfig(AnnounceConfig):
 
 class EmailProvider(Announcer):
     name = "email"
+    spec_bound = ("host", "port", "security", "username", "password", "from", "to", "cc",
+                  "bcc", "ca_file", "timeout")
     config_model: ClassVar[type[EmailConfig]] = EmailConfig
 
     def target(self, config: AnnounceConfig) -> Attributes:

@@ -53,6 +53,7 @@ class PypiConfig(NodeConfig):
 
 class PypiProvider(Provider):
     name = "pypi"
+    spec_bound = ("package", "repository", "index", "pattern", "username", "password")
     publishes = True
     config_model: ClassVar[type[PypiConfig]] = PypiConfig
     reversible = False  # PyPI never takes a version back

@@ -35,6 +35,7 @@ class SlackConfig(AnnounceConfig):
 
 class SlackProvider(Announcer):
     name = "slack"
+    spec_bound = ("webhook", "channel", "username", "icon_emoji")
     config_model: ClassVar[type[SlackConfig]] = SlackConfig
 
     def target(self, config: AnnounceConfig) -> Attributes:

@@ -30,6 +30,7 @@ DEFAULT_TIMEOUT = 600.0
 
 class StageProvider(Provider):
     name = "stage"
+    spec_bound = ("command", "env", "timeout", "secrets", "needs")
     config_model: ClassVar[type[StageConfig]] = StageConfig
     keeps_history = False  # a finished run leaves nothing for a rollback to restore
 

@@ -42,6 +42,7 @@ class WebhookConfig(AnnounceConfig):
 
 class WebhookProvider(Announcer):
     name = "webhook"
+    spec_bound = ("url", "format", "signed", "secret", "headers")
     config_model: ClassVar[type[WebhookConfig]] = WebhookConfig
 
     def target(self, config: AnnounceConfig) -> Attributes:

@@ -27,6 +27,7 @@ URL = re.compile(r"^https?://(?:[^\s/?#@]+@)?[^\s/?#@]+(?:[/?#]\S*)?$", re.ASCII
 DETACHED = "(detached)"  # the branch a plan on a detached HEAD shows
 MAX_REF = 255
 REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
+TRANSPORT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._-]*::")  # git's <transport>::<address> (ext::)
 URL_KEYS = ("api", "index", "url")  # attributes that hold where requests go
 
 Check = Callable[[bool, str, object], None]
@@ -50,9 +51,10 @@ def path_ok(value: object) -> bool:
 
 
 def remote_ok(value: object) -> bool:
-    """A git remote (a name or a URL) that cannot be taken for an option."""
+    """A git remote (a name or a URL) that cannot be taken for an option, nor name a transport
+    helper (``ext::sh -c ...`` runs a command; only git's protocol policy stops it)."""
     return isinstance(value, str) and bool(value) and len(value) <= 2048 and \
-        not value.startswith("-") and not _controls(value)
+        not value.startswith("-") and not _controls(value) and not TRANSPORT.match(value)
 
 
 def url_ok(value: object) -> bool:
