@@ -28,11 +28,13 @@ def _env() -> dict[str, str]:
     return env
 
 
-def git(repo: Path, *args: str, check: bool = True,
-        timeout: float | None = None) -> process.Completed:
-    """Run ``git args`` in ``repo``; raise GitError (with git's own words) when it fails."""
+def git(repo: Path, *args: str, check: bool = True, timeout: float | None = None,
+        stdin: str | None = None, env: dict[str, str] | None = None) -> process.Completed:
+    """Run ``git args`` in ``repo`` (``stdin`` fed to it, ``env`` added to its environment);
+    raise GitError (with git's own words) when it fails."""
     limit = min(timeout, GIT_TIMEOUT) if timeout else GIT_TIMEOUT
-    done = process.run(["git", *args], cwd=repo, env=_env(), timeout=limit)
+    done = process.run(["git", *args], cwd=repo, env={**_env(), **(env or {})}, timeout=limit,
+                       stdin=stdin)
     if done.stopped:  # whatever the caller checks, an answer it did not get is no answer
         raise GitError(f"`git {' '.join(args)}` was stopped by the interrupt")
     if done.timed_out:
@@ -439,3 +441,101 @@ def ref_name_problem(name: str) -> str | None:
         if part.endswith(".lock"):
             return f"a part of it ({part!r}) ends with '.lock'"
     return None
+
+
+# Refs outside branches and tags, written only by compare-and-swap (the git state backend) -----
+class RefRace(NamedTuple):
+    """A push refused because the ref was no longer what the writer expected."""
+
+    ref: str
+    detail: str
+
+
+def fetch_refs(repo: Path, remote: str, pattern: str, into: str,
+               timeout: float | None = None) -> None:
+    """Mirror ``remote``'s refs matching ``pattern`` (``refs/x/*``) as ``into`` (``refs/y/*``),
+    dropping those the remote no longer has: one fetch."""
+    git(repo, "fetch", "--quiet", "--prune", "--no-tags", "--no-write-fetch-head",
+        "--end-of-options", remote, f"+{pattern}:{into}", timeout=timeout)
+
+
+def ref_oid(repo: Path, ref: str) -> str | None:
+    done = git(repo, "rev-parse", "--verify", "-q", "--end-of-options", ref, check=False)
+    return done.stdout.strip() if done.ok else None
+
+
+def read_blob(repo: Path, revision: str, path: str) -> str | None:
+    """The text of ``path`` in ``revision``'s tree, or None when it has no such file."""
+    done = git(repo, "cat-file", "blob", "--end-of-options", f"{revision}:{path}", check=False)
+    return done.stdout if done.ok else None
+
+
+def tree_files(repo: Path, revision: str) -> dict[str, str]:
+    """Every file in ``revision``'s tree: its path and its blob's object id."""
+    listing = git(repo, "ls-tree", "-r", "-z", "--end-of-options", revision).stdout
+    files = {}
+    for entry in listing.split("\0"):
+        if entry:
+            meta, path = entry.split("\t", 1)
+            files[path] = meta.split()[2]
+    return files
+
+
+def hash_blob(repo: Path, text: str) -> str:
+    """Store ``text`` as a blob; its object id."""
+    return git(repo, "hash-object", "-w", "--stdin", stdin=text).stdout.strip()
+
+
+def write_tree(repo: Path, files: dict[str, str]) -> str:
+    """A tree object holding ``files`` (relative paths to blob object ids); its object id."""
+    nested: dict[str, object] = {}
+    for name, oid in files.items():
+        *folders, leaf = name.split("/")
+        level = nested
+        for folder in folders:
+            level = level.setdefault(folder, {})  # type: ignore[assignment]
+        level[leaf] = oid
+    return _mktree(repo, nested)
+
+
+def _mktree(repo: Path, entries: dict[str, object]) -> str:
+    lines = []
+    for name, value in sorted(entries.items()):
+        if isinstance(value, str):
+            lines.append(f"100644 blob {value}\t{name}")
+        else:
+            lines.append(f"040000 tree {_mktree(repo, value)}\t{name}")  # type: ignore[arg-type]
+    return git(repo, "mktree", stdin="".join(f"{line}\n" for line in lines)).stdout.strip()
+
+
+def commit_tree(repo: Path, tree: str, message: str, who: str) -> str:
+    """A parentless commit of ``tree``, by ``who`` (no identity need be configured)."""
+    ident = {"GIT_AUTHOR_NAME": who, "GIT_AUTHOR_EMAIL": "scalpel@localhost",
+             "GIT_COMMITTER_NAME": who, "GIT_COMMITTER_EMAIL": "scalpel@localhost"}
+    return git(repo, "commit-tree", "-F", "-", "--end-of-options", tree, stdin=message,
+               env=ident).stdout.strip()
+
+
+def commit_message(repo: Path, oid: str) -> str:
+    return git(repo, "log", "-1", "--format=%B", "--end-of-options", oid, "--").stdout.strip()
+
+
+RACE_REASONS = ("stale info", "fetch first", "already exists", "non-fast-forward")
+
+
+def push_ref(repo: Path, remote: str, ref: str, new: str | None, expected: str | None,
+             timeout: float | None = None) -> RefRace | None:
+    """Set ``remote``'s ``ref`` to ``new`` (delete it when None) only if it is ``expected``
+    now (absent when None): a compare-and-swap the receiving side checks under its ref lock.
+    Returns the race when the ref had moved; nothing is overwritten then."""
+    source = new or ""
+    done = git(repo, "push", "--porcelain", "--no-verify", f"--force-with-lease={ref}:"
+               f"{expected or ''}", "--end-of-options", remote, f"{source}:{ref}",
+               check=False, timeout=timeout)
+    if done.ok:
+        return None
+    output = f"{done.stdout}\n{done.stderr}"
+    if any(reason in output for reason in RACE_REASONS):
+        return RefRace(ref, output.strip().splitlines()[-1] if output.strip() else "")
+    detail = (done.stderr or done.stdout).strip() or f"exit code {done.returncode}"
+    raise GitError(f"`git push {remote} {source}:{ref}` failed: {detail}")

@@ -63,9 +63,10 @@ def changelog(spec_path: Path, *, whole: bool = False, since: str | None = None,
         return Changelog(releases, generator, name, root, repo, left_out if not since else [])
     from scalpel_plan.content import versioning
     from scalpel_plan.content.sections import release_changes
-    from scalpel_plan.state.local import LocalBackend
+    from scalpel_plan.state.choice import open_backend
 
-    decision = versioning.decide(repo, spec, LocalBackend(workdir).read(), version, pre=pre)
+    backend = open_backend(spec.data.get("state"), repo, workdir)
+    decision = versioning.decide(repo, spec, backend.read(), version, pre=pre)
     return Changelog([release_changes(spec, decision, generator)], generator, name, root,
                      repo)
 

@@ -17,7 +17,7 @@ from scalpel_plan import git
 from scalpel_plan.errors import ScalpelError
 from scalpel_plan.secrets import SecretsManager, declared_envs
 from scalpel_plan.state import StateBackend
-from scalpel_plan.state.local import LocalBackend
+from scalpel_plan.state.choice import open_backend
 from scalpel_plan.workspace import STATE_FOLDER, Workspace
 
 if TYPE_CHECKING:  # imported by open_project: the read-only commands never need them
@@ -59,7 +59,8 @@ def open_records(spec_path: Path, *, on_secret: OnSecret | None = None) -> Recor
     root = spec_path.resolve().parent
     if not isinstance(name, str) or not name:
         name = pyproject_name(root) or root.name
-    return Records(name, LocalBackend(root / STATE_FOLDER))
+    return Records(name, open_backend(source.data.get("state"), git.find_root(root),
+                                      root / STATE_FOLDER))
 
 
 def open_project(spec_path: Path, *, need_repo: bool = True,
@@ -93,7 +94,7 @@ def open_project(spec_path: Path, *, need_repo: bool = True,
     _check_paths(loaded, graph, repo)
     workdir = loaded.root / STATE_FOLDER
     return Project(loaded, graph, registry, Workspace(repo, workdir),
-                   LocalBackend(workdir), secrets)
+                   open_backend(raw.data.get("state"), repo, workdir), secrets)
 
 
 def _check_paths(loaded: LoadedSpec, graph: Graph, repo: Path) -> None:

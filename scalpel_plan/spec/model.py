@@ -178,6 +178,16 @@ class AlertsConfig(Model):
         "The same failure (release, node, error) is alerted again only after this long"))
 
 
+class StateConfig(Model):
+    """Where the state (releases, rollback points, journal, metrics) lives."""
+
+    backend: Literal["local", "git"] = Field("local", description=(
+        "`local`: the .scalpel folder beside release.yml; `git`: refs/scalpel/* of the "
+        "remote, shared by every clone and CI run (SCALPEL_STATE=git+origin overrides)"))
+    remote: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] = Field(
+        "origin", description="The git remote the git backend keeps the state in")
+
+
 class Spec(Model):
     project: Project = Field(default_factory=Project)
     version: VersionPolicy | FixedVersion = Field(default_factory=VersionPolicy)
@@ -189,6 +199,7 @@ class Spec(Model):
     notify: dict[Address, dict[str, object]] = Field(default_factory=dict)
     alerts: AlertsConfig | None = Field(None, description="Failure alerts (default: the "
                                         "console, and every notify node with `on: [failure]`)")
+    state: StateConfig = Field(default_factory=StateConfig)
 
     @property
     def policy(self) -> VersionPolicy:

@@ -32,10 +32,23 @@ class LockInfo(BaseModel):
     pid: int
     operation: str
     since: str
+    run: str | None = None  # the CI run's URL, when a CI run holds it
 
     def describe(self) -> str:
-        return (f"{self.who}@{self.host} (pid {self.pid}) for `{self.operation}` "
+        where = f", CI run {self.run}" if self.run else ""
+        return (f"{self.who}@{self.host} (pid {self.pid}{where}) for `{self.operation}` "
                 f"since {self.since}, lock ID {self.id}")
+
+
+def new_holder(operation: str) -> LockInfo:
+    """Who is taking the lock now: this user, host and process, and the CI run if any."""
+    env = os.environ
+    run = None
+    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL") or "https://github.com"
+        run = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    return LockInfo(id=str(uuid.uuid4()), who=_user(), host=socket.gethostname(),
+                    pid=os.getpid(), operation=operation, since=now(), run=run)
 
 
 class StateLock:
@@ -76,8 +89,7 @@ class StateLock:
                         f"the state is locked by {who}",
                         hint="wait for it to finish, or retry with --lock-timeout 5m")
                 time.sleep(POLL_SECONDS)
-            info = LockInfo(id=str(uuid.uuid4()), who=_user(), host=socket.gethostname(),
-                            pid=os.getpid(), operation=operation, since=now())
+            info = new_holder(operation)
             try:
                 self.info_path.write_text(info.model_dump_json())
             except OSError as exc:

@@ -1,0 +1,306 @@
+"""The git state backend: the state in the repository's own remote, under ``refs/scalpel/*``.
+
+``refs/scalpel/state`` is a parentless commit whose tree holds ``state.json``, ``metrics.jsonl``,
+the journal of an apply under way and of the last few finished ones (``journal/``), and the
+documents kept beside the state (``records/``). ``refs/scalpel/lock`` exists only while an
+operation holds the lock; its ``lock.json`` says who.
+
+Reading is one fetch of those refs. Every write is a compare-and-swap: a push naming the object
+id the writer read (``--force-with-lease``), which the receiving side checks under its ref
+lock; a lost race re-reads, says who wrote, and overwrites nothing. The lock is a push that
+expects the ref absent. The journal is written locally first (fsync'd, as with the local
+backend) and travels with the next snapshot; once an apply ends it is folded into the state
+and only the last few journals are kept, so the ref stays small.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from scalpel_plan import git
+from scalpel_plan.errors import GitError, LockHeldError, StateError
+from scalpel_plan.masking import mask
+from scalpel_plan.state import format as state_format
+from scalpel_plan.state.journal import Event, Journal, read_journal
+from scalpel_plan.state.local import LocalBackend, _first_error
+from scalpel_plan.state.lock import LockInfo, new_holder
+from scalpel_plan.state.model import State
+from scalpel_plan.state.values import state_value_problems
+
+STATE_REF = "refs/scalpel/state"
+LOCK_REF = "refs/scalpel/lock"
+KEEP_JOURNALS = 3  # finished applies whose journal stays in the ref (for `scalpel profile`)
+POLL_SECONDS = 1.0
+APPEND_TRIES = 5  # metrics and records are appends: a lost race is re-read and tried again
+
+
+class GitBackend:
+    """State in ``remote``'s ``refs/scalpel/*``; ``folder`` keeps this run's journal on disk."""
+
+    def __init__(self, repo: Path, remote: str, folder: Path) -> None:
+        self.repo = repo
+        self.remote = remote
+        self.folder = folder
+        self.local = LocalBackend(folder)  # the journal's local copy and the records' copies
+        self.mirror = f"refs/scalpel-remote/{remote}"
+        self._seen: str | None = None  # the state commit last read (the expected value)
+        self._read_once = False
+        self._operation = "write"
+        self._journaling: str | None = None  # the apply whose journal this run writes
+
+    def describe(self) -> str:
+        return f"{STATE_REF} on {self.remote}"
+
+    # reading -----------------------------------------------------------------------------
+    def _fetch(self) -> None:
+        try:
+            git.fetch_refs(self.repo, self.remote, "refs/scalpel/*", f"{self.mirror}/*")
+        except GitError as exc:
+            raise StateError(f"cannot read the state from {self.remote}: {exc}",
+                             hint=f"check that `git fetch {self.remote}` works from here") from None
+
+    def _remote_state(self) -> str | None:
+        """The state commit on the remote now (one fetch)."""
+        self._fetch()
+        return git.ref_oid(self.repo, f"{self.mirror}/state")
+
+    def read(self) -> State:
+        """The latest state on the remote, with an unfinished apply's journal folded in; the
+        commit read is what the next write expects to replace."""
+        self._seen = self._remote_state()
+        self._read_once = True
+        state = self._snapshot()
+        if state.active_apply:
+            journal = state.active_apply.journal
+            events = self.read_journal(Path(journal).stem)
+            try:
+                state = state_format.fold(state, events)
+            except (ValidationError, KeyError, TypeError) as exc:
+                raise StateError(f"the journal {journal} in "
+                                 f"{self.describe()} is unreadable: {_first_error(exc)}",
+                                 hint="it was damaged; `scalpel state show` shows the state "
+                                 "without it") from None
+        return self._checked(state)
+
+    def _snapshot(self) -> State:
+        text = self._file("state.json")
+        if text is None:
+            return State()
+        where = f"state.json in {self.describe()} ({self._seen})"
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise ValueError("it holds no JSON object")
+            return state_format.load(data)
+        except ValidationError as exc:
+            problem = _first_error(exc)
+        except ValueError as exc:
+            problem = str(exc)
+        raise StateError(f"{where} is unreadable: {problem}",
+                         hint=f"it was written by hand or damaged; `git log {self.mirror}/state`"
+                         " shows who wrote it") from None
+
+    def _checked(self, state: State) -> State:
+        problems = state_value_problems(state)
+        if problems:
+            raise StateError(f"{self.describe()} holds values no state can have: "
+                             + "; ".join(problems[:5]),
+                             hint="it was written by hand or damaged")
+        return state
+
+    def _file(self, path: str) -> str | None:
+        """``path`` in the state last read (or, before any read, the remote's now)."""
+        revision = self._seen if self._read_once else self._remote_state()
+        return git.read_blob(self.repo, revision, path) if revision else None
+
+    # writing: compare-and-swap -----------------------------------------------------------
+    def write(self, state: State) -> None:
+        """Replace the state on the remote, if nobody wrote it since it was read."""
+        if not self._read_once:  # nothing read: what is there now is what it replaces
+            self._seen, self._read_once = self._remote_state(), True
+
+        def change(files: dict[str, str], base: str | None) -> None:
+            files["state.json"] = git.hash_blob(self.repo,
+                                                state_format.dump(state).decode())
+            self._carry_journals(files, state)
+
+        self._commit(change, f"{self._operation}: state serial {state.serial}", append=False)
+
+    def _carry_journals(self, files: dict[str, str], state: State) -> None:
+        """The journal of the apply under way (so any clone can fold it), and the last
+        KEEP_JOURNALS finished ones; older ones are folded into the state and dropped."""
+        active = Path(state.active_apply.journal).stem if state.active_apply else None
+        carried = active or self._journaling  # the apply under way, or the one that just ended
+        self._journaling = active
+        path = self.local.journal_path(carried) if carried else None
+        if carried and path and path.exists():
+            files[f"journal/{carried}.jsonl"] = git.hash_blob(
+                self.repo, path.read_text(errors="replace"))
+        journals = sorted(name for name in files if name.startswith("journal/"))
+        finished = [name for name in journals if name != f"journal/{active}.jsonl"]
+        for name in finished[:-KEEP_JOURNALS]:
+            del files[name]
+
+    def _commit(self, change: Callable[[dict[str, str], str | None], None], what: str, *,
+                append: bool) -> None:
+        """Push a new state commit: ``change`` edits the files of the state last read, or
+        for an ``append`` (metrics, records) of the remote's latest, re-read and tried again
+        when another writer came first. A state write that lost its race is reported."""
+        for _ in range(APPEND_TRIES if append else 1):
+            base = self._remote_state() if append else self._seen
+            files = git.tree_files(self.repo, base) if base else {}
+            change(files, base)
+            writer = new_holder(self._operation)
+            run = f", CI run {writer.run}" if writer.run else ""
+            message = mask(f"scalpel {what}\n\nby {writer.who}@{writer.host} (pid {writer.pid}"
+                           f"{run}) for `{writer.operation}` at {writer.since}\n")
+            commit = git.commit_tree(self.repo, git.write_tree(self.repo, files), message,
+                                     writer.who)
+            if self._push(STATE_REF, commit, base) is None:
+                if base == self._seen:  # else the state this run read is stale: its write races
+                    self._seen = commit
+                return
+        latest = self._remote_state()
+        lines = git.commit_message(self.repo, latest).splitlines() if latest else []
+        who = " ".join(line for line in lines[1:] if line).removeprefix("by ") or "someone"
+        raise StateError(
+            f"{self.describe()} was written by {who} after this run read it; nothing was "
+            "overwritten",
+            hint="run the command again: it reads the new state first")
+
+    def _push(self, ref: str, new: str | None, expected: str | None) -> git.RefRace | None:
+        try:
+            return git.push_ref(self.repo, self.remote, ref, new, expected)
+        except GitError as exc:
+            raise StateError(f"cannot write {ref} to {self.remote}: {exc}",
+                             hint=f"check that `git push {self.remote}` works from here; "
+                             "what was applied is in the local journal") from None
+
+    # locking -------------------------------------------------------------------------------
+    @contextmanager
+    def lock(self, operation: str, timeout: float = 0.0) -> Iterator[LockInfo]:
+        """Create ``refs/scalpel/lock`` only if it is absent, for as long as ``operation``."""
+        info = new_holder(operation)
+        text = info.model_dump_json()
+        tree = git.write_tree(self.repo, {"lock.json": git.hash_blob(self.repo, text)})
+        commit = git.commit_tree(self.repo, tree, mask(f"scalpel lock\n\n{text}\n"), info.who)
+        deadline = time.monotonic() + timeout
+        while self._push(LOCK_REF, commit, None) is not None:
+            if time.monotonic() >= deadline:
+                holder = self.lock_holder()
+                who = holder.describe() if holder else "another run"
+                raise LockHeldError(
+                    f"the state in {self.describe()} is locked by {who}",
+                    hint="wait for it to finish, or retry with --lock-timeout 5m; if its holder "
+                    "is gone, `scalpel state unlock LOCK_ID` clears it")
+            time.sleep(POLL_SECONDS)
+        self._operation = operation
+        try:
+            yield info
+        finally:
+            self._operation = "write"
+            self._push(LOCK_REF, None, commit)  # a race here: someone cleared it already
+
+    def _lock_read(self) -> tuple[str, LockInfo | None] | None:
+        self._fetch()  # the state read stays what it was: only a read() moves it
+        oid = git.ref_oid(self.repo, f"{self.mirror}/lock")
+        if oid is None:
+            return None
+        text = git.read_blob(self.repo, oid, "lock.json")
+        try:
+            return oid, LockInfo.model_validate_json(text or "")
+        except ValueError:
+            return oid, None
+
+    def lock_holder(self) -> LockInfo | None:
+        found = self._lock_read()
+        if found is None:
+            return None
+        oid, info = found
+        return info or LockInfo(id=oid, who="unknown", host="unknown", pid=0,
+                                operation="unknown", since="unknown")
+
+    def unlock(self, lock_id: str) -> LockInfo:
+        """Clear a lock whose holder is gone (refused while it runs on this host)."""
+        found = self._lock_read()
+        info = self.lock_holder() if found else None
+        if found is None or info is None or info.id != lock_id:
+            raise StateError(f"no lock with ID {lock_id} in {self.describe()}",
+                             hint="`scalpel state lock` shows the current holder, if any")
+        if info.host == socket.gethostname() and info.pid and _alive(info.pid):
+            raise StateError(f"lock {lock_id} is held by a running process: {info.describe()}",
+                             hint="stop that process first; its lock is released when it ends")
+        if self._push(LOCK_REF, None, found[0]) is not None:
+            raise StateError(f"lock {lock_id} changed while it was being cleared",
+                             hint="`scalpel state lock` shows the current holder")
+        return info
+
+    # the journal -----------------------------------------------------------------------------
+    def open_journal(self, apply_id: str) -> Journal:
+        return self.local.open_journal(apply_id)
+
+    def read_journal(self, apply_id: str) -> list[Event]:
+        """This machine's copy when it has one (it is ahead of the ref), else the ref's."""
+        path = self.local.journal_path(apply_id)
+        if path.exists():
+            return read_journal(path)
+        text = self._file(f"journal/{apply_id}.jsonl")
+        return _lines(text) if text else []
+
+    # metrics and records: appends, retried on a lost race ------------------------------------
+    def append_metrics(self, records: list[dict[str, Any]]) -> None:
+        added = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
+
+        def change(files: dict[str, str], base: str | None) -> None:
+            old = git.read_blob(self.repo, base, "metrics.jsonl") if base else None
+            files["metrics.jsonl"] = git.hash_blob(self.repo, (old or "") + added)
+
+        self._commit(change, f"metrics: {len(records)} records", append=True)
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        latest = self._remote_state()
+        text = git.read_blob(self.repo, latest, "metrics.jsonl") if latest else None
+        return _lines(text) if text else []
+
+    def write_record(self, name: str, data: bytes) -> str:
+        where = self.local.write_record(name, data)  # also checks the name
+
+        def change(files: dict[str, str], base: str | None) -> None:
+            files[f"records/{name}"] = git.hash_blob(self.repo, data.decode(errors="replace"))
+
+        self._commit(change, f"record {name}", append=True)
+        return where
+
+    def read_record(self, name: str) -> bytes | None:
+        self.local._record_path(name)  # the same names as the local backend's
+        text = self._file(f"records/{name}")
+        return text.encode() if text is not None else self.local.read_record(name)
+
+
+def _lines(text: str) -> list[dict[str, Any]]:
+    found = []
+    for line in text.splitlines():
+        try:
+            found.append(json.loads(line))
+        except (ValueError, RecursionError):
+            continue  # a torn line: the others still count
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
