@@ -47,6 +47,7 @@ BAD_SPECS = [
     ('version: {tag: "v{version}..x"}', 1, 16, "it holds '..'"),
     ('version: {tag: "v{version}{version}"}', 1, 16, "holds {version} 2 times"),
     ('version: {tag: ["v{version}", "v{version}"]}', 1, 31, "'v{version}' is listed twice"),
+    ('version: {tag: "refs/heads/{version}"}', 1, 16, "names a full ref"),
     ('version: {tag: "{version}.lock"}', 1, 16, "ends with '.lock'"),
     ('version: {tag: "-{version}"}', 1, 16, "it starts with '-', which git reads as an option"),
     ('version: {tag: ["v{version}", "--upload-pack=x{version}"]}', 1, 31,

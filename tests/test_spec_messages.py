@@ -210,3 +210,7 @@ def test_text_the_position_reader_refuses_is_still_an_error_at_a_place(tmp_path,
         result = cli(work, *command)
         assert result.code == 1 and "Traceback" not in result.err, (command, result)
         assert "release.yml:" in result.err, result
+    if text.startswith("\ufeff\ufeff"):
+        assert "starts with two byte-order marks" in result.err
+    if "\u2028" in text:
+        assert "U+2028, a Unicode line break" in result.err

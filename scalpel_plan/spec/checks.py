@@ -146,7 +146,9 @@ def _tag_formats(spec: SpecView, source: Source) -> Iterator[Diagnostic]:
             problem = f"{fmt!r} holds {{version}} {fmt.count('{version}')} times: once makes " \
                 "a tag that can be read back"
         if problem is None and fmt in formats[:i]:
-            problem = f"{fmt!r} is listed twice"
+            problem = f"{fmt!r} is listed twice (remove one)"
+        if problem is None and fmt.startswith("refs/"):
+            problem = f"{fmt!r} names a full ref: a tag format is the tag's own name"
         if problem is None and any(spec_ for _, name, spec_, _ in Formatter().parse(fmt)
                                    if name is not None):
             problem = "{version} takes no format spec in a tag format"

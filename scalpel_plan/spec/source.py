@@ -25,6 +25,7 @@ from scalpel_plan.spec import fast_yaml
 from scalpel_plan.spec.limits import MAX_BYTES, GuardedParser, LimitError
 
 NON_PRINTABLE = Reader.NON_PRINTABLE
+UNICODE_BREAK = re.compile("[\u2028\u2029\x85]")
 
 PathPart = str | int
 
@@ -136,6 +137,10 @@ def _decode(content: bytes, shown: str) -> str:
         raise SpecError(f"{shown} is not UTF-8", diagnostics=[Diagnostic(
             "the file is UTF-16 (it starts with a UTF-16 byte-order mark)", shown, 1, 1,
             hint="save it as UTF-8")])
+    if content.startswith(b"\xef\xbb\xbf\xef\xbb\xbf"):  # one mark is UTF-8's; two are an accident
+        raise SpecError(f"{shown} is not valid YAML", diagnostics=[Diagnostic(
+            "the file starts with two byte-order marks (U+FEFF)", shown, 1, 1,
+            hint="remove the extra one: save the file as UTF-8 (with or without one mark)")])
     try:
         return content.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -176,8 +181,15 @@ def _parse(text: str, shown: str) -> Any:
         raise SpecError(f"{shown} cannot be loaded",
                         diagnostics=[_yaml_diagnostic(exc, shown)]) from None
     except MarkedYAMLError as exc:
-        raise SpecError(f"{shown} is not valid YAML",
-                        diagnostics=[_yaml_diagnostic(exc, shown)]) from None
+        found = [_yaml_diagnostic(exc, shown)]
+        if (odd := UNICODE_BREAK.search(text)) is not None:  # YAML reads them as new lines
+            line = text.count("\n", 0, odd.start()) + 1
+            col = odd.start() - text.rfind("\n", 0, odd.start())
+            found.append(Diagnostic(
+                f"U+{ord(odd[0]):04X}, a Unicode line break, which YAML reads as a new line",
+                shown, line, col, hint="remove it (or write it as \"\\u2028\" inside "
+                "double quotes)"))
+        raise SpecError(f"{shown} is not valid YAML", diagnostics=found) from None
     except YAMLError as exc:
         raise SpecError(f"{shown}: not valid YAML: {exc}") from None
 
