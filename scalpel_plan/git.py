@@ -23,7 +23,9 @@ RECORD = "\x1e"
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ)
+    from scalpel_plan.secrets import git_credentials
+
+    env = {**git_credentials(), **os.environ}
     env.update({"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_PAGER": "cat"})
     return env
 
@@ -420,6 +422,8 @@ def ref_name_problem(name: str) -> str | None:
     and git tag's and branch's own: no leading '-'), or None when it takes it."""
     if not name:
         return "it is empty"
+    if len(name.encode()) > 255:
+        return "it is longer than 255 bytes"
     if name.startswith("-"):
         return "it starts with '-', which git reads as an option"
     if (found := REF_FORBIDDEN.search(name)) is not None:

@@ -67,6 +67,13 @@ def hide_from_environment(envs: Iterable[str]) -> None:
     _not_dumpable()
 
 
+def git_credentials() -> dict[str, str]:
+    """The providers' default credentials moved out of the environment, for git alone: a
+    credential helper (`gh auth setup-git`, one reading $GITHUB_TOKEN) needs them; stages
+    still get only what they list."""
+    return {env: _VAULT[env] for env in DEFAULT_ENVS if env in _VAULT}
+
+
 def restore_environment() -> None:
     """For tests that run the CLI in-process: put the variables back in os.environ and
     forget them, as the next process would find its environment."""

@@ -209,3 +209,39 @@ def test_over_git_protocol_with_scalpel_state_from_the_environment(repo, daemon,
     assert history(cli, fresh) == []
     done = run_scalpel(fresh, "history", env={"SCALPEL_STATE": "git+origin"})
     assert done.returncode == 0 and "0.1.0" in done.stdout
+
+
+def test_a_plan_only_reads_a_remote_that_refuses_every_push(repo, cli, tmp_path):
+    """A pull request's plan job may read the remote but not push: it plans, takes no lock."""
+    released_spec(repo)
+    assert cli(repo.path, "apply", "--auto-approve").code == 0
+    repo.commit("feat: the next one")
+    hook = repo.remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'read-only token' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    before = remote_refs(repo.remote)
+    planned = cli(repo.path, "plan")
+    assert planned.code == 0, planned.err
+    assert "0.2.0" in planned.out and remote_refs(repo.remote) == before
+
+
+def test_validate_outside_a_clone_needs_no_state_remote(tmp_path, cli):
+    folder = tmp_path / "tarball"
+    folder.mkdir()
+    (folder / "release.yml").write_text(SPEC.format(state=ON_GIT, build="true"))
+    done = cli(folder, "validate")
+    assert done.code == 0, done.err
+
+
+def test_each_change_reaches_the_remote_at_once(repo):
+    """A CI runner's .scalpel/ is gone after the job: the git backend writes the state after
+    every change, not every few seconds."""
+    from scalpel_plan.state.checkpoint import Checkpointer
+
+    released_spec(repo)
+    backend = GitBackend(repo.path, "origin", repo.path / ".scalpel")
+    checkpoint = Checkpointer(backend, backend.read(), "a-test")
+    try:
+        assert checkpoint.interval == 0.0
+    finally:
+        checkpoint.abandon()

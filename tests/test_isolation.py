@@ -110,3 +110,18 @@ stages:
     assert "release.yml:6:18: error: stage.sneaky passes secret 'deploy' in `env:` without " \
         "listing it under `secrets:`" in result.err
     assert "deploy-key-value" not in result.out + result.err
+
+
+def test_git_still_gets_the_providers_default_credentials(monkeypatch):
+    """Hidden from the environment and from stages, GITHUB_TOKEN still reaches git's
+    credential helpers (`gh auth setup-git`, a helper reading $GITHUB_TOKEN)."""
+    from scalpel_plan import git
+    from scalpel_plan import secrets as scalpel_secrets
+
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_isolation_check_0123456789")
+    try:
+        scalpel_secrets.SecretsManager({}).load_all()
+        assert "GITHUB_TOKEN" not in os.environ
+        assert git._env()["GITHUB_TOKEN"] == "ghp_isolation_check_0123456789"
+    finally:
+        scalpel_secrets.restore_environment()

@@ -18,6 +18,7 @@ from scalpel_plan.errors import ScalpelError
 from scalpel_plan.secrets import SecretsManager, declared_envs
 from scalpel_plan.state import StateBackend
 from scalpel_plan.state.choice import open_backend
+from scalpel_plan.state.local import LocalBackend
 from scalpel_plan.workspace import STATE_FOLDER, Workspace
 
 if TYPE_CHECKING:  # imported by open_project: the read-only commands never need them
@@ -85,6 +86,7 @@ def open_project(spec_path: Path, *, need_repo: bool = True,
     graph = compile_graph(loaded, registry)
     declared = loaded.root / loaded.spec.project.repository
     repo = git.find_root(declared) if declared.is_dir() else None
+    in_a_clone = repo is not None
     if repo is None:
         if need_repo:
             raise ScalpelError(
@@ -93,8 +95,10 @@ def open_project(spec_path: Path, *, need_repo: bool = True,
         repo = declared
     _check_paths(loaded, graph, repo)
     workdir = loaded.root / STATE_FOLDER
-    return Project(loaded, graph, registry, Workspace(repo, workdir),
-                   open_backend(raw.data.get("state"), repo, workdir), secrets)
+    # validate, graph and secrets read no state: outside a clone they need no remote for it
+    backend = open_backend(raw.data.get("state"), repo, workdir) if in_a_clone or need_repo \
+        else LocalBackend(workdir)
+    return Project(loaded, graph, registry, Workspace(repo, workdir), backend, secrets)
 
 
 def _check_paths(loaded: LoadedSpec, graph: Graph, repo: Path) -> None:

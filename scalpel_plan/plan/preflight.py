@@ -337,7 +337,8 @@ def _edited(saved: Plan, graph: Graph, registry: Registry, state: State, workspa
             continue
         pairs = [("timeout", change.timeout, node.timeout), ("phase", change.phase, node.phase),
                  ("needs", change.needs, graph.needs(change.address))]  # the step's own
-        pairs += [(key, change.after.get(key), desired.get(key)) for key in provider.spec_bound]
+        held_now = _as_saved({k: change.after.get(k) for k in provider.spec_bound})  # masked
+        pairs += [(key, held_now.get(key), desired.get(key)) for key in provider.spec_bound]
         problems += [Diagnostic(f"the saved plan's {key} of {change.address} is not what "
                                 "release.yml gives: the plan was edited", address=change.address,
                                 hint="make a new plan with `scalpel plan --out FILE`")
@@ -346,6 +347,7 @@ def _edited(saved: Plan, graph: Graph, registry: Registry, state: State, workspa
 
 
 def _as_saved(attributes: dict[str, Any]) -> dict[str, Any]:
-    """``attributes`` as a plan file holds them: JSON, masked."""
+    """``attributes`` as a plan file holds them: JSON, masked with the secrets loaded now
+    (both sides of a comparison are: the plan job may have had other secrets)."""
     text = json.dumps(attributes, ensure_ascii=False, default=str)
     return dict(json.loads(mask_bytes(text.encode())))

@@ -30,11 +30,13 @@ def operation_id(kind: str = "") -> str:
 
 class Checkpointer:
     def __init__(self, backend: StateBackend, state: State, apply_id: str, *,
-                 interval: float = SNAPSHOT_INTERVAL) -> None:
+                 interval: float | None = None) -> None:
         self.backend = backend
         self.state = state.with_lineage().model_copy(deep=True)
         self.journal = backend.open_journal(apply_id)
-        self.interval = interval
+        # a remote backend writes after every change: its runner's disk may be gone next time
+        self.interval = getattr(backend, "snapshot_interval", SNAPSHOT_INTERVAL) \
+            if interval is None else interval
         self._lock = threading.Lock()
         # The snapshot names the journal before anything is journaled (and folds a journal an
         # earlier, killed apply left behind).

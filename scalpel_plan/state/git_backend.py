@@ -46,6 +46,8 @@ APPEND_TRIES = 5  # metrics and records are appends: a lost race is re-read and 
 class GitBackend:
     """State in ``remote``'s ``refs/scalpel/*``; ``folder`` keeps this run's journal on disk."""
 
+    snapshot_interval = 0.0  # every change reaches the remote: a CI runner's disk is not kept
+
     def __init__(self, repo: Path, remote: str, folder: Path) -> None:
         self.repo = repo
         self.remote = remote
@@ -188,8 +190,13 @@ class GitBackend:
     # locking -------------------------------------------------------------------------------
     @contextmanager
     def lock(self, operation: str, timeout: float = 0.0) -> Iterator[LockInfo]:
-        """Create ``refs/scalpel/lock`` only if it is absent, for as long as ``operation``."""
+        """Create ``refs/scalpel/lock`` only if it is absent, for as long as ``operation``.
+        A plan only reads (a job with read-only rights plans too): it takes no lock; a saved
+        plan's fingerprint (serial, lineage) refuses it if the state moved since."""
         info = new_holder(operation)
+        if operation == "plan":
+            yield info
+            return
         text = info.model_dump_json()
         tree = git.write_tree(self.repo, {"lock.json": git.hash_blob(self.repo, text)})
         commit = git.commit_tree(self.repo, tree, mask(f"scalpel lock\n\n{text}\n"), info.who)
@@ -208,7 +215,14 @@ class GitBackend:
             yield info
         finally:
             self._operation = "write"
-            self._push(LOCK_REF, None, commit)  # a race here: someone cleared it already
+            try:
+                self._push(LOCK_REF, None, commit)  # a race here: someone cleared it already
+            except StateError:  # never in place of the operation's own outcome
+                import sys
+
+                sys.stderr.write(mask(f"Warning: the lock {info.id} on {self.remote} could not "
+                                      f"be released; `scalpel state unlock {info.id}` clears "
+                                      "it.\n"))
 
     def _lock_read(self) -> tuple[str, LockInfo | None] | None:
         self._fetch()  # the state read stays what it was: only a read() moves it
@@ -232,7 +246,10 @@ class GitBackend:
     def unlock(self, lock_id: str) -> LockInfo:
         """Clear a lock whose holder is gone (refused while it runs on this host)."""
         found = self._lock_read()
-        info = self.lock_holder() if found else None
+        info = None
+        if found is not None:
+            info = found[1] or LockInfo(id=found[0], who="unknown", host="unknown", pid=0,
+                                        operation="unknown", since="unknown")
         if found is None or info is None or info.id != lock_id:
             raise StateError(f"no lock with ID {lock_id} in {self.describe()}",
                              hint="`scalpel state lock` shows the current holder, if any")
