@@ -138,6 +138,22 @@ def test_a_lost_race_is_reported_with_the_writer_and_nothing_is_overwritten(repo
     assert GitBackend(other, "origin", other / ".scalpel").read().serial == 3
 
 
+def test_another_runs_metrics_between_read_and_write_do_not_abort_the_write(repo, tmp_path):
+    """Metrics and records are appends: a state write that finds only them changed goes on
+    top (a running apply is not stopped by another run's metrics), keeping them."""
+    released_spec(repo)
+    other = clone(str(repo.remote), tmp_path / "other")
+    mine = GitBackend(repo.path, "origin", repo.path / ".scalpel")
+    theirs = GitBackend(other, "origin", other / ".scalpel")
+    state = mine.read()
+    theirs.append_metrics([{"name": "release.duration", "value": 1.5, "run": "theirs"}])
+    state.serial = 4
+    mine.write(state)
+    fresh = GitBackend(other, "origin", other / ".scalpel")
+    assert fresh.read().serial == 4
+    assert any(m.get("run") == "theirs" for m in fresh.read_metrics())
+
+
 def test_state_unlock_clears_a_lock_whose_holder_is_gone(repo, cli):
     released_spec(repo)
     took = subprocess.run([sys.executable, "-c", (

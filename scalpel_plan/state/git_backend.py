@@ -156,9 +156,12 @@ class GitBackend:
                 append: bool) -> None:
         """Push a new state commit: ``change`` edits the files of the state last read, or
         for an ``append`` (metrics, records) of the remote's latest, re-read and tried again
-        when another writer came first. A state write that lost its race is reported."""
-        for _ in range(APPEND_TRIES if append else 1):
-            base = self._remote_state() if append else self._seen
+        when another writer came first. A state write that lost its race goes on top of the
+        remote's latest when that run only appended, and is reported otherwise."""
+        for attempt in range(APPEND_TRIES):
+            base = self._remote_state() if append or attempt else self._seen
+            if not append and attempt and not self._same_state(base):
+                break  # another run changed the state itself: never overwritten
             files = git.tree_files(self.repo, base) if base else {}
             change(files, base)
             writer = new_holder(self._operation)
@@ -168,7 +171,9 @@ class GitBackend:
             commit = git.commit_tree(self.repo, git.write_tree(self.repo, files), message,
                                      writer.who)
             if self._push(STATE_REF, commit, base) is None:
-                if base == self._seen:  # else the state this run read is stale: its write races
+                # a state write moves what this run has read; an append only when it was
+                # made on that (else the state this run read is stale: its write races)
+                if not append or base == self._seen:
                     self._seen = commit
                 return
         latest = self._remote_state()
@@ -178,6 +183,14 @@ class GitBackend:
             f"{self.describe()} was written by {who} after this run read it; nothing was "
             "overwritten",
             hint="run the command again: it reads the new state first")
+
+    def _same_state(self, latest: str | None) -> bool:
+        """Whether ``latest`` holds the state.json this run read: another run only appended
+        (metrics, records), so a state write goes on top of it."""
+        def state_blob(commit: str | None) -> str | None:
+            return git.tree_files(self.repo, commit).get("state.json") if commit else None
+
+        return latest is not None and state_blob(latest) == state_blob(self._seen)
 
     def _push(self, ref: str, new: str | None, expected: str | None) -> git.RefRace | None:
         try:
