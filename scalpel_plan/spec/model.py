@@ -20,11 +20,9 @@ from scalpel_plan.spec.patterns import (  # re-exported: the models' own pattern
     NAME_PATTERN,
     SEMVER_PATTERN,
 )
-from scalpel_plan.spec.sections import DEFAULT_CATEGORIES
+from scalpel_plan.spec.sections import DEFAULT_BUMPS, DEFAULT_CATEGORIES, Part
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-Part = Literal["major", "minor", "patch"]
-DEFAULT_BUMPS: dict[str, Part] = {"feat": "minor", "fix": "patch", "perf": "patch"}
 Address = Annotated[str, Field(pattern=ADDRESS_PATTERN, description="A node: <provider>.<name>")]
 Seconds = Annotated[float, Field(gt=0, description="Seconds")]
 SecretRef = Annotated[str, Field(

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-DEFAULT_BUMPS: dict[str, str] = {"feat": "minor", "fix": "patch", "perf": "patch"}
+Part = Literal["major", "minor", "patch"]
+DEFAULT_BUMPS: dict[str, Part] = {"feat": "minor", "fix": "patch", "perf": "patch"}
 DEFAULT_CATEGORIES = {
     "feat": "Features", "fix": "Bug Fixes", "perf": "Performance", "revert": "Reverts",
     "docs": "Documentation", "refactor": "Refactoring", "style": "Styling", "test": "Testing",
