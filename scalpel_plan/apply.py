@@ -135,8 +135,12 @@ class _ReleaseRun:
         self.release = step_release(summary, workspace)
         self.record = ReleaseRecord(version=summary.version, previous=summary.previous,
                                     tag=summary.tag, commit=summary.commit, apply_id=apply_id)
-        if (known := state.release(summary.version)) is not None:
-            self.record = self.record.model_copy(update={"started_at": known.started_at})
+        if (known := state.release(summary.version)) is not None:  # an attempt after others
+            self.record = self.record.model_copy(update={
+                "started_at": known.started_at,
+                "attempts": [a for a in known.runs if a != apply_id] + [apply_id]})
+        else:
+            self.record = self.record.model_copy(update={"attempts": [apply_id]})
 
     def begin(self, checkpoint: Checkpointer) -> None:
         checkpoint.record(EventKind.RELEASE, record=self.record.model_dump(mode="json"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -17,9 +17,6 @@ from scalpel_plan.cli.common import (
     records_at,
     write_text,
 )
-
-if TYPE_CHECKING:
-    from scalpel_plan.state.model import State
 
 
 @app.command()
@@ -126,38 +123,22 @@ def profile(
     threshold: Annotated[float, typer.Option(
         help="With --compare: flag a stage slower by more than this fraction.")] = 0.2,
 ) -> int:
-    """Each node's start, end and wait; the critical path (the bottleneck); the parallelism."""
-    from scalpel_plan.observe.profile import BuildProfiler
+    """Each node's start, end and wait; the critical path (the bottleneck); the parallelism.
+    A release finished by several applies shows each of them."""
+    from scalpel_plan.observe.profile import BuildProfiler, profiles
 
     project = records_at(file)
     state = project.backend.read()
     ui = console_ui()
     if compare:
-        before, after = (BuildProfiler.from_journal(project.backend.read_journal(
-            _apply_of(state, v))) for v in compare)
+        before, after = (BuildProfiler.merged(profiles(project.backend, state, v))
+                         for v in compare)
         changes = before.compare(after)
         ui.profile_comparison(compare, changes, threshold)
         return 1 if any(c.regressed(threshold) for c in changes) else 0
-    ui.profile(BuildProfiler.from_journal(project.backend.read_journal(
-        _apply_of(state, version))))
+    for number, found in enumerate(attempts := profiles(project.backend, state, version), 1):
+        ui.profile(found, attempt=(number, len(attempts)))
     return 0
-
-
-def _apply_of(state: State, version: str | None) -> str:
-    """The apply id of ``version``'s release (its last apply), or of the last run."""
-    from scalpel_plan.errors import ScalpelError
-
-    if version is None:
-        runs = [(r.started_at, r.apply_id) for r in state.releases[-1:]] + \
-               [(b.started_at, b.id) for b in state.rollbacks[-1:]]
-        if not runs:
-            raise ScalpelError("nothing has been applied yet", hint="run `scalpel apply` first")
-        return str(max(runs)[1])
-    record = state.release(version)
-    if record is None or record.apply_id is None:
-        known = ", ".join(r.version for r in state.releases[-10:]) or "none yet"
-        raise ScalpelError(f"no release {version} in the state", hint=f"releases: {known}")
-    return record.apply_id
 
 
 @metrics_app.callback(invoke_without_command=True)
@@ -171,7 +152,7 @@ def metrics(ctx: typer.Context, file: SpecFile = DEFAULT_SPEC,
         return
     tracker = MetricsTracker(records_at(file).backend)
     by_release = tracker.by_release()
-    console_ui().metrics(by_release, tracker.trends(by_release), last)
+    console_ui().metrics(by_release, tracker.trends(by_release), last, tracker.attempts())
 
 
 @metrics_app.command("export")

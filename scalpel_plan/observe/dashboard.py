@@ -23,6 +23,7 @@ from scalpel_plan.state.events import (
     detail,
 )
 from scalpel_plan.state.model import State
+from scalpel_plan.state.runs import latest_run
 from scalpel_plan.state.timeline import Timeline, timeline
 
 Status = Literal["planned", "running", "succeeded", "failed", "rolled back", "interrupted"]
@@ -58,6 +59,7 @@ class ReleaseStatus:
     finished_at: str | None = None
     events: list[PublishEvent] = field(default_factory=list)
     next_step: str | None = None  # what finishes an interrupted rollback
+    applies: list[str] = field(default_factory=list)  # every apply at it, oldest first
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,48 +76,42 @@ class StatusDashboard:
     def current(self) -> ReleaseStatus:
         state = self.state
         live = state.live_version()
-        run = _latest_run(state)
+        run = latest_run(state)
         if run is None:
             return ReleaseStatus(self.project, "release", None, "planned", live)
-        operation, version, apply_id, recorded, started, finished = run
         status: Status = {"succeeded": "succeeded", "failed": "failed",
-                          "rolled_back": "rolled back"}.get(recorded, "running")  # type: ignore[assignment]
+                          "rolled_back": "rolled back"}.get(run.status, "running")  # type: ignore[assignment]
         if status == "running" and self.backend.lock_holder() is None:
             status = "interrupted"  # nobody holds the lock: the apply was killed
-        events = self.backend.read_journal(apply_id) if apply_id else []
+        events: list[PublishEvent] = []
+        for number, applied in enumerate(run.applies, 1):
+            events += publish_events(timeline(self.backend.read_journal(applied)),
+                                     (number, len(run.applies)))
+        apply_id = run.applies[-1] if run.applies else None
         interrupted = state.interrupted_rollback()
         next_step = interrupted.interruption() if interrupted is not None and \
-            operation == "rollback" and interrupted.id == apply_id and \
+            run.operation == "rollback" and interrupted.id == apply_id and \
             status in ("failed", "interrupted") else None
-        return ReleaseStatus(self.project, operation, version, status, live, apply_id,
-                             started, finished, publish_events(timeline(events)), next_step)
+        return ReleaseStatus(self.project, run.operation, run.version, status, live, apply_id,
+                             run.started, run.finished, events, next_step, list(run.applies))
 
-    def profile(self) -> BuildProfiler | None:
-        run = _latest_run(self.state)
-        if run is None or not run[2]:
-            return None
-        return BuildProfiler.from_journal(self.backend.read_journal(run[2]))
+    def profiles(self) -> list[BuildProfiler]:
+        """The newest run's applies, one profile each, oldest first."""
+        run = latest_run(self.state)
+        return [] if run is None else [
+            BuildProfiler.from_journal(self.backend.read_journal(a)) for a in run.applies]
 
     def html(self) -> str:
-        return mask(render_html(self.current(), self.profile(), MetricsTracker(self.backend)))
+        return mask(render_html(self.current(), self.profiles(), MetricsTracker(self.backend)))
 
 
-def _latest_run(state: State) -> tuple[str, str, str | None, str, str, str | None] | None:
-    """(operation, version, apply id, status, started, finished) of the newest run."""
-    runs = []
-    if state.releases:
-        r = state.releases[-1]
-        runs.append(("release", r.version, r.apply_id, r.status, r.started_at, r.finished_at))
-    if state.rollbacks:
-        b = state.rollbacks[-1]
-        runs.append(("rollback", b.to_version, b.id, b.status, b.started_at, b.finished_at))
-    return max(runs, key=lambda run: run[4]) if runs else None
-
-
-def publish_events(run: Timeline) -> list[PublishEvent]:
-    """The events the dashboard shows, in journal order."""
+def publish_events(run: Timeline, attempt: tuple[int, int] = (1, 1)) -> list[PublishEvent]:
+    """The events the dashboard shows, in journal order; ``attempt`` (number, of how many)
+    is said where an apply starts, when a release took more than one."""
+    number, of = attempt
     return [PublishEvent(e.ts, SHOWN[e.kind], e.address if isinstance(e, StepEntry) else None,
-                         _detail(e))
+                         f"apply {number} of {of} ({run.apply_id})"
+                         if of > 1 and e.kind == EventKind.APPLY_STARTED else _detail(e))
             for e in run.events if e.kind in SHOWN]
 
 
@@ -143,7 +139,7 @@ padding:.5rem 1rem}.card b{display:block;font-size:1.2rem}svg text{font:12px san
 """
 
 
-def render_html(status: ReleaseStatus, profile: BuildProfiler | None,
+def render_html(status: ReleaseStatus, profiles: list[BuildProfiler],
                 metrics: MetricsTracker) -> str:
     e = html.escape
     title = f"{status.project}: {status.operation} {status.version or ''}".strip()
@@ -151,8 +147,12 @@ def render_html(status: ReleaseStatus, profile: BuildProfiler | None,
     cards = [("Status", f'<span class="status {badge}">{e(status.status)}</span>'),
              ("Version", e(status.version or "-")), ("Live", e(status.live or "-")),
              ("Started", e(status.started_at or "-")), ("Finished", e(status.finished_at or "-"))]
-    if profile is not None and profile.stages:
-        cards.append(("Parallelism", f"{profile.parallelism:.2f}×"))
+    ran = [p for p in profiles if p.stages]
+    if len(profiles) > 1:
+        cards.append(("Applies", str(len(profiles))))
+    if ran:
+        cards.append(("Parallelism", f"{BuildProfiler.merged(ran).parallelism:.2f}×"
+                      if len(ran) > 1 else f"{ran[0].parallelism:.2f}×"))
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
@@ -167,60 +167,93 @@ def render_html(status: ReleaseStatus, profile: BuildProfiler | None,
     ]
     if not status.events:
         parts.append("<p>No events yet.</p>")
-    if profile is not None and profile.stages:
-        parts += ["<h2>Gantt</h2>", gantt_svg(profile)]
+    for number, profile in enumerate(profiles, 1):
+        if profile.stages:
+            heading = "Gantt" if len(profiles) == 1 else \
+                f"Gantt: apply {number} of {len(profiles)} ({e(profile.status)})"
+            parts += [f"<h2>{heading}</h2>", gantt_svg(profile)]
+    if ran:
+        parts.append("<p>Orange: the critical path (the bottleneck). Red: failed.</p>")
     parts += ["<h2>Release metrics</h2>", metrics_svg(metrics), trends_table(metrics.trends()),
               "</body></html>"]
     return "".join(parts) + "\n"
 
 
+CHAR = 7.5  # a generous width of one character of the 12 px sans-serif labels, in px
+LINE = 16  # the height of one line of them
+
+
+def text_width(text: str) -> float:
+    return len(text) * CHAR
+
+
 def gantt_svg(profile: BuildProfiler) -> str:
+    """One row per node: its address, its bar, its duration after the bar. The address
+    column is as wide as the longest address (cut with an ellipsis past 60 characters, the
+    whole in the tooltip); the bars' area leaves room for the duration after the last one."""
     e = html.escape
     critical = {s.address for s in profile.critical_path()}
-    row, label, width = 22, 220, 640
+    names = {s.address: _cut(s.address, 60) for s in profile.stages}
+    row, width = 22, 640
+    label = max(text_width(n) for n in names.values()) + 12
     scale = width / max(profile.wall, max(s.end for s in profile.stages), 1e-9)
     height = row * len(profile.stages) + 30
-    out = [f"<svg xmlns='http://www.w3.org/2000/svg' role='img' width='{label + width + 80}' "
-           f"height='{height}' aria-label='Gantt chart of the apply'>"]
+    out = [f"<svg xmlns='http://www.w3.org/2000/svg' role='img' "
+           f"width='{label + width + 70:.0f}' height='{height}' "
+           "aria-label='Gantt chart of the apply'>"]
     for i, s in enumerate(profile.stages):
         y = i * row + 4
         color = "#cf222e" if s.status == "failed" else "#bc4c00" if s.address in critical \
             else "#0969da"
-        out.append(f"<text x='0' y='{y + 13}'>{e(s.address)}</text>"
+        out.append(f"<text x='0' y='{y + 13}'><title>{e(s.address)}</title>"
+                   f"{e(names[s.address])}</text>"
                    f"<rect x='{label + s.start * scale:.1f}' y='{y}' "
                    f"width='{max(s.duration * scale, 1):.1f}' height='{row - 8}' rx='3' "
                    f"fill='{color}'><title>{e(s.address)}: {s.duration:.2f} s"
                    f"{' (critical path)' if s.address in critical else ''}</title></rect>"
-                   f"<text x='{label + s.end * scale + 4:.1f}' y='{y + 13}'>"
+                   f"<text x='{label + max(s.end * scale, 1) + 4:.1f}' y='{y + 13}'>"
                    f"{s.duration:.2f} s</text>")
-    out.append(f"<text x='{label}' y='{height - 6}'>0 s</text><text x='{label + width - 40}' "
-               f"y='{height - 6}'>{profile.wall:.2f} s</text></svg>")
-    out.append("<p>Orange: the critical path (the bottleneck). Red: failed.</p>")
+    out.append(f"<text x='{label:.0f}' y='{height - 6}'>0 s</text>"
+               f"<text x='{label + width:.0f}' y='{height - 6}' text-anchor='end'>"
+               f"{profile.wall:.2f} s</text></svg>")
     return "".join(out)
 
 
 def metrics_svg(metrics: MetricsTracker) -> str:
-    """Bars: each of the newest releases' total apply time."""
+    """Bars: each of the newest releases' total apply time, each labelled with its version,
+    written upwards under its bar (one line of text per bar: labels never overlap, however
+    many releases or however long their versions)."""
     rows = [(version, row["release.duration"].value)
             for version, row in metrics.by_release().items() if "release.duration" in row]
     rows = rows[-CHART_RELEASES:]
     if not rows:
         return "<p>No metrics recorded yet.</p>"
     e = html.escape
-    bar, gap, height = 14, 4, 160
+    bar, gap, height = 14, 6, 160  # bar + gap ≥ LINE: one upright label per bar fits
     top = max(v for _, v in rows) or 1.0
-    width = len(rows) * (bar + gap) + 60
-    out = [f"<svg xmlns='http://www.w3.org/2000/svg' role='img' width='{width}' "
-           f"height='{height + 40}' aria-label='apply time per release'>"]
+    scale_labels = (f"{top:.1f} s", "0 s")
+    left = max(text_width(t) for t in scale_labels) + 10
+    below = max(text_width(v) for v, _ in rows) + 10
+    width = left + len(rows) * (bar + gap) + 10
+    out = [f"<svg xmlns='http://www.w3.org/2000/svg' role='img' width='{width:.0f}' "
+           f"height='{height + 20 + below:.0f}' aria-label='apply time per release'>"]
     for i, (version, value) in enumerate(rows):
         h = value / top * height
-        x = 50 + i * (bar + gap)
-        out.append(f"<rect x='{x}' y='{height - h + 10:.1f}' width='{bar}' height='{h:.1f}' "
-                   f"fill='#0969da'><title>{e(version)}: {value:.2f} s</title></rect>")
-    out.append(f"<text x='0' y='20'>{top:.1f} s</text><text x='0' y='{height + 10}'>0 s</text>"
-               f"<text x='50' y='{height + 32}'>{e(rows[0][0])}</text>"
-               f"<text x='{width - 60}' y='{height + 32}'>{e(rows[-1][0])}</text></svg>")
+        x = left + i * (bar + gap)
+        centre = x + bar / 2 + 4  # the text's baseline sits right of the bar's middle
+        out.append(f"<rect x='{x:.1f}' y='{height - h + 10:.1f}' width='{bar}' "
+                   f"height='{h:.1f}' fill='#0969da'><title>{e(version)}: {value:.2f} s"
+                   f"</title></rect><text x='{centre:.1f}' y='{height + 16}' "
+                   f"text-anchor='end' transform='rotate(-90 {centre:.1f} {height + 16})'>"
+                   f"{e(version)}</text>")
+    out.append(f"<text x='{left - 6:.0f}' y='20' text-anchor='end'>{scale_labels[0]}</text>"
+               f"<text x='{left - 6:.0f}' y='{height + 10}' text-anchor='end'>"
+               f"{scale_labels[1]}</text></svg>")
     return "".join(out)
+
+
+def _cut(text: str, most: int) -> str:
+    return text if len(text) <= most else text[:most - 1] + "…"
 
 
 def trends_table(trends: list[Trend]) -> str:

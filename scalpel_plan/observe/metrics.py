@@ -16,12 +16,12 @@ import math
 import re
 import statistics
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from scalpel_plan.state.model import now
-from scalpel_plan.state.timeline import timeline
+from scalpel_plan.state.timeline import UNFINISHED, seconds, timeline
 
 if TYPE_CHECKING:
     from scalpel_plan.apply import ApplyResult
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from scalpel_plan.state.journal import Event
 
 TEST_WORDS = ("test", "lint", "check", "verify", "audit")
-PUBLISHERS = {"git", "pypi", "docker", "github"}
+PUBLISHERS = {"git", "git_commit", "pypi", "docker", "github"}  # the release commit too
 
 
 class MetricType(StrEnum):
@@ -87,6 +87,7 @@ class MetricsTracker:
         self.store = store
         self.release, self.operation, self.run = release, operation, run
         self._memory: list[Metric] = []
+        self._read: list[Metric] | None = None  # the store's metrics, read once
 
     def record_metric(self, name: str, value: float, metric_type: MetricType = MetricType.CUSTOM,
                       *, outcome: str | None = None, unit: str = "seconds") -> Metric:
@@ -100,26 +101,50 @@ class MetricsTracker:
             self._memory += metrics
         else:
             self.store.append_metrics([m.to_dict() for m in metrics])
+            self._read = None
 
     def metrics(self) -> list[Metric]:
         """Every metric recorded, oldest first."""
         if self.store is None:
             return list(self._memory)
-        found = []
-        for record in self.store.read_metrics():
-            try:
-                found.append(Metric.from_dict(record))
-            except (TypeError, ValueError, KeyError):
-                continue  # a line edited by hand into something else: the others still count
-        return found
+        if self._read is None:
+            found = []
+            for record in self.store.read_metrics():
+                try:
+                    found.append(Metric.from_dict(record))
+                except (TypeError, ValueError, KeyError):
+                    continue  # a line edited by hand into something else: the others count
+            self._read = found
+        return list(self._read)
 
     def by_release(self, operation: str = "release") -> dict[str, dict[str, Metric]]:
-        """version → metric name → the latest value of that run, in release order."""
-        table: dict[str, dict[str, Metric]] = {}
+        """version → metric name → its value for that release, in release order: the sum
+        over every apply that worked on it (a release finished by a second apply took both),
+        with the last apply's outcome."""
+        runs: dict[str, dict[str | None, dict[str, Metric]]] = {}
         for metric in self.metrics():
             if metric.operation == operation and metric.release:
-                table.setdefault(metric.release, {})[metric.name] = metric
+                runs.setdefault(metric.release, {}).setdefault(metric.run, {})[metric.name] = \
+                    metric
+        table: dict[str, dict[str, Metric]] = {}
+        for version, by_run in runs.items():
+            last = list(by_run.values())[-1]
+            outcome = next((m.outcome for m in last.values() if m.outcome), None)
+            row: dict[str, Metric] = {}
+            for metrics in by_run.values():
+                for name, metric in metrics.items():
+                    total = row[name].value + metric.value if name in row else metric.value
+                    row[name] = replace(metric, value=round(total, 3), outcome=outcome)
+            table[version] = row
         return table
+
+    def attempts(self, operation: str = "release") -> dict[str, int]:
+        """version → how many applies worked on it."""
+        runs: dict[str, set[str | None]] = {}
+        for metric in self.metrics():
+            if metric.operation == operation and metric.release:
+                runs.setdefault(metric.release, set()).add(metric.run)
+        return {version: len(found) for version, found in runs.items()}
 
     def trends(self, by_release: dict[str, dict[str, Metric]] | None = None) -> list[Trend]:
         """Median, p90, last and change per metric over the releases (of ``by_release``, when
@@ -196,23 +221,33 @@ def category(address: str, provider: str, operation: str) -> MetricType:
     return MetricType.PUBLISH if provider in PUBLISHERS else MetricType.CUSTOM
 
 
-def run_metrics(plan: Plan, result: ApplyResult, events: list[Event]) -> list[Metric]:
-    """The metrics of one apply or rollback, from its journal: time per category, the whole
-    run's wall time, and its outcome."""
-    outcome = "succeeded" if result.ok else "failed"
+def run_metrics(plan: Plan, result: ApplyResult, events: list[Event],
+                providers: dict[str, str] | None = None) -> list[Metric]:
+    """The metrics of one apply or rollback, from its journal ``events``: time per category,
+    the whole run's wall time, and its outcome. ``result`` is the apply that just ended;
+    another apply's journal (an earlier attempt at the same release) is told by its own id in
+    ``events``, and its outcome read there."""
+    run = timeline(events)
     version = (plan.release.version if plan.release else
                plan.rollback.to_version if plan.rollback else None)
-    run = timeline(events)
-    providers = {c.address: c.provider for c in plan.changes}
+    if run.apply_id and run.apply_id != result.apply_id:  # an earlier attempt
+        apply_id = run.apply_id
+        outcome = "interrupted" if run.status == UNFINISHED else run.status
+    else:
+        apply_id, outcome = result.apply_id, "succeeded" if result.ok else "failed"
+    known = {**(providers or {}), **{c.address: c.provider for c in plan.changes}}
     totals: dict[MetricType, float] = {}
     for step in run.settled():
-        if step.address in providers:
-            kind = category(step.address, providers[step.address], plan.mode)
+        if step.address in known:
+            kind = category(step.address, known[step.address], plan.mode)
             totals[kind] = totals.get(kind, 0.0) + (step.duration or 0.0)
-    wall = run.duration if run.duration is not None else sum(totals.values())
+    wall = run.duration
+    if wall is None:  # killed: it ran until its last journal line
+        wall = seconds(run.last) - seconds(run.started) if run.started and run.last else \
+            sum(totals.values())
 
     def metric(name: str, value: float, kind: MetricType) -> Metric:
-        return Metric(name, round(value, 3), kind, version, plan.mode, outcome, result.apply_id)
+        return Metric(name, round(value, 3), kind, version, plan.mode, outcome, apply_id)
 
     found = [metric(f"{plan.mode}.duration", wall, MetricType.TOTAL)]
     found += [metric(f"{kind.value}.duration", value, kind) for kind, value in totals.items()]
@@ -220,10 +255,25 @@ def run_metrics(plan: Plan, result: ApplyResult, events: list[Event]) -> list[Me
 
 
 def record_run(store: Any, plan: Plan, result: ApplyResult) -> None:
-    """Record the metrics of a finished apply or rollback in the state backend. Metrics are
-    worth less than the release: a disk that refuses them costs the metrics, nothing else."""
+    """Record the metrics of a finished apply or rollback in the state backend, and of the
+    earlier applies at the same release that recorded none (killed ones): a release finished
+    by a second apply counts the time of both. Metrics are worth less than the release: a
+    disk that refuses them costs the metrics, nothing else."""
     try:
-        events = store.read_journal(result.apply_id)
-        MetricsTracker(store).record(run_metrics(plan, result, events))
+        runs = [result.apply_id]
+        providers: dict[str, str] = {}
+        if plan.release is not None and result.state is not None:
+            record = result.state.release(plan.release.version)
+            earlier = [a for a in (record.runs if record else []) if a != result.apply_id]
+            if earlier:
+                seen = {m.get("run") for m in store.read_metrics()}
+                runs = [a for a in earlier if a not in seen] + runs
+                providers = {a: r.provider for a, r in result.state.resources.items()}
+        found: list[Metric] = []
+        for apply_id in runs:
+            events = store.read_journal(apply_id)
+            if events or apply_id == result.apply_id:
+                found += run_metrics(plan, result, events, providers)
+        MetricsTracker(store).record(found)
     except OSError:
         pass

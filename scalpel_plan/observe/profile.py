@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from scalpel_plan.errors import ScalpelError
+from scalpel_plan.state import StateBackend
 from scalpel_plan.state.journal import Event
+from scalpel_plan.state.model import State
+from scalpel_plan.state.runs import runs
 from scalpel_plan.state.timeline import Timeline, seconds, timeline
 
 REGRESSION = 0.2  # slower by more than this fraction...
@@ -56,6 +60,7 @@ class BuildProfiler:
     version: str
     wall: float
     stages: list[BuildStage] = field(default_factory=list)
+    status: str = ""  # how the apply ended: succeeded | failed | unfinished
 
     @classmethod
     def from_journal(cls, events: list[Event]) -> BuildProfiler:
@@ -67,7 +72,18 @@ class BuildProfiler:
             return cls("", "", 0.0)
         origin = seconds(run.started)
         last = max(origin, seconds(run.last)) if run.last else origin
-        return cls(run.apply_id, run.version, last - origin, _stages(run, origin))
+        return cls(run.apply_id, run.version, last - origin, _stages(run, origin), run.status)
+
+    @classmethod
+    def merged(cls, attempts: list[BuildProfiler]) -> BuildProfiler:
+        """One release's applies as one profile, for comparing releases: each stage as the
+        last apply that ran it ran it; the wall time of all of them."""
+        stages: dict[str, BuildStage] = {}
+        for attempt in attempts:
+            stages.update({s.address: s for s in attempt.stages})
+        last = attempts[-1] if attempts else cls("", "", 0.0)
+        return cls(last.apply_id, last.version, sum(a.wall for a in attempts),
+                   sorted(stages.values(), key=lambda s: (s.start, s.address)), last.status)
 
     @property
     def busy(self) -> float:
@@ -120,3 +136,20 @@ def _stages(run: Timeline, origin: float) -> list[BuildStage]:
         stages.append(BuildStage(step.address, start, end, max(0.0, start - ready),
                                  step.status, needs))
     return sorted(stages, key=lambda s: (s.start, s.address))
+
+
+def profiles(backend: StateBackend, state: State, version: str | None) -> list[BuildProfiler]:
+    """The profiles of ``version``'s applies, oldest first (of the last release or rollback
+    that ran a step, when ``version`` is None). An error when there is none."""
+    if version is not None:
+        record = state.release(version)
+        if record is None or not record.runs:
+            known = ", ".join(r.version for r in state.releases[-10:]) or "none yet"
+            raise ScalpelError(f"no release {version} in the state", hint=f"releases: {known}")
+        return [BuildProfiler.from_journal(backend.read_journal(a)) for a in record.runs]
+    for run in reversed(runs(state)):
+        found = [BuildProfiler.from_journal(backend.read_journal(a)) for a in run.applies]
+        if any(p.stages for p in found):
+            return found
+    raise ScalpelError("no apply has run a step yet: there is nothing to profile",
+                       hint="run `scalpel apply`, then `scalpel profile`")

@@ -40,13 +40,22 @@ class ReleaseRecord(Record):
     tag: str | None = None
     commit: str
     status: ReleaseStatus = "in_progress"
-    apply_id: str | None = None
+    apply_id: str | None = None  # the last apply that worked on it
+    attempts: list[str] = Field(default_factory=list)  # every such apply, oldest first
     started_at: str = Field(default_factory=now)
     finished_at: str | None = None
 
     @property
     def unfinished(self) -> bool:
         return self.status in ("in_progress", "failed")
+
+    @property
+    def runs(self) -> list[str]:
+        """The applies that worked on this release, oldest first (one before attempts were
+        recorded)."""
+        if self.attempts:
+            return list(self.attempts)
+        return [self.apply_id] if self.apply_id else []
 
     @property
     def released(self) -> bool:

@@ -168,6 +168,8 @@ def state_value_problems(state: State) -> list[str]:
         commit(r.commit, f"releases[{i}].commit")
         check(r.apply_id is None or bool(APPLY_ID.match(r.apply_id)), f"releases[{i}].apply_id",
               r.apply_id)
+        for k, attempt in enumerate(r.attempts):
+            check(bool(APPLY_ID.match(attempt)), f"releases[{i}].attempts[{k}]", attempt)
     for address, resource in state.resources.items():
         check(bool(ADDRESS.match(address)) and resource.address == address, "a resource",
               address)

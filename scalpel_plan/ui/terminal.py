@@ -236,13 +236,23 @@ class UI:
             self.out.print(f"  [dim]{escape(event.at[11:23])}[/] {escape(event.kind)}{where}"
                            f"{detail}")
 
-    def profile(self, profile: BuildProfiler, width: int = 40) -> None:
+    def profile(self, profile: BuildProfiler, width: int = 40,
+                attempt: tuple[int, int] = (1, 1)) -> None:
+        """One apply's profile; ``attempt`` (number, of how many) when a release took
+        several."""
         critical = profile.critical_path()
         on_path = {s.address for s in critical}
         span = max([profile.wall, *(s.end for s in profile.stages)]) or 1.0
         name_width = max([len(s.address) for s in profile.stages] + [4])
-        self.out.print(f"[bold]Profile of {escape(profile.version)}[/] "
-                       f"(apply {escape(profile.apply_id)})")
+        number, of = attempt
+        which = f"apply {number} of {of}, {profile.apply_id}, {profile.status}" if of > 1 \
+            else f"apply {profile.apply_id}"
+        if number > 1:
+            self.out.print("")
+        self.out.print(f"[bold]Profile of {escape(profile.version)}[/] ({escape(which)})")
+        if not profile.stages:
+            self.out.print("  No step ran in this apply.")
+            return
         for s in profile.stages:
             lead = int(s.start / span * width)
             bar = max(1, round(s.duration / span * width))
@@ -273,21 +283,27 @@ class UI:
                            f"{escape(', '.join(slower))}")
 
     def metrics(self, by_release: dict[str, dict[str, Metric]], trends: list[Trend],
-                last: int) -> None:
+                last: int, attempts: dict[str, int] | None = None) -> None:
         names = ["release.duration", "build.duration", "test.duration", "publish.duration",
                  "deploy.duration", "custom.duration"]
         shown = [n for n in names if any(n in row for row in by_release.values())]
+        counts = attempts or {}
+        several = any(n > 1 for n in counts.values())  # the column only when it says something
         rows = []
         for version, row in list(by_release.items())[-last:]:
             outcome = next((m.outcome for m in row.values() if m.outcome), "")
             rows.append([version, *(f"{row[n].value:.2f}" if n in row else "" for n in shown),
-                         outcome or ""])
+                         *([str(counts.get(version, 1))] if several else []), outcome or ""])
         if not rows:
             self.info("No metrics yet: every apply records them.")
             return
         titles = {"release.duration": "TOTAL (s)"}
         self.table(["RELEASE", *(titles.get(n, n.split(".")[0].upper() + " (s)")
-                                 for n in shown), "OUTCOME"], rows)
+                                 for n in shown), *(["APPLIES"] if several else []),
+                    "OUTCOME"], rows)
+        if several:
+            self.out.print("[dim]A release finished by several applies counts the time of "
+                           "all of them.[/]")
         self.out.print("")
         self.table(["METRIC", "RELEASES", "MEDIAN", "P90", "LAST", "CHANGE"],
                    ([t.name, t.count, f"{t.median:.2f}", f"{t.p90:.2f}", f"{t.last:.2f}",

@@ -1,0 +1,39 @@
+"""Releases and rollbacks as runs: each with every apply that worked on it (a release finished
+by a second apply has two), for the dashboard, the profiler and the metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scalpel_plan.state.model import ReleaseRecord, RollbackRecord, State
+
+
+@dataclass(frozen=True)
+class Run:
+    """A release or a rollback, with every apply that worked on it."""
+
+    operation: str  # release | rollback
+    version: str
+    applies: tuple[str, ...]  # apply ids, oldest first
+    status: str  # as recorded
+    started: str
+    finished: str | None
+
+
+def runs(state: State) -> list[Run]:
+    """Every release and rollback, oldest first (by when it started)."""
+    return _runs(state.releases, state.rollbacks)
+
+
+def latest_run(state: State) -> Run | None:
+    """The newest release or rollback."""
+    newest = _runs(state.releases[-1:], state.rollbacks[-1:])
+    return newest[-1] if newest else None
+
+
+def _runs(releases: list[ReleaseRecord], rollbacks: list[RollbackRecord]) -> list[Run]:
+    found = [Run("release", r.version, tuple(r.runs), r.status, r.started_at, r.finished_at)
+             for r in releases]
+    found += [Run("rollback", b.to_version, (b.id,), b.status, b.started_at, b.finished_at)
+              for b in rollbacks]
+    return sorted(found, key=lambda run: run.started)
