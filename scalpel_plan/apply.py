@@ -57,7 +57,7 @@ STOP_NOW = "stopping the running steps now"
 class ApplyEvent:
     """What the UI hears: a step started, finished, failed or was skipped."""
 
-    kind: Literal["started", "done", "failed", "skipped", "announce", "interrupt"]
+    kind: Literal["started", "done", "failed", "skipped", "announce", "interrupt", "output"]
     address: str
     action: str = ""
     duration: float = 0.0
@@ -311,7 +311,9 @@ class _Walk:
         self.emit(ApplyEvent("started", change.address, change.action))
         ctx = StepContext(release=self.release, timeout=self._timeout(change),
                           announce=self._announce, log_dir=self.log_dir, secrets=self.secrets,
-                          record=lambda attributes: self._progress(change, attributes))
+                          record=lambda attributes: self._progress(change, attributes),
+                          output=lambda text: self.emit(ApplyEvent("output", change.address,
+                                                                   message=text)))
         return pool.submit(self._apply, change, ctx)
 
     def _apply(self, change: Change, ctx: StepContext) -> dict[str, Any]:

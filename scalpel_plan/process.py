@@ -13,7 +13,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -48,10 +48,12 @@ def run(
     timeout: float | None = None,
     log_path: Path | None = None,
     stdin: str | None = None,
+    on_output: Callable[[bytes], None] | None = None,
 ) -> Completed:
     """Run ``command`` (a list, or a string for the shell) and wait for it.
 
-    With ``log_path``, stdout and stderr go (merged) to that file instead of being captured.
+    With ``log_path``, stdout and stderr go (merged) to that file instead of being captured,
+    and, as they come and masked as the log is, to ``on_output`` when given.
     Never raises for a non-zero exit: callers decide what a failure means.
     """
     shell = isinstance(command, str)
@@ -85,7 +87,7 @@ def run(
             if stdin is not None and proc.stdin is not None:
                 proc.stdin.write(stdin.encode())
                 proc.stdin.close()
-            _copy_masked(proc.stdout, log)
+            _copy_masked(proc.stdout, log, on_output)
             proc.stdout.close()
             proc.wait()
             out, err = b"", b""
@@ -173,16 +175,23 @@ def resume_running() -> None:
     _running.resume()
 
 
-def _copy_masked(source: IO[bytes], log: IO[bytes], chunk: int = 1 << 16) -> None:
-    """Copy a command's output to its log as it comes, through the secrets mask: a secret
-    cut by a read boundary (or printed line by line) is masked all the same, the tail that
-    could be its start waits for the next read."""
+def _copy_masked(source: IO[bytes], log: IO[bytes],
+                 also: Callable[[bytes], None] | None = None, chunk: int = 1 << 16) -> None:
+    """Copy a command's output to its log (and to ``also``) as it comes, through the secrets
+    mask: a secret cut by a read boundary (or printed line by line) is masked all the same,
+    the tail that could be its start waits for the next read."""
     masker = ByteStreamMasker()
+
+    def out(masked: bytes) -> None:
+        log.write(masked)
+        log.flush()
+        if also is not None and masked:
+            also(masked)
+
     while data := source.read1(chunk) if hasattr(source, "read1") else source.read(chunk):
         if masked := masker.feed(data):
-            log.write(masked)
-            log.flush()
-    log.write(masker.close())
+            out(masked)
+    out(masker.close())
 
 
 class _Deadline:

@@ -41,6 +41,8 @@ Version = Annotated[str | None, typer.Option(
 AutoApprove = Annotated[bool, typer.Option(help="Do not ask for confirmation.")]
 Parallelism = Annotated[int, typer.Option(min=1, help="Steps run at once.")]
 JsonProgress = Annotated[bool, typer.Option("--json", help="Progress as JSON lines.")]
+StageOutput = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="Show each stage's output as it runs, prefixed by its address.")]
 DEFAULT_SPEC = Path("release.yml")
 
 

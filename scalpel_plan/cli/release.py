@@ -17,6 +17,7 @@ from scalpel_plan.cli.common import (
     PlanFormat,
     Pre,
     SpecFile,
+    StageOutput,
     Version,
     app,
     approved,
@@ -74,6 +75,7 @@ def apply(
     auto_approve: AutoApprove = False,
     parallelism: Parallelism = 4,
     json: JsonProgress = False,
+    verbose: StageOutput = False,
     lock_timeout: LockTimeout = "0s",
 ) -> int:
     """Carry out the plan: every step journaled; re-run after a crash to finish the job."""
@@ -83,7 +85,7 @@ def apply(
     saved = load_plan(plan_file) if plan_file is not None else None
     project = open_at(file)
     ui = console_ui()
-    with ui.progress("json" if json else "auto") as progress:
+    with ui.progress("json" if json else "auto", verbose) as progress:
         outcome = operations.apply(
             project, saved, version=version, pre=pre,
             review=_review(ui, show=not json, auto_approve=auto_approve),
@@ -110,6 +112,7 @@ def rollback(
     auto_approve: AutoApprove = False,
     parallelism: Parallelism = 4,
     json: JsonProgress = False,
+    verbose: StageOutput = False,
     lock_timeout: LockTimeout = "0s",
 ) -> int:
     """Plan the way back to a rollback point, then apply it on confirmation."""
@@ -124,7 +127,7 @@ def rollback(
         ui.info(f"Saved the rollback plan to {out}. Apply exactly this with "
                 f"`scalpel apply {out}`.")
         return 0
-    with ui.progress("json" if json else "auto") as progress:
+    with ui.progress("json" if json else "auto", verbose) as progress:
         outcome = operations.rollback(
             project, to, review=_review(ui, show=not json, auto_approve=auto_approve,
                                         fmt=format.value, always=True),
@@ -153,13 +156,14 @@ def hotfix_finish(
     auto_approve: AutoApprove = False,
     parallelism: Parallelism = 4,
     json: JsonProgress = False,
+    verbose: StageOutput = False,
 ) -> int:
     """Release the hotfix branch you are on and record which release it fixes."""
     from scalpel_plan import operations
 
     project = open_at(file)
     ui = console_ui()
-    with ui.progress("json" if json else "auto") as progress:
+    with ui.progress("json" if json else "auto", verbose) as progress:
         outcome = operations.finish_hotfix(
             project, review=_review(ui, show=not json, auto_approve=auto_approve),
             parallelism=parallelism, observer=progress, console=ui.alert)

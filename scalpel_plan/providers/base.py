@@ -125,6 +125,8 @@ class StepContext:
     # Journal what the step has got to before it finishes (durably): e.g. "sending", so a
     # killed apply knows a message may have gone out.
     record: Callable[[Attributes], None] = field(default=lambda attributes: None)
+    # What a stage prints, masked, as it comes (text, not cut into lines): `--verbose` shows it
+    output: Callable[[str], None] = field(default=lambda text: None)
 
 
 class Provider:

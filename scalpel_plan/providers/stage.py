@@ -7,6 +7,7 @@ stage without a command is a phase gate: it opens its phase and runs nothing.
 
 from __future__ import annotations
 
+import codecs
 import os
 from pathlib import Path
 from typing import ClassVar
@@ -110,7 +111,9 @@ class StageProvider(Provider):
         base = {**os.environ, **ctx.extra_env, **ctx.secrets.resolve(given), **_release_env(ctx)}
         env = ctx.secrets.stage_environment(base, listed)
         limit = min(t for t in (ctx.timeout, change.after["timeout"]) if t)
-        done = process.run(command, cwd=ctx.release.repo, env=env, timeout=limit, log_path=log)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character cut
+        done = process.run(command, cwd=ctx.release.repo, env=env, timeout=limit, log_path=log,
+                           on_output=lambda data: ctx.output(decoder.decode(data)))
         if done.stopped:
             raise ProviderError(f"{change.address} was stopped by the interrupt; its process "
                                 "group was killed", hint="`scalpel apply` runs it again")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from collections.abc import Iterable
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -140,8 +141,8 @@ class UI:
                 self.out.file.write(plain(text) + "\n")
 
     # apply progress ----------------------------------------------------------------------
-    def progress(self, mode: str) -> Progress:
-        return Progress(self, mode)
+    def progress(self, mode: str, verbose: bool = False) -> Progress:
+        return Progress(self, mode, verbose)
 
     def announcement(self, address: str, text: str) -> None:
         """A console announcement, printed and flushed at once: the step is recorded "sent"
@@ -326,24 +327,42 @@ class UI:
 
 
 class Progress:
-    """Apply progress: live status on a terminal, plain lines otherwise, JSON lines with --json."""
+    """Apply progress: on a terminal, each running step with its elapsed time, updated in
+    place; otherwise plain lines, and "still running (1m10s elapsed)" every
+    ``STILL_RUNNING_EVERY`` seconds for a step that runs that long (as Terraform does); JSON
+    lines with --json. With ``verbose``, each stage's output as it comes, every line prefixed
+    by its address."""
 
-    def __init__(self, ui: UI, mode: str) -> None:
+    STILL_RUNNING_EVERY = 10.0  # seconds, without a terminal
+    REDRAW_EVERY = 0.25  # seconds, on a terminal
+
+    def __init__(self, ui: UI, mode: str, verbose: bool = False) -> None:
         self.ui = ui
         self.mode = mode if mode != "auto" else ("live" if ui.err.is_terminal else "plain")
+        self.verbose = verbose
         self._lock = threading.Lock()
-        self._running: dict[str, None] = {}
+        self._running: dict[str, list[float]] = {}  # address → [started, next report at]
+        self._partial: dict[str, str] = {}  # a stage's output line not ended yet
         self._status: Any = None
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
 
     def __enter__(self) -> Progress:
         return self  # the live status starts with the first step: the review comes before
 
     def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
         if self._status is not None:
             self._status.__exit__(None, None, None)
 
     def __call__(self, event: ApplyEvent) -> None:
         with self._lock:
+            if event.kind == "output":
+                if self.verbose:
+                    self._output(event.address, event.message)
+                return
             if self.mode == "json":
                 self.ui.raw(json.dumps({"event": event.kind, "address": event.address,
                                         "action": event.action,
@@ -356,16 +375,67 @@ class Progress:
             if self.mode == "live" and self._status is None:
                 self._status = self.ui.err.status("Applying…")
                 self._status.__enter__()
+            if self._ticker is None:
+                self._ticker = threading.Thread(target=self._tick, daemon=True,
+                                                name="scalpel-progress")
+                self._ticker.start()
             if event.kind == "started":
-                self._running[event.address] = None
+                started = time.monotonic()
+                self._running[event.address] = [started, started + self.STILL_RUNNING_EVERY]
             else:
                 self._running.pop(event.address, None)
+                self._flush(event.address)
             line = _event_line(event)
             if line:
                 self.ui.err.print(line)
-            if self._status is not None:
-                running = ", ".join(self._running) or "…"
-                self._status.update(f"Applying: {escape(running)}")
+            self._redraw()
+
+    def _output(self, address: str, text: str) -> None:
+        """Whole lines of a stage's output, prefixed; a partial line waits for its end."""
+        if self.mode == "json":
+            self.ui.raw(json.dumps({"event": "output", "address": address, "message": text}))
+            return
+        lines = (self._partial.pop(address, "") + text).replace("\r\n", "\n").split("\n")
+        if lines[-1]:
+            self._partial[address] = lines[-1]
+        for line in lines[:-1]:
+            self.ui.err.print(f"[dim]{escape(address)}:[/] {escape(line)}", highlight=False)
+
+    def _flush(self, address: str) -> None:
+        if (rest := self._partial.pop(address, None)) is not None:
+            self.ui.err.print(f"[dim]{escape(address)}:[/] {escape(rest)}", highlight=False)
+
+    def _tick(self) -> None:
+        every = self.REDRAW_EVERY if self.mode == "live" else \
+            min(1.0, self.STILL_RUNNING_EVERY / 4)
+        while not self._stop.wait(every):
+            with self._lock:
+                if self.mode == "live":
+                    self._redraw()
+                    continue
+                now = time.monotonic()
+                for address, times in self._running.items():
+                    if now >= times[1]:
+                        times[1] += self.STILL_RUNNING_EVERY
+                        self.ui.err.print(f"{escape(address)}: still running "
+                                          f"({elapsed(now - times[0])} elapsed)")
+
+    def _redraw(self) -> None:
+        if self._status is None:
+            return
+        now = time.monotonic()
+        running = ", ".join(f"{a} ({elapsed(now - t[0])})" for a, t in self._running.items())
+        self._status.update(f"Applying: {escape(running or '…')}")
+
+
+def elapsed(seconds: float) -> str:
+    """``42s``, ``1m10s``, ``2h5m0s``."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
 
 
 def _event_line(event: ApplyEvent) -> str | None:
