@@ -49,6 +49,7 @@ class Graph:
     nodes: dict[str, Node]
     requires: dict[str, set[str]]  # address → the addresses it needs
     order: list[str]  # topological; ties broken by the order of declaration
+    where: dict[str, list[str | int]] = field(default_factory=dict)  # address → spec path
     _rank: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -118,7 +119,7 @@ def compile_graph(loaded: LoadedSpec, registry: Registry) -> Graph:
     order = _run_order(build)  # also names every cycle
     if any(p.severity == "error" for p in build.problems):
         raise SpecError(f"{loaded.source.display} does not compile", diagnostics=build.problems)
-    return Graph(build.nodes, build.requires, order)
+    return Graph(build.nodes, build.requires, order, build.where)
 
 
 def _add_node(b: _Build, node: Node, path: list[str | int]) -> None:

@@ -181,7 +181,12 @@ def _review(ui: UI, *, show: bool, auto_approve: bool, fmt: str = "text",
 
 
 def _report(ui: UI, outcome: Outcome, cancelled: str) -> int:
-    """The summary; on failure where the incident report is and what the alert did."""
+    """The summary; on failure where the incident report is and what the alert did. Under
+    GitHub Actions, failures are annotations too, and the job summary says it all."""
+    from scalpel_plan.ui import github_actions
+
+    if github_actions.active():
+        github_actions.report(outcome, cancelled)
     if outcome.cancelled:
         ui.info(cancelled)
         return 1

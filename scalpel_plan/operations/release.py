@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scalpel_plan.errors import ScalpelError
 
 if TYPE_CHECKING:
     from scalpel_plan.apply import ApplyResult, Observer
+    from scalpel_plan.errors import Diagnostic
     from scalpel_plan.observe.alerts import AlertHandler, AlertOutcome
     from scalpel_plan.operations.project import Project
     from scalpel_plan.plan.model import Plan
     from scalpel_plan.state.model import State
+    from scalpel_plan.state.timeline import Step
 
 Review = Callable[["Plan"], bool]  # shown a fresh plan with changes: go ahead?
 
@@ -29,6 +31,9 @@ class Outcome:
     report: str | None = None  # where the incident report of a failure is
     alert: AlertOutcome | None = None
     alert_error: str | None = None  # why the report or the alert could not be made
+    links: tuple[tuple[str, str], ...] = ()  # (label, URL) of what the release published
+    steps: tuple[Step, ...] = ()  # the apply's steps as its journal tells (their timings)
+    failures: tuple[Diagnostic, ...] = ()  # each failed step, where release.yml declares it
 
     @property
     def ok(self) -> bool:
@@ -109,10 +114,33 @@ def carry_out(project: Project, the_plan: Plan, state: State, *, parallelism: in
     result = apply_plan(the_plan, project.registry, project.backend, state, project.workspace,
                         parallelism=parallelism, observer=observer, secrets=project.secrets)
     record_run(project.backend, the_plan, result)
-    outcome = Outcome(the_plan, result)
+    outcome = Outcome(the_plan, result, **_what_happened(project, the_plan, result))
     if not result.ok:  # failed or interrupted (recorded either way: the caller says so)
         _report_failure(project, outcome, state, console)
     return outcome
+
+
+def _what_happened(project: Project, the_plan: Plan, result: ApplyResult) -> dict[str, Any]:
+    """The links, the step timings and the failures (at their place in release.yml) of an
+    apply, for a CI job's summary and annotations."""
+    from scalpel_plan.errors import Diagnostic
+    from scalpel_plan.plan.model import step_release
+    from scalpel_plan.plan.release import release_links
+    from scalpel_plan.state.timeline import timeline
+
+    links: tuple[tuple[str, str], ...] = ()
+    if the_plan.release is not None and result.ok:
+        links = release_links(project.graph, project.registry,
+                              step_release(the_plan.release, project.workspace))
+    source = project.loaded.source
+    failures = []
+    for address, error in result.errors.items():
+        path = project.graph.where.get(address)
+        line, col = source.position(path, key=True) if path else (None, None)
+        failures.append(Diagnostic(error.message, file=source.display, line=line, col=col,
+                                   address=address, hint=error.hint))
+    return {"links": links, "failures": tuple(failures),
+            "steps": timeline(project.backend.read_journal(result.apply_id)).steps}
 
 
 def _report_failure(project: Project, outcome: Outcome, state: State,

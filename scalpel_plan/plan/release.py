@@ -71,7 +71,7 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
     release = replace(release, tag_commit=_tag_commit(graph, state, release),
                       changelog=content.get("changelog"), notes=content.get("notes"),
                       commit_message=_commit_message(graph, release))
-    release = replace(release, links=_links(graph, registry, release))
+    release = replace(release, links=release_links(graph, registry, release))
     secret_problems, secret_warnings = _check_secrets(loaded, secrets, allow_missing_secrets)
     found = diff_graph(graph, registry, state, release, secrets,
                        _release_wants(release, planned=decision.version is not None))
@@ -112,10 +112,11 @@ def saved_release(summary: ReleaseSummary, graph: Graph, registry: Registry, sta
     release = replace(release, tag_commit=_tag_commit(graph, state, release),
                       changelog=summary.changelog, notes=summary.notes,
                       commit_message=_commit_message(graph, release))
-    return replace(release, links=_links(graph, registry, release))
+    return replace(release, links=release_links(graph, registry, release))
 
 
-def _links(graph: Graph, registry: Registry, release: Release) -> tuple[tuple[str, str], ...]:
+def release_links(graph: Graph, registry: Registry,
+                  release: Release) -> tuple[tuple[str, str], ...]:
     """(label, URL) of what the release publishes, for its announcements to link to."""
     return tuple(link for address in graph.order if graph.nodes[address].section == "publish"
                  for link in registry.get(graph.nodes[address].provider).links(

@@ -55,6 +55,10 @@ class UI:
 
     # errors -------------------------------------------------------------------------------
     def error(self, exc: ScalpelError) -> None:
+        from scalpel_plan.ui import github_actions
+
+        if github_actions.active():
+            github_actions.annotate_error(exc)
         if exc.diagnostics:
             self.diagnostics(exc.diagnostics)
             count = sum(d.severity == "error" for d in exc.diagnostics)
@@ -122,6 +126,14 @@ class UI:
 
     # plans --------------------------------------------------------------------------------
     def plan(self, plan: Plan, fmt: str = "text") -> None:
+        from scalpel_plan.ui import github_actions
+
+        if github_actions.active():  # the plan's warnings on the run's page too
+            from scalpel_plan.errors import Diagnostic
+
+            github_actions.annotate(Diagnostic(d.message, address=d.address, hint=d.hint,
+                                               severity=d.severity)
+                                    for d in plan.diagnostics if d.severity == "warning")
         if fmt == "json":
             from scalpel_plan.plan.file import plan_json
 
