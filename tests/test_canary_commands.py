@@ -187,10 +187,9 @@ RUNS = [step for step in STEPS if isinstance(step, tuple)]
 
 
 def _root() -> object:
-    import scalpel_plan.cli  # noqa: F401  (importing it registers the commands)
-    from scalpel_plan.cli.common import app
+    from scalpel_plan.cli import load_app  # registers every command on the app
 
-    return typer.main.get_command(app)
+    return typer.main.get_command(load_app())
 
 
 def _subcommands(command: object) -> dict[str, object]:
@@ -318,6 +317,7 @@ def test_no_command_shows_writes_or_sends_the_canary(repo, httpserver, tmp_path,
     git(repo.path, "add", "release.yml")
     git(repo.path, "commit", "-q", "-m", "chore: release.yml")
     (tmp_path / "fresh").mkdir()
+    git(tmp_path / "fresh", "init", "-q", "-b", "main")  # init refuses outside a repository
     monkeypatch.setenv("DEPLOY_TOKEN", canary)
 
     for step in STEPS:

@@ -37,16 +37,45 @@ def _root(
 @app.command()
 def init(force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
          file: SpecFile = DEFAULT_SPEC) -> None:
-    """Write a commented starter release.yml for this repository."""
-    from scalpel_plan.errors import ScalpelError
-    from scalpel_plan.operations.init import ignore_state_folder, starter_spec
+    """Write a commented starter release.yml for this repository, from what it has: version
+    files, changelog, tag style, test command; and its schema beside it, for editors."""
+    import json as json_lib
 
+    from scalpel_plan.errors import ScalpelError
+    from scalpel_plan.operations.init import (
+        SCHEMA_FILE,
+        ignore_state_folder,
+        inspect,
+        repository_of,
+        starter_spec,
+    )
+    from scalpel_plan.providers.registry import default_registry
+    from scalpel_plan.spec.schema import build_schema
+
+    folder = file.resolve().parent
     if file.exists() and not force:
         raise ScalpelError(f"{file} already exists", hint="use --force to overwrite it")
-    write_text(file, starter_spec(file.resolve().parent))
+    found = inspect(folder, repository_of(folder))
+    write_text(file, starter_spec(folder, found))
+    schema = file.parent / SCHEMA_FILE
+    write_text(schema, json_lib.dumps(build_schema(default_registry().node_configs()),
+                                      indent=2) + "\n")
     ui = console_ui()
-    ui.info(f"Wrote {file}.")
-    ignore = file.resolve().parent / ".gitignore"
+    ui.info(f"Wrote {file}, and {schema} (its schema, for editors).")
+    for path, version in found.version_files:
+        ui.info(f"  version file: {path} (now {version}), bumped by each release commit")
+    for skipped in found.skipped:
+        ui.info(f"  not a version file: {skipped}")
+    if found.changelog:
+        ui.info(f"  changelog: {found.changelog}, each release's section written on top")
+    if found.tags:
+        ui.info(f"  tags: {found.tag_format} ({found.tags} tag{'s' * (found.tags != 1)}, "
+                f"newest {found.newest_tag}): the next release continues from there")
+    else:
+        ui.info("  tags: none that look like a version yet: the first release is 0.1.0, "
+                "tagged v0.1.0")
+    ui.info(f"  tests: {found.test}")
+    ignore = folder / ".gitignore"
     if ignore_state_folder(ignore):  # as goreleaser init does for dist/
         ui.info(f"Added .scalpel/ (local state, journal, logs) to {ignore.name}.")
     ui.info("Next: `scalpel plan` shows the first release.")

@@ -95,6 +95,12 @@ class StatusDashboard:
         return ReleaseStatus(self.project, run.operation, run.version, status, live, apply_id,
                              run.started, run.finished, events, next_step, list(run.applies))
 
+    def profile(self) -> BuildProfiler | None:
+        """The newest run's profile (its applies as one, when it took several); None before
+        any apply."""
+        found = self.profiles()
+        return BuildProfiler.merged(found) if found else None
+
     def profiles(self) -> list[BuildProfiler]:
         """The newest run's applies, one profile each, oldest first."""
         run = latest_run(self.state)

@@ -102,8 +102,13 @@ def read_source(path: Path, display: str | None = None) -> Source:
     content = _read_bounded(path, shown)
     decoded = _decode(content, shown)
     data = _parse(decoded, shown)
-    if data is None:
-        data = {}
+    if data is None:  # an empty file, or only comments: not a release that does nothing
+        raise SpecError(f"{shown} declares nothing: it is empty or only comments",
+                        diagnostics=[Diagnostic(
+                            "an empty release.yml would plan a release that does nothing",
+                            shown, 1, 1, hint="run `scalpel init --force` for a commented "
+                            "starter made from this repository (its version files, changelog "
+                            "and tags), or see the README's quick start")])
     if not isinstance(data, dict):
         raise SpecError(f"{shown} must be a mapping",
                         diagnostics=[Diagnostic("the top level must be a mapping of keys "

@@ -1,0 +1,105 @@
+"""`scalpel init` in the repositories users have: it refuses outside git, finds the version
+files, the changelog and the tag style already in use, writes the schema beside release.yml
+(named on its first line for editors), and the starter plans and applies with no edits. An
+empty or comment-only release.yml is an error that says how to start."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+from conftest import git
+from ruamel.yaml import YAML
+
+
+def _project(repo, *, tags=("v1.3.0", "v1.4.0"), version="1.4.0"):
+    (repo.path / "pyproject.toml").write_text(
+        f'[project]\nname = "demo"\nversion = "{version}"\n\n[tool.other]\nversion = "9"\n')
+    (repo.path / "src" / "demo").mkdir(parents=True)
+    (repo.path / "src" / "demo" / "__init__.py").write_text(f'__version__ = "{version}"\n')
+    (repo.path / "tests").mkdir()
+    (repo.path / "tests" / "__init__.py").write_text('__version__ = "0.0.0"  # not ours\n')
+    (repo.path / "tests" / "test_x.py").write_text("def test_x():\n    pass\n")
+    (repo.path / "CHANGELOG.md").write_text("# Changelog\n\n## 1.4.0\n\n- older things\n")
+    git(repo.path, "add", "-A")
+    git(repo.path, "commit", "-qm", "chore: the project")
+    for tag in tags:
+        git(repo.path, "tag", "-a", tag, "-m", tag)
+    git(repo.path, "push", "-q", "origin", "main", "--tags")
+
+
+def test_init_refuses_outside_a_git_repository(tmp_path, cli):
+    done = cli(tmp_path, "init")
+    assert done.code == 1
+    assert "not in a git repository" in done.err and "git init" in done.err
+    assert not (tmp_path / "release.yml").exists()
+
+
+def test_init_finds_what_the_repository_has_and_it_plans_and_applies(repo, cli):
+    _project(repo)
+    done = cli(repo.path, "init")
+    assert done.code == 0, done.err
+    assert "version file: pyproject.toml (now 1.4.0)" in done.err
+    assert "version file: src/demo/__init__.py (now 1.4.0)" in done.err
+    assert "tests/__init__.py" not in done.err  # a test package's version is not ours
+    assert "changelog: CHANGELOG.md" in done.err
+    assert "tags: v{version} (2 tags, newest v1.4.0)" in done.err
+    text = (repo.path / "release.yml").read_text()
+    assert text.splitlines()[0] == "# yaml-language-server: $schema=./release.schema.json"
+    spec = YAML(typ="safe").load(text)
+    assert spec["version"]["files"] == ["pyproject.toml", "src/demo/__init__.py"]
+    assert spec["version"]["tag"] == "v{version}"
+    assert spec["changelog"] == {"file": "CHANGELOG.md"}
+    schema = json.loads((repo.path / "release.schema.json").read_text())
+    jsonschema.validate(spec, schema)  # what an editor checks, it accepts
+    assert cli(repo.path, "validate").code == 0
+
+    git(repo.path, "add", "-A")
+    git(repo.path, "commit", "-qm", "chore: release with scalpel")
+    repo.commit("feat: a new thing")
+    plan = cli(repo.path, "plan")
+    assert plan.code == 0, plan.err
+    assert "1.4.0 → 1.5.0" in plan.out
+    applied = cli(repo.path, "apply", "--auto-approve")
+    assert applied.code == 0, applied.err
+    assert 'version = "1.5.0"' in (repo.path / "pyproject.toml").read_text()
+    assert 'version = "9"' in (repo.path / "pyproject.toml").read_text()  # another table's
+    assert (repo.path / "src" / "demo" / "__init__.py").read_text() == '__version__ = "1.5.0"\n'
+    assert "a new thing" in (repo.path / "CHANGELOG.md").read_text()
+    assert "v1.5.0" in repo.remote_tags()
+
+
+def test_init_takes_the_tag_style_in_use(repo, cli):
+    _project(repo, tags=("1.2.0", "1.3.0", "1.4.0", "v0.9.0", "other-pkg@3.0.0"))
+    done = cli(repo.path, "init")
+    assert done.code == 0
+    assert YAML(typ="safe").load((repo.path / "release.yml").read_text())["version"]["tag"] \
+        == "{version}"
+    assert "tags: {version} (3 tags, newest 1.4.0)" in done.err
+    assert "1.4.0 → 1.4.1" in cli(repo.path, "plan", "--version", "1.4.1").out
+
+
+def test_a_dynamic_version_is_said_and_not_listed(repo, cli):
+    (repo.path / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\ndynamic = ["version"]\n')
+    git(repo.path, "add", "-A")
+    git(repo.path, "commit", "-qm", "chore: dynamic")
+    done = cli(repo.path, "init")
+    assert done.code == 0
+    assert "not a version file: pyproject.toml (its version is dynamic" in done.err
+    spec = YAML(typ="safe").load((repo.path / "release.yml").read_text())
+    assert "files" not in spec["version"] and "changelog" not in spec
+    assert "tags: none that look like a version yet" in done.err
+    assert cli(repo.path, "plan").code == 0
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "# release.yml\n# nothing yet\n", "---\n"])
+def test_an_empty_or_comment_only_release_yml_says_how_to_start(repo, cli, content):
+    repo.write_spec(content)
+    for command in (["validate"], ["plan"], ["apply", "--auto-approve"], ["changelog"]):
+        done = cli(repo.path, *command)
+        assert done.code == 1, command
+        assert "release.yml:1:1: error:" in done.err and "scalpel init" in done.err
+        assert "Traceback" not in done.err
+    assert not (repo.path / ".scalpel" / "state.json").exists()  # nothing recorded
