@@ -35,6 +35,8 @@ def _pinned_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Non
     masking.forget_all()
     secrets.restore_environment()
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    for key in ("NO_COLOR", "FORCE_COLOR"):  # (`--no-color` sets NO_COLOR for the process)
+        monkeypatch.delenv(key, raising=False)
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))

@@ -129,6 +129,7 @@ STEPS: list[Step] = [
     (("--version",), 0),
     (("--help",), 0),
     (("schema",), 0),
+    (("completion", "bash"), 0),
     (("init", "--file", "../fresh/release.yml"), 0),
     (("hotfix", "finish", "--auto-approve"), 1),  # not on a hotfix branch: an error
     _quote_it_in_a_feature,

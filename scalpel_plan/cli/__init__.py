@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["app", "main"]
 INTERRUPTED = "Interrupted. What was done is recorded; `scalpel apply` finishes the job."
 COMMAND_MODULES = ("project", "release", "content", "observe")  # in `scalpel --help` order
+COMPLETE_VAR = "_SCALPEL_COMPLETE"  # set by the completion scripts when they ask
 
 
 def load_app() -> typer.Typer:
@@ -36,9 +37,10 @@ def load_app() -> typer.Typer:
 def main(argv: list[str] | None = None) -> int:
     """The console script: runs the command and maps every outcome to an exit code.
     `scalpel changelog` with well-formed options runs without typer (``cli.changelog``)."""
+    from scalpel_plan.cli.arguments import normalize
     from scalpel_plan.errors import ScalpelError, resource_error
 
-    args = sys.argv[1:] if argv is None else list(argv)
+    args = normalize(sys.argv[1:] if argv is None else list(argv))
     try:
         if args[:1] == ["changelog"]:
             from scalpel_plan.cli import changelog
@@ -66,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
 def _typer_main(args: list[str]) -> int:
     import typer
 
+    if COMPLETE_VAR in os.environ:  # a shell asks for completions (`scalpel completion SHELL`)
+        from typer._completion_classes import completion_init
+
+        completion_init()
     try:
         code = load_app()(args=args, prog_name="scalpel", standalone_mode=False)
     except typer.Exit as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -79,6 +80,27 @@ def init(force: Annotated[bool, typer.Option(help="Overwrite an existing file.")
     if ignore_state_folder(ignore):  # as goreleaser init does for dist/
         ui.info(f"Added .scalpel/ (local state, journal, logs) to {ignore.name}.")
     ui.info("Next: `scalpel plan` shows the first release.")
+
+
+class Shell(StrEnum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+
+
+@app.command()
+def completion(shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish.")]) -> None:
+    """Print the shell completion script: `eval "$(scalpel completion bash)"` in ~/.bashrc,
+    `scalpel completion zsh > "${fpath[1]}/_scalpel"`, `scalpel completion fish >
+    ~/.config/fish/completions/scalpel.fish`."""
+    from typer._completion_classes import completion_init
+    from typer._completion_shared import get_completion_script
+
+    from scalpel_plan.cli import COMPLETE_VAR
+
+    completion_init()
+    console_ui().raw(get_completion_script(prog_name="scalpel", complete_var=COMPLETE_VAR,
+                                           shell=shell.value))
 
 
 @app.command()

@@ -4,6 +4,7 @@ mask) and the apply progress (live on a terminal, plain lines, or JSON lines wit
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -26,14 +27,38 @@ if TYPE_CHECKING:  # rich itself is imported on first use: `--version` never nee
     from scalpel_plan.plan.model import Plan
 
 
+def color_choice(explicit: bool | None = None) -> bool | None:
+    """Colour on (True), off (False) or as the terminal decides (None): ``--no-color`` (which
+    sets ``NO_COLOR``), then ``NO_COLOR`` (any non-empty value, no-color.org), then
+    ``FORCE_COLOR`` (CI logs that show colour), else colour on a terminal only."""
+    if explicit is not None:
+        return explicit
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR", "").lower() not in ("", "0", "false", "no"):
+        return True
+    return None
+
+
 def console(file: IO[str] | None = None, *, width: int | None = None,
             color: bool | None = None) -> Console:
-    """A rich console whose every write passes through the secrets mask."""
+    """A rich console whose every write passes through the secrets mask. Without colour it
+    writes no style at all (plain text, as Terraform's -no-color)."""
     from rich.console import Console
 
     masked = cast(IO[str], MaskedStream(file if file is not None else sys.stdout))
-    return Console(file=masked, width=width, no_color=color is False, highlight=False,
-                   emoji=False, force_terminal=color if color else None, soft_wrap=True)
+    choice = color_choice(color)
+    return Console(file=masked, width=width, no_color=choice is False,
+                   color_system=None if choice is False else "auto", highlight=False,
+                   emoji=False, force_terminal=True if choice else None, soft_wrap=True)
+
+
+def interactive(stream: IO[str]) -> bool:
+    """Whether a person watches ``stream`` (a real terminal; FORCE_COLOR does not make one)."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 class UI:
@@ -350,7 +375,8 @@ class Progress:
 
     def __init__(self, ui: UI, mode: str, verbose: bool = False) -> None:
         self.ui = ui
-        self.mode = mode if mode != "auto" else ("live" if ui.err.is_terminal else "plain")
+        self.mode = mode if mode != "auto" else (
+            "live" if ui.err.is_terminal and interactive(ui.err.file) else "plain")
         self.verbose = verbose
         self._lock = threading.Lock()
         self._running: dict[str, list[float]] = {}  # address → [started, next report at]
