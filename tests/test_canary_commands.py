@@ -183,6 +183,9 @@ STEPS: list[Step] = [
     (("state", "show", "git.tag"), 0),
     (("state", "lock"), 0),
     (("state", "unlock", "no-such-lock"), 1),  # nobody holds it: an error
+    (("state", "import", "--dry-run"), 0),  # every release tag is Scalpel's: nothing to add
+    (("state", "import"), 0),
+    (("state", "migrate", "--to", "git+origin"), 0),  # incident reports, journals travel
 ]
 RUNS = [step for step in STEPS if isinstance(step, tuple)]
 

@@ -54,7 +54,8 @@ def history(file: SpecFile = DEFAULT_SPEC,
                _when(r.finished_at), points.get(r.version, ""),
                "; ".join(n for n in ("live" if r.version == live else "",
                                      f"hotfix of {fixes[r.version]}" if r.version in fixes
-                                     else "") if n)]
+                                     else "", "" if r.apply_id else "imported from its tag")
+                                     if n)]
               for r in state.releases))
     if state.rollbacks:
         ui.print("")

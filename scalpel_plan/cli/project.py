@@ -11,14 +11,17 @@ from scalpel_plan import __version__
 from scalpel_plan.cli.common import (
     DEFAULT_SPEC,
     GraphFormat,
+    LockTimeout,
     SpecFile,
     app,
     console_ui,
+    duration,
     open_at,
     records_at,
     state_app,
     write_text,
 )
+from scalpel_plan.cli.plain import runner_mask
 
 
 def _version_callback(value: bool) -> None:
@@ -189,3 +192,88 @@ def state_unlock(lock_id: str, file: SpecFile = DEFAULT_SPEC) -> None:
     info = project.backend.unlock(lock_id)
     console_ui().info(f"Cleared lock {info.id} ({info.describe()}).")
 
+
+
+@state_app.command("migrate")
+def state_migrate(
+    to: Annotated[str, typer.Option("--to", help="Where the state goes, as SCALPEL_STATE "
+                                    "names a backend: local, git+REMOTE (e.g. git+origin).")],
+    force: Annotated[bool, typer.Option(help="Replace a different state the destination "
+                                        "holds.")] = False,
+    lock_timeout: LockTimeout = "0s",
+    file: SpecFile = DEFAULT_SPEC,
+) -> None:
+    """Copy the state in use (releases, rollback points, metrics, journals, incident reports)
+    to another backend, serial and lineage kept, and verify the copy by reading it back."""
+    from scalpel_plan.operations.migrate import migrate, switch_hint
+
+    done = migrate(file, to, force=force, lock_timeout=duration(lock_timeout),
+                   on_secret=runner_mask())
+    ui = console_ui()
+    if done.already:
+        ui.info(f"{done.destination} already holds this state (serial {done.serial}, lineage "
+                f"{done.lineage}); nothing was copied.")
+    else:
+        if done.replaced:
+            ui.info(f"Replaced the state of lineage {done.replaced} in {done.destination} "
+                    "(--force).")
+        kept = f", {done.journals_kept} kept there" if done.journals_kept != done.journals \
+            else ""
+        ui.info(f"Copied the state from {done.source} to {done.destination}: serial "
+                f"{done.serial}, lineage {done.lineage}, {done.releases} releases, "
+                f"{done.rollback_points} rollback points, {done.metrics} metric records added, "
+                f"{len(done.records)} documents, {done.journals} journals{kept}.")
+        ui.info(f"Read back from {done.destination} and compared: the same.")
+    ui.info(switch_hint(to))
+    ui.info(f"{done.source} is left as it was; remove it once every clone and job has switched.")
+
+
+@state_app.command("import")
+def state_import(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be recorded; "
+                                          "change nothing.")] = False,
+    lock_timeout: LockTimeout = "0s",
+    file: SpecFile = DEFAULT_SPEC,
+) -> None:
+    """Record the releases made before Scalpel from their tags (version, tag, commit, date,
+    artifact digests a live read finds), so that they become rollback points."""
+    from scalpel_plan.operations.tag_import import import_tags
+
+    project = open_at(file)
+    done = import_tags(project, dry_run=dry_run, lock_timeout=duration(lock_timeout))
+    ui = console_ui()
+    for tag, why in done.skipped:
+        if not why.endswith("left as it is"):
+            ui.info(f"Skipped {tag}: {why}.")
+    known = [tag for tag, why in done.skipped if why.endswith("left as it is")]
+    if known:
+        ui.info(f"{len(known)} release tag{'s' * (len(known) != 1)} ({', '.join(known[:5])}"
+                f"{', ...' * (len(known) > 5)}) recorded already: left as they are.")
+    if not done.found:
+        ui.info(f"No release to import: every release tag is recorded in {done.backend}.")
+        return
+    ui.table(["VERSION", "TAG", "COMMIT", "DATE", "RECORDED"],
+             ([f.version, f.tag, f.commit[:12], f.date[:10], _artifacts(f.resources)]
+              for f in done.found))
+    for found in done.found:
+        for note in found.unread:
+            ui.info(f"{found.tag}: not read: {note}")
+    count = f"{len(done.found)} release{'s' * (len(done.found) != 1)} made before Scalpel"
+    if done.dry_run:
+        ui.info(f"Would record {count} in {done.backend} (--dry-run: nothing was changed).")
+        return
+    ui.info(f"Recorded {count} in {done.backend} (state serial {done.serial}); "
+            "`scalpel rollback --to VERSION` plans the way back to any of them.")
+
+
+def _artifacts(resources: dict[str, dict[str, object]]) -> str:
+    """What a live read found for an imported release, in a few words per node."""
+    found = []
+    for address, attrs in resources.items():
+        if isinstance(attrs.get("digest"), str):
+            found.append(f"{address} {str(attrs['digest'])[:19]}")
+        elif isinstance(files := attrs.get("files"), dict):
+            found.append(f"{address} {len(files)} files")
+        else:
+            found.append(address)
+    return ", ".join(found) or "-"

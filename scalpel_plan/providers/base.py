@@ -151,6 +151,13 @@ class Provider:
         """What is live now (read-only). None when the provider has nothing to read."""
         return None
 
+    def read_past(self, node: Node, release: Release, live: LiveCache) -> Attributes | None:
+        """What this node left for ``release``, a release made before Scalpel (its tag, its
+        image's digests, its files on the index), read where it is now and given as an apply
+        would have recorded it: ``scalpel state import``. None when nothing is found there,
+        or when the provider has nothing to read."""
+        return None
+
     def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
              observed: Attributes | None) -> Change:
         raise NotImplementedError

@@ -91,6 +91,29 @@ class DockerProvider(Provider):
                     raise
                 return None  # the registry wants credentials to read: plan cannot tell
 
+    def read_past(self, node: Node, release: Release, live: LiveCache) -> Attributes | None:
+        """The digest the registry gives the release's version tags; its moving tags
+        (latest) pointed at that image while the release was live."""
+        config = node.config
+        assert isinstance(config, DockerConfig)
+        tags = {fill(t, release, where=f"{node.address}.tags"): "{version}" in t
+                for t in config.tags}
+        fixed = sorted(t for t, is_fixed in tags.items() if is_fixed)
+        attrs = {"image": config.image, "username": config.username,
+                 "password": config.password}
+        try:
+            credentials = _credentials(attrs, live.secrets)
+        except ScalpelError:
+            credentials = None
+        with Registry(config.image, credentials, _secret_name(attrs)) as registry:
+            found = {registry.manifest_digest(t) for t in fixed}
+        digest = next(iter(found)) if len(found) == 1 else None
+        if digest is None:  # not pushed, or version tags that disagree: nothing to go back to
+            return None
+        return {"release": release.version, "image": config.image, "source": config.source,
+                "digest": digest, "digests": dict.fromkeys(sorted(tags), digest),
+                "fixed_tags": fixed, "username": config.username, "password": config.password}
+
     def diff(self, node: Node, desired: Attributes, recorded: Attributes | None,
              observed: Attributes | None) -> Change:
         live = (observed or {}).get("digests", {})

@@ -79,6 +79,22 @@ class GitProvider(Provider):
             observed.update(self._head_on_branch(release, desired, live))
         return observed
 
+    def read_past(self, node: Node, release: Release, live: LiveCache) -> Attributes | None:
+        """The release tag as this repository has it (the moving tags a rollback to it puts
+        back on its commit)."""
+        config = node.config
+        assert isinstance(config, GitTagConfig)
+        commit = git.tag_commit(release.repo, release.tag)
+        if commit is None:
+            return None
+        recorded: Attributes = {
+            "tag": release.tag, "commit": commit, "remote": config.push,
+            "message": fill(config.message, release, where=f"{node.address}.message"),
+            "object": git.ref_oid(release.repo, f"refs/tags/{release.tag}")}
+        if config.moving:
+            recorded["moving"] = sorted(config.moving)
+        return recorded
+
     def confirm(self, change: Change, release: Release) -> None:
         """Before the push: the tag was not pushed elsewhere since the plan."""
         after = change.after

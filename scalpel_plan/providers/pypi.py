@@ -92,6 +92,18 @@ class PypiProvider(Provider):
             _check_credentials(desired, live.secrets)  # pre-flight: an upload is ahead
         return {"files": published}
 
+    def read_past(self, node: Node, release: Release, live: LiveCache) -> Attributes | None:
+        """The release's files on the index, with the sha256 the index gives each."""
+        config = node.config
+        assert isinstance(config, PypiConfig)
+        package, index = config.package or release.project, _index(config)
+        with Http(f"the index {index}") as http:
+            published = _published(http, index, package, release.version)
+        if not published:
+            return None
+        return {"release": release.version, "package": package,
+                "repository": config.repository, "index": index, "files": published}
+
     def preflight(self, change: Change, upstream: set[str]) -> None:
         after = change.after
         if change.action == "create" and not after["files"] and \

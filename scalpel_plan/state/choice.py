@@ -59,3 +59,23 @@ def open_backend(section: object, repo: Path | None, folder: Path) -> StateBacke
                          hint=f"add it (`git remote add {remote} URL`), or name another in "
                          f"release.yml's `state: {{remote: ...}}` or {ENV}=git+REMOTE")
     return GitBackend(repo, remote, folder)
+
+
+def open_url(url: str, repo: Path | None, folder: Path) -> StateBackend:
+    """The backend ``url`` names, read exactly as ``SCALPEL_STATE`` is (``local``,
+    ``git+REMOTE``, and whatever else the variable learns to name), for ``state migrate --to``;
+    ``folder`` as for ``open_backend``."""
+    saved = os.environ.get(ENV)
+    os.environ[ENV] = url
+    try:
+        return open_backend(None, repo, folder)
+    except StateError as exc:
+        if "names no state backend" not in exc.message:
+            raise
+        raise StateError(f"--to {url!r} names no state backend",
+                         hint=f"--to takes what {ENV} takes: " + (exc.hint or "")) from None
+    finally:
+        if saved is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = saved

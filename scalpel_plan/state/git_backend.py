@@ -147,10 +147,23 @@ class GitBackend:
         if carried and path and path.exists():
             files[f"journal/{carried}.jsonl"] = git.hash_blob(
                 self.repo, path.read_text(errors="replace"))
+        if not any(name.startswith("journal/") for name in files):
+            self._bring_journals(files, state)  # a state that arrives without them (migrate)
         journals = sorted(name for name in files if name.startswith("journal/"))
         finished = [name for name in journals if name != f"journal/{active}.jsonl"]
         for name in finished[:-KEEP_JOURNALS]:
             del files[name]
+
+    def _bring_journals(self, files: dict[str, str], state: State) -> None:
+        """The local copies of the last KEEP_JOURNALS applies ``state`` records, for a state
+        written where it had none (``scalpel state migrate``)."""
+        runs = sorted([(r.started_at, r.apply_id) for r in state.releases if r.apply_id]
+                      + [(r.started_at, r.id) for r in state.rollbacks])
+        for _started, apply_id in runs[-KEEP_JOURNALS:]:
+            path = self.local.journal_path(apply_id)
+            if path.exists():
+                files[f"journal/{apply_id}.jsonl"] = git.hash_blob(
+                    self.repo, path.read_text(errors="replace"))
 
     def _commit(self, change: Callable[[dict[str, str], str | None], None], what: str, *,
                 append: bool) -> None:

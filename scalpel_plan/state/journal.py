@@ -63,6 +63,15 @@ class Journal:
                 raise self._refused from None
             return record
 
+    def copy(self, events: list[Event]) -> None:
+        """Append ``events`` as another journal recorded them (their seq and time kept; the
+        last one fsync'd): a journal moved to another state backend (`scalpel state migrate`)."""
+        for i, event in enumerate(events):
+            fields = {k: v for k, v in event.items() if k != "event"}
+            self.append(str(event["event"]), durable=i == len(events) - 1, **fields)
+        with self._lock:
+            self._seq = max([self._seq, *(int(e.get("seq", 0)) for e in events)])
+
     def close(self) -> None:
         try:
             self._fh.close()

@@ -35,6 +35,9 @@ class Resource(Record):
 
 
 class ReleaseRecord(Record):
+    """A release: made by an apply (``apply_id``), or made before Scalpel and recorded from its
+    tag by ``scalpel state import`` (no apply id)."""
+
     version: str
     previous: str | None = None
     tag: str | None = None
