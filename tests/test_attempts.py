@@ -198,3 +198,17 @@ def test_chart_labels_never_overlap_in_chromium(versions, addresses, tmp_path):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__]))
+
+
+def test_a_release_profile_sums_each_stage_over_its_applies():
+    first = BuildProfiler("a", "1.0.0", 2.5, [BuildStage("stage.t", 0.0, 2.0, 0.0, "failed")],
+                          "failed")
+    second = BuildProfiler("b", "1.0.0", 3.5, [BuildStage("stage.t", 0.1, 3.1, 0.0, "done"),
+                                               BuildStage("git.tag", 3.1, 3.4, 0.0, "done")],
+                           "succeeded")
+    merged = BuildProfiler.merged([first, second])
+    durations = {s.address: s.duration for s in merged.stages}
+    assert durations == pytest.approx({"stage.t": 5.0, "git.tag": 0.3})
+    assert merged.wall == pytest.approx(6.0)
+    assert merged.parallelism == pytest.approx(5.3 / 6.0)  # the applies' work over their time
+    assert [s.status for s in merged.stages if s.address == "stage.t"] == ["done"]

@@ -18,6 +18,7 @@ def _project(repo, *, tags=("v1.3.0", "v1.4.0"), version="1.4.0"):
         f'[project]\nname = "demo"\nversion = "{version}"\n\n[tool.other]\nversion = "9"\n')
     (repo.path / "src" / "demo").mkdir(parents=True)
     (repo.path / "src" / "demo" / "__init__.py").write_text(f'__version__ = "{version}"\n')
+    (repo.path / "src" / "demo" / "__version__.py").write_text(f'__version__ = "{version}"\n')
     (repo.path / "tests").mkdir()
     (repo.path / "tests" / "__init__.py").write_text('__version__ = "0.0.0"  # not ours\n')
     (repo.path / "tests" / "test_x.py").write_text("def test_x():\n    pass\n")
@@ -45,10 +46,13 @@ def test_init_finds_what_the_repository_has_and_it_plans_and_applies(repo, cli):
     assert "tests/__init__.py" not in done.err  # a test package's version is not ours
     assert "changelog: CHANGELOG.md" in done.err
     assert "tags: v{version} (2 tags, newest v1.4.0)" in done.err
+    assert "git add .gitignore release.schema.json release.yml" in done.err
+    assert "shows the next release" in done.err
     text = (repo.path / "release.yml").read_text()
     assert text.splitlines()[0] == "# yaml-language-server: $schema=./release.schema.json"
     spec = YAML(typ="safe").load(text)
-    assert spec["version"]["files"] == ["pyproject.toml", "src/demo/__init__.py"]
+    assert spec["version"]["files"] == ["pyproject.toml", "src/demo/__init__.py",
+                                        "src/demo/__version__.py"]
     assert spec["version"]["tag"] == "v{version}"
     assert spec["changelog"] == {"file": "CHANGELOG.md"}
     schema = json.loads((repo.path / "release.schema.json").read_text())
@@ -66,6 +70,7 @@ def test_init_finds_what_the_repository_has_and_it_plans_and_applies(repo, cli):
     assert 'version = "1.5.0"' in (repo.path / "pyproject.toml").read_text()
     assert 'version = "9"' in (repo.path / "pyproject.toml").read_text()  # another table's
     assert (repo.path / "src" / "demo" / "__init__.py").read_text() == '__version__ = "1.5.0"\n'
+    assert '"1.5.0"' in (repo.path / "src" / "demo" / "__version__.py").read_text()
     assert "a new thing" in (repo.path / "CHANGELOG.md").read_text()
     assert "v1.5.0" in repo.remote_tags()
 

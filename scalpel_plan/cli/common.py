@@ -115,7 +115,8 @@ def approved(ui: UI) -> bool:
     from scalpel_plan.errors import ScalpelError
 
     if not sys.stdin.isatty():
-        raise ScalpelError("apply needs confirmation but there is no terminal",
-                           hint="pass --auto-approve, or apply a saved plan file")
+        raise ScalpelError("these changes need confirmation but there is no terminal to ask "
+                           "at", hint="pass --auto-approve, or save the plan (--out FILE) and "
+                           "apply that file")
     return ui.confirm("Do you want to perform these actions?")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -82,17 +81,17 @@ def init(force: Annotated[bool, typer.Option(help="Overwrite an existing file.")
     ignore = folder / ".gitignore"
     if ignore_state_folder(ignore):  # as goreleaser init does for dist/
         ui.info(f"Added .scalpel/ (local state, journal, logs) to {ignore.name}.")
-    ui.info("Next: `scalpel plan` shows the first release.")
+    written = " ".join(sorted({file.name, SCHEMA_FILE, ".gitignore"}))
+    ui.info(f"Next: commit them (`git add {written} && git commit -m 'chore: release with "
+            f"scalpel'`: a release needs a clean work tree), then `scalpel plan` shows the "
+            f"{'next' if found.tags else 'first'} release.")
 
 
-class Shell(StrEnum):
-    bash = "bash"
-    zsh = "zsh"
-    fish = "fish"
+SHELLS = ("bash", "zsh", "fish")
 
 
 @app.command()
-def completion(shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish.")]) -> None:
+def completion(shell: Annotated[str, typer.Argument(help="bash, zsh or fish.")]) -> None:
     """Print the shell completion script: `eval "$(scalpel completion bash)"` in ~/.bashrc,
     `scalpel completion zsh > "${fpath[1]}/_scalpel"`, `scalpel completion fish >
     ~/.config/fish/completions/scalpel.fish`."""
@@ -100,10 +99,14 @@ def completion(shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish.")
     from typer._completion_shared import get_completion_script
 
     from scalpel_plan.cli import COMPLETE_VAR
+    from scalpel_plan.errors import ScalpelError
 
+    if shell not in SHELLS:
+        raise ScalpelError(f"there is no completion script for the shell {shell!r}",
+                           hint=f"one of: {', '.join(SHELLS)}")
     completion_init()
     console_ui().raw(get_completion_script(prog_name="scalpel", complete_var=COMPLETE_VAR,
-                                           shell=shell.value))
+                                           shell=shell))
 
 
 @app.command()

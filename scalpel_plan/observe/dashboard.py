@@ -104,8 +104,9 @@ class StatusDashboard:
     def profiles(self) -> list[BuildProfiler]:
         """The newest run's applies, one profile each, oldest first."""
         run = latest_run(self.state)
-        return [] if run is None else [
+        found = [] if run is None else [
             BuildProfiler.from_journal(self.backend.read_journal(a)) for a in run.applies]
+        return [p for p in found if p.apply_id]  # an apply whose journal is no longer kept
 
     def html(self) -> str:
         return mask(render_html(self.current(), self.profiles(), MetricsTracker(self.backend)))

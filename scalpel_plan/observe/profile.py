@@ -76,11 +76,18 @@ class BuildProfiler:
 
     @classmethod
     def merged(cls, attempts: list[BuildProfiler]) -> BuildProfiler:
-        """One release's applies as one profile, for comparing releases: each stage as the
-        last apply that ran it ran it; the wall time of all of them."""
+        """One release's applies as one profile, as the metrics count them: each stage's time
+        the sum of its runs in every apply (a stage that failed, then passed, took both), the
+        wall time the sum of the applies' (so the parallelism is their average)."""
         stages: dict[str, BuildStage] = {}
         for attempt in attempts:
-            stages.update({s.address: s for s in attempt.stages})
+            for s in attempt.stages:
+                if (seen := stages.get(s.address)) is None:
+                    stages[s.address] = s
+                else:
+                    stages[s.address] = BuildStage(
+                        s.address, seen.start, seen.start + seen.duration + s.duration,
+                        seen.wait + s.wait, s.status, s.needs)
         last = attempts[-1] if attempts else cls("", "", 0.0)
         return cls(last.apply_id, last.version, sum(a.wall for a in attempts),
                    sorted(stages.values(), key=lambda s: (s.start, s.address)), last.status)
@@ -146,10 +153,21 @@ def profiles(backend: StateBackend, state: State, version: str | None) -> list[B
         if record is None or not record.runs:
             known = ", ".join(r.version for r in state.releases[-10:]) or "none yet"
             raise ScalpelError(f"no release {version} in the state", hint=f"releases: {known}")
-        return [BuildProfiler.from_journal(backend.read_journal(a)) for a in record.runs]
+        if not (found := _kept(backend, record.runs)):
+            raise ScalpelError(f"the journal of release {version} is no longer kept, so it "
+                               "has no profile", hint="the state keeps the journals of the "
+                               "last few applies; `scalpel metrics` still has its times")
+        return found
     for run in reversed(runs(state)):
-        found = [BuildProfiler.from_journal(backend.read_journal(a)) for a in run.applies]
+        found = _kept(backend, list(run.applies))
         if any(p.stages for p in found):
             return found
     raise ScalpelError("no apply has run a step yet: there is nothing to profile",
                        hint="run `scalpel apply`, then `scalpel profile`")
+
+
+def _kept(backend: StateBackend, applies: list[str]) -> list[BuildProfiler]:
+    """The profiles of those of ``applies`` whose journal is still kept (a shared backend
+    keeps the last few), oldest first."""
+    found = [BuildProfiler.from_journal(backend.read_journal(a)) for a in applies]
+    return [p for p in found if p.apply_id]

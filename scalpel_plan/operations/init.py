@@ -27,7 +27,8 @@ NO_TESTS = "echo 'no test command yet: set stages.test.run in release.yml'"
 
 SCHEMA_FILE = "release.schema.json"  # written beside release.yml, for editors
 CHANGELOGS = ("CHANGELOG.md", "CHANGES.md", "HISTORY.md", "NEWS.md")
-VERSION_MODULES = ("__init__.py", "_version.py", "__about__.py", "version.py")
+VERSION_MODULES = ("__init__.py", "__version__.py", "_version.py", "__about__.py",
+                   "version.py")
 SEMVER_TAG = re.compile(r"^(?P<prefix>.*?)(?P<version>\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]*)?)$")
 STARTER = """\
 # yaml-language-server: $schema=./{schema}
