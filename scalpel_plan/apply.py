@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from scalpel_plan import process
 from scalpel_plan.errors import ScalpelError, resource_error
-from scalpel_plan.plan.model import Plan, step_release
+from scalpel_plan.plan.model import Plan, package_releases, step_release
 from scalpel_plan.providers.base import (
     RELEASE_COMMIT,
     Change,
@@ -213,6 +213,8 @@ class _Walk:
         self.registry = registry
         self.checkpoint = checkpoint
         self.release = release
+        # a monorepo package's nodes run with its own release (version, tag)
+        self.own = package_releases(plan.release, release) if plan.release else {}
         self.parallelism = max(1, parallelism)
         self.emit = emit
         self.result = result
@@ -295,8 +297,8 @@ class _Walk:
                 if change.actionable and address not in self.result.steps and \
                         self._publishes(change):
                     try:
-                        self.registry.get(change.provider).confirm(self._resolved(change),
-                                                                   self.release)
+                        self.registry.get(change.provider).confirm(
+                            self._resolved(change), self.own.get(address, self.release))
                     except ScalpelError as problem:
                         problems[address] = problem
             for address, error in problems.items():
@@ -309,7 +311,8 @@ class _Walk:
     def _start(self, pool: ThreadPoolExecutor, change: Change) -> Future[dict[str, Any]]:
         self.checkpoint.note(EventKind.STEP_PENDING, address=change.address, action=change.action)
         self.emit(ApplyEvent("started", change.address, change.action))
-        ctx = StepContext(release=self.release, timeout=self._timeout(change),
+        ctx = StepContext(release=self.own.get(change.address, self.release),
+                          timeout=self._timeout(change),
                           announce=self._announce, log_dir=self.log_dir, secrets=self.secrets,
                           record=lambda attributes: self._progress(change, attributes),
                           output=lambda text: self.emit(ApplyEvent("output", change.address,

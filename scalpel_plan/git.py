@@ -141,6 +141,50 @@ def log(repo: Path, revisions: str = "HEAD") -> Iterator[Commit]:
             yield _commit(fields)
 
 
+STATUS = re.compile(r"[A-Z][0-9]*")  # a --name-status letter (R100: renamed, 100% alike)
+
+
+def log_files(repo: Path, revisions: str = "HEAD") -> Iterator[tuple[Commit, tuple[str, ...]]]:
+    """``log`` with the paths each commit changed, in the same one read: a rename gives both
+    paths (read as a deletion and an addition: no rename detection to pay for); a merge,
+    what it brought into its first parent (the paths its branch changed). Newest first."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    command = ["git", "log", "-z", f"--format={LOG_FORMAT}", "--name-status", "--no-renames",
+               "--diff-merges=first-parent", *_whole(revisions), "--end-of-options", revisions,
+               "--"]
+    pending = ""
+    fields: list[str] = []
+    files: list[str] = []
+    want = 0  # paths still to read after a status
+    commit: Commit | None = None
+    try:
+        for data in process.stream(command, cwd=repo, env=_env()):
+            tokens = (pending + decoder.decode(data)).split("\0")
+            pending = tokens.pop()
+            for token in tokens:
+                if want:
+                    files.append(token)
+                    want -= 1
+                elif commit is not None and not fields and STATUS.fullmatch(
+                        token.removeprefix("\n")) and (token[:1] == "\n" or files):
+                    # a status of the commit just read (the first one after a newline; a
+                    # sha is never one): one path follows, two for a rename or a copy
+                    want = 2 if token.removeprefix("\n")[:1] in "RC" else 1
+                else:
+                    if commit is not None and not fields:  # the next commit starts
+                        yield commit, tuple(files)
+                        commit, files = None, []
+                    fields.append(token)
+                    if len(fields) == LOG_FIELDS:
+                        commit, fields = _commit(fields), []
+    except process.StreamError as exc:
+        raise GitError(f"`git log {revisions}` failed: {exc}",
+                       hint="check that the revisions exist: `git log " + revisions + "`"
+                       ) from None
+    if commit is not None:
+        yield commit, tuple(files)
+
+
 def _whole(revisions: str) -> list[str]:
     """``--date-order`` for a range (A..B): git then walks it whole before it answers. Its
     quick walk stops on A's side by commit date and, in a history dated out of order, lists

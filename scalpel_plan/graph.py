@@ -50,6 +50,8 @@ class Graph:
     requires: dict[str, set[str]]  # address → the addresses it needs
     order: list[str]  # topological; ties broken by the order of declaration
     where: dict[str, list[str | int]] = field(default_factory=dict)  # address → spec path
+    # a monorepo: package → the packages it depends on (declared, or read from manifests)
+    package_needs: dict[str, list[str]] = field(default_factory=dict)
     _rank: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -88,6 +90,8 @@ class _Build:
     problems: list[Diagnostic] = field(default_factory=list)
     alert_only: dict[str, list[str | int]] = field(default_factory=dict)  # not steps: no node
     compared: int = 0  # addresses compared for a did-you-mean so far
+    package_needs: dict[str, list[str]] = field(default_factory=dict)
+    manifests: dict[str, Any] = field(default_factory=dict)  # package → its Manifest
 
     def edge(self, needed: str, needer: str) -> None:
         self.requires[needer].add(needed)
@@ -105,12 +109,15 @@ def compile_graph(loaded: LoadedSpec, registry: Registry) -> Graph:
     for step in (
         _add_stage_nodes,  # stages: map form (independent) or list form (ordered phases)
         _add_section_nodes,  # publish and notify: provider config typed per node
+        _read_dependencies,  # a monorepo's packages' needs of each other, cycles named
         _add_release_commit,  # git.commit, when version files or a changelog file change
         _add_explicit_needs,  # `needs:`; unknown addresses reported with a did-you-mean
         _add_phase_edges,  # a phase's members run after its gate, before the next gate
         _add_section_edges,  # publish after the stages, notify after the publishes
         _tag_after_release_commit,  # a git tag points at the release commit
+        _package_tags_in_turn,  # a monorepo's tags push the branch one after another
         _publish_after_push,  # nothing irreversible before the branch and tag are pushed
+        _publish_dependencies_first,  # a package is published after what it depends on
         _check_secret_refs,  # ${secrets.NAME} and `secrets:` must name declared secrets
         _check_alert_channels,  # alerts.on_failure names notify nodes that can send
         _check_notes_template,  # a template file exists and compiles, naming no other
@@ -119,7 +126,7 @@ def compile_graph(loaded: LoadedSpec, registry: Registry) -> Graph:
     order = _run_order(build)  # also names every cycle
     if any(p.severity == "error" for p in build.problems):
         raise SpecError(f"{loaded.source.display} does not compile", diagnostics=build.problems)
-    return Graph(build.nodes, build.requires, order, build.where)
+    return Graph(build.nodes, build.requires, order, build.where, build.package_needs)
 
 
 def _add_node(b: _Build, node: Node, path: list[str | int]) -> None:
@@ -144,23 +151,38 @@ def _add_stage_nodes(b: _Build) -> None:
 def _add_section_nodes(b: _Build) -> None:
     spec = b.loaded.spec
     phases = _phase_names(b)
-    for section in ("publish", "notify"):
-        for address, raw in getattr(spec, section).items():
-            provider_name, name = address.split(".", 1)
-            provider = b.registry.get(provider_name)
-            path: list[str | int] = [section, address]
-            try:
-                config = provider.config_model.model_validate(raw)
-            except ValidationError as exc:
-                for message, where, hint in from_pydantic(exc, raw, path):
-                    b.problem(message, where, hint=hint, address=address)
-                continue
-            _check_config_strings(b, config, path, address)
-            if "success" not in getattr(config, "on", ["success"]):
-                b.alert_only[address] = path
-                continue  # a failure or rollback channel only: not a step of the release
-            phase = config.phase or _default_phase(section, phases)
-            _add_node(b, Node(address, provider_name, name, section, config, phase), path)
+    places: list[tuple[str | None, Any, list[str | int]]] = [(None, spec, [])]
+    places += [(name, package, ["packages", name]) for name, package in spec.packages.items()]
+    for package, holder, base in places:
+        for section in ("publish", "notify"):
+            for address, raw in getattr(holder, section).items():
+                _add_declared_node(b, section, address, raw, [*base, section, address],
+                                   package, phases)
+
+
+def _add_declared_node(b: _Build, section: str, address: str, raw: dict[str, object],
+                       path: list[str | int], package: str | None, phases: list[str]) -> None:
+    provider_name, name = address.split(".", 1)
+    provider = b.registry.get(provider_name)
+    try:
+        config = provider.config_model.model_validate(raw)
+    except ValidationError as exc:
+        for message, where, hint in from_pydantic(exc, raw, path):
+            b.problem(message, where, hint=hint, address=address)
+        return
+    _check_config_strings(b, config, path, address)
+    if provider_name == "git" and package is None and b.loaded.spec.packages:
+        b.problem(f"{address}: with `packages:`, each package tags its own releases",
+                  path, key=True, address=address,
+                  hint="move it under a package's publish: (packages.<name>.publish."
+                  "git.<name>), which tags with that package's tag format")
+        return
+    if "success" not in getattr(config, "on", ["success"]):
+        b.alert_only[address] = path
+        return  # a failure or rollback channel only: not a step of the release
+    phase = config.phase or _default_phase(section, phases)
+    _add_node(b, Node(address, provider_name, name, section, config, phase,
+                      package=package), path)
 
 
 def _check_config_strings(b: _Build, config: NodeConfig, path: list[str | int],
@@ -179,6 +201,32 @@ def _check_config_strings(b: _Build, config: NodeConfig, path: list[str | int],
                           address=address, hint="a name like origin, stable or latest")
 
 
+def _dependency_ranges(b: _Build) -> list[dict[str, Any]]:
+    """Version file rules for the ranges a package's manifest asks of the packages it needs
+    (``b>=1.2.0``): moved to what each of them releases. Only the ranges the manifest spells
+    with a version (a bare name needs nothing moved)."""
+    from scalpel_plan.content.dependencies import range_pattern
+
+    if b.loaded.spec.dependency_bump == "none":
+        return []
+    repo = b.loaded.root / b.loaded.spec.project.repository
+    rules = []
+    for name, needs in b.package_needs.items():
+        manifest = b.manifests.get(name)
+        if manifest is None:
+            continue
+        try:
+            text = (repo / manifest.path).read_text()
+        except OSError:
+            continue
+        for need in needs:
+            other = b.manifests.get(need)
+            pattern = range_pattern(manifest, (other.name if other else None) or need)
+            if re.search(pattern, text):
+                rules.append({"path": manifest.path, "pattern": pattern, "package": need})
+    return rules
+
+
 def _add_release_commit(b: _Build) -> None:
     spec = b.loaded.spec
     changelog = spec.changelog if spec.changelog and spec.changelog.update else None
@@ -187,16 +235,70 @@ def _add_release_commit(b: _Build) -> None:
                   b.where[ADDRESS], key=True, address=ADDRESS,
                   hint="list the files under version.files instead")
         return
-    if not spec.policy.files and changelog is None:
+    views = spec.package_views
+    package_files = [{**({"path": f} if isinstance(f, str) else f.model_dump()),
+                      "package": name} for name, package in spec.packages.items()
+                     for f in package.files] + _dependency_ranges(b)
+    changelogs = [{"package": name, "file": view.changelog.file}
+                  for name, view in views.items() if changelog and view.changelog]
+    if not spec.policy.files and not package_files and changelog is None:
         return
     files = [{"path": f} if isinstance(f, str) else f.model_dump() for f in spec.policy.files]
     config = b.registry.get("git_commit").config_model.model_validate(dict(
-        files=files, message=spec.policy.commit_message,
-        changelog_file=changelog.file if changelog else None,
-        changelog_marker=changelog.marker if changelog else ""))
+        files=files + package_files, message=spec.policy.commit_message,
+        changelog_file=changelog.file if changelog and not views else None,
+        changelog_marker=changelog.marker if changelog else "", changelogs=changelogs))
     phase = _default_phase("publish", _phase_names(b))
-    where: list[str | int] = ["version", "files"] if spec.policy.files else ["changelog"]
+    where: list[str | int] = ["version", "files"] if spec.policy.files else \
+        ["changelog"] if changelog else ["packages"]
     _add_node(b, Node(ADDRESS, "git_commit", "commit", "publish", config, phase), where)
+
+
+def _read_dependencies(b: _Build) -> None:
+    """Which packages need which; a cycle between packages is an error naming it."""
+    spec = b.loaded.spec
+    if not spec.packages:
+        return
+    from scalpel_plan.content.dependencies import internal_dependencies
+
+    repo = b.loaded.root / spec.project.repository
+    b.package_needs, b.manifests = internal_dependencies(repo, spec.packages)
+    for name, needs in b.package_needs.items():
+        for i, need in enumerate(needs):
+            if need not in spec.packages:
+                close = difflib.get_close_matches(need, list(spec.packages), n=1)
+                b.problem(f"packages.{name}.depends_on: {need!r} is not a package",
+                          ["packages", name, "depends_on", i],
+                          hint=f"did you mean {close[0]!r}?" if close else
+                          f"packages: {', '.join(spec.packages)}")
+    known = {n: [d for d in needs if d in spec.packages] for n, needs in b.package_needs.items()}
+    try:
+        TopologicalSorter(known).prepare()
+    except CycleError as exc:
+        cycle = list(exc.args[1])  # [a, b, ..., a]
+        cycle.reverse()
+        where: list[str | int] = ["packages", cycle[0]]
+        if spec.packages[cycle[0]].depends_on is not None:
+            where.append("depends_on")
+        b.problem(f"packages depend on each other in a cycle: {' → '.join(cycle)}", where,
+                  key=len(where) == 2,
+                  hint="a package cannot be published before what it needs: remove one of "
+                  "these dependencies (or declare depends_on)")
+
+
+def _publish_dependencies_first(b: _Build) -> None:
+    """A package's publishes (other than its tag) wait for those of the packages it needs:
+    a dependent is never published before what it depends on."""
+    by_package: dict[str, list[str]] = {}
+    for address, node in b.nodes.items():
+        if node.package and node.section == "publish" and node.provider != "git":
+            by_package.setdefault(node.package, []).append(address)
+    for name, needs in b.package_needs.items():
+        for need in needs:
+            for before in by_package.get(need, []):
+                for after in by_package.get(name, []):
+                    if after not in _upstream(b, before):
+                        b.edge(before, after)
 
 
 def _tag_after_release_commit(b: _Build) -> None:
@@ -205,6 +307,15 @@ def _tag_after_release_commit(b: _Build) -> None:
     for address, node in b.nodes.items():
         if node.provider == "git" and address != ADDRESS:
             b.edge(ADDRESS, address)
+
+
+def _package_tags_in_turn(b: _Build) -> None:
+    """The packages' git tags, each pushed with the branch, push one after another (in
+    release.yml's order): two pushes of the branch at once would refuse each other."""
+    tags = [a for a, n in b.nodes.items() if n.provider == "git" and n.package is not None]
+    for before, after in itertools.pairwise(tags):
+        if before not in _downstream(b, after):
+            b.edge(before, after)
 
 
 def _publish_after_push(b: _Build) -> None:
@@ -254,7 +365,9 @@ def _add_explicit_needs(b: _Build) -> None:
             else:
                 _unknown_need(b, address, need, [*b.where[address], "needs", i])
     for address, path in b.alert_only.items():  # no step, but what they name must exist
-        raw = b.loaded.source.data[path[0]][path[1]]
+        raw: Any = b.loaded.source.data
+        for part in path:
+            raw = raw[part]
         for i, need in enumerate(raw.get("needs") or [] if isinstance(raw, dict) else []):
             if need not in b.nodes and need not in b.alert_only:
                 _unknown_need(b, address, need, [*path, "needs", i])
@@ -431,7 +544,8 @@ def _check_notes_template(b: _Build) -> None:
 def _check_secret_refs(b: _Build) -> None:
     declared = set(b.loaded.spec.secrets)
     for address, node in b.nodes.items():
-        if node.section != "stages" and address not in getattr(b.loaded.spec, node.section):
+        if node.section != "stages" and node.package is None and \
+                address not in getattr(b.loaded.spec, node.section):
             continue  # made by Scalpel (git.commit): nothing the user wrote to check
         path = b.where[address]
         raw: Any = b.loaded.source.data

@@ -69,7 +69,7 @@ def test_dot_and_mermaid_list_every_node_and_edge(tmp_path):
     g = compiled((EXAMPLES / "monorepo" / "release.yml").read_text(), tmp_path)
     dot = graph_dot(g)
     assert dot.startswith("digraph release {") and dot.count(" -> ") == len(g.dag.edges)
-    assert '"stage.smoke" -> "git.tag";' in dot
+    assert '"stage.smoke" -> "git.core";' in dot
     mermaid = graph_mermaid(g)
     assert mermaid.startswith("flowchart LR") and mermaid.count(" --> ") == len(g.dag.edges)
     assert all(f'["{a}"]' in mermaid for a in g.nodes)

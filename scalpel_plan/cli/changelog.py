@@ -17,11 +17,11 @@ from scalpel_plan.cli.plain import console_ui, runner_mask
 
 FORMATS = ("markdown", "html", "json")
 VALUED = {"--file": "file", "-f": "file", "--from": "from_", "--to": "to",
-          "--format": "format", "--version": "version", "--pre": "pre"}
+          "--format": "format", "--version": "version", "--pre": "pre", "--package": "package"}
 FLAGS = {"--all": ("all_", True), "--write": ("write", True), "--no-write": ("write", False)}
 DEFAULTS: dict[str, Any] = {"file": Path("release.yml"), "all_": False, "from_": None,
                             "to": "HEAD", "format": "markdown", "version": None, "pre": None,
-                            "write": False}
+                            "write": False, "package": None}
 
 
 def arguments(args: list[str]) -> dict[str, Any] | None:
@@ -52,7 +52,7 @@ def arguments(args: list[str]) -> dict[str, Any] | None:
 
 
 def run(*, file: Path, all_: bool, from_: str | None, to: str, format: str,
-        version: str | None, pre: str | None, write: bool) -> None:
+        version: str | None, pre: str | None, write: bool, package: str | None = None) -> None:
     """Print the changelog (or, with ``write``, insert the next release's section)."""
     from scalpel_plan.errors import ScalpelError
     from scalpel_plan.operations.changelog import changelog
@@ -61,7 +61,7 @@ def run(*, file: Path, all_: bool, from_: str | None, to: str, format: str,
         raise ScalpelError("--write adds the next release's Markdown section",
                            hint="drop --all, --from and --format with --write")
     found = changelog(file, whole=all_, since=from_, to=to, version=version, pre=pre,
-                      on_secret=runner_mask())
+                      on_secret=runner_mask(), package=package)
     ui = console_ui()
     if found.left_out and all_:
         ui.info(f"Left out {len(found.left_out)} release tag(s) not in the history of {to} "

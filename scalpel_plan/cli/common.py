@@ -38,6 +38,8 @@ Pre = Annotated[str | None, typer.Option(
     "--pre", help="Make a pre-release with this label (rc → 1.3.0-rc.1, then rc.2, ...).")]
 Version = Annotated[str | None, typer.Option(
     "--version", help="Release this version instead of the computed one.")]
+Packages = Annotated[list[str] | None, typer.Option(
+    "--package", help="In a monorepo, plan this package only (repeatable).")]
 AutoApprove = Annotated[bool, typer.Option(help="Do not ask for confirmation.")]
 Parallelism = Annotated[int, typer.Option(min=1, help="Steps run at once.")]
 JsonProgress = Annotated[bool, typer.Option("--json", help="Progress as JSON lines.")]

@@ -30,12 +30,14 @@ def changelog(
     write: Annotated[bool, typer.Option(
         help="Insert the next release's section into the changelog file (under its marker; "
         "every other byte stays).")] = False,
+    package: Annotated[str | None, typer.Option(
+        "--package", help="A monorepo package's changelog (its commits, tags and file).")] = None,
 ) -> None:
     """Print the changelog of the next release (or of --all history, or a --from/--to range)."""
     from scalpel_plan.cli import changelog as command  # `scalpel changelog` runs it directly
 
     command.run(file=file, all_=all_, from_=from_, to=to, format=format.value, version=version,
-                pre=pre, write=write)
+                pre=pre, write=write, package=package)
 
 
 @app.command()

@@ -13,6 +13,7 @@ from scalpel_plan.cli.common import (
     AutoApprove,
     JsonProgress,
     LockTimeout,
+    Packages,
     Parallelism,
     PlanFormat,
     Pre,
@@ -41,6 +42,7 @@ def plan(
     file: SpecFile = DEFAULT_SPEC,
     version: Version = None,
     pre: Pre = None,
+    package: Packages = None,
     out: Annotated[Path | None, typer.Option(help="Save the plan as JSON.")] = None,
     format: Annotated[PlanFormat, typer.Option("--format")] = PlanFormat.text,
     detailed_exitcode: Annotated[bool, typer.Option(
@@ -55,7 +57,7 @@ def plan(
 
     project = open_at(file)
     ui = console_ui()
-    the_plan = operations.plan(project, version=version, pre=pre,
+    the_plan = operations.plan(project, version=version, pre=pre, packages=package,
                                allow_missing_secrets=allow_missing_secrets,
                                lock_timeout=duration(lock_timeout))
     ui.plan(the_plan, format.value)
@@ -72,6 +74,7 @@ def apply(
     file: SpecFile = DEFAULT_SPEC,
     version: Version = None,
     pre: Pre = None,
+    package: Packages = None,
     auto_approve: AutoApprove = False,
     parallelism: Parallelism = 4,
     json: JsonProgress = False,
@@ -87,7 +90,7 @@ def apply(
     ui = console_ui()
     with ui.progress("json" if json else "auto", verbose) as progress:
         outcome = operations.apply(
-            project, saved, version=version, pre=pre,
+            project, saved, version=version, pre=pre, packages=package,
             review=_review(ui, show=not json, auto_approve=auto_approve),
             parallelism=parallelism, observer=progress, lock_timeout=duration(lock_timeout),
             console=ui.alert)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 UNRELEASED = "Unreleased"
 CACHE_FILE = "history-v2.marshal"  # v2: releases by ancestry (v1 cut them by commit date)
 Group = tuple[str, str | None, str | None, list[ChangeEntry]]  # version, tag, date, changes
+Belongs = Callable[[git.Commit, tuple[str, ...]], bool]  # a commit, the paths it changed
 Tagged = dict[str, tuple[str, str, str]]  # commit → (tag, version, date)
 T = TypeVar("T")
 _WRITING: list[int] = []  # the forked children writing the cache
@@ -38,16 +39,19 @@ _WRITING: list[int] = []  # the forked children writing the cache
 def releases(repo: Path, spec: SpecView, generator: ChangelogGenerator, *,
              revisions: str = "HEAD", unreleased_as: str = UNRELEASED,
              cache: Path | None = None,
-             left_out: list[str] | None = None) -> list[ReleaseChanges]:
+             left_out: list[str] | None = None,
+             belongs: Belongs | None = None) -> list[ReleaseChanges]:
     """The releases in ``revisions`` (newest version first). Each holds the commits reachable
     from its tag and from no lower release tag (``git log PREV..TAG``, git-cliff's
     semantics: a branch merged after a tag goes under the release that merged it); the
     commits reachable from no tag go under ``unreleased_as``. Release tags that are not in
     ``revisions`` (a maintenance branch) are left out; their names are added to
-    ``left_out`` when it is given."""
+    ``left_out`` when it is given. With ``belongs`` (a monorepo package's: whether a
+    commit, with the paths it changed, is one of the package's), only those commits are
+    told, the history still walked whole (read once, with the paths; never cached)."""
     for pid in list(_WRITING):  # a cache this process is still writing: the next read needs it
         _reap(pid)
-    cacheable = revisions == "HEAD" and cache is not None
+    cacheable = revisions == "HEAD" and cache is not None and belongs is None
     groups = None
     if cacheable and cache is not None and (cache / CACHE_FILE).exists():
         groups = _cached(repo, cache, spec, unreleased_as)
@@ -55,9 +59,15 @@ def releases(repo: Path, spec: SpecView, generator: ChangelogGenerator, *,
         reading = _Later(git.tags, repo)  # the tags are read while git walks history
         graph: dict[str, tuple[str, ...]] = {}
         entries = []
-        for commit in git.log(repo, revisions):  # parents and messages in one read
-            graph[commit.sha] = commit.parents
-            entries.append((commit.sha, from_commit(commit)))
+        if belongs is not None:  # and the paths each commit changed, in the same read
+            for commit, files in git.log_files(repo, revisions):
+                graph[commit.sha] = commit.parents
+                if belongs(commit, files):
+                    entries.append((commit.sha, from_commit(commit)))
+        else:
+            for commit in git.log(repo, revisions):  # parents and messages in one read
+                graph[commit.sha] = commit.parents
+                entries.append((commit.sha, from_commit(commit)))
         all_tags = reading.result()
         tagged = _release_tags_by_commit(spec, all_tags)
         groups, tip, outside = _group(entries, graph, tagged, unreleased_as)

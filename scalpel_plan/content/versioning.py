@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,7 +47,39 @@ def tag_for(spec: SpecView, version: str) -> str:
 
 def ignored(spec: SpecView, tag: str) -> bool:
     """Whether ``tag`` matches one of version.ignore_tags (glob patterns)."""
-    return any(fnmatch.fnmatchcase(tag, p) for p in spec.policy.ignore_tags)
+    patterns = spec.policy.ignore_tags
+    return bool(patterns) and _globs(tuple(patterns)).match(tag) is not None
+
+
+@functools.lru_cache(maxsize=256)
+def _globs(patterns: tuple[str, ...]) -> _Globs:
+    return _Globs(patterns)
+
+
+class _Globs:
+    """Glob patterns matched at once: those with one ``*`` (``create-vite@*``, the tags of a
+    monorepo's other packages: a hundred of them, tried on thousands of tags) by the tag's
+    prefixes looked up, the others as one regex."""
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        self.prefixes: dict[str, list[str]] = {}
+        others = []
+        for p in patterns:
+            if p.count("*") == 1 and not set(p) & set("?[]"):
+                head, _, tail = p.partition("*")
+                self.prefixes.setdefault(head, []).append(tail)
+            else:
+                others.append(p)
+        self.regex = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in others)) \
+            if others else None
+
+    def match(self, tag: str) -> bool | None:
+        prefixes = self.prefixes
+        for i in range(len(tag) + 1):
+            tails = prefixes.get(tag[:i])
+            if tails and any(tag.endswith(t) and len(tag) - i >= len(t) for t in tails):
+                return True
+        return True if self.regex is not None and self.regex.match(tag) else None
 
 
 def release_tags(spec: SpecView, tags: list[str]) -> dict[str, Any]:
@@ -105,16 +138,49 @@ def check_tag_kinds(spec: SpecView, refs: list[TagRef]) -> None:
 PRE_LABEL = re.compile(r"[A-Za-z][0-9A-Za-z-]*")  # one identifier: rc, beta, dev, pre-alpha
 
 
+class HistoryRead:
+    """What deciding a version reads of the repository: its tags (newest first), those HEAD
+    contains, and the commits since a tag. This one asks git each time; a monorepo's reads
+    (``content.packages``) answer every package from one read of the history."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+        self._refs: list[TagRef] | None = None
+        self._reachable: set[str] | None = None
+
+    @property
+    def refs(self) -> list[TagRef]:
+        if self._refs is None:
+            self._refs = tag_refs(self.repo)
+        return self._refs
+
+    @property
+    def reachable(self) -> set[str]:
+        if self._reachable is None:
+            self._reachable = set(git.tags_merged(self.repo))
+        return self._reachable
+
+    def commits_since(self, since: str | None) -> list[git.Commit]:
+        return git.commits_since(self.repo, since)
+
+    def is_release_commit(self, commit: git.Commit) -> bool:
+        """A commit that is a release commit whatever release.yml's message says (a
+        monorepo's, which names several packages): none here."""
+        return False
+
+
 def decide(repo: Path, spec: SpecView, state: State, override: str | None = None, *,
-           pre: str | None = None, today: dt.date | None = None) -> VersionDecision:
+           pre: str | None = None, today: dt.date | None = None,
+           read: HistoryRead | None = None) -> VersionDecision:
     scheme = SCHEMES[spec.policy.scheme]
     if pre is not None and not PRE_LABEL.fullmatch(pre):
         raise ScalpelError(f"--pre {pre!r} is not a pre-release label",
                            hint="a word of letters, digits and '-' that starts with a letter, "
                            "e.g. --pre rc or --pre beta (the number is added: rc.1, rc.2, ...)")
-    refs = tag_refs(repo)
+    read = read or HistoryRead(repo)
+    refs = read.refs
     check_tag_kinds(spec, refs)
-    reachable = set(git.tags_merged(repo))
+    reachable = read.reachable
     merged = [r.name for r in refs if r.name in reachable]  # newest first
     tags = release_tags(spec, merged)
     finals = {t: v for t, v in tags.items() if not scheme.is_pre(v)}
@@ -122,10 +188,14 @@ def decide(repo: Path, spec: SpecView, state: State, override: str | None = None
     previous = str(finals[previous_tag]) if previous_tag else None
     notes = _hidden_tags(spec, scheme, merged, tags, finals.get(previous_tag or ""))
     pending = _pending_pre(scheme, tags, finals.get(previous_tag or ""))
-    skip = release_commits(spec, state, {str(v) for v in tags.values()})
+    recorded = release_commits(spec, state, {str(v) for v in tags.values()})
+
+    def skip(commit: git.Commit) -> bool:
+        return read.is_release_commit(commit) or recorded(commit)
 
     def entries(since: str | None) -> list[ChangeEntry]:
-        return _entries(repo, since, skip)
+        return cancel_reverts([from_commit(c) for c in read.commits_since(since)
+                               if not skip(c)])
 
     since = previous_tag  # where the release's commits start
     last = state.last_released()
@@ -160,7 +230,7 @@ def decide(repo: Path, spec: SpecView, state: State, override: str | None = None
     else:
         decision = _from_commits(commits, spec, scheme, previous, previous_tag, today)
     if decision.version and pre:
-        if pending is not None and not _entries(repo, pending[0], skip):
+        if pending is not None and not entries(pending[0]):
             return VersionDecision(None, previous, previous_tag,
                                    f"no commits since {pending[0]}", notes=notes)
         decision = _as_pre_release(decision, scheme, tags, pre, spec.policy.pre_start)
@@ -309,14 +379,6 @@ def _format_of(tag: str) -> str:
     """The tag format ``tag`` is spelt in: the version in it replaced by {version}."""
     match = LOOKS_LIKE_VERSION.search(tag)
     return tag[:match.start(1)] + "{version}" if match else tag
-
-
-def _entries(repo: Path, since: str | None,
-             skip: Callable[[git.Commit], bool] = lambda commit: False) -> list[ChangeEntry]:
-    """The changes since ``since`` (a tag), reverted pairs cancelled out, release commits
-    (``skip``) left out."""
-    return cancel_reverts([from_commit(c) for c in git.commits_since(repo, since)
-                           if not skip(c)])
 
 
 def release_commits(spec: SpecView, state: State,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scalpel_plan import git
 from scalpel_plan.content.changelog import ChangelogGenerator, ReleaseChanges
@@ -17,6 +18,9 @@ from scalpel_plan.errors import ScalpelError
 from scalpel_plan.secrets import SecretsManager, declared_envs
 from scalpel_plan.spec import Sections, load_sections, pyproject_name
 from scalpel_plan.workspace import STATE_FOLDER
+
+if TYPE_CHECKING:
+    from scalpel_plan.spec.sections import SpecView
 
 OnSecret = Callable[[str], None]  # told each secret value as it is loaded (::add-mask::)
 
@@ -35,17 +39,31 @@ class Changelog:
 
 def changelog(spec_path: Path, *, whole: bool = False, since: str | None = None,
               to: str = "HEAD", version: str | None = None, pre: str | None = None,
-              on_secret: OnSecret | None = None) -> Changelog:
+              on_secret: OnSecret | None = None, package: str | None = None) -> Changelog:
     """The next release's changelog; with ``whole``, every release of ``to``'s history; with
-    ``since``, the releases from ``since`` to ``to``."""
+    ``since``, the releases from ``since`` to ``to``. With ``package``, a monorepo package's:
+    its commits, its tags, its changelog file."""
     root = spec_path.resolve().parent
     workdir = root / STATE_FOLDER
     spec = load_sections(spec_path, str(spec_path), cache=workdir / "cache")
     SecretsManager(declared_envs(spec.data.get("secrets")), on_load=on_secret).load_all()
     repo = _repository(root, spec)
     _check_paths(spec_path, repo, spec)
-    generator = ChangelogGenerator(spec.changelog)
     name = spec.project_name or pyproject_name(root) or root.name
+    view: SpecView = spec
+    belongs = read = None
+    if package is not None:
+        from scalpel_plan.content.packages import MonorepoHistory, belongs_to
+
+        view = _package(spec, package)
+        name = package
+        if whole or since:
+            belongs = belongs_to(spec.package_views, package, spec.paths_shared,
+                                 spec.policy.commit_message)
+        else:
+            read = MonorepoHistory(repo, spec.package_views, spec.paths_shared,
+                                   spec.policy.commit_message).read(package)
+    generator = ChangelogGenerator(view.changelog)
     if whole or since:
         from scalpel_plan.content import history
 
@@ -57,18 +75,36 @@ def changelog(spec_path: Path, *, whole: bool = False, since: str | None = None,
                                    "--unshallow` first")
 
         left_out: list[str] = []
-        releases = history.releases(repo, spec, generator,
+        releases = history.releases(repo, view, generator,
                                     revisions=f"{since}..{to}" if since else to,
-                                    cache=workdir / "cache", left_out=left_out)
+                                    cache=workdir / "cache", left_out=left_out,
+                                    belongs=belongs)
         return Changelog(releases, generator, name, root, repo, left_out if not since else [])
     from scalpel_plan.content import versioning
     from scalpel_plan.content.sections import release_changes
     from scalpel_plan.state.choice import open_backend
 
-    backend = open_backend(spec.data.get("state"), repo, workdir)
-    decision = versioning.decide(repo, spec, backend.read(), version, pre=pre)
-    return Changelog([release_changes(spec, decision, generator)], generator, name, root,
+    if read is not None:  # a package: its own tags and commits (the state is the monorepo's)
+        from scalpel_plan.state.model import State
+
+        decision = versioning.decide(repo, view, State(), version, pre=pre, read=read)
+    else:
+        backend = open_backend(spec.data.get("state"), repo, workdir)
+        decision = versioning.decide(repo, spec, backend.read(), version, pre=pre)
+    return Changelog([release_changes(view, decision, generator)], generator, name, root,
                      repo)
+
+
+def _package(spec: Sections, package: str) -> SpecView:
+    views = spec.package_views
+    if package not in views:
+        import difflib
+
+        close = difflib.get_close_matches(package, list(views), n=1)
+        raise ScalpelError(f"--package {package}: release.yml has no such package",
+                           hint=f"did you mean {close[0]}?" if close else
+                           f"packages: {', '.join(views) or 'none (no packages: section)'}")
+    return views[package]
 
 
 def _check_paths(spec_path: Path, repo: Path, spec: Sections) -> None:

@@ -49,7 +49,8 @@ class Outcome:
 
 
 def plan(project: Project, *, version: str | None = None, pre: str | None = None,
-         allow_missing_secrets: bool = False, lock_timeout: float = 0.0) -> Plan:
+         allow_missing_secrets: bool = False, lock_timeout: float = 0.0,
+         packages: list[str] | None = None) -> Plan:
     """The plan of the next release (nothing changes; the lock keeps an apply from moving the
     state while it is read)."""
     from scalpel_plan.plan.release import make_plan
@@ -58,19 +59,20 @@ def plan(project: Project, *, version: str | None = None, pre: str | None = None
         state = project.backend.read()
         return make_plan(project.loaded, project.graph, project.registry, state,
                          project.workspace, version=version, pre=pre, secrets=project.secrets,
-                         allow_missing_secrets=allow_missing_secrets)
+                         allow_missing_secrets=allow_missing_secrets, packages=packages)
 
 
 def apply(project: Project, saved: Plan | None = None, *, version: str | None = None,
           pre: str | None = None, review: Review | None = None, parallelism: int = 4,
           observer: Observer | None = None, lock_timeout: float = 0.0,
-          console: AlertHandler | None = None) -> Outcome:
+          console: AlertHandler | None = None, packages: list[str] | None = None) -> Outcome:
     """Apply ``saved`` (exactly it, or nothing when it is stale), or plan afresh and apply
     that once ``review`` (when given) agrees. ``console`` is the console alert channel."""
     from scalpel_plan.plan.release import make_plan
 
-    if saved is not None and (version or pre):
-        raise ScalpelError("--version and --pre cannot be combined with a saved plan",
+    if saved is not None and (version or pre or packages):
+        raise ScalpelError("--version, --pre and --package cannot be combined with a saved "
+                           "plan",
                            hint="the saved plan already fixes the version")
     with project.backend.lock("apply", lock_timeout):
         state = project.backend.read()
@@ -80,7 +82,7 @@ def apply(project: Project, saved: Plan | None = None, *, version: str | None = 
         else:
             the_plan = make_plan(project.loaded, project.graph, project.registry, state,
                                  project.workspace, version=version, pre=pre,
-                                 secrets=project.secrets, for_apply=True)
+                                 secrets=project.secrets, for_apply=True, packages=packages)
             if the_plan.has_changes and not the_plan.does_nothing(state) and \
                     review is not None and not review(the_plan):
                 return Outcome(the_plan, cancelled=True)

@@ -4,7 +4,7 @@ and every problem found, collected rather than thrown one at a time."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,8 +33,10 @@ class Diff:
 
 
 def diff_graph(graph: Graph, registry: Registry, state: State, release: Release,
-               secrets: SecretsManager, want: Want) -> Diff:
-    """One Change per node that ``want`` has one for (in graph order), with its ``needs``."""
+               secrets: SecretsManager, want: Want,
+               packages: Mapping[str, Release] | None = None) -> Diff:
+    """One Change per node that ``want`` has one for (in graph order), with its ``needs``.
+    A monorepo package's node is read with its package's release (``packages``)."""
     live = LiveCache(secrets)
 
     def one(address: str) -> tuple[Change | None, str | None]:
@@ -42,7 +44,8 @@ def diff_graph(graph: Graph, registry: Registry, state: State, release: Release,
         provider = registry.get(node.provider)
         recorded = state.recorded(address)
         desired, change_for = want(node, provider, recorded)
-        observed = provider.read(node, release, desired, recorded, live)
+        own = (packages or {}).get(node.package or "", release)
+        observed = provider.read(node, own, desired, recorded, live)
         drifted = provider.drift(node, recorded, observed) if recorded else None
         change = change_for(observed)
         if change is None:

@@ -35,6 +35,21 @@ class CommitSummary(BaseModel):
     bump: str | None
 
 
+class PackageSummary(BaseModel):
+    """One package of a monorepo release: its version, why, its changelog, its nodes."""
+
+    name: str
+    version: str | None  # None: the package does not move
+    previous: str | None
+    tag: str
+    reason: str
+    paths: list[str] = Field(default_factory=list)
+    nodes: list[str] = Field(default_factory=list)  # its own nodes' addresses
+    commits: list[CommitSummary] = Field(default_factory=list)
+    changelog: str | None = None
+    notes: str | None = None
+
+
 class ReleaseSummary(BaseModel):
     project: str
     version: str
@@ -45,6 +60,7 @@ class ReleaseSummary(BaseModel):
     commits: list[CommitSummary] = Field(default_factory=list)
     changelog: str | None = None  # the Markdown section, when release.yml has `changelog:`
     notes: str | None = None  # the release notes, when release.yml has `notes:`
+    packages: list[PackageSummary] | None = None  # a monorepo's: every package, in order
 
 
 class PlanDiagnostic(BaseModel):
@@ -121,4 +137,20 @@ def step_release(summary: ReleaseSummary | RollbackSummary, workspace: Workspace
                        repo=workspace.repo, workdir=workspace.workdir)
     return Release(project=summary.project, version=summary.version, previous=summary.previous,
                    tag=summary.tag, commit=summary.commit, repo=workspace.repo,
-                   workdir=workspace.workdir)
+                   workdir=workspace.workdir,
+                   parts=tuple((p.name, p.version, p.changelog) for p in summary.packages or []
+                               if p.version))
+
+
+def package_releases(summary: ReleaseSummary, release: Release) -> dict[str, Release]:
+    """A monorepo release's package nodes (address → the Release each runs with): its
+    package's version, previous version, tag and changelog, on ``release``'s commit."""
+    from dataclasses import replace
+
+    found = {}
+    for p in summary.packages or []:
+        if p.version:
+            own = replace(release, project=p.name, version=p.version, previous=p.previous,
+                          tag=p.tag, changelog=p.changelog, notes=p.notes, parts=())
+            found.update(dict.fromkeys(p.nodes, own))
+    return found

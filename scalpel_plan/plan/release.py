@@ -46,9 +46,12 @@ if TYPE_CHECKING:  # make_plan imports it: applying a saved plan never needs it
 def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State,
               workspace: Workspace, *, version: str | None = None,
               pre: str | None = None, secrets: SecretsManager | None = None,
-              allow_missing_secrets: bool = False, for_apply: bool = False) -> Plan:
+              allow_missing_secrets: bool = False, for_apply: bool = False,
+              packages: list[str] | None = None) -> Plan:
     """The plan of the next release; ``for_apply``: the pre-flight's git findings (a dirty
-    tree, a detached HEAD, a branch behind its remote) are errors, not warnings."""
+    tree, a detached HEAD, a branch behind its remote) are errors, not warnings. In a
+    monorepo (``packages:``), each package's own version, and only those of ``packages``
+    when given (--package)."""
     from scalpel_plan.content import versioning
     from scalpel_plan.plan import preflight
 
@@ -60,21 +63,38 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
     checks = preflight.repository(workspace, graph, state, for_apply=for_apply)
     if checks.fatal:
         raise ScalpelError("the plan cannot be made", diagnostics=checks.errors)
-    decision = versioning.decide(workspace.repo, loaded.spec, state, version, pre=pre)
+    if packages and not loaded.spec.packages:
+        raise ScalpelError(f"--package {packages[0]}: release.yml declares no packages",
+                           hint="--package plans some packages of a monorepo (packages: in "
+                           "release.yml); without it, the whole project is one release")
+    monorepo = None
+    release = Release(project=loaded.project_name, version="", previous=None, tag="",
+                      commit=commit, repo=workspace.repo, workdir=workspace.workdir)
+    if loaded.spec.packages:
+        from scalpel_plan.plan.packages import decide_packages
+
+        monorepo = decide_packages(loaded, graph, workspace, state, release, only=packages,
+                                   version=version, pre=pre)
+        decision = monorepo.decision
+    else:
+        decision = versioning.decide(workspace.repo, loaded.spec, state, version, pre=pre)
     fingerprint = Fingerprint(lineage=state.lineage, serial=state.serial,
                               spec_sha256=loaded.source.sha256, commit=commit)
-    release = Release(project=loaded.project_name, version=decision.version or "",
-                      previous=decision.previous,
-                      tag=versioning.tag_for(loaded.spec, decision.version or ""),
-                      commit=commit, repo=workspace.repo, workdir=workspace.workdir)
-    content = _content(loaded, decision, release) if decision.version else {}
+    release = replace(release, version=decision.version or "", previous=decision.previous,
+                      tag=versioning.tag_for(loaded.spec, decision.version or "")
+                      if monorepo is None else decision.version or "",
+                      parts=monorepo.parts() if monorepo else ())
+    content = _content(loaded, decision, release) if decision.version and not monorepo else {}
     release = replace(release, tag_commit=_tag_commit(graph, state, release),
                       changelog=content.get("changelog"), notes=content.get("notes"),
                       commit_message=_commit_message(graph, release))
     release = replace(release, links=release_links(graph, registry, release))
+    own = _package_releases(graph, registry, release, monorepo.releases()) if monorepo else {}
     secret_problems, secret_warnings = _check_secrets(loaded, secrets, allow_missing_secrets)
+    moving = {p.view.name for p in monorepo.moving} if monorepo else set()
     found = diff_graph(graph, registry, state, release, secrets,
-                       _release_wants(release, planned=decision.version is not None))
+                       _release_wants(release, planned=decision.version is not None,
+                                      packages=own, moving=moving), own)
     changes, drift = found.changes, found.drift
     refused = preflight.version(loaded.spec, state, version, decision.previous)
     credential_problems, credential_warnings = preflight.credentials(
@@ -92,6 +112,7 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
                                    description=c.description,
                                    bump=versioning.bump_for(c, loaded.spec))
                      for c in decision.commits],
+            packages=[p.summary for p in monorepo.packages.values()] if monorepo else None,
             **content)
     notes = [PlanDiagnostic(severity="warning", message=n) for n in decision.notes]
     notes += [PlanDiagnostic(severity="warning", message=d.message, address=d.address,
@@ -117,18 +138,41 @@ def saved_release(summary: ReleaseSummary, graph: Graph, registry: Registry, sta
 
 def release_links(graph: Graph, registry: Registry,
                   release: Release) -> tuple[tuple[str, str], ...]:
-    """(label, URL) of what the release publishes, for its announcements to link to."""
+    """(label, URL) of what the release publishes, for its announcements to link to (a
+    package's own publishes are its release's)."""
     return tuple(link for address in graph.order if graph.nodes[address].section == "publish"
+                 and graph.nodes[address].package is None
                  for link in registry.get(graph.nodes[address].provider).links(
                      graph.nodes[address], release))
 
 
-def _release_wants(release: Release, *, planned: bool) -> Want:
+def _package_releases(graph: Graph, registry: Registry, release: Release,
+                      packages: dict[str, Release]) -> dict[str, Release]:
+    """Each package's release as its nodes run it: on the release's commit, its tag on the
+    release commit, its links those of its own publishes."""
+    found = {}
+    for name, own in packages.items():
+        own = replace(own, tag_commit=release.tag_commit, commit_message=release.commit_message)
+        links = tuple(link for address in graph.order
+                      if graph.nodes[address].section == "publish"
+                      and graph.nodes[address].package == name
+                      for link in registry.get(graph.nodes[address].provider).links(
+                          graph.nodes[address], own))
+        found[name] = replace(own, links=links)
+    return found
+
+
+def _release_wants(release: Release, *, planned: bool,
+                   packages: dict[str, Release] | None = None,
+                   moving: set[str] | None = None) -> Want:
     """Release mode: each node's desired attributes for this release, diffed against what is
-    recorded and live (a no-op where nothing is to be released)."""
+    recorded and live (a no-op where nothing is to be released). A package's node wants its
+    package's release, and nothing when its package does not move."""
     def want(node: Node, provider: Provider, recorded: Attributes | None
              ) -> tuple[Attributes | None, Callable[[Attributes | None], Change | None]]:
-        desired = provider.desired(node, release) if planned else None
+        own = (packages or {}).get(node.package or "", release)
+        moves = planned and (node.package is None or node.package in (moving or set()))
+        desired = provider.desired(node, own) if moves else None
 
         def change_for(observed: Attributes | None) -> Change:
             if desired is None:

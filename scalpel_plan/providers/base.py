@@ -68,6 +68,7 @@ class Node:
     config: NodeConfig
     phase: str | None = None
     ordered_phase: bool = False  # a list-form stage: a phase gate
+    package: str | None = None  # a monorepo package's own node: it runs with its release
 
     @property
     def timeout(self) -> float | None:
@@ -90,6 +91,8 @@ class Release:
     notes: str | None = None  # the release notes
     links: tuple[tuple[str, str], ...] = ()  # (label, URL): the release and its artifacts
     commit_message: str = ""  # the release commit's subject, when the release makes one
+    # a monorepo's release: (package, version, changelog section) of each package it moves
+    parts: tuple[tuple[str, str, str | None], ...] = ()
 
     @property
     def tagged(self) -> str:

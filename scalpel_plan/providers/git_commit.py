@@ -45,11 +45,14 @@ class GitCommitConfig(NodeConfig):
     message: str = "chore(release): {version}"
     changelog_file: str | None = None
     changelog_marker: str = ""
+    # a monorepo: each package's changelog file, [{package, file}]; a file rule with a
+    # `package` spells that package's version
+    changelogs: list[dict[str, str]] = Field(default_factory=list)
 
 
 class GitCommitProvider(Provider):
     name = "git_commit"
-    spec_bound = ("kind", "message", "files", "changelog")
+    spec_bound = ("kind", "message", "files", "changelog", "changelogs")
     config_model: ClassVar[type[GitCommitConfig]] = GitCommitConfig
     declarable = False
 
@@ -88,7 +91,8 @@ class GitCommitProvider(Provider):
         if recorded and recorded.get("release") == desired["release"]:
             reason = (f"the release commit {str(recorded.get('sha'))[:12]} made before is not "
                       "on HEAD any more (never pushed); it is made again on top of HEAD")
-        elif not desired["files"] and not desired.get("changelog"):
+        elif not desired["files"] and not desired.get("changelog") and \
+                not desired.get("changelogs"):
             reason = "nothing differs from HEAD: no commit is made, the tag goes on HEAD"
         return self.change(node, "create", after=desired, unknown=["sha"], reason=reason)
 
@@ -99,8 +103,12 @@ class GitCommitProvider(Provider):
 def _desired(node: Node, release: Release) -> Attributes:
     config = node.config
     assert isinstance(config, GitCommitConfig)
-    edits = {}
+    edits: dict[str, list[dict[str, Any]]] = {}
+    versions = {name: version for name, version, _ in release.parts}
     for rule in config.files:  # against HEAD's files: what the release commit must change
+        version = versions.get(rule["package"]) if rule.get("package") else release.version
+        if not version:
+            continue  # a package this release does not move
         version_files.pattern_for(rule["path"], rule.get("pattern"))  # a broken one first
         committed = git.show_file(release.repo, "HEAD", rule["path"])
         if committed is None:  # never read from the disk: the plan shows committed text only
@@ -108,15 +116,21 @@ def _desired(node: Node, release: Release) -> Attributes:
                                 hint=f"commit it first (git add {rule['path']}): the release "
                                 "commit bumps files git has, never an untracked or ignored one")
         planned = version_files.plan_edits(release.repo, rule["path"], rule.get("pattern"),
-                                           release.version, text=committed)
-        if planned:
-            edits[rule["path"]] = [asdict(e) for e in planned]
+                                           version, text=committed)
+        if planned:  # (two rules may edit one file: its version, a dependency's range)
+            edits.setdefault(rule["path"], []).extend(asdict(e) for e in planned)
     after: Attributes = {"kind": "commit", "release": release.version,
                          "message": fill(config.message, release, where=f"{ADDRESS}.message"),
                          "branch": _branch(release), "files": edits}
     if config.changelog_file and release.changelog:
         after["changelog"] = {"file": config.changelog_file, "marker": config.changelog_marker,
                               "section": release.changelog}
+    sections = {name: section for name, _, section in release.parts if section}
+    changelogs = {c["file"]: {"marker": config.changelog_marker,
+                              "section": sections[c["package"]]}
+                  for c in config.changelogs if c["package"] in sections}
+    if changelogs:
+        after["changelogs"] = changelogs
     return after
 
 
@@ -137,8 +151,10 @@ def _apply(change: Change, ctx: StepContext) -> Attributes:
         paths = sorted({p for p in paths if p})
     for path, edits in after["files"].items():
         version_files.apply_edits(repo, path, [version_files.Edit(**e) for e in edits])
-    if after.get("changelog"):
-        paths.append(_write_changelog(repo, after["changelog"]))
+    for changelog in [after["changelog"]] if after.get("changelog") else []:
+        paths.append(_write_changelog(repo, changelog))
+    for file, changelog in after.get("changelogs", {}).items():  # a monorepo's: a package each
+        paths.append(_write_changelog(repo, {**changelog, "file": file}))
     changed = [p for p in paths if _differs_from_head(repo, p)]
     if changed:
         git.git(repo, "add", "--", *changed)
@@ -173,14 +189,16 @@ def _write_changelog(repo: Path, changelog: dict[str, str]) -> str:
 
 
 def _changelog_current(release: Release, desired: Attributes) -> bool:
-    """Whether HEAD's changelog has the release's section as the plan makes it now."""
-    changelog = desired.get("changelog")
-    if not changelog:
-        return True
-    text = git.show_file(release.repo, "HEAD", changelog["file"]) or ""
-    section = mask(changelog["section"])
-    heading = section.split("\n", 1)[0]
-    return heading in text and section_of(text, heading) == section.rstrip("\n")
+    """Whether HEAD's changelogs have the release's sections as the plan makes them now."""
+    changelogs = [desired["changelog"]] if desired.get("changelog") else []
+    changelogs += [{**c, "file": f} for f, c in desired.get("changelogs", {}).items()]
+    for changelog in changelogs:
+        text = git.show_file(release.repo, "HEAD", changelog["file"]) or ""
+        section = mask(changelog["section"])
+        heading = section.split("\n", 1)[0]
+        if not (heading in text and section_of(text, heading) == section.rstrip("\n")):
+            return False
+    return True
 
 
 def _branch(release: Release) -> str:

@@ -57,9 +57,10 @@ def check_data(source: Source) -> list[Diagnostic]:
 
 def check_spec(spec: Spec, source: Source) -> list[Diagnostic]:
     """Every problem of the typed ``spec`` the schema let through, in file order."""
-    found = [*_tag_formats(spec, source), *_changelog(spec, source), *_version_files(spec, source),
+    found = [*_tag_formats(spec, source), *_package_tags(spec, source),
+             *_changelog(spec, source), *_version_files(spec, source),
              *_secrets(spec, source), *_stages(spec, source), *_nodes(source),
-             *_durations(spec, source), *_repository(spec, source)]
+             *_durations(spec, source), *_repository(spec, source), *_groups(spec, source)]
     if not isinstance(spec.version, str) and \
             (problem := template_problem(spec.policy.commit_message, NODE_VARIABLES)):
         found.append(source.diagnostic(f"version.commit_message: {problem}",
@@ -70,7 +71,8 @@ def check_spec(spec: Spec, source: Source) -> list[Diagnostic]:
 def check_sections(spec: SpecView, source: Source) -> list[Diagnostic]:
     """``check_data`` and the checks of the sections `scalpel changelog` reads (its tag
     formats and link templates), for a spec whose other sections are not read."""
-    found = [*check_data(source), *_tag_formats(spec, source), *_changelog(spec, source)]
+    found = [*check_data(source), *_tag_formats(spec, source), *_package_tags(spec, source),
+             *_changelog(spec, source)]
     return sorted(found, key=lambda d: (d.line or 0, d.col or 0))
 
 
@@ -161,6 +163,64 @@ def _tag_formats(spec: SpecView, source: Source) -> Iterator[Diagnostic]:
                                     hint='for example "v{version}" or "{version}"')
 
 
+def _package_tags(spec: SpecView, source: Source) -> Iterator[Diagnostic]:
+    """Each package's tag formats ({name} and {version}), by the rules of ``_tag_formats``;
+    two packages whose tags could be read as each other's are refused."""
+    raw = source.data.get("packages") if isinstance(source.data, dict) else None
+    if not isinstance(raw, dict):
+        return
+    made: dict[str, str] = {}
+    for name, package in raw.items():
+        tag = package.get("tag", "{name}@{version}") if isinstance(package, dict) else None
+        formats = [tag] if isinstance(tag, str) else tag if isinstance(tag, list) else []
+        for i, fmt in enumerate(formats):
+            path: list[PathPart] = ["packages", name, "tag"] + ([i] if isinstance(tag, list)
+                                                                 else [])
+            problem = template_problem(fmt, ("name", "version"))
+            filled = fmt.replace("{name}", str(name)) if problem is None else fmt
+            if problem is None and filled.count("{version}") != 1:
+                problem = f"{fmt!r} holds {{version}} {filled.count('{version}')} times: " \
+                    "once makes a tag that can be read back"
+            if problem is None and filled.startswith("refs/"):
+                problem = f"{fmt!r} names a full ref: a tag format is the tag's own name"
+            if problem is None and "{" in filled.replace("{version}", ""):
+                problem = "{name} and {version} take no format spec in a tag format"
+            if problem is None:
+                sample = filled.replace("{version}", "1.2.3")
+                if (ref := git.ref_name_problem(sample)) is not None:
+                    problem = f"{fmt!r} makes tags git refuses ({sample!r}: {ref})"
+            if problem is None and filled in made:
+                problem = f"{filled!r} is also package {made[filled]}'s tag format: " \
+                    "their tags would be read as each other's"
+            if problem is not None:
+                yield source.diagnostic(f"packages.{name}.tag: {problem}", path,
+                                        hint='for example "{name}@{version}" or '
+                                        '"{name}-v{version}"')
+            else:
+                made[filled] = str(name)
+
+
+def _groups(spec: Spec, source: Source) -> Iterator[Diagnostic]:
+    """Groups name declared packages, each in one group at most."""
+    seen: dict[str, str] = {}
+    for kind in ("fixed", "linked"):
+        for i, group in enumerate(getattr(spec.groups, kind)):
+            for j, name in enumerate(group):
+                path: list[PathPart] = ["groups", kind, i, j]
+                if name not in spec.packages:
+                    close = difflib.get_close_matches(name, list(spec.packages), n=1)
+                    yield source.diagnostic(
+                        f"groups.{kind}[{i}]: {name!r} is not a package", path,
+                        hint=f"did you mean {close[0]!r}?" if close else
+                        f"packages: {', '.join(spec.packages) or 'none'}")
+                elif name in seen:
+                    yield source.diagnostic(
+                        f"groups.{kind}[{i}]: {name!r} is already in {seen[name]}", path,
+                        hint="a package is in one group at most")
+                else:
+                    seen[name] = f"groups.{kind}[{i}]"
+
+
 def _changelog(spec: SpecView, source: Source) -> Iterator[Diagnostic]:
     if spec.changelog is None:
         return
@@ -220,11 +280,17 @@ def _stages(spec: Spec, source: Source) -> Iterator[Diagnostic]:
 
 
 def _nodes(source: Source) -> Iterator[Diagnostic]:
-    """A node's `timeout` in publish and notify, whose configs are typed by their provider."""
-    for section in ("publish", "notify"):
-        for address, raw in (source.data.get(section) or {}).items():
-            if isinstance(raw, dict) and isinstance(raw.get("timeout"), int | float):
-                yield from _duration(source, [section, address, "timeout"], raw["timeout"])
+    """A node's `timeout` in publish and notify (a package's too), whose configs are typed
+    by their provider."""
+    places: list[tuple[list[PathPart], Any]] = [([], source.data)]
+    places += [(["packages", name], package) for name, package in
+               (source.data.get("packages") or {}).items() if isinstance(package, dict)]
+    for base, data in places:
+        for section in ("publish", "notify"):
+            for address, raw in (data.get(section) or {}).items():
+                if isinstance(raw, dict) and isinstance(raw.get("timeout"), int | float):
+                    yield from _duration(source, [*base, section, address, "timeout"],
+                                         raw["timeout"])
 
 
 def _durations(spec: Spec, source: Source) -> Iterator[Diagnostic]:

@@ -20,7 +20,13 @@ from scalpel_plan.spec.patterns import (  # re-exported: the models' own pattern
     NAME_PATTERN,
     SEMVER_PATTERN,
 )
-from scalpel_plan.spec.sections import DEFAULT_BUMPS, DEFAULT_CATEGORIES, Part
+from scalpel_plan.spec.sections import (
+    DEFAULT_BUMPS,
+    DEFAULT_CATEGORIES,
+    PackageView,
+    Part,
+    package_views,
+)
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Address = Annotated[str, Field(pattern=ADDRESS_PATTERN, description="A node: <provider>.<name>")]
@@ -186,6 +192,54 @@ class StateConfig(Model):
         "origin", description="The git remote the git backend keeps the state in")
 
 
+PackageTag = Annotated[str, Field(pattern=r"\{version\}")]
+
+
+class PackageConfig(Model):
+    """One package of a monorepo: the commits that touch its paths release it, with its own
+    version (read from its own tags), changelog and nodes."""
+
+    paths: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1),
+                     InRepository(glob=True)] = Field(
+        description="Folders (or glob patterns) of the repository that belong to the package")
+    tag: PackageTag | Annotated[list[PackageTag], Field(min_length=1)] = Field(
+        "{name}@{version}", description="Tag format; {name} is the package's name, {version} "
+        "its version. A list: every format is read, the first is used for new tags")
+    scheme: Literal["semver", "pep440", "calver"] | None = Field(
+        None, description="Default: version.scheme")
+    initial: Annotated[str, Field(pattern=SEMVER_PATTERN)] | None = Field(
+        None, description="The first release's version (default: version.initial)")
+    files: Annotated[list[str | VersionFileRule], InRepository()] = Field(
+        default_factory=list, description="Files that spell the package's version, bumped in "
+        "the release commit")
+    changelog: Annotated[str, InRepository()] | None = Field(
+        None, description="The package's changelog file (default, with a top-level "
+        "`changelog:`: CHANGELOG.md in its first path)")
+    scopes: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="Commit scopes that count for the package whatever "
+        "paths the commit touches (feat(b): ... for b)")
+    depends_on: list[Name] | None = Field(
+        None, description="The packages it depends on (default: read from the pyproject.toml "
+        "or package.json in its first path): each of their releases updates its dependency "
+        "and bumps it (dependency_bump); it is published after them")
+    publish: dict[Address, dict[str, object]] = Field(
+        default_factory=dict, description="The package's own publish nodes (git.<package>, "
+        "pypi.<package>, ...): they run with its version and tag")
+    notify: dict[Address, dict[str, object]] = Field(
+        default_factory=dict, description="The package's own announcements")
+
+
+class Groups(Model):
+    """Packages that release together, as changesets' groups do."""
+
+    fixed: list[Annotated[list[Name], Field(min_length=2)]] = Field(
+        default_factory=list, description="Each group shares one version: when any of them "
+        "moves, all of them release the highest version of the group, bumped")
+    linked: list[Annotated[list[Name], Field(min_length=2)]] = Field(
+        default_factory=list, description="Those of a group that move release one version: "
+        "the highest of theirs, bumped by the largest bump among them")
+
+
 class Spec(Model):
     project: Project = Field(default_factory=Project)
     version: VersionPolicy | FixedVersion = Field(default_factory=VersionPolicy)
@@ -198,6 +252,17 @@ class Spec(Model):
     alerts: AlertsConfig | None = Field(None, description="Failure alerts (default: the "
                                         "console, and every notify node with `on: [failure]`)")
     state: StateConfig = Field(default_factory=StateConfig)
+    packages: dict[Name, PackageConfig] = Field(
+        default_factory=dict, description="A monorepo's packages, each released on its own "
+        "(versions, tags, changelogs, nodes) in one plan")
+    dependency_bump: Literal["none", "patch", "follow"] = Field(
+        "patch", description="What a package whose dependency releases gets: nothing, a patch "
+        "release, or the same bump as the dependency (follow)")
+    groups: Groups = Field(default_factory=Groups, description="Fixed and linked groups of "
+                           "packages")
+    paths_shared: Annotated[list[Annotated[str, Field(min_length=1)]], InRepository(glob=True)
+                            ] = Field(default_factory=list, description="Paths whose commits "
+                                      "count for every package")
 
     @property
     def policy(self) -> VersionPolicy:
@@ -206,6 +271,11 @@ class Spec(Model):
     @property
     def fixed_version(self) -> str | None:
         return self.version if isinstance(self.version, str) else None
+
+    @property
+    def package_views(self) -> dict[str, PackageView]:
+        """Each package as a spec of its own (its version policy and changelog)."""
+        return package_views(self.policy, self.changelog, self.packages)
 
     def stage_list(self) -> list[tuple[str, StageConfig, bool]]:
         """(name, config, ordered) for every stage, in file order."""

@@ -44,6 +44,7 @@ def build_schema(node_configs: Mapping[str, type[BaseModel]]) -> dict[str, Any]:
         defs[model.__name__] = sub
         address = rf"^{provider}\.[A-Za-z0-9][A-Za-z0-9_-]*$"
         patterns[address] = {"$ref": f"#/$defs/{model.__name__}"}
+    package = defs.get("PackageConfig", {}).get("properties", {})
     for section in NODE_SECTIONS:
         schema["properties"][section] = {
             "type": "object",
@@ -51,6 +52,9 @@ def build_schema(node_configs: Mapping[str, type[BaseModel]]) -> dict[str, Any]:
             "patternProperties": patterns,
             "additionalProperties": False,
         }
+        if section in package:  # a package's own nodes: the same providers
+            package[section] = {**schema["properties"][section],
+                                "description": package[section].get("description", "")}
     _close_pattern_maps(schema)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
 

@@ -21,7 +21,8 @@ DEFAULT_CATEGORIES = {
     "docs": "Documentation", "refactor": "Refactoring", "style": "Styling", "test": "Testing",
     "build": "Build System", "ci": "Continuous Integration", "chore": "Miscellaneous",
 }
-READ = ("project", "version", "changelog", "secrets")  # the sections the content commands read
+READ = ("project", "version", "changelog", "secrets", "packages", "paths_shared")  # the
+# sections the content commands read
 
 
 if TYPE_CHECKING:  # types only (a Protocol costs a millisecond to make at run time)
@@ -115,6 +116,63 @@ class ChangelogSettings:
 
 
 @dataclass(frozen=True)
+class PackageSettings:
+    """A package of a monorepo as the content layer reads it (``spec.model.PackageConfig``
+    holds the same defaults)."""
+
+    paths: list[str] = field(default_factory=list)
+    tag: str | list[str] = "{name}@{version}"
+    scheme: str | None = None
+    initial: str | None = None
+    files: list[Any] = field(default_factory=list)
+    changelog: str | None = None
+    scopes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PackageView:
+    """One package as a spec of its own (``SpecView``): the top-level version policy with the
+    package's tag formats ({name} filled in), scheme and initial version, and the top-level
+    changelog settings with the package's file. Other packages' tags are ignored."""
+
+    name: str
+    paths: tuple[str, ...]
+    scopes: tuple[str, ...]
+    policy: VersionSettings
+    changelog: ChangelogSettings | None
+    files: tuple[Any, ...] = ()
+    fixed_version: str | None = None
+
+
+def package_views(policy: VersionView, changelog: ChangelogView | None,
+                  packages: Mapping[str, Any]) -> dict[str, PackageView]:
+    """Every package (``packages:``, models or PackageSettings) as a PackageView."""
+    formats = {name: [f.replace("{name}", name) for f in
+                      ([p.tag] if isinstance(p.tag, str) else list(p.tag))]
+               for name, p in packages.items()}
+    views = {}
+    for name, package in packages.items():
+        others = [f.replace("{version}", "*") for other, fs in formats.items() if other != name
+                  for f in fs]
+        own = VersionSettings(
+            scheme=package.scheme or policy.scheme, tag=formats[name],
+            ignore_tags=[*policy.ignore_tags, *others], pre_start=policy.pre_start,
+            initial=package.initial or policy.initial,
+            zero_major_breaking=policy.zero_major_breaking, bumps=dict(policy.bumps),
+            commit_message=policy.commit_message)
+        log = None
+        if changelog is not None:
+            first = package.paths[0].rstrip("/")
+            file = package.changelog or (f"{first}/CHANGELOG.md" if first else "CHANGELOG.md")
+            log = ChangelogSettings(**{**{k: getattr(changelog, k) for k in
+                                          ChangelogSettings.__dataclass_fields__
+                                          if hasattr(changelog, k)}, "file": file})
+        views[name] = PackageView(name, tuple(package.paths), tuple(package.scopes), own, log,
+                                  tuple(package.files))
+    return views
+
+
+@dataclass(frozen=True)
 class Sections:
     """The sections read, typed; ``data`` is those sections of release.yml as plain values."""
 
@@ -122,6 +180,17 @@ class Sections:
     policy: VersionSettings
     changelog: ChangelogSettings | None
     fixed_version: str | None
+
+    @property
+    def package_views(self) -> dict[str, PackageView]:
+        raw = self.data.get("packages") or {}
+        return package_views(self.policy, self.changelog, {
+            name: PackageSettings(**_fields(PackageSettings, value))
+            for name, value in raw.items()})
+
+    @property
+    def paths_shared(self) -> list[str]:
+        return list(self.data.get("paths_shared") or [])
 
     @property
     def project_name(self) -> str | None:

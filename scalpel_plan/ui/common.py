@@ -142,13 +142,14 @@ def _value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def tag_target(plan: Plan) -> str:
-    """Where the release tag goes: a commit, or the release commit still to be made on top of
-    HEAD (the tag never goes on HEAD then)."""
+def tag_target(plan: Plan, tag: str | None = None) -> str:
+    """Where the release tag (or ``tag``, a monorepo package's) goes: a commit, or the
+    release commit still to be made on top of HEAD (the tag never goes on HEAD then)."""
     r = plan.release
     assert r is not None
+    tag = tag or r.tag
     tagged = next((c.after.get("commit") for c in plan.changes
-                   if c.provider == "git" and c.after.get("tag") == r.tag), None)
+                   if c.provider == "git" and c.after.get("tag") == tag), None)
     if isinstance(tagged, str) and tagged.startswith("${"):
         replaced = next((c.after.get("replaces") for c in plan.changes
                          if c.provider == "git_commit" and c.after.get("replaces")), None)

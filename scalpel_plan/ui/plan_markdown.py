@@ -27,10 +27,17 @@ def plan_markdown(plan: Plan) -> str:
     counts = plan.counts()
     summary = ", ".join(f"{counts[a]} to {a}" for a in COUNTED if counts[a]) or "nothing to change"
     irreversible = [c for c in plan.changes if c.actionable and not c.reversible]
-    out += [f"### Scalpel plan: {r.project} {r.previous or '(none)'} → **{r.version}**", "",
-            f"**Plan:** {summary}" + (f" · ⚠️ {len(irreversible)} irreversible"
-                                      if irreversible else ""),
-            f"**Tag:** `{r.tag}` at {_code_if_sha(tag_target(plan))} · **Why:** {r.reason}", ""]
+    counts_line = f"**Plan:** {summary}" + (f" · ⚠️ {len(irreversible)} irreversible"
+                                            if irreversible else "")
+    if r.packages is not None:  # a monorepo: a table, then a section per package that moves
+        from scalpel_plan.ui.plan_packages import packages_markdown
+
+        out += packages_markdown(plan, counts_line)
+    else:
+        out += [f"### Scalpel plan: {r.project} {r.previous or '(none)'} → **{r.version}**",
+                "", counts_line,
+                f"**Tag:** `{r.tag}` at {_code_if_sha(tag_target(plan))} · **Why:** {r.reason}",
+                ""]
     if r.commits:
         out += [f"<details><summary>Commits that decide {r.version} ({len(r.commits)})"
                 "</summary>", ""]

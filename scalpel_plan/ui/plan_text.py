@@ -26,6 +26,10 @@ def plan_text(plan: Plan) -> str:
         lines.append(f"[green bold]No changes.[/] Nothing to release: "
                      f"{escape(plan.nothing_to_release or '')}.")
         return "\n".join(lines)
+    elif plan.release.packages is not None:  # a monorepo: a section per package that moves
+        from scalpel_plan.ui.plan_packages import packages_text
+
+        lines += packages_text(plan)
     else:
         lines += _release_header(plan)
     actionable = [c for c in plan.changes if c.actionable]

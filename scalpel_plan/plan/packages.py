@@ -1,0 +1,304 @@
+"""A monorepo's release: each package's version decided from its own commits and tags (one
+read of the history for all of them), its changelog section and notes, and the release its
+own nodes run with. The release as a whole is named by the tags it makes
+(``a-1.1.0+b-2.0.0``): that is the version the state records, and the one an unfinished
+release is continued with."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from scalpel_plan.content.versioning import CONTINUES, VersionDecision, bump_for, decide, tag_for
+from scalpel_plan.errors import ScalpelError, SpecError
+from scalpel_plan.plan.model import CommitSummary, PackageSummary
+from scalpel_plan.providers.base import Release
+from scalpel_plan.state.model import State
+
+if TYPE_CHECKING:
+    from scalpel_plan.graph import Graph
+    from scalpel_plan.spec import LoadedSpec
+    from scalpel_plan.spec.sections import PackageView
+    from scalpel_plan.workspace import Workspace
+
+JOIN = "+"  # between the packages' versions in a monorepo release's name
+MAX_NAME = 100  # as a version in the state may be
+VALID_NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]*")
+
+
+@dataclass(frozen=True)
+class PackageRelease:
+    view: PackageView
+    decision: VersionDecision
+    release: Release  # what the package's own nodes run with
+    summary: PackageSummary
+
+    @property
+    def moves(self) -> bool:
+        return self.decision.version is not None
+
+
+@dataclass(frozen=True)
+class MonorepoRelease:
+    packages: dict[str, PackageRelease]  # every package, moving or not, in release.yml order
+    decision: VersionDecision  # the release as a whole: version "a@1.1.0+b@2.0.0", or None
+
+    @property
+    def moving(self) -> list[PackageRelease]:
+        return [p for p in self.packages.values() if p.moves]
+
+    def releases(self) -> dict[str, Release]:
+        return {name: p.release for name, p in self.packages.items()}
+
+    def parts(self) -> tuple[tuple[str, str, str | None], ...]:
+        return tuple((p.view.name, p.decision.version or "", p.summary.changelog)
+                     for p in self.moving)
+
+
+def decide_packages(loaded: LoadedSpec, graph: Graph, workspace: Workspace, state: State,
+                    base: Release, *, only: list[str] | None = None,
+                    version: str | None = None, pre: str | None = None) -> MonorepoRelease:
+    """Every package's release, deciding only those of ``only`` (all by default); the others
+    do not move. ``version`` (--version) sets the version of the one package planned."""
+    from scalpel_plan.content.packages import MonorepoHistory
+
+    spec = loaded.spec
+    views = spec.package_views
+    chosen = _chosen(views, only)
+    if version is not None and len(chosen) != 1:
+        raise ScalpelError("--version sets one package's version",
+                           hint="plan that package alone: --package NAME --version "
+                           f"{version} (packages: {', '.join(views)})")
+    history = MonorepoHistory(workspace.repo, views, spec.paths_shared,
+                              spec.policy.commit_message)
+    continued = _unfinished(state, views)
+    found: dict[str, PackageRelease] = {}
+    for name, view in views.items():
+        if name not in chosen:
+            decision = VersionDecision(None, None, None, "not planned (--package)")
+        elif continued is not None:
+            override = continued.get(name)
+            made = frozenset(f.replace("{version}", override)
+                             for f in view.policy.tag_formats) if override else frozenset()
+            decision = decide(workspace.repo, view, State(), override,
+                              read=history.read(name, made)) if override else \
+                VersionDecision(None, None, None, "not in the unfinished release")
+            if override:
+                decision = replace(decision, reason=f"{CONTINUES} {state_version(state)}")
+        else:
+            decision = decide(workspace.repo, view, State(), version, pre=pre,
+                              read=history.read(name))
+        found[name] = _package(loaded, graph, view, decision, base)
+    if continued is None and version is None:
+        decisions = grouped({n: p.decision for n, p in found.items()}, views,
+                            spec.groups.fixed, spec.groups.linked, chosen)
+        if spec.dependency_bump != "none":
+            decisions = dependents({n: decisions[n] for n in views}, views,
+                                   graph.package_needs, spec.dependency_bump, chosen)
+            decisions = grouped(decisions, views, spec.groups.fixed, spec.groups.linked,
+                                chosen)
+        found = {n: p if decisions[n] is p.decision else
+                 _package(loaded, graph, views[n], decisions[n], base)
+                 for n, p in found.items()}
+    moves = [(name, p.release.version) for name, p in found.items() if p.moves]
+    whole = release_name(moves) if moves else None
+    why = f"{len(moves)} of {len(views)} packages move" if moves else \
+        "no package has releasable commits since its last release"
+    notes = [f"package {name}: {note}" for name, p in found.items() for note in p.decision.notes]
+    return MonorepoRelease(found, VersionDecision(whole, None, None, why, notes=notes))
+
+
+def grouped(decisions: dict[str, VersionDecision], views: dict[str, PackageView],
+            fixed: list[list[str]], linked: list[list[str]],
+            chosen: set[str]) -> dict[str, VersionDecision]:
+    """The decisions with the groups applied, as changesets does: a fixed group moves
+    whole to one version, the highest of the group's bumped by the largest bump among those
+    that move; in a linked group, those that move share the highest of their versions so
+    bumped. A calver package, or a pre-release, keeps its own version."""
+    from scalpel_plan.content import dates
+    from scalpel_plan.content.schemes import SCHEMES
+    from scalpel_plan.content.semver import PARTS
+
+    out = dict(decisions)
+    for kind, groups in (("fixed", fixed), ("linked", linked)):
+        for group in groups:
+            members = [n for n in group if n in chosen]
+            scheme = SCHEMES[views[members[0]].policy.scheme] if members else None
+            moving = [n for n in members if decisions[n].version]
+            if scheme is None or not moving or scheme.name == "calver" or \
+                    any(views[n].policy.scheme != scheme.name for n in members) or \
+                    any(scheme.is_pre(scheme.parse(decisions[n].version or "")) for n in moving):
+                continue
+            together = members if kind == "fixed" else moving
+            parts = [bump_for(c, views[n]) for n in moving for c in decisions[n].commits]
+            part = max((p for p in parts if p), key=PARTS.index, default="patch")
+            known = [v for n in together
+                     if (v := scheme.parse(decisions[n].previous or "")) is not None]
+            if known:
+                target = str(scheme.bump(max(known), part, dates.today()))
+            else:  # no member released yet: the highest first version decided
+                target = str(max(v for n in moving
+                                 if (v := scheme.parse(decisions[n].version or "")) is not None))
+            names = ", ".join(together)
+            for n in together:
+                d = decisions[n]
+                why = f"{kind} group ({names}): {target}, " + \
+                    (f"{part} bump of the group's highest version" if known else
+                     "the group's first release")
+                if d.version:
+                    why += f"; its own commits: {d.reason}"
+                out[n] = VersionDecision(target, d.previous, d.previous_tag, why, d.commits,
+                                         d.entries, d.notes)
+    return out
+
+
+def dependents(decisions: dict[str, VersionDecision], views: dict[str, PackageView],
+               needs: dict[str, list[str]], how: str,
+               chosen: set[str]) -> dict[str, VersionDecision]:
+    """The decisions with what depends on a package that moves bumped too (in dependency
+    order, so that it carries on down the chain): a patch release, or with ``follow`` the
+    largest bump of what it needs. A package already moving by its own commits keeps its
+    version when that is at least as much."""
+    from graphlib import TopologicalSorter
+
+    from scalpel_plan.content import dates
+    from scalpel_plan.content.schemes import SCHEMES
+    from scalpel_plan.content.semver import PARTS
+
+    out = dict(decisions)
+    order = TopologicalSorter({n: [d for d in needs.get(n, []) if d in views]
+                               for n in views}).static_order()
+    for name in order:
+        moved = [d for d in needs.get(name, []) if d in views and out[d].version]
+        if not moved or name not in chosen:
+            continue
+        d, view = out[name], views[name]
+        scheme = SCHEMES[view.policy.scheme]
+        part = "patch"
+        if how == "follow":
+            part = max((_part_of(out[m], views[m]) for m in moved), key=PARTS.index)
+        why = f"depends on {', '.join(f'{m} {out[m].version}' for m in moved)}"
+        previous = scheme.parse(d.previous or "")
+        if previous is None:
+            target = view.policy.initial if not d.version else d.version
+        else:
+            target = str(scheme.bump(previous, part, dates.today()))
+        own, wanted = scheme.parse(d.version or ""), scheme.parse(target)
+        if own is not None and wanted is not None and own >= wanted:
+            out[name] = replace(d, reason=f"{d.reason}; {why}")
+            continue
+        out[name] = VersionDecision(target, d.previous, d.previous_tag,
+                                    f"{part} bump: {why}" + (f"; {d.reason}" if d.version
+                                                             else ""),
+                                    d.commits, d.entries, d.notes)
+    return out
+
+
+def _part_of(decision: VersionDecision, view: PackageView) -> str:
+    """The part ``decision`` bumps (major, minor or patch), from its previous version."""
+    from scalpel_plan.content.schemes import SCHEMES
+    from scalpel_plan.content.versioning import _parts
+
+    scheme = SCHEMES[view.policy.scheme]
+    new, old = scheme.parse(decision.version or ""), scheme.parse(decision.previous or "")
+    if new is None or old is None or view.policy.scheme == "calver":
+        return "patch"
+    (a, b, _), (x, y, _) = _parts(new), _parts(old)
+    return "major" if a != x else "minor" if b != y else "patch"
+
+
+def state_version(state: State) -> str:
+    current = state.current_release()
+    return current.version if current else ""
+
+
+def release_name(moves: list[tuple[str, str]]) -> str:
+    """The name a monorepo release is recorded by (its "version" in the state, a name a path
+    and a tag may hold): ``a-1.1.0+b-2.0.0``; past MAX_NAME characters, the first packages
+    and a digest of all of them."""
+    import hashlib
+
+    whole = JOIN.join(f"{name}-{version}" for name, version in moves)
+    if len(whole) <= MAX_NAME and VALID_NAME.fullmatch(whole):
+        return whole
+    digest = hashlib.sha256(whole.encode()).hexdigest()[:12]
+    head = f"{moves[0][0]}-{moves[0][1]}" if VALID_NAME.fullmatch(
+        f"{moves[0][0]}-{moves[0][1]}") else "release"
+    return f"{head[:60]}{JOIN}{len(moves) - 1}-more-{digest}"
+
+
+def _unfinished(state: State, views: dict[str, PackageView]) -> dict[str, str] | None:
+    """package → version of the unfinished monorepo release the state records (by its name,
+    ``release_name``), or None (none unfinished, or a name that cannot be read back)."""
+    from scalpel_plan.content.schemes import SCHEMES
+
+    current = state.current_release()
+    if current is None or not current.unfinished:
+        return None
+    found = {}
+    for piece in current.version.split(JOIN):
+        for name in sorted(views, key=len, reverse=True):  # "a-b-1.0.0": a-b before a
+            version = piece.removeprefix(f"{name}-") if piece.startswith(f"{name}-") else None
+            if version and SCHEMES[views[name].policy.scheme].parse(version) is not None:
+                found[name] = version
+                break
+        else:
+            return None
+    return found or None
+
+
+def _chosen(views: dict[str, PackageView], only: list[str] | None) -> set[str]:
+    if not only:
+        return set(views)
+    unknown = [n for n in only if n not in views]
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], list(views), n=1)
+        raise ScalpelError(f"--package {unknown[0]}: release.yml has no such package",
+                           hint=f"did you mean {close[0]}?" if close else
+                           f"packages: {', '.join(views) or 'none (no packages: section)'}")
+    return set(only)
+
+
+def _package(loaded: LoadedSpec, graph: Graph, view: PackageView, decision: VersionDecision,
+             base: Release) -> PackageRelease:
+    version = decision.version or ""
+    release = replace(base, project=view.name, version=version, previous=decision.previous,
+                      tag=tag_for(view, version) if version else "", changelog=None,
+                      notes=None, parts=())
+    changelog = notes = None
+    if version and (view.changelog is not None or loaded.spec.notes is not None):
+        changelog, notes = _content(loaded, view, decision, release)
+    release = replace(release, changelog=changelog, notes=notes)
+    nodes = [a for a in graph.order if graph.nodes[a].package == view.name]
+    summary = PackageSummary(
+        name=view.name, version=decision.version, previous=decision.previous,
+        tag=release.tag, reason=decision.reason, paths=list(view.paths), nodes=nodes,
+        commits=[CommitSummary(sha=c.sha, type=c.type, scope=c.scope, breaking=c.breaking,
+                               description=c.description, bump=bump_for(c, view))
+                 for c in decision.commits],
+        changelog=changelog, notes=notes)
+    return PackageRelease(view, decision, release, summary)
+
+
+def _content(loaded: LoadedSpec, view: PackageView, decision: VersionDecision,
+             release: Release) -> tuple[str | None, str | None]:
+    from scalpel_plan.content.changelog import ChangelogGenerator
+    from scalpel_plan.content.sections import release_changes, release_notes
+
+    generator = ChangelogGenerator(view.changelog)
+    changes = release_changes(view, decision, generator)
+    changelog = generator.markdown_section(changes) if view.changelog is not None else None
+    notes = None
+    if loaded.spec.notes is not None:
+        try:
+            notes = release_notes(loaded.spec, loaded.root, changes, view.name,
+                                  release.previous)
+        except ScalpelError as exc:
+            raise SpecError(f"{loaded.source.display}: the release notes cannot be rendered",
+                            diagnostics=[loaded.source.diagnostic(
+                                f"notes.template: {exc.message}", ["notes", "template"],
+                                hint=exc.hint)]) from None
+    return changelog, notes
