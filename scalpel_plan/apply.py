@@ -226,6 +226,7 @@ class _Walk:
         self.phase_deadline: dict[str, float] = {}
         self.confirmed: bool | None = None  # the check before the first irreversible step
         self._interrupts = 0  # heeded so far
+        self.halted = False  # a state write failed: nothing new starts
         self.log_dir = release.workdir / "logs" / release.version
 
     def run(self) -> None:
@@ -234,8 +235,8 @@ class _Walk:
         interrupts = self.interrupts
         with ThreadPoolExecutor(self.parallelism, thread_name_prefix="scalpel-step") as pool:
             try:
-                while running or (ready and not interrupts.count):
-                    while ready and not interrupts.count and len(running) < self.parallelism:
+                while running or (ready and not self._stopping()):
+                    while ready and not self._stopping() and len(running) < self.parallelism:
                         address = ready.popleft()
                         change = self.changes[address]
                         if address in self.result.steps:  # failed or skipped meanwhile
@@ -268,6 +269,19 @@ class _Walk:
         if interrupts.count and set(self.result.steps.values()) != {"done"}:
             self._heed(interrupts.count)  # (one that came as the last step finished)
             self.result.interrupted = True
+        if self.halted:
+            self.result.interrupted = True  # recorded as stopped; apply_plan's caller is told
+
+    def _stopping(self) -> bool:
+        """Whether to start nothing new: an interrupt, or a state the backend cannot take
+        (said once; the running steps finish, journaled)."""
+        unsaved = self.checkpoint.unsaved
+        if unsaved is not None and not self.halted:
+            self.halted = True
+            self.emit(ApplyEvent("interrupt", "", message=(
+                f"{self.checkpoint.backend.describe()} cannot be written: stopping after the "
+                "running steps (what they do is journaled here)")))
+        return bool(self.interrupts.count) or self.halted
 
     def _heed(self, count: int) -> None:
         """Say and journal each new interrupt; at the second, stop the running commands (two

@@ -9,21 +9,29 @@ Before ``scalpel_plan.cli.main`` runs, this script wraps, in this process only:
   ``registry PUT manifest``;
 - ``process.run`` (the one subprocess helper): after a ``git push`` that succeeded, and
   after the release commit's local ``git add``, ``git commit`` and ``git tag``;
-- ``smtplib.SMTP.send_message``: after the server accepted the message.
+- ``smtplib.SMTP.send_message``: after the server accepted the message;
+- a state write of the git backend: after its commit is made, before the push (``git
+  commit-tree``), and during the push (``during:state push:N``): the remote's pre-receive hook
+  (tests/crash_backends.py installs it) says it holds the push, and this process dies with
+  every command it runs (their process groups), as a CI job cancelled mid-push.
 
 Environment:
-  SCALPEL_CRASH_AT     ``line:N`` or ``effect:KIND:N`` (the N-th of that kind); empty: no kill
+  SCALPEL_CRASH_AT     ``line:N``, ``effect:KIND:N`` (the N-th of that kind) or
+                       ``during:state push:N``; empty: no kill
+  SCALPEL_CRASH_REMOTE the bare remote's folder, for ``during:`` (its hook's marker files)
   SCALPEL_CRASH_TRACE  a file each line and side effect is appended to (JSON lines)
   SCALPEL_CRASH_NAMES  JSON {"host:port": "pypi"}: what to call each server in the trace
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,7 +43,9 @@ TRACE = os.environ.get("SCALPEL_CRASH_TRACE")
 NAMES: dict[str, str] = json.loads(os.environ.get("SCALPEL_CRASH_NAMES") or "{}")
 # git commands after which a kill is tried: the push (the side effect on origin) and the
 # local writes of the release commit and the tag (a commit stopped half-way)
-LOCAL_WRITES = ("push", "add", "commit", "tag")
+LOCAL_WRITES = ("push", "add", "commit", "tag", "commit-tree")
+REMOTE = os.environ.get("SCALPEL_CRASH_REMOTE", "")
+STATE_REF = "refs/scalpel/state"
 _lock = threading.RLock()
 _counts: dict[str, int] = {}
 
@@ -76,6 +86,31 @@ def _http_kind(method: str, url: str, kwargs: dict[str, Any]) -> tuple[str, dict
     return f"{target} {method}{what}", detail
 
 
+def _state_push(argv: list[str]) -> None:
+    """Before the N-th push of the state: note what it pushes; for ``during:`` that N, arm the
+    remote's hook and die once it holds the push."""
+    with _lock:
+        n = _counts["state push"] = _counts.get("state push", 0) + 1
+    pushed = next(a for a in argv if a.endswith(":" + STATE_REF)).split(":")[0]
+    _note({"effect": "state push", "n": n, "commit": pushed, "started": True})
+    if f"during:state push:{n}" != AT or not REMOTE:
+        return
+    armed, held = Path(REMOTE, "crash-armed"), Path(REMOTE, "crash-held")
+    armed.write_text(str(os.getpid()))
+
+    def watch() -> None:
+        while not held.exists():
+            time.sleep(0.01)
+        from scalpel_plan import process
+
+        for proc in list(process._running._procs.values()):  # the push and all it started
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        _die()
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def install() -> None:
     import smtplib
 
@@ -111,8 +146,11 @@ def install() -> None:
     real_run = process.run
 
     def run(argv: Any, *args: Any, **kwargs: Any) -> Any:
+        argv = list(argv) if not isinstance(argv, str) else argv
+        if argv[:2] == ["git", "push"] and any(str(a).endswith(":" + STATE_REF) for a in argv):
+            _state_push(argv)
         done = real_run(argv, *args, **kwargs)
-        argv = list(argv)
+        argv = list(argv) if not isinstance(argv, str) else [argv]
         if argv[:1] == ["git"] and len(argv) > 1 and argv[1] in LOCAL_WRITES \
                 and getattr(done, "ok", False):
             _happened(f"git {argv[1]}", args=[a for a in argv[2:] if not a.startswith("-")])

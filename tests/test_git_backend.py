@@ -154,10 +154,12 @@ def test_another_runs_metrics_between_read_and_write_do_not_abort_the_write(repo
     assert any(m.get("run") == "theirs" for m in fresh.read_metrics())
 
 
-def test_state_unlock_clears_a_lock_whose_holder_is_gone(repo, cli):
-    released_spec(repo)
+def left_lock(repo, host: str | None = None) -> str:
+    """A lock taken by a process that is gone without releasing it, as a killed CI run's
+    (on ``host``, as that process saw its host name, when given); its ID."""
     took = subprocess.run([sys.executable, "-c", (
-        "import os, pathlib\n"
+        "import os, pathlib, socket\n"
+        + (f"socket.gethostname = lambda: {host!r}\n" if host else "") +
         "from scalpel_plan.state.git_backend import GitBackend\n"
         "b = GitBackend(pathlib.Path('.'), 'origin', pathlib.Path('.scalpel'))\n"
         "held = b.lock('apply')\n"
@@ -165,7 +167,12 @@ def test_state_unlock_clears_a_lock_whose_holder_is_gone(repo, cli):
         "os._exit(0)\n")],  # gone without releasing it, as a killed CI run would be
         cwd=repo.path, capture_output=True, text=True, check=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-    lock_id = took.stdout.strip()
+    return took.stdout.strip()
+
+
+def test_state_unlock_clears_a_lock_whose_holder_is_gone(repo, cli):
+    released_spec(repo)
+    lock_id = left_lock(repo, host="ci-runner-7")  # another machine: nobody here can tell
     blocked = cli(repo.path, "apply", "--auto-approve")
     assert blocked.code == 1 and lock_id in blocked.err
     assert cli(repo.path, "state", "unlock", "not-the-id").code == 1
@@ -174,6 +181,16 @@ def test_state_unlock_clears_a_lock_whose_holder_is_gone(repo, cli):
     assert cleared.code == 0, cleared.err
     assert LOCK_REF not in remote_refs(repo.remote)
     assert cli(repo.path, "apply", "--auto-approve").code == 0
+
+
+def test_a_lock_left_by_a_process_of_this_host_that_is_gone_is_taken_over(repo, cli):
+    """As the local backend's lock goes with its process, a kill -9 here blocks nothing."""
+    released_spec(repo)
+    lock_id = left_lock(repo)
+    done = cli(repo.path, "apply", "--auto-approve")
+    assert done.code == 0, done.err
+    assert f"took over the lock {lock_id}" in done.err and "that process is gone" in done.err
+    assert list(repo.remote_tags()) == ["v0.1.0"] and LOCK_REF not in remote_refs(repo.remote)
 
 
 def test_unlock_refuses_a_lock_whose_holder_still_runs_here(repo, cli):

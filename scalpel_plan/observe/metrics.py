@@ -258,7 +258,9 @@ def record_run(store: Any, plan: Plan, result: ApplyResult) -> None:
     """Record the metrics of a finished apply or rollback in the state backend, and of the
     earlier applies at the same release that recorded none (killed ones): a release finished
     by a second apply counts the time of both. Metrics are worth less than the release: a
-    disk that refuses them costs the metrics, nothing else."""
+    disk or a remote that refuses them costs the metrics, nothing else."""
+    from scalpel_plan.errors import StateError
+
     try:
         runs = [result.apply_id]
         providers: dict[str, str] = {}
@@ -275,5 +277,5 @@ def record_run(store: Any, plan: Plan, result: ApplyResult) -> None:
             if events or apply_id == result.apply_id:
                 found += run_metrics(plan, result, events, providers)
         MetricsTracker(store).record(found)
-    except OSError:
+    except (OSError, StateError):  # (a shared backend out of reach: the release is recorded)
         pass

@@ -3,6 +3,11 @@ the state snapshot at most once per interval and at the end.
 
 A step therefore costs one journal line however large the state is; a killed apply loses
 nothing, because reading the state folds the journal back in.
+
+A snapshot the backend cannot take (a shared backend out of reach once its own retries are
+spent) costs nothing recorded: the journal has it. The apply then stops after its running steps
+(``unsaved``), as Terraform halts when it cannot persist its state; the final snapshot writes it
+all, or fails saying how to resume (the next run in this clone writes the journal first).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import time
 import uuid
 from typing import Any
 
+from scalpel_plan.errors import StateError
 from scalpel_plan.state import StateBackend
 from scalpel_plan.state.events import EventKind
 from scalpel_plan.state.format import apply_event
@@ -43,6 +49,15 @@ class Checkpointer:
         self.state.active_apply = ActiveApply(id=apply_id, journal=f"journal/{apply_id}.jsonl")
         self.backend.write(self.state)
         self._last_snapshot = time.monotonic()
+        # the snapshot that failed: what it held is journaled here only; nothing new starts
+        self.unsaved: StateError | None = None
+
+    def _snapshot(self) -> None:
+        try:
+            self.backend.write(self.state)
+        except StateError as exc:
+            self.unsaved = exc
+        self._last_snapshot = time.monotonic()
 
     def record(self, event: EventKind, **fields: Any) -> Event:
         """Journal a change to the state and apply it to the in-memory state."""
@@ -51,9 +66,9 @@ class Checkpointer:
             apply_event(self.state, entry)
             assert self.state.active_apply is not None
             self.state.active_apply.folded_seq = entry["seq"]
-            if time.monotonic() - self._last_snapshot >= self.interval:
-                self.backend.write(self.state)
-                self._last_snapshot = time.monotonic()
+            if self.unsaved is None and \
+                    time.monotonic() - self._last_snapshot >= self.interval:
+                self._snapshot()
             return entry
 
     def note(self, event: EventKind, **fields: Any) -> Event:
@@ -71,9 +86,11 @@ class Checkpointer:
             self.journal.close()
 
     def close(self) -> State:
-        """Fold everything into a final snapshot; the journal stays as the apply's record."""
+        """Fold everything into a final snapshot; the journal stays as the apply's record.
+        It raises while the backend is still out of reach (the journal keeps it all)."""
         with self._lock:
             self.state.active_apply = None
             self.backend.write(self.state)
+            self.unsaved = None
             self.journal.close()
             return self.state

@@ -11,6 +11,13 @@ lock; a lost race re-reads, says who wrote, and overwrites nothing. The lock is 
 expects the ref absent. The journal is written locally first (fsync'd, as with the local
 backend) and travels with the next snapshot; once an apply ends it is folded into the state
 and only the last few journals are kept, so the ref stays small.
+
+A state write the remote does not take (the network is down, the server refuses for a while)
+is tried again, with a line on stderr each time, for ``SCALPEL_STATE_RETRY`` seconds (60 by
+default), as Terraform's remote backends retry; what was applied stays in the local journal
+meanwhile, and goes out with the next write that gets through. A lock left by a process of
+this host that is gone (a ``kill -9``) is taken over, with a line saying so; one left by
+another host is named, for ``scalpel state unlock``.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,6 +49,9 @@ LOCK_REF = "refs/scalpel/lock"
 KEEP_JOURNALS = 3  # finished applies whose journal stays in the ref (for `scalpel profile`)
 POLL_SECONDS = 1.0
 APPEND_TRIES = 5  # metrics and records are appends: a lost race is re-read and tried again
+RETRY_ENV = "SCALPEL_STATE_RETRY"  # seconds a state write is tried again while the remote fails
+RETRY_SECONDS = 60.0
+PUSH_TIMEOUT = 120.0  # one push that hangs (a dropped network) counts as a failed try
 
 
 class GitBackend:
@@ -58,6 +69,7 @@ class GitBackend:
         self._read_once = False
         self._operation = "write"
         self._journaling: str | None = None  # the apply whose journal this run writes
+        self._resumed: str | None = None  # an unfinished apply's journal this run folded
 
     def describe(self) -> str:
         return f"{STATE_REF} on {self.remote}"
@@ -83,6 +95,7 @@ class GitBackend:
         state = self._snapshot()
         if state.active_apply:
             journal = state.active_apply.journal
+            self._resumed = Path(journal).stem  # its local lines go out with the next write
             events = self.read_journal(Path(journal).stem)
             try:
                 state = state_format.fold(state, events)
@@ -143,10 +156,14 @@ class GitBackend:
         active = Path(state.active_apply.journal).stem if state.active_apply else None
         carried = active or self._journaling  # the apply under way, or the one that just ended
         self._journaling = active
-        path = self.local.journal_path(carried) if carried else None
-        if carried and path and path.exists():
-            files[f"journal/{carried}.jsonl"] = git.hash_blob(
-                self.repo, path.read_text(errors="replace"))
+        # and an unfinished one this run folded in: lines a failed write left only here
+        for name in {carried, self._resumed} - {None}:
+            assert name is not None
+            path = self.local.journal_path(name)
+            if path.exists():
+                files[f"journal/{name}.jsonl"] = git.hash_blob(
+                    self.repo, path.read_text(errors="replace"))
+        self._resumed = None
         if not any(name.startswith("journal/") for name in files):
             self._bring_journals(files, state)  # a state that arrives without them (migrate)
         journals = sorted(name for name in files if name.startswith("journal/"))
@@ -183,7 +200,7 @@ class GitBackend:
                            f"{run}) for `{writer.operation}` at {writer.since}\n")
             commit = git.commit_tree(self.repo, git.write_tree(self.repo, files), message,
                                      writer.who)
-            if self._push(STATE_REF, commit, base) is None:
+            if self._push_retrying(STATE_REF, commit, base) is None:
                 # a state write moves what this run has read; an append only when it was
                 # made on that (else the state this run read is stale: its write races)
                 if not append or base == self._seen:
@@ -207,11 +224,54 @@ class GitBackend:
 
     def _push(self, ref: str, new: str | None, expected: str | None) -> git.RefRace | None:
         try:
-            return git.push_ref(self.repo, self.remote, ref, new, expected)
+            return git.push_ref(self.repo, self.remote, ref, new, expected,
+                                timeout=PUSH_TIMEOUT)
         except GitError as exc:
             raise StateError(f"cannot write {ref} to {self.remote}: {exc}",
                              hint=f"check that `git push {self.remote}` works from here; "
                              "what was applied is in the local journal") from None
+
+    def _push_retrying(self, ref: str, new: str, expected: str | None) -> git.RefRace | None:
+        """``_push``, tried again with a growing wait while the remote fails (not when it
+        refuses a lost race), for ``SCALPEL_STATE_RETRY`` seconds; each wait said on stderr.
+        A try that failed after the remote took the push finds the ref at ``new``: done."""
+        deadline = time.monotonic() + _retry_seconds()
+        wait, tries = 1.0, 0
+        while True:
+            try:
+                race = git.push_ref(self.repo, self.remote, ref, new, expected,
+                                    timeout=PUSH_TIMEOUT)
+            except GitError as exc:
+                failure = str(exc)
+            else:
+                if race is not None and tries and self._remote_has(ref, new):
+                    return None  # an earlier try got through; only its answer was lost
+                return race
+            tries += 1
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StateError(
+                    f"cannot write the state to {self.remote} ({_tried(tries)}): {failure}",
+                    hint=f"what was applied is in the journal under {self.local.journal_dir}; "
+                    f"once `git push {self.remote}` works from here, run the command again in "
+                    "this clone: it writes that journal first and does nothing twice")
+            pause = min(wait, left)
+            said = f"cannot write the state to {self.remote}: {failure}" if tries == 1 else \
+                f"still cannot write the state to {self.remote}"
+            sys.stderr.write(mask(f"Warning: {said}; trying again in {pause:.0f} s (for "
+                                  f"{left:.0f} s more; {RETRY_ENV} sets how long); what was "
+                                  "applied is in the local journal meanwhile.\n"))
+            sys.stderr.flush()
+            time.sleep(pause)
+            wait = min(wait * 2, 15.0)
+
+    def _remote_has(self, ref: str, oid: str) -> bool:
+        try:
+            self._fetch()
+        except StateError:
+            return False
+        return git.ref_oid(self.repo, f"{self.mirror}/{ref.removeprefix('refs/scalpel/')}") \
+            == oid
 
     # locking -------------------------------------------------------------------------------
     @contextmanager
@@ -228,6 +288,8 @@ class GitBackend:
         commit = git.commit_tree(self.repo, tree, mask(f"scalpel lock\n\n{text}\n"), info.who)
         deadline = time.monotonic() + timeout
         while self._push(LOCK_REF, commit, None) is not None:
+            if self._took_over(commit):
+                break
             if time.monotonic() >= deadline:
                 holder = self.lock_holder()
                 who = holder.describe() if holder else "another run"
@@ -249,6 +311,18 @@ class GitBackend:
                 sys.stderr.write(mask(f"Warning: the lock {info.id} on {self.remote} could not "
                                       f"be released; `scalpel state unlock {info.id}` clears "
                                       "it.\n"))
+
+    def _took_over(self, commit: str) -> bool:
+        """Replace a lock whose holder was a process of this host that is gone (killed: it
+        could not release it), as the local backend's lock goes with its process."""
+        found = self._lock_read()
+        if found is None or found[1] is None or not _gone(found[1]):
+            return False
+        if self._push(LOCK_REF, commit, found[0]) is not None:
+            return False  # someone else moved it meanwhile: wait as for any holder
+        sys.stderr.write(mask(f"Note: took over the lock {found[1].id} on {self.remote}, left "
+                              f"by {found[1].describe()}: that process is gone.\n"))
+        return True
 
     def _lock_read(self) -> tuple[str, LockInfo | None] | None:
         self._fetch()  # the state read stays what it was: only a read() moves it
@@ -337,6 +411,24 @@ def _lines(text: str) -> list[dict[str, Any]]:
         except (ValueError, RecursionError):
             continue  # a torn line: the others still count
     return found
+
+
+def _retry_seconds() -> float:
+    value = os.environ.get(RETRY_ENV, "").strip()
+    try:
+        seconds = float(value) if value else RETRY_SECONDS
+    except ValueError:
+        seconds = RETRY_SECONDS
+    return seconds if 0 <= seconds <= 86_400 else RETRY_SECONDS
+
+
+def _tried(tries: int) -> str:
+    return "tried once" if tries == 1 else f"tried {tries} times"
+
+
+def _gone(holder: LockInfo) -> bool:
+    """Whether ``holder`` was a process of this host that no longer runs."""
+    return holder.host == socket.gethostname() and holder.pid > 0 and not _alive(holder.pid)
 
 
 def _alive(pid: int) -> bool:
