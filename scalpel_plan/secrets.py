@@ -34,6 +34,9 @@ MASK = masking.MASK
 # are masked, and kept from stages, whether declared or not.
 DEFAULT_ENVS = ("PYPI_TOKEN", "DOCKER_USERNAME", "DOCKER_PASSWORD", "GITHUB_TOKEN",
                 "SLACK_WEBHOOK", "SMTP_PASSWORD")
+# The state backend's credentials (the postgres backend's password, as libpq reads it): masked
+# and kept from stages too, but not handed to git.
+STATE_ENVS = ("PGPASSWORD",)
 
 
 _VAULT: dict[str, str] = {}  # the variables moved out of os.environ, with their values
@@ -65,6 +68,11 @@ def hide_from_environment(envs: Iterable[str]) -> None:
         _overwrite_in_place(env)
         del os.environ[env]
     _not_dumpable()
+
+
+def environment_value(env: str) -> str | None:
+    """A variable of this process's environment, also once the secrets moved it out."""
+    return _ProcessEnvironment().get(env)
 
 
 def git_credentials() -> dict[str, str]:
@@ -202,10 +210,11 @@ class SecretsManager:
         value is masked from the first line of output, whoever prints it."""
         for name in self.declared:
             self.get(name)
-        for env in DEFAULT_ENVS:
+        for env in (*DEFAULT_ENVS, *STATE_ENVS):
             self._remember(self._environ.get(env))
         if isinstance(self._environ, _ProcessEnvironment):  # no command reads them from us
-            hide_from_environment([*(d.env for d in self.declared.values()), *DEFAULT_ENVS])
+            hide_from_environment([*(d.env for d in self.declared.values()), *DEFAULT_ENVS,
+                                   *STATE_ENVS])
 
     def get(self, name: str) -> Secret:
         decl = self.declared.get(name)
@@ -296,7 +305,7 @@ class SecretsManager:
 
     def stage_environment(self, base: Mapping[str, str], names: Iterable[str]) -> dict[str, str]:
         """``base`` without any secret's variable, plus the secrets ``names`` a stage declares."""
-        hidden = {d.env for d in self.declared.values()} | set(DEFAULT_ENVS)
+        hidden = {d.env for d in self.declared.values()} | {*DEFAULT_ENVS, *STATE_ENVS}
         env = {k: v for k, v in base.items() if k not in hidden}
         for name in names:
             secret = self.get(name)

@@ -224,3 +224,22 @@ def spans(events: list[dict[str, Any]]) -> dict[str, Span]:
                                        e["event"].removeprefix("step_"), float(e["duration"]),
                                        seconds(p["ts"]), seconds(e["ts"]))
     return found
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """One throwaway PostgreSQL cluster for the session (initdb ~0.7 s); each test that needs
+    a state database takes its own with ``postgres_url``."""
+    from servers import postgres_cluster
+
+    with postgres_cluster() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The URL of a new, empty database in the session's cluster (``SCALPEL_STATE=`` it, or
+    release.yml's ``state: {backend: postgres, url: ...}``); its password is in PGPASSWORD,
+    as a CI job would have it."""
+    monkeypatch.setenv("PGPASSWORD", postgres_server.password)
+    return str(postgres_server.new_database())

@@ -108,11 +108,23 @@ def git_daemon_backend(folder: Path) -> Iterator[Backend]:
         proc.wait(10)
 
 
+@contextmanager
+def postgres_backend(folder: Path) -> Iterator[Backend]:
+    """A throwaway PostgreSQL cluster; every scenario is a project of its own in one database,
+    its password in PGPASSWORD as a CI job has it."""
+    from servers import postgres_cluster
+
+    with postgres_cluster() as server:
+        yield Backend("postgres", "", str, env={"SCALPEL_STATE": str(server.new_database()),
+                                                "PGPASSWORD": server.password})
+
+
 # One line per backend; its factory gets a folder under which every scenario's bare remote is.
 BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Backend]]] = {
     "local": local_backend,
     "git-file": git_file_backend,
     "git-daemon": git_daemon_backend,
+    "postgres": postgres_backend,
 }
 
 

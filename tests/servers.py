@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -206,3 +207,86 @@ def smtp_server(folder: Path, *, implicit_tls: bool = False, user: str = "mailer
         yield SmtpServer("127.0.0.1", port, user, password, folder / "ca.pem", messages, logins)
     finally:
         controller.stop()
+
+
+@dataclass
+class PostgresServer:
+    """A throwaway PostgreSQL cluster on 127.0.0.1. Over TCP it asks for a password (scram):
+    ``user`` with ``password``; its superuser `postgres` enters by its unix socket only."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    folder: Path  # the cluster's data, log and unix socket
+
+    def url(self, database: str, password: str | None = None) -> str:
+        login = f"{self.user}:{password}" if password else self.user
+        return f"postgresql://{login}@{self.host}:{self.port}/{database}"
+
+    def admin(self) -> Any:
+        """A connection of the superuser (by the socket), autocommit."""
+        import psycopg
+
+        return psycopg.connect(host=str(self.folder), port=self.port, user="postgres",
+                               dbname="postgres", autocommit=True)
+
+    def new_database(self) -> str:
+        """A new, empty database of ``user``'s; its URL, without the password."""
+        import uuid
+
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with self.admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}" OWNER "{self.user}"')
+        return self.url(name)
+
+
+def _postgres_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit()
+                   else 0)
+    which = shutil.which("initdb")
+    binary = found[-1] if found else Path(which) if which else None
+    assert binary, "PostgreSQL is a test dependency: scripts/test installs Debian's postgresql"
+    return binary.parent
+
+
+@contextmanager
+def postgres_cluster(user: str = "scalpel", password: str = "pg-Secret-4711"
+                     ) -> Iterator[PostgresServer]:
+    """initdb, pg_ctl start on 127.0.0.1 with its socket in its own folder, then stop and
+    remove it (see ../shared/notes/real-servers.md). As root the server runs as `postgres`,
+    so the folder is one of /tmp's, owned by it (pytest's 0700 folders are not reachable)."""
+    import os
+    import tempfile
+
+    binaries = _postgres_bin()
+    folder = Path(tempfile.mkdtemp(prefix="scalpel-pg-", dir="/tmp"))
+    as_server: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+        as_server = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+
+    def run(*args: str) -> None:
+        subprocess.run([*as_server, *args], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+
+    data = folder / "data"
+    try:
+        run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
+            "-E", "UTF8", "--locale=C", "--no-sync")
+        with (data / "pg_hba.conf").open("w") as hba:  # the file stays the server's
+            hba.write("local all postgres trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
+        run(str(binaries / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w",
+            "-t", "30", "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} "
+            "-c fsync=off -c full_page_writes=off -c max_connections=200", "start")
+        try:
+            server = PostgresServer("127.0.0.1", port, user, password, folder)
+            with server.admin() as conn:
+                conn.execute(f"CREATE ROLE \"{user}\" LOGIN PASSWORD '{password}'")
+            yield server
+        finally:
+            run(str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

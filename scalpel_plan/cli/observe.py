@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +17,9 @@ from scalpel_plan.cli.common import (
     records_at,
     write_text,
 )
+
+if TYPE_CHECKING:
+    from scalpel_plan.operations.project import Records
 
 
 @app.command()
@@ -85,6 +88,9 @@ def status(
         help="Follow a running apply live (from another terminal) until it ends.")] = False,
     html: Annotated[Path | None, typer.Option(
         "--html", help="Write a self-contained HTML page (timeline, Gantt, metrics).")] = None,
+    every: Annotated[bool, typer.Option(
+        "--all", help="Every project's last release, from a state database that holds many "
+        "(the postgres backend).")] = False,
 ) -> None:
     """The current or last release or rollback: its status and event timeline."""
     import json as json_lib
@@ -94,6 +100,9 @@ def status(
 
     project = records_at(file)
     ui = console_ui()
+    if every:
+        _every_project(project, json, watch or html is not None)
+        return
     dashboard = StatusDashboard(project.project_name, project.backend)
     if html is not None:
         write_text(html, dashboard.html())
@@ -112,6 +121,29 @@ def status(
         shown = len(current.events)
     if watch:
         ui.info(f"{current.operation.capitalize()} {current.version or ''}: {current.status}.")
+
+
+def _every_project(project: Records, json: bool, one_project_option: bool) -> None:
+    import json as json_lib
+
+    from scalpel_plan.errors import ScalpelError
+    from scalpel_plan.operations.project import every_project
+
+    if one_project_option:
+        raise ScalpelError("--watch and --html show one project; --all lists every project",
+                           hint="use `scalpel status --all` alone, or without --all")
+    rows = every_project(project)
+    ui = console_ui()
+    if json:
+        ui.raw(json_lib.dumps({"projects": rows}, indent=1))
+        return
+    if not rows:
+        ui.info(f"No project has recorded a release in {project.backend.describe()} yet.")
+        return
+    ui.table(["PROJECT", "LIVE", "LAST RELEASE", "STATUS", "TAG", "FINISHED"],
+             ([r["project"] or "", r["live"] or "", r["last_release"] or "",
+               (r["status"] or "").replace("_", " "), r["tag"] or "", _when(r["finished_at"])]
+              for r in rows))
 
 
 @app.command()

@@ -89,7 +89,7 @@ def changelog(spec_path: Path, *, whole: bool = False, since: str | None = None,
 
         decision = versioning.decide(repo, view, State(), version, pre=pre, read=read)
     else:
-        backend = open_backend(spec.data.get("state"), repo, workdir)
+        backend = open_backend(spec.data.get("state"), repo, workdir, project=name)
         decision = versioning.decide(repo, spec, backend.read(), version, pre=pre)
     return Changelog([release_changes(view, decision, generator)], generator, name, root,
                      repo)

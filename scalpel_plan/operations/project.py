@@ -61,7 +61,29 @@ def open_records(spec_path: Path, *, on_secret: OnSecret | None = None) -> Recor
     if not isinstance(name, str) or not name:
         name = pyproject_name(root) or root.name
     return Records(name, open_backend(source.data.get("state"), git.find_root(root),
-                                      root / STATE_FOLDER))
+                                      root / STATE_FOLDER, project=name))
+
+
+def every_project(records: Records) -> list[dict[str, str | None]]:
+    """Each project's last release in a store that holds many (`scalpel status --all`)."""
+    from scalpel_plan.state import ManyProjects
+
+    backend = records.backend
+    if not isinstance(backend, ManyProjects):
+        raise ScalpelError(f"`status --all` lists the projects of a store that holds many; "
+                           f"{backend.describe()} holds this project's state alone",
+                           hint="`scalpel status` shows this project; the postgres backend "
+                           "(release.yml's `state: {backend: postgres, url: ...}` or "
+                           "SCALPEL_STATE=postgresql://...) holds many")
+    found = []
+    for name, state in backend.project_states().items():
+        last = state.current_release()
+        found.append({"project": name, "live": state.live_version(),
+                      "last_release": last.version if last else None,
+                      "status": last.status if last else None,
+                      "tag": last.tag if last else None,
+                      "finished_at": last.finished_at if last else None})
+    return found
 
 
 def open_project(spec_path: Path, *, need_repo: bool = True,
@@ -96,8 +118,8 @@ def open_project(spec_path: Path, *, need_repo: bool = True,
     _check_paths(loaded, graph, repo)
     workdir = loaded.root / STATE_FOLDER
     # validate, graph and secrets read no state: outside a clone they need no remote for it
-    backend = open_backend(raw.data.get("state"), repo, workdir) if in_a_clone or need_repo \
-        else LocalBackend(workdir)
+    backend = open_backend(raw.data.get("state"), repo, workdir, project=loaded.project_name) \
+        if in_a_clone or need_repo else LocalBackend(workdir)
     return Project(loaded, graph, registry, Workspace(repo, workdir), backend, secrets)
 
 

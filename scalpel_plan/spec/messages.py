@@ -19,6 +19,8 @@ from scalpel_plan.spec.patterns import (
     ENV_PATTERN,
     FIXED_VERSION_PATTERN,
     NAME_PATTERN,
+    POSTGRES_URL_PATTERN,
+    PROJECT_KEY_PATTERN,
     SEMVER_PATTERN,
 )
 
@@ -36,6 +38,10 @@ PATTERNS: dict[str, tuple[str, str]] = {  # pattern → (what a value must be, a
     ENV_PATTERN: ("an environment variable's name (letters, digits and '_', not starting "
                   "with a digit)", "PYPI_TOKEN"),
     ALERT_PATTERN: ("console, custom or a notify node's address", "slack.announce"),
+    POSTGRES_URL_PATTERN: ("a PostgreSQL URL, postgresql://USER@HOST:PORT/DATABASE",
+                           "postgresql://scalpel@db.internal:5432/releases"),
+    PROJECT_KEY_PATTERN: ("a project key of letters, digits, '.', '_', '/', '+' and '-' that "
+                          "starts with a letter or a digit", "acme/widgets"),
     # the built-in providers' own patterns
     r"^[A-Za-z0-9][A-Za-z0-9._/-]*$": ("a tag name of letters, digits, '.', '_', '/' and '-' "
                                        "that starts with a letter or a digit", "stable"),

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from scalpel_plan.spec.patterns import (  # re-exported: the models' own patterns
     ADDRESS_PATTERN,
@@ -18,6 +18,8 @@ from scalpel_plan.spec.patterns import (  # re-exported: the models' own pattern
     ENV_PATTERN,
     FIXED_VERSION_PATTERN,
     NAME_PATTERN,
+    POSTGRES_URL_PATTERN,
+    PROJECT_KEY_PATTERN,
     SEMVER_PATTERN,
 )
 from scalpel_plan.spec.sections import (
@@ -185,11 +187,27 @@ class AlertsConfig(Model):
 class StateConfig(Model):
     """Where the state (releases, rollback points, journal, metrics) lives."""
 
-    backend: Literal["local", "git"] = Field("local", description=(
+    backend: Literal["local", "git", "postgres"] = Field("local", description=(
         "`local`: the .scalpel folder beside release.yml; `git`: refs/scalpel/* of the "
-        "remote, shared by every clone and CI run (SCALPEL_STATE=git+origin overrides)"))
+        "remote, shared by every clone and CI run; `postgres`: a PostgreSQL database shared "
+        "by many projects (SCALPEL_STATE=git+origin or =postgresql://... overrides)"))
     remote: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] = Field(
         "origin", description="The git remote the git backend keeps the state in")
+    url: Annotated[str, Field(pattern=POSTGRES_URL_PATTERN, max_length=2000)] | None = Field(
+        None, description=(
+            "The postgres backend's database, without its password (release.yml is "
+            "committed: set PGPASSWORD or use ~/.pgpass)"),
+        examples=["postgresql://scalpel@db.internal:5432/releases"])
+    project: Annotated[str, Field(pattern=PROJECT_KEY_PATTERN,
+                                  max_length=200)] | None = Field(
+        None, description="This project's key in the postgres backend's database (default: "
+        "the project's name)")
+
+    @model_validator(mode="after")
+    def _postgres_needs_url(self) -> StateConfig:
+        if self.backend == "postgres" and not self.url:
+            raise ValueError("`backend: postgres` needs `url: postgresql://USER@HOST/DATABASE`")
+        return self
 
 
 PackageTag = Annotated[str, Field(pattern=r"\{version\}")]

@@ -10,3 +10,5 @@ SEMVER_PATTERN = (
 ENV_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 FIXED_VERSION_PATTERN = r"^\d+(\.\d+)+\S*$"
 ALERT_PATTERN = r"^(console|custom|" + ADDRESS_PATTERN[1:-1] + r")$"
+POSTGRES_URL_PATTERN = r"^postgres(ql)?://"
+PROJECT_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/+-]*$"

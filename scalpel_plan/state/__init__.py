@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from scalpel_plan.state.journal import Event, Journal
 from scalpel_plan.state.lock import LockInfo
@@ -31,4 +31,11 @@ class StateBackend(Protocol):
     def read_metrics(self) -> list[dict[str, Any]]: ...
 
 
-__all__ = ["LockInfo", "State", "StateBackend"]
+@runtime_checkable
+class ManyProjects(Protocol):
+    """A backend whose store holds many projects' states (`scalpel status --all`)."""
+
+    def project_states(self) -> dict[str, State]: ...
+
+
+__all__ = ["LockInfo", "ManyProjects", "State", "StateBackend"]

@@ -1,5 +1,6 @@
-"""Which backend holds the state: ``SCALPEL_STATE`` (``local``, ``git+REMOTE``) when set, else
-release.yml's ``state: {backend: local | git, remote: origin}``, else the local folder.
+"""Which backend holds the state: ``SCALPEL_STATE`` (``local``, ``git+REMOTE``,
+``postgresql://...``) when set, else release.yml's ``state: {backend: local | git | postgres,
+...}``, else the local folder.
 
 Every operation opens its backend here, and only here.
 """
@@ -7,6 +8,7 @@ Every operation opens its backend here, and only here.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from scalpel_plan import git
@@ -15,41 +17,81 @@ from scalpel_plan.state import StateBackend
 
 ENV = "SCALPEL_STATE"
 DEFAULT_REMOTE = "origin"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+CHOICES = "`local`, `git+REMOTE` (e.g. git+origin) or `postgresql://USER@HOST/DATABASE`"
 
 
-def chosen(section: object) -> tuple[str, str]:
-    """(backend, remote) from the environment or release.yml's raw ``state`` section."""
+@dataclass(frozen=True)
+class Choice:
+    backend: str  # local | git | postgres
+    remote: str = DEFAULT_REMOTE  # git's
+    url: str = ""  # postgres's
+    project: str | None = None  # postgres's project key, when release.yml's state names one
+
+
+def chosen(section: object) -> Choice:
+    """The backend from the environment or release.yml's raw ``state`` section."""
+    from scalpel_plan.state.postgres_url import masked_url, url_password
+
+    key = section.get("project") if isinstance(section, dict) else None
+    project = key if isinstance(key, str) and key else None
     value = os.environ.get(ENV, "").strip()
     if value:
         if value == "local":
-            return "local", DEFAULT_REMOTE
+            return Choice("local")
         if value.startswith("git+") and git.ref_name_problem(value[4:]) is None:
-            return "git", value[4:]
+            return Choice("git", value[4:])
         if value == "git":
-            return "git", DEFAULT_REMOTE
-        raise StateError(f"{ENV}={value!r} names no state backend",
-                         hint=f"set {ENV} to `local` or `git+REMOTE` (e.g. git+origin), or "
-                         "unset it to use release.yml's `state:`")
-    if isinstance(section, dict):
-        backend, remote = section.get("backend", "local"), section.get("remote", DEFAULT_REMOTE)
-        if backend in ("local", "git") and isinstance(remote, str) and remote:
-            return str(backend), remote
-        raise StateError(f"release.yml's state section {section!r} names no state backend",
-                         hint="use `state: {backend: local}` or `state: {backend: git, "
-                         "remote: origin}`")
-    return "local", DEFAULT_REMOTE
+            return Choice("git")
+        if value.startswith(POSTGRES_SCHEMES):
+            return Choice("postgres", url=value, project=project)
+        shown = masked_url(value) if "://" in value else value
+        raise StateError(f"{ENV}={shown!r} names no state backend",
+                         hint=f"set {ENV} to {CHOICES}, or unset it to use release.yml's "
+                         "`state:`")
+    if not isinstance(section, dict):
+        return Choice("local")
+    backend, remote = section.get("backend", "local"), section.get("remote", DEFAULT_REMOTE)
+    url = section.get("url")
+    if backend == "postgres" and isinstance(url, str) and url.startswith(POSTGRES_SCHEMES):
+        if url_password(url):
+            raise StateError(f"release.yml's state url {masked_url(url)} holds a password",
+                             hint="release.yml is committed: take the password out of it and "
+                             "set PGPASSWORD (or use ~/.pgpass) where scalpel runs")
+        return Choice("postgres", url=url, project=project)
+    if backend in ("local", "git") and isinstance(remote, str) and remote:
+        return Choice(str(backend), remote)
+    raise StateError(f"release.yml's state section {_shown(section)} names no state backend",
+                     hint="use `state: {backend: local}`, `state: {backend: git, remote: "
+                     "origin}` or `state: {backend: postgres, url: postgresql://USER@HOST/DB}`")
 
 
-def open_backend(section: object, repo: Path | None, folder: Path) -> StateBackend:
+def _shown(section: dict[object, object]) -> str:
+    from scalpel_plan.state.postgres_url import masked_url
+
+    return repr({k: masked_url(v) if isinstance(v, str) and "://" in v else v
+                 for k, v in section.items()})
+
+
+def open_backend(section: object, repo: Path | None, folder: Path, *,
+                 project: str | None = None) -> StateBackend:
     """The backend for ``section`` (release.yml's ``state``, raw); ``folder`` is the local
-    ``.scalpel`` (the local backend's state, and the git backend's journal copy)."""
+    ``.scalpel`` (the local backend's state, and a shared backend's journal copy);
+    ``project`` is the project's name, the postgres backend's key unless release.yml's
+    ``state: {project: KEY}`` names another."""
     from scalpel_plan.state.local import LocalBackend
 
-    backend, remote = chosen(section)
-    if backend == "local":
+    choice = chosen(section)
+    if choice.backend == "local":
         return LocalBackend(folder)
+    if choice.backend == "postgres":
+        from scalpel_plan.state.postgres_backend import PostgresBackend
+
+        return PostgresBackend(choice.url, choice.project or project or folder.parent.name,
+                               folder)
     from scalpel_plan.state.git_backend import GitBackend
 
+    remote = choice.remote
     if repo is None or git.find_root(repo) is None:
         raise StateError(f"the git state backend needs a git repository; {folder.parent} is "
                          "in none", hint=f"run scalpel in a clone, or set {ENV}=local")
