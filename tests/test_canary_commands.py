@@ -151,6 +151,8 @@ STEPS: list[Step] = [
     (("changelog", "--write"), 0),
     _keep_the_written_changelog,
     (("plan", "--out", "plan.json"), 0),
+    (("show", "plan.json", "--format", "markdown"), 0),
+    (("show", "plan.json", "--verbose"), 0),
     (("apply", "plan.json"), 1),  # the webhook answers 500: incident report, alert
     (("apply", "--auto-approve", "--json"), 1),  # resumed: fails at the same point
     (("status",), 0),

@@ -44,7 +44,7 @@ def test_the_plan_shows_each_file_diff_and_apply_commits_them(repo, cli):
     assert "git.commit will be created" in plan.out
     assert '- version = "0.1.0"' in plan.out and '+ version = "0.2.0"' in plan.out
     assert '+ __version__ = "0.2.0"' in plan.out and '+ release = "0.2.0"' in plan.out
-    assert "commit  = (known after apply)" in plan.out
+    assert "(known after apply: branch, commit, object)" in plan.out  # the tag, on git.commit
     data = json.loads(cli(repo.path, "plan", "--format", "json").out)
     needs = {c["address"]: c["needs"] for c in data["changes"]}
     assert needs["git.tag"] == ["git.commit"]

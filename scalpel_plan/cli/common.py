@@ -45,6 +45,14 @@ Parallelism = Annotated[int, typer.Option(min=1, help="Steps run at once.")]
 JsonProgress = Annotated[bool, typer.Option("--json", help="Progress as JSON lines.")]
 StageOutput = Annotated[bool, typer.Option(
     "--verbose", "-v", help="Show each stage's output as it runs, prefixed by its address.")]
+Verbose = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="Show the whole plan: every commit, the whole changelog and "
+    "release notes, every line of each value.")]
+FullPlanUrl = Annotated[str | None, typer.Option(
+    "--full-plan-url",
+    help="Where the whole plan is kept (a workflow run's artifacts): the Markdown plan links "
+    "it when it has to cut itself to fit a comment; default, under GitHub Actions, the run's "
+    "page.")]
 DEFAULT_SPEC = Path("release.yml")
 
 
@@ -94,6 +102,20 @@ def duration(text: str) -> float:
     if text.replace(".", "", 1).isdigit():
         return float(text)
     raise ScalpelError(f"--lock-timeout {text!r} is not a duration", hint="for example 30s or 5m")
+
+
+def full_plan_url(given: str | None) -> str | None:
+    """``given``, or under GitHub Actions the page of the running workflow run (its
+    artifacts are listed there)."""
+    import os
+
+    if given:
+        return given
+    server, repository, run = (os.environ.get(k) for k in (
+        "GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+    if os.environ.get("GITHUB_ACTIONS") == "true" and server and repository and run:
+        return f"{server}/{repository}/actions/runs/{run}"
+    return None
 
 
 def save_plan(the_plan: Plan, out: Path) -> None:

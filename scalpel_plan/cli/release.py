@@ -11,6 +11,7 @@ import typer
 from scalpel_plan.cli.common import (
     DEFAULT_SPEC,
     AutoApprove,
+    FullPlanUrl,
     JsonProgress,
     LockTimeout,
     Packages,
@@ -19,11 +20,13 @@ from scalpel_plan.cli.common import (
     Pre,
     SpecFile,
     StageOutput,
+    Verbose,
     Version,
     app,
     approved,
     console_ui,
     duration,
+    full_plan_url,
     hotfix_app,
     open_at,
     save_plan,
@@ -51,6 +54,12 @@ def plan(
         help="Plan without the secrets that are not set (a pull request from a fork): "
         "warnings instead of errors; what needs them to read is not read.")] = False,
     lock_timeout: LockTimeout = "0s",
+    branch: Annotated[str | None, typer.Option(
+        envvar="GITHUB_BASE_REF", show_envvar=True,
+        help="On a detached HEAD (a pull request's merge commit): the branch the release "
+        "commit is planned onto (default: the pull request's base branch).")] = None,
+    verbose: Verbose = False,
+    full_plan: FullPlanUrl = None,
 ) -> int:
     """Show what the next release will do, as a diff against the state and what is live."""
     from scalpel_plan import operations
@@ -59,12 +68,27 @@ def plan(
     ui = console_ui()
     the_plan = operations.plan(project, version=version, pre=pre, packages=package,
                                allow_missing_secrets=allow_missing_secrets,
-                               lock_timeout=duration(lock_timeout))
-    ui.plan(the_plan, format.value)
+                               lock_timeout=duration(lock_timeout), branch=branch or None)
+    ui.plan(the_plan, format.value, verbose=verbose, full_plan_url=full_plan_url(full_plan))
     if out:
         save_plan(the_plan, out)
         ui.info(f"Saved the plan to {out}. Apply exactly this with `scalpel apply {out}`.")
     return 2 if detailed_exitcode and the_plan.has_changes else 0
+
+
+@app.command()
+def show(
+    plan_file: Annotated[Path, typer.Argument(
+        metavar="PLAN", help="A plan saved with `scalpel plan --out`.")],
+    format: Annotated[PlanFormat, typer.Option("--format")] = PlanFormat.text,
+    verbose: Verbose = False,
+    full_plan: FullPlanUrl = None,
+) -> None:
+    """Show a saved plan (checked as apply reads it), as text, Markdown or JSON."""
+    from scalpel_plan.plan.file import load_plan
+
+    console_ui().plan(load_plan(plan_file), format.value, verbose=verbose,
+                      full_plan_url=full_plan_url(full_plan))
 
 
 @app.command()
@@ -80,12 +104,17 @@ def apply(
     json: JsonProgress = False,
     verbose: StageOutput = False,
     lock_timeout: LockTimeout = "0s",
+    reviewed: Annotated[Path | None, typer.Option(
+        metavar="PLAN", help="A plan reviewed elsewhere (a pull request's, saved with `scalpel "
+        "plan --out`): plan afresh here and apply only if it makes the same release (the same "
+        "release.yml, version, tag and changes to each node).")] = None,
 ) -> int:
     """Carry out the plan: every step journaled; re-run after a crash to finish the job."""
     from scalpel_plan import operations
     from scalpel_plan.plan.file import load_plan
 
     saved = load_plan(plan_file) if plan_file is not None else None
+    shown = load_plan(reviewed) if reviewed is not None else None
     project = open_at(file)
     ui = console_ui()
     with ui.progress("json" if json else "auto", verbose) as progress:
@@ -93,7 +122,7 @@ def apply(
             project, saved, version=version, pre=pre, packages=package,
             review=_review(ui, show=not json, auto_approve=auto_approve),
             parallelism=parallelism, observer=progress, lock_timeout=duration(lock_timeout),
-            console=ui.alert)
+            console=ui.alert, reviewed=shown)
     if saved is not None and not saved.has_changes:
         ui.info("The plan has no changes; nothing to apply.")
     elif outcome.result is None and not outcome.cancelled:  # a plan with no step to carry out

@@ -50,30 +50,38 @@ class Outcome:
 
 def plan(project: Project, *, version: str | None = None, pre: str | None = None,
          allow_missing_secrets: bool = False, lock_timeout: float = 0.0,
-         packages: list[str] | None = None) -> Plan:
+         packages: list[str] | None = None, branch: str | None = None) -> Plan:
     """The plan of the next release (nothing changes; the lock keeps an apply from moving the
-    state while it is read)."""
+    state while it is read); ``branch``: on a detached HEAD, the one it is planned onto."""
     from scalpel_plan.plan.release import make_plan
 
     with project.backend.lock("plan", lock_timeout):
         state = project.backend.read()
         return make_plan(project.loaded, project.graph, project.registry, state,
                          project.workspace, version=version, pre=pre, secrets=project.secrets,
-                         allow_missing_secrets=allow_missing_secrets, packages=packages)
+                         allow_missing_secrets=allow_missing_secrets, packages=packages,
+                         base=branch)
 
 
 def apply(project: Project, saved: Plan | None = None, *, version: str | None = None,
           pre: str | None = None, review: Review | None = None, parallelism: int = 4,
           observer: Observer | None = None, lock_timeout: float = 0.0,
-          console: AlertHandler | None = None, packages: list[str] | None = None) -> Outcome:
+          console: AlertHandler | None = None, packages: list[str] | None = None,
+          reviewed: Plan | None = None) -> Outcome:
     """Apply ``saved`` (exactly it, or nothing when it is stale), or plan afresh and apply
-    that once ``review`` (when given) agrees. ``console`` is the console alert channel."""
+    that once ``review`` (when given) agrees, and only when it is what ``reviewed`` (a plan
+    reviewed elsewhere: a pull request's) showed. ``console`` is the console alert
+    channel."""
     from scalpel_plan.plan.release import make_plan
 
-    if saved is not None and (version or pre or packages):
+    if (saved is not None or reviewed is not None) and (version or pre or packages):
         raise ScalpelError("--version, --pre and --package cannot be combined with a saved "
-                           "plan",
+                           "or a reviewed plan",
                            hint="the saved plan already fixes the version")
+    if saved is not None and reviewed is not None:
+        raise ScalpelError("a saved plan and --reviewed cannot be combined",
+                           hint="apply a plan made here (`scalpel apply PLAN`), or plan "
+                           "afresh against the reviewed one (`scalpel apply --reviewed PLAN`)")
     with project.backend.lock("apply", lock_timeout):
         state = project.backend.read()
         if saved is not None:
@@ -83,11 +91,22 @@ def apply(project: Project, saved: Plan | None = None, *, version: str | None = 
             the_plan = make_plan(project.loaded, project.graph, project.registry, state,
                                  project.workspace, version=version, pre=pre,
                                  secrets=project.secrets, for_apply=True, packages=packages)
+            if reviewed is not None:
+                _check_reviewed(reviewed, the_plan)
             if the_plan.has_changes and not the_plan.does_nothing(state) and \
                     review is not None and not review(the_plan):
                 return Outcome(the_plan, cancelled=True)
         return carry_out(project, the_plan, state, parallelism=parallelism, observer=observer,
                          console=console)
+
+
+def _check_reviewed(reviewed: Plan, the_plan: Plan) -> None:
+    from scalpel_plan.plan.review import differences
+
+    problems = differences(reviewed, the_plan)
+    if problems:
+        raise ScalpelError("the reviewed plan is not what applying here would do; nothing "
+                           "was applied", diagnostics=problems)
 
 
 def check_saved(project: Project, saved: Plan, state: State) -> None:

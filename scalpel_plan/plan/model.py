@@ -34,6 +34,12 @@ class CommitSummary(BaseModel):
     description: str
     bump: str | None
 
+    @property
+    def title(self) -> str:
+        """The commit's first line as Conventional Commits writes it."""
+        scope = f"({self.scope})" if self.scope else ""
+        return f"{self.type}{scope}{'!' if self.breaking else ''}: {self.description}"
+
 
 class PackageSummary(BaseModel):
     """One package of a monorepo release: its version, why, its changelog, its nodes."""

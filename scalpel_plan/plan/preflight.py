@@ -17,7 +17,6 @@ For `plan` the git findings are warnings (a plan is for review); for `apply` the
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,10 +61,12 @@ def push_remote(graph: Graph) -> tuple[str, str] | None:
 
 
 def repository(workspace: Workspace, graph: Graph, state: State, *,
-               for_apply: bool, branch_checks: bool = True) -> Findings:
+               for_apply: bool, branch_checks: bool = True, base: str | None = None
+               ) -> Findings:
     """The work tree, HEAD and the branch against its remote, before anything is planned
     (without ``branch_checks``, as for a rollback, which commits and pushes no branch: the
-    history and the work tree only)."""
+    history and the work tree only); ``base``: the branch a plan on a detached HEAD is
+    for."""
     repo = workspace.repo
     found = Findings()
     if git.is_shallow(repo):
@@ -97,10 +98,11 @@ def repository(workspace: Workspace, graph: Graph, state: State, *,
                       "main`) and apply there; in CI, apply on a push to that branch, not on "
                       "a pull request", error=True)
         else:
-            on = os.environ.get("GITHUB_BASE_REF") or "(detached)"
+            on = f"as if made on {base}" if base else "on no branch (`--branch BRANCH` " \
+                "names the one it is for)"
             found.add(f"HEAD is detached at {head}: this plan is for review only; it shows "
-                      f"the release as if made on {on}", "`scalpel apply` needs the branch "
-                      "checked out", error=False)
+                      f"the release {on}", "`scalpel apply` needs the branch checked out",
+                      error=False)
         return found
     pushed = push_remote(graph)
     if pushed:
@@ -149,6 +151,31 @@ def _upstream(repo: Path, branch: str, remote: str, found: Findings, *,
     found.add(f"{state}: the push of the release would be refused, or tag a commit the "
               "branch does not contain", f"`git pull --rebase {remote} {branch}`, then "
               + ("apply again" if for_apply else "plan again"), error=for_apply)
+
+
+def missing_tags(repo: Path, spec: Spec, graph: Graph) -> list[Diagnostic]:
+    """Release tags this clone lacks (a checkout without tags: `fetch-tags: false`, a
+    `--no-tags` fetch): with none here while the tag's push remote has some, the version and
+    the changelog would be decided as if those releases never happened."""
+    from scalpel_plan.content.versioning import release_tags
+
+    pushed = push_remote(graph)
+    if pushed is None or release_tags(spec, [t.name for t in git.tags(repo)]):
+        return []
+    try:
+        there = git.remote_tags(repo, pushed[1], FETCH_TIMEOUT)
+    except GitError:
+        return []  # offline: the tag's own read says so
+    missing = sorted(release_tags(spec, list(there)))
+    if not missing:
+        return []
+    shown = ", ".join(missing[-SHOWN_FILES:]) + (
+        f" and {len(missing) - SHOWN_FILES} more" if len(missing) > SHOWN_FILES else "")
+    return [Diagnostic(f"release tags are missing from this clone: {shown} (on {pushed[1]}); "
+                       "without them the version and the changelog would be decided as if "
+                       "those releases never happened",
+                       hint="fetch them: `git fetch --tags` (in actions/checkout, "
+                       "`fetch-depth: 0` with the default `fetch-tags`), then plan again")]
 
 
 def version(spec: Spec, state: State, wanted: str | None, previous: str | None

@@ -47,11 +47,12 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
               workspace: Workspace, *, version: str | None = None,
               pre: str | None = None, secrets: SecretsManager | None = None,
               allow_missing_secrets: bool = False, for_apply: bool = False,
-              packages: list[str] | None = None) -> Plan:
+              packages: list[str] | None = None, base: str | None = None) -> Plan:
     """The plan of the next release; ``for_apply``: the pre-flight's git findings (a dirty
     tree, a detached HEAD, a branch behind its remote) are errors, not warnings. In a
     monorepo (``packages:``), each package's own version, and only those of ``packages``
-    when given (--package)."""
+    when given (--package); ``base``: on a detached HEAD (a pull request's merge commit),
+    the branch the release commit is planned onto."""
     from scalpel_plan.content import versioning
     from scalpel_plan.plan import preflight
 
@@ -60,16 +61,26 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
     if commit is None:
         raise ScalpelError(f"{workspace.repo} has no commits yet",
                            hint="commit something first: a release is cut from a commit")
-    checks = preflight.repository(workspace, graph, state, for_apply=for_apply)
+    on = git.current_branch(workspace.repo)
+    if base and on and base != on:
+        raise ScalpelError(f"--branch {base}, but {on} is checked out",
+                           hint="--branch names the branch a detached HEAD (a pull request's "
+                           f"merge commit) is planned for; leave it out, or `git checkout "
+                           f"{base}`")
+    checks = preflight.repository(workspace, graph, state, for_apply=for_apply,
+                                  base=None if on else base)
     if checks.fatal:
         raise ScalpelError("the plan cannot be made", diagnostics=checks.errors)
     if packages and not loaded.spec.packages:
         raise ScalpelError(f"--package {packages[0]}: release.yml declares no packages",
                            hint="--package plans some packages of a monorepo (packages: in "
                            "release.yml); without it, the whole project is one release")
+    if missing := preflight.missing_tags(workspace.repo, loaded.spec, graph):
+        raise ScalpelError("the plan cannot be made", diagnostics=missing + checks.errors)
     monorepo = None
     release = Release(project=loaded.project_name, version="", previous=None, tag="",
-                      commit=commit, repo=workspace.repo, workdir=workspace.workdir)
+                      commit=commit, repo=workspace.repo, workdir=workspace.workdir,
+                      base="" if on else base or "")
     if loaded.spec.packages:
         from scalpel_plan.plan.packages import decide_packages
 

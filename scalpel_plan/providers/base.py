@@ -93,6 +93,7 @@ class Release:
     commit_message: str = ""  # the release commit's subject, when the release makes one
     # a monorepo's release: (package, version, changelog section) of each package it moves
     parts: tuple[tuple[str, str, str | None], ...] = ()
+    base: str = ""  # on a detached HEAD (a pull request's merge commit): the branch planned on
 
     @property
     def tagged(self) -> str:

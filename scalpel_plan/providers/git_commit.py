@@ -10,7 +10,6 @@ recorded release commit that HEAD no longer contains (rebased, reset) is made ag
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
@@ -203,6 +202,7 @@ def _changelog_current(release: Release, desired: Attributes) -> bool:
 
 def _branch(release: Release) -> str:
     """The branch the release commit goes on. On a detached HEAD (a pull request's merge
-    commit) the plan is for review only: it shows the pull request's base branch, or
-    "(detached)"; pre-flight refuses to apply it (see ``scalpel_plan.plan.preflight``)."""
-    return git.current_branch(release.repo) or os.environ.get("GITHUB_BASE_REF") or DETACHED
+    commit) the plan is for review only: it shows the branch it was planned for (`--branch`,
+    the pull request's base), or "(detached)"; pre-flight refuses to apply it (see
+    ``scalpel_plan.plan.preflight``)."""
+    return git.current_branch(release.repo) or release.base or DETACHED

@@ -4,14 +4,31 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scalpel_plan.ui.common import COUNTED, change_block, commit_title, escape, tag_target
+from scalpel_plan.ui.common import (
+    COUNTED,
+    change_block,
+    commit_title,
+    escape,
+    references,
+    tag_target,
+)
 
 if TYPE_CHECKING:
     from scalpel_plan.plan.model import Plan
 
 
-def plan_text(plan: Plan) -> str:
-    """Terraform-like text with rich markup."""
+# Without --verbose, a typical release fits on a screen: these many commits, changelog lines,
+# lines of any other multi-line value and characters of a commit title; the rest is said.
+SHOWN_COMMITS = 5
+SHOWN_LINES = 12  # a changelog section or release notes up to this long are shown whole
+SHOWN_VALUE_LINES = 6
+TITLE_WIDTH = 100
+VERBOSE = "`scalpel plan --verbose`"
+
+
+def plan_text(plan: Plan, *, verbose: bool = False) -> str:
+    """Terraform-like text with rich markup; the changelog shown once (a change's block refers
+    to it). Without ``verbose``, long lists and texts are cut, and the cut is said."""
     lines = [f"[yellow]Warning:[/] {escape(d.message)}" + (f"\n  [dim]{escape(d.hint)}[/]"
                                                         if d.hint else "")
              for d in plan.diagnostics]
@@ -31,12 +48,14 @@ def plan_text(plan: Plan) -> str:
 
         lines += packages_text(plan)
     else:
-        lines += _release_header(plan)
+        lines += _release_header(plan, verbose)
     actionable = [c for c in plan.changes if c.actionable]
     if actionable:
         lines += ["Scalpel will perform the following actions:", ""]
+        refer = references(plan)
+        cap = None if verbose else SHOWN_VALUE_LINES
         for change in actionable:
-            lines += [*change_block(change), ""]
+            lines += [*change_block(change, refer, cap), ""]
     else:
         lines += [_nothing_to_carry_out(plan), ""]
     if plan.rollback is not None and plan.rollback.by_hand:
@@ -67,22 +86,65 @@ def _rollback_header(plan: Plan) -> list[str]:
             f"  puts back what {escape(r.to_version)} recorded, where it can be put back", ""]
 
 
-def _release_header(plan: Plan) -> list[str]:
+def _release_header(plan: Plan, verbose: bool) -> list[str]:
     r = plan.release
     assert r is not None
     frm = r.previous or "(none)"
     lines = [f"[bold]Release {escape(r.project)} {escape(frm)} → {escape(r.version)}[/]"
              f"  (tag {escape(r.tag)} at {escape(tag_target(plan))})",
              f"  {escape(r.reason)}"]
-    for c in r.commits[:20]:
-        lines.append(f"    [dim]{c.sha[:8]}[/] {escape(commit_title(c))}  [dim]({c.bump})[/]")
-    if len(r.commits) > 20:
-        lines.append(f"    … and {len(r.commits) - 20} more")
-    for title, text in (("Changelog", r.changelog), ("Release notes", r.notes)):
-        if text:
-            lines += ["", f"  [bold]{title}[/] [dim](published with the release)[/]"]
-            lines += [f"  [dim]│[/] {escape(line)}" for line in text.rstrip().splitlines()]
+    shown = r.commits if verbose else r.commits[:SHOWN_COMMITS]
+    for c in shown:
+        title = commit_title(c)
+        if not verbose and len(title) > TITLE_WIDTH:
+            title = title[:TITLE_WIDTH - 1].rstrip() + "…"
+        lines.append(f"    [dim]{c.sha[:8]}[/] {escape(title)}  [dim]({c.bump})[/]")
+    if len(r.commits) > len(shown):
+        lines.append(f"    … and {len(r.commits) - len(shown)} more ({VERBOSE} lists them)")
+    if r.changelog:
+        title = f"  [bold]Changelog[/] [dim](published with the release{_written(plan)})[/]"
+        if verbose or len(r.changelog.strip().splitlines()) <= SHOWN_LINES:
+            lines += ["", title, *_quoted(r.changelog)]
+        else:
+            lines += ["", f"{title}: {_outline(r.changelog)}; {VERBOSE} shows it"]
+    if r.notes:
+        title = "  [bold]Release notes[/] [dim](published with the release)[/]"
+        if verbose or len(r.notes.strip().splitlines()) <= SHOWN_LINES:
+            lines += ["", title, *_quoted(r.notes)]
+        else:
+            text = r.notes.strip().splitlines()
+            lines += ["", f"{title}: {len(text)} lines, headed \"{escape(text[0])}\"; "
+                      f"{VERBOSE} shows them"]
     return [*lines, ""]
+
+
+def _written(plan: Plan) -> str:
+    """Where the release commit writes the changelog section, when it does."""
+    from scalpel_plan.providers.base import RELEASE_COMMIT
+
+    commit = next((c for c in plan.changes if c.address == RELEASE_COMMIT and c.actionable),
+                  None)
+    changelog = commit.after.get("changelog") if commit else None
+    if isinstance(changelog, dict) and changelog.get("file"):
+        return f"; {RELEASE_COMMIT} adds it to {changelog['file']}"
+    return ""
+
+
+def _outline(section: str) -> str:
+    """A changelog section in a few words: its length and its headings with their entries."""
+    headings: list[list[str | int]] = []
+    for line in section.splitlines():
+        if line.startswith("### "):
+            headings.append([line[4:].strip(), 0])
+        elif headings and line.startswith(("- ", "* ")):
+            headings[-1][1] = int(headings[-1][1]) + 1
+    parts = ", ".join(f"{name} {count}" for name, count in headings)
+    return f"{len(section.strip().splitlines())} lines" + (f" ({escape(parts)})" if parts
+                                                           else "")
+
+
+def _quoted(text: str) -> list[str]:
+    return [f"  [dim]│[/] {escape(line)}" for line in text.rstrip().splitlines()]
 
 
 def _counts_line(plan: Plan) -> str:

@@ -150,7 +150,10 @@ class UI:
         return answer.strip() == "yes"
 
     # plans --------------------------------------------------------------------------------
-    def plan(self, plan: Plan, fmt: str = "text") -> None:
+    def plan(self, plan: Plan, fmt: str = "text", *, verbose: bool = False,
+             full_plan_url: str | None = None) -> None:
+        """``plan`` as text (``verbose``: nothing cut), Markdown for a pull-request comment
+        (under GitHub's limit, linking ``full_plan_url`` when it had to cut) or JSON."""
         from scalpel_plan.ui import github_actions
 
         if github_actions.active():  # the plan's warnings on the run's page too
@@ -166,12 +169,12 @@ class UI:
         elif fmt == "markdown":
             from scalpel_plan.ui.plan_markdown import plan_markdown
 
-            self.raw(plan_markdown(plan))
+            self.raw(plan_markdown(plan, full_plan_url=full_plan_url))
         else:
             from scalpel_plan.ui.common import plain
             from scalpel_plan.ui.plan_text import plan_text
 
-            text = plan_text(plan)
+            text = plan_text(plan, verbose=verbose)
             if self.out.is_terminal:
                 self.out.print(text)
             else:  # as rich would print it without colour, in a fraction of the time
