@@ -14,7 +14,8 @@ each is loaded from its home module on first use, so ``import scalpel_plan`` (an
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (`scalpel --version`)
 
 __version__ = "0.1.0"
 
@@ -51,6 +52,8 @@ __all__ = [  # the seed's API, as _HOMES says where each lives
 ]
 
 if TYPE_CHECKING:  # what a type checker sees; at run time, __getattr__ loads them
+    from typing import Any
+
     from scalpel_plan.content.changelog import ChangelogGenerator, ChangelogSection
     from scalpel_plan.content.commits import ChangeEntry
     from scalpel_plan.content.notes import ReleaseNotesTemplate, Template, TemplateRegistry

@@ -1,6 +1,8 @@
 """`scalpel changelog` imports only what it uses (issue 12, item 4): on a small history its
 start-up is most of its time, so it runs without typer, the pydantic models of the spec,
-jsonschema (once the spec's sections are validated), rich (off a terminal) and networkx. The
+jsonschema (the generated ``spec.sections_valid`` validates the sections it reads; jsonschema
+only explains a spec found invalid), ruamel (unless the fast YAML path declines the
+document), rich (off a terminal) and networkx. The
 sections it reads are typed twice (``spec.sections`` for it, ``spec.model`` for the rest):
 here they are checked to agree, and the typer-free option reader to agree with typer's."""
 
@@ -60,21 +62,52 @@ def test_changelog_imports_only_what_it_uses(project, args):
     first, done = imported(project, *args)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "after the release" in done.stdout
-    assert "jsonschema" in first  # the spec's sections are validated once ...
-    assert forbidden(first, allowed=allowed) == []
+    # the spec's sections are validated once, by the generated validator (no jsonschema),
+    # and read by the fast YAML path (no ruamel) ...
+    assert "scalpel_plan.spec.sections_valid" in first and "yaml" in first
+    assert forbidden(first, ("jsonschema", "ruamel"), allowed=allowed) == []
     again, done = imported(project, *args)
     assert done.returncode == 0 and "after the release" in done.stdout
     # ... and then read back while release.yml's bytes stay the same: no YAML, no validator
-    assert forbidden(again, ("jsonschema", "ruamel", "concurrent.futures"),
-                     allowed=allowed) == []
+    assert forbidden(again, ("jsonschema", "ruamel", "yaml", "scalpel_plan.spec.sections_valid",
+                             "concurrent.futures"), allowed=allowed) == []
     assert "scalpel_plan.operations.changelog" in again  # it did run the command
+
+
+def test_ruamel_reads_what_the_fast_path_declines(project):
+    # an anchor and an alias: beyond the fast path, which leaves the document to ruamel
+    (project / "release.yml").write_text(SPEC.replace("changelog: {", "changelog: &c {") +
+                                         "notes: *c\n")
+    names, done = imported(project, "changelog", "--all")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "after the release" in done.stdout
+    assert "ruamel.yaml" in names and forbidden(names, ("jsonschema",)) == []
+
+
+def test_the_fast_path_resolves_plain_scalars_as_ruamel_does():
+    """The fast YAML path carries ruamel's YAML 1.2 resolvers written out (so that it need
+    not import ruamel): they are still ruamel's."""
+    import re
+
+    from ruamel.yaml.resolver import implicit_resolvers
+
+    from scalpel_plan.spec import fast_yaml
+
+    theirs = [(tag.rsplit(":", 1)[-1], regex.pattern, regex.flags, list(first))
+              for versions, tag, regex, first in implicit_resolvers if (1, 2) in versions]
+    ours = [(tag, re.compile(text, flags).pattern, re.compile(text, flags).flags, list(first))
+            for tag, text, flags, first in fast_yaml._CORE_1_2]
+    assert ours == theirs
 
 
 def test_a_broken_spec_is_still_reported_where_it_is_broken(project):
     (project / "release.yml").write_text(SPEC.replace("other: keep", "other: kept"))
     names, done = imported(project, "changelog", "--all")
     assert done.returncode == 1
-    assert "release.yml:3:" in done.stderr and "keep, ignore" in done.stderr
+    # the generated validator finds it invalid; the full validation (jsonschema) says where
+    assert "jsonschema" in names
+    assert "release.yml:3:20: error: changelog.other must be one of keep, ignore; got 'kept'" \
+        in done.stderr and "did you mean 'keep'?" in done.stderr
     assert "Traceback" not in done.stderr
     assert forbidden(names, allowed=("rich",)) == []  # rich colours the diagnostics
     (project / "release.yml").write_text(SPEC.replace("changelog:", "changelgo:"))

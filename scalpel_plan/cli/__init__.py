@@ -11,13 +11,17 @@ from __future__ import annotations
 import os
 import sys
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
 
 from scalpel_plan import __version__
-from scalpel_plan.cli.plain import console_ui
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (`scalpel --version`)
 
 if TYPE_CHECKING:
+    from typing import Any
+
     import typer
+
+    from scalpel_plan.ui import UI
 
 __all__ = ["app", "main"]
 INTERRUPTED = "Interrupted. What was done is recorded; `scalpel apply` finishes the job."
@@ -36,11 +40,18 @@ def load_app() -> typer.Typer:
 
 def main(argv: list[str] | None = None) -> int:
     """The console script: runs the command and maps every outcome to an exit code.
-    `scalpel changelog` with well-formed options runs without typer (``cli.changelog``)."""
+    `scalpel changelog` with well-formed options runs without typer (``cli.changelog``),
+    and so do `scalpel --version` and `scalpel --help` (``cli.quick``)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] in (["--version"], ["--help"], ["-h"]):
+        from scalpel_plan.cli import quick
+
+        if quick.answer(["--help" if a == "-h" else a for a in args]):
+            return 0
     from scalpel_plan.cli.arguments import normalize
     from scalpel_plan.errors import ScalpelError, resource_error
 
-    args = normalize(sys.argv[1:] if argv is None else list(argv))
+    args = normalize(args)
     try:
         if args[:1] == ["changelog"]:
             from scalpel_plan.cli import changelog
@@ -94,6 +105,12 @@ if not TYPE_CHECKING:  # hidden from type checkers, which would take any name as
         if name == "app":
             return load_app()
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def console_ui() -> UI:
+    from scalpel_plan.cli.plain import console_ui as made
+
+    return made()
 
 
 def _crash() -> int:

@@ -14,10 +14,10 @@ import datetime as dt
 import re
 from typing import Any
 
-from scalpel_plan.spec import limits
+from scalpel_plan.spec.bounds import MAX_DEPTH, MAX_INT_DIGITS
 
 # documents near the loader's limits take the full path, which reports them
-DEPTH = limits.MAX_DEPTH - 2
+DEPTH = MAX_DEPTH - 2
 UNPLAIN = "\t\u2028\u2029\ufeff\x85"  # tabs, Unicode line breaks, a byte-order mark
 DATE = re.compile(r"^\d{4}-\d\d-\d\d$")
 
@@ -112,6 +112,33 @@ class _Frame:
         self.key: Any = _NEXT_KEY
 
 
+# ruamel.yaml's implicit resolvers for YAML 1.2 (``ruamel.yaml.resolver.implicit_resolvers``),
+# as (tag, regex, flags, first characters): written out here so that the fast path imports no
+# ruamel; tests/test_changelog_startup.py checks that they are still ruamel's own.
+_CORE_1_2 = (
+    ("bool", "^(?:true|True|TRUE|false|False|FALSE)$", re.X, "tTfF"),
+    ("float", """^(?:
+         [-+]?(?:[0-9][0-9_]*)\\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |[-+]?\\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\\.(?:inf|Inf|INF)
+        |\\.(?:nan|NaN|NAN))$""", re.X, "-+0123456789."),
+    ("int", """^(?:[-+]?0b[0-1_]+
+        |[-+]?0o?[0-7_]+
+        |[-+]?[0-9_]+
+        |[-+]?0x[0-9a-fA-F_]+)$""", re.X, "-+0123456789"),
+    ("merge", "^(?:<<)$", 0, "<"),
+    ("null", """^(?: ~
+        |null|Null|NULL
+        | )$""", re.X, ("~", "n", "N", "")),
+    ("timestamp", """^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
+        |[0-9][0-9][0-9][0-9] -[0-9][0-9]? -[0-9][0-9]?
+        (?:[Tt]|[ \\t]+)[0-9][0-9]?
+        :[0-9][0-9] :[0-9][0-9] (?:\\.[0-9]*)?
+        (?:[ \\t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$""", re.X, "0123456789"),
+    ("value", "^(?:=)$", 0, "="),
+    ("yaml", "^(?:!|&|\\*)$", 0, "!&*"),
+)
 _RESOLVE: list[Any] = []
 
 
@@ -119,13 +146,11 @@ def _resolver() -> Any:
     """A plain scalar's value, as ruamel's safe loader resolves it in YAML 1.2."""
     if _RESOLVE:
         return _RESOLVE[0]
-    from ruamel.yaml.resolver import implicit_resolvers
-
     by_first: dict[str, list[tuple[str, Any]]] = {}  # first character → (tag, regex)
-    for versions, tag, pattern, first in implicit_resolvers:
-        if (1, 2) in versions:
-            for char in first:
-                by_first.setdefault(char, []).append((tag.rsplit(":", 1)[-1], pattern))
+    for tag, pattern, flags, first in _CORE_1_2:
+        compiled = re.compile(pattern, flags)
+        for char in first:
+            by_first.setdefault(char, []).append((tag, compiled))
 
     def resolve(value: str) -> Any:
         for tag, pattern in by_first.get(value[:1], ()):
@@ -143,7 +168,7 @@ def _construct(tag: str, value: str) -> Any:
     if tag == "null":
         return None
     if tag == "int":
-        if len(value) > limits.MAX_INT_DIGITS:
+        if len(value) > MAX_INT_DIGITS:
             raise _NotPlain()
         text = value.replace("_", "")
         sign = -1 if text.startswith("-") else 1

@@ -34,10 +34,7 @@ from ruamel.yaml.events import (
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.parser import Parser
 
-MAX_BYTES = 8 * 1024 * 1024  # a 20,000-stage spec is about 1.1 MB
-MAX_DEPTH = 50  # a real release.yml nests 6 deep; snakeyaml's default limit is 50
-MAX_ALIAS_NODES = 100_000  # nodes that aliases may add to the document once expanded
-MAX_INT_DIGITS = 1000  # Python refuses to convert more than 4,300
+from scalpel_plan.spec.bounds import MAX_ALIAS_NODES, MAX_DEPTH, MAX_INT_DIGITS
 
 CORE = "tag:yaml.org,2002:"
 SCALAR_TAGS = {f"{CORE}{name}" for name in ("str", "int", "float", "bool", "null")} | {"!"}

@@ -13,18 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.reader import Reader, ReaderError
+from typing import TYPE_CHECKING, Any
 
 from scalpel_plan.errors import Diagnostic, SpecError
 from scalpel_plan.spec import fast_yaml
-from scalpel_plan.spec.limits import MAX_BYTES, GuardedParser, LimitError
+from scalpel_plan.spec.bounds import MAX_BYTES
 
-NON_PRINTABLE = Reader.NON_PRINTABLE
+if TYPE_CHECKING:  # ruamel is imported only where the fast path declines, or for positions
+    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.error import MarkedYAMLError
+
 UNICODE_BREAK = re.compile("[\u2028\u2029\x85]")
 
 PathPart = str | int
@@ -44,6 +42,9 @@ class Source:
     def raw(self) -> Any:
         """The round-trip tree (CommentedMap/CommentedSeq), which keeps every position; None
         when the round-trip loader refuses what the loader read (positions are then line 1)."""
+        from ruamel.yaml import YAML
+        from ruamel.yaml.error import YAMLError
+
         try:
             return YAML(typ="rt").load(self.text)
         except YAMLError:
@@ -54,6 +55,8 @@ class Source:
 
         Falls back to the nearest enclosing node that has a position.
         """
+        from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
         node: Any = self.raw
         line, col = 1, 1
         for i, part in enumerate(path):
@@ -167,12 +170,18 @@ def _parse(text: str, shown: str) -> Any:
     plain = fast_yaml.load(text)  # None: anything beyond plain YAML, or near a limit
     if plain is not None:
         return plain
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import Reader, ReaderError
+
+    from scalpel_plan.spec.limits import GuardedParser, LimitError
+
     loader = YAML(typ="safe", pure=True)
     loader.Parser = GuardedParser
     try:
         return loader.load(text)
     except ReaderError:
-        found = NON_PRINTABLE.search(text)
+        found = Reader.NON_PRINTABLE.search(text)
         index = found.start() if found else 0
         line = text.count("\n", 0, index) + 1
         col = index - text.rfind("\n", 0, index)
@@ -211,6 +220,8 @@ def _yaml_diagnostic(exc: MarkedYAMLError, shown: str) -> Diagnostic:
     if duplicate:  # ruamel's text repeats both values; the key and its line are enough
         message = f'invalid YAML: duplicate key "{duplicate[1]}"'
         hint = "each key may appear once in a mapping"
+    from scalpel_plan.spec.limits import LimitError
+
     if isinstance(exc, LimitError):
         message, hint = problem, exc.hint
     line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)

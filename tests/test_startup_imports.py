@@ -1,0 +1,128 @@
+"""Each command imports only what it uses (issue 17, item 2): every command below runs under
+`python -X importtime` and fails when a module on its forbidden list is imported.
+
+`scalpel --version` and `scalpel --help` answer without typer, click or rich (``cli.quick``),
+and the help they print is typer's own, at every terminal width."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scalpel_plan.cli import quick
+
+HEAVY = ("typer", "click", "rich", "pydantic", "jsonschema", "networkx", "ruamel", "yaml")
+SPEC = ("project: {name: widgets}\nchangelog: {other: keep}\n"
+        "stages:\n  test: {run: 'true'}\n  build: {run: 'true', needs: [stage.test]}\n")
+
+
+def imported(cwd: Path, *args: str, env: dict[str, str] | None = None,
+             ) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+    """The modules ``python -X importtime -m scalpel_plan ARGS`` imports, and its outcome."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "scalpel_plan", *args],
+                          cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          env={**os.environ, **(env or {})}, timeout=120)
+    names = {line.split("|")[-1].strip() for line in done.stderr.splitlines()
+             if line.startswith("import time:") and "|" in line}
+    names.discard("package")  # the header line
+    return names, done
+
+
+def forbidden(names: set[str], tops: tuple[str, ...]) -> list[str]:
+    return sorted(n for n in names for top in tops if n == top or n.startswith(top + "."))
+
+
+def typer_help(columns: int) -> str:
+    """`scalpel --help` as the typer app prints it, in a terminal ``columns`` wide."""
+    code = ("import sys\nfrom scalpel_plan.cli import _typer_main\n"
+            "sys.exit(_typer_main(['--help']))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "COLUMNS": str(columns)}, timeout=120, check=True)
+    return done.stdout
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"]])
+def test_version_and_help_import_nothing_heavy(tmp_path, args):
+    names, done = imported(tmp_path, *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert forbidden(names, HEAVY) == []
+    ours = {n for n in names if n == "scalpel_plan" or n.startswith("scalpel_plan.")}
+    assert ours <= {"scalpel_plan", "scalpel_plan.__main__", "scalpel_plan.cli",
+                    "scalpel_plan.cli.quick", "scalpel_plan.cli.top_help"}
+    if args == ["--version"]:
+        from scalpel_plan import __version__
+
+        assert done.stdout == f"scalpel {__version__}\n"
+        assert "scalpel_plan.cli.top_help" not in names
+
+
+@pytest.mark.parametrize("columns", [20, 52, 64, 80, 81, 200])
+def test_help_is_typers_own(tmp_path, columns):
+    done = subprocess.run([sys.executable, "-m", "scalpel_plan", "--help"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": str(columns)})
+    assert done.returncode == 0 and done.stdout == typer_help(columns)
+    assert "Commands:" in done.stdout and "changelog" in done.stdout
+
+
+def test_help_is_laid_out_as_click_lays_it_out_at_every_width():
+    import typer
+
+    from scalpel_plan.cli import load_app
+
+    group = typer.main.get_command(load_app())
+    for width in range(50, 79):  # click's widths: the terminal's up to 80, less 2, at least 50
+        ctx = group.make_context("scalpel", [], resilient_parsing=True)
+        ctx.terminal_width = width
+        assert quick.top_help(width) == group.get_help(ctx), width
+
+
+def test_other_arguments_are_left_to_typer(tmp_path):
+    done = imported(tmp_path, "--version", "--help")[1]
+    assert done.returncode == 0 and done.stdout.startswith("scalpel ")  # typer's eager option
+    names, done = imported(tmp_path, "--nope")
+    assert done.returncode == 1 and "No such option" in done.stderr
+    assert "typer" in names
+
+
+@pytest.fixture
+def project(repo):
+    repo.write_spec(SPEC)
+    (repo.path / ".gitignore").write_text(".scalpel/\n")
+    repo.commit("fix: a fix (#3)")
+    return repo.path
+
+
+# (arguments, forbidden on a first run, forbidden once the spec is known valid)
+COMMANDS = [
+    (["changelog", "--all"], ("typer", "click", "rich", "pydantic", "jsonschema", "networkx",
+                              "ruamel"), ("yaml",)),
+    (["changelog", "--all", "--format", "json"], ("typer", "click", "rich", "pydantic",
+                                                  "jsonschema", "networkx", "ruamel"), ()),
+    # a spec the models accept strictly needs no schema validation, even on a first run
+    (["plan"], ("networkx", "jsonschema", "ruamel"), ()),
+    (["validate"], ("networkx", "jsonschema", "ruamel"), ()),
+]
+
+
+@pytest.mark.parametrize(("args", "first", "again"), COMMANDS)
+def test_each_command_imports_only_what_it_needs(project, args, first, again):
+    names, done = imported(project, *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert forbidden(names, first) == []
+    names, done = imported(project, *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert forbidden(names, first + again) == []
+
+
+def test_a_cycle_is_named_with_the_graph_library(project):
+    (project / "release.yml").write_text(SPEC.replace("{run: 'true'}",
+                                                      "{run: 'true', needs: [stage.build]}", 1))
+    names, done = imported(project, "validate")
+    assert done.returncode == 1 and "dependency cycle: stage.test → stage.build" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "networkx" in names  # only here: a cycle must be named
