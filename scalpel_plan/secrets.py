@@ -37,6 +37,7 @@ DEFAULT_ENVS = ("PYPI_TOKEN", "DOCKER_USERNAME", "DOCKER_PASSWORD", "GITHUB_TOKE
 # The state backend's credentials (the postgres backend's password, as libpq reads it): masked
 # and kept from stages too, but not handed to git.
 STATE_ENVS = ("PGPASSWORD",)
+STATE_URL_ENV = "SCALPEL_STATE"  # may hold a database password: never a stage's
 
 
 _VAULT: dict[str, str] = {}  # the variables moved out of os.environ, with their values
@@ -305,7 +306,8 @@ class SecretsManager:
 
     def stage_environment(self, base: Mapping[str, str], names: Iterable[str]) -> dict[str, str]:
         """``base`` without any secret's variable, plus the secrets ``names`` a stage declares."""
-        hidden = {d.env for d in self.declared.values()} | {*DEFAULT_ENVS, *STATE_ENVS}
+        hidden = {d.env for d in self.declared.values()} | {*DEFAULT_ENVS, *STATE_ENVS,
+                                                              STATE_URL_ENV}
         env = {k: v for k, v in base.items() if k not in hidden}
         for name in names:
             secret = self.get(name)

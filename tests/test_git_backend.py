@@ -154,6 +154,30 @@ def test_another_runs_metrics_between_read_and_write_do_not_abort_the_write(repo
     assert any(m.get("run") == "theirs" for m in fresh.read_metrics())
 
 
+def test_a_write_that_goes_on_top_of_an_append_still_carries_the_ended_apply_journal(
+        repo, tmp_path):
+    """The journal of the apply that just ended travels with the state write that records
+    its end, also when that write is tried again on top of another run's metrics."""
+    released_spec(repo)
+    other = clone(str(repo.remote), tmp_path / "other")
+    mine = GitBackend(repo.path, "origin", repo.path / ".scalpel")
+    theirs = GitBackend(other, "origin", other / ".scalpel")
+    state = mine.read()
+    apply_id = "20261202T071500-abcdef"
+    journal = mine.open_journal(apply_id)
+    journal.append("apply_started", apply_id=apply_id)
+    journal.append("apply_finished", status="succeeded")
+    journal.close()
+    mine._journaling = apply_id  # the apply that just ended: its last write carries it
+    theirs.append_metrics([{"name": "release.duration", "value": 1.5, "run": "theirs"}])
+    state.serial += 1
+    mine.write(state)  # the first try loses to the append; the second goes on top
+    fresh = GitBackend(other, "origin", other / ".scalpel")
+    assert fresh.read().serial == state.serial
+    events = [e["event"] for e in fresh.read_journal(apply_id)]
+    assert events == ["apply_started", "apply_finished"]
+
+
 def left_lock(repo, host: str | None = None) -> str:
     """A lock taken by a process that is gone without releasing it, as a killed CI run's
     (on ``host``, as that process saw its host name, when given); its ID."""

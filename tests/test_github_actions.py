@@ -145,3 +145,26 @@ def test_the_summary_lists_the_release_links():
     assert "## ✅ demo 1.2.0: succeeded" in text
     assert "- [PyPI](https://pypi.org/project/demo/1.2.0/)" in text
     assert "| Version | 1.1.0 → 1.2.0 |" in text
+
+
+def test_a_secret_never_reaches_files_the_output_is_redirected_to(repo, tmp_path, monkeypatch):
+    """As the example workflows run it (`> plan.txt 2> errors.txt`, then published as an
+    artifact or a comment): the ::add-mask:: lines, which carry the value for the runner, go
+    nowhere when both streams are files (the runner reads neither)."""
+    import os
+    import subprocess
+
+    from conftest import scalpel_cmd
+
+    repo.write_spec(FAILING)
+    out, err = tmp_path / "plan.txt", tmp_path / "errors.txt"
+    env = {**os.environ, "GITHUB_ACTIONS": "true", "GHA_TOKEN": SECRET}
+    with out.open("w") as stdout, err.open("w") as stderr:
+        done = subprocess.run([*scalpel_cmd(), "plan"], cwd=repo.path, stdout=stdout,
+                              stderr=stderr, env=env, timeout=120)
+    assert done.returncode == 0, err.read_text()
+    assert "Plan:" in out.read_text()
+    assert SECRET not in out.read_text() + err.read_text()
+    piped = subprocess.run([*scalpel_cmd(), "plan"], cwd=repo.path, capture_output=True,
+                           text=True, env=env, timeout=120)  # a pipe: what the runner reads
+    assert f"::add-mask::{SECRET}" in piped.stdout

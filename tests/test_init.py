@@ -108,3 +108,13 @@ def test_an_empty_or_comment_only_release_yml_says_how_to_start(repo, cli, conte
         assert "release.yml:1:1: error:" in done.err and "scalpel init" in done.err
         assert "Traceback" not in done.err
     assert not (repo.path / ".scalpel" / "state.json").exists()  # nothing recorded
+
+
+def test_init_keeps_a_schema_file_of_the_users_own(repo, cli):
+    (repo.path / "release.schema.json").write_text('{"mine": true}\n')
+    done = cli(repo.path, "init")
+    assert done.code == 0, done.err
+    assert (repo.path / "release.schema.json").read_text() == '{"mine": true}\n'
+    assert "kept release.schema.json" in done.err
+    assert cli(repo.path, "init", "--force").code == 0
+    assert '"$schema"' in (repo.path / "release.schema.json").read_text()

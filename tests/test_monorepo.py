@@ -468,3 +468,11 @@ def test_a_kill_between_the_two_publishes_resumes_without_publishing_twice(
         assert files["acme_a-1.1.0-py3-none-any.whl"] == uploaded["acme_a-1.1.0-py3-none-any.whl"]
         assert "acme_b-2.0.1-py3-none-any.whl" in files
         assert cli(deps.path, "plan", "--detailed-exitcode").code == 0
+
+
+def test_package_files_and_paths_must_stay_inside_the_repository(repo, cli):
+    repo.write_spec("packages:\n  a:\n    paths: [packages/a]\n    files: [/etc/passwd]\n"
+                    "    publish:\n      git.a: {}\n")
+    done = cli(repo.path, "validate")
+    assert done.code == 1, done.err
+    assert "/etc/passwd" in done.err and "Traceback" not in done.err

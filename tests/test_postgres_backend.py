@@ -340,3 +340,21 @@ def test_a_stage_never_sees_the_database_password(repo, cli, postgres_server, po
     assert cli(repo.path, "apply", "--auto-approve").code == 0
     seen = (repo.path / "seen-by-the-stage").read_text()
     assert "PATH=" in seen and postgres_server.password not in seen
+
+
+def test_a_stage_never_sees_a_password_given_in_scalpel_state(repo, cli, postgres_server,
+                                                              postgres_url, monkeypatch):
+    """A URL with its password in SCALPEL_STATE (the README advises PGPASSWORD, but a user may
+    do it): the stages never inherit the variable."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(postgres_url)
+    login = f"{postgres_server.user}:{postgres_server.password}@{parts.hostname}:{parts.port}"
+    monkeypatch.setenv("SCALPEL_STATE", urllib.parse.urlunsplit(parts._replace(netloc=login)))
+    monkeypatch.delenv("PGPASSWORD")
+    released_spec(repo, state="", build="printenv > seen-by-the-stage")
+    done = cli(repo.path, "apply", "--auto-approve")
+    assert done.code == 0, done.err
+    seen = (repo.path / "seen-by-the-stage").read_text()
+    assert "PATH=" in seen and postgres_server.password not in seen
+    assert "SCALPEL_STATE" not in seen

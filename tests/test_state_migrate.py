@@ -368,3 +368,20 @@ def test_a_migration_killed_at_any_point_leaves_the_destination_untouched_or_com
                        "refs/scalpel").splitlines():  # start again from an empty remote
             git(repo.remote, "update-ref", "-d", ref)
     assert seen["untouched"] >= 1 and seen["complete"] >= 1, seen
+
+
+def test_migrate_to_postgres_keeps_the_project_key(repo, cli, postgres_url, monkeypatch):
+    """The copy is under the project's own key (release.yml's name), where every later
+    command reads it, not under the name of a scratch folder."""
+    before = released_twice_with_an_incident(repo, cli)
+    done = cli(repo.path, "state", "migrate", "--to", postgres_url)
+    assert done.code == 0, done.err
+    assert "scalpel-migrate-" not in done.err
+    monkeypatch.setenv("SCALPEL_STATE", postgres_url)
+    shown = cli(repo.path, "history", "--json")
+    assert shown.code == 0, shown.err
+    assert [r["version"] for r in json.loads(shown.out)["releases"]] == \
+        [r.version for r in before.releases]
+    listed = cli(repo.path, "status", "--all", "--json")
+    assert listed.code == 0, listed.err
+    assert [p["project"] for p in json.loads(listed.out)["projects"]] == ["demo"]

@@ -61,10 +61,14 @@ def init(force: Annotated[bool, typer.Option(help="Overwrite an existing file.")
     found = inspect(folder, repository_of(folder))
     write_text(file, starter_spec(folder, found))
     schema = file.parent / SCHEMA_FILE
-    write_text(schema, json_lib.dumps(build_schema(default_registry().node_configs()),
-                                      indent=2) + "\n")
+    text = json_lib.dumps(build_schema(default_registry().node_configs()), indent=2) + "\n"
     ui = console_ui()
-    ui.info(f"Wrote {file}, and {schema} (its schema, for editors).")
+    if schema.exists() and not force and schema.read_text(errors="replace") != text:
+        ui.info(f"Wrote {file}; kept {schema}, which is not Scalpel's schema (--force "
+                "replaces it).")
+    else:
+        write_text(schema, text)
+        ui.info(f"Wrote {file}, and {schema} (its schema, for editors).")
     for path, version in found.version_files:
         ui.info(f"  version file: {path} (now {version}), bumped by each release commit")
     for skipped in found.skipped:

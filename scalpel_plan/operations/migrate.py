@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -58,30 +57,33 @@ class Migration:
 
 def shown(url: str) -> str:
     """``url`` as it may be printed: a password in it replaced by ***."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return url
-    if not password:
-        return url
-    netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    from scalpel_plan.state.postgres_url import masked_url
+
+    return masked_url(url)
+
+
+def _password(url: str) -> str | None:
+    from scalpel_plan.state.postgres_url import url_password
+
+    return url_password(url)
 
 
 def migrate(spec_path: Path, url: str, *, force: bool = False, lock_timeout: float = 0.0,
             on_secret: Callable[[str], None] | None = None) -> Migration:
     """Copy the state in use now (``SCALPEL_STATE`` or release.yml's ``state:``) to the
     backend ``url`` names, verify it, and say what was copied."""
-    if shown(url) != url:
-        masking.register(url)  # its password is never printed, whatever fails
-    source = open_records(spec_path, on_secret=on_secret).backend
+    password = _password(url)
+    if password:
+        masking.register(password)  # never printed, whatever fails
+    records = open_records(spec_path, on_secret=on_secret)
+    source, key = records.backend, records.state_key
     root = spec_path.resolve().parent
     repo, folder = git.find_root(root), root / STATE_FOLDER
     with ExitStack() as stack:
         scratch = stack.enter_context(_scratch())
         # a shared backend keeps its local copies (journals) apart from the source's
-        dest = open_url(url, repo, folder if url.strip() == LOCAL else scratch("write"))
+        dest = open_url(url, repo, folder if url.strip() == LOCAL else scratch("write"),
+                        project=key)
         if dest.describe() == source.describe():
             raise StateError(f"the state is already in {dest.describe()}",
                              hint="name another backend with --to (local, git+REMOTE, ...)")
@@ -101,7 +103,8 @@ def migrate(spec_path: Path, url: str, *, force: bool = False, lock_timeout: flo
         added = _copy_metrics(metrics, dest)
         if not already:
             dest.write(state)
-        check = dest if url.strip() == LOCAL else open_url(url, repo, scratch("read"))
+        check = dest if url.strip() == LOCAL else open_url(url, repo, scratch("read"),
+                                                           project=key)
         kept = _verify(source, check, state, metrics, runs, journals)
         return Migration(source.describe(), dest.describe(), state.serial, state.lineage,
                          len(state.releases), len(state.rollback_points), added, written,

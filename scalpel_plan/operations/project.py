@@ -47,6 +47,7 @@ class Records:
 
     project_name: str
     backend: StateBackend
+    state_key: str = ""  # the project's key in a store that holds many (PostgreSQL)
 
 
 def open_records(spec_path: Path, *, on_secret: OnSecret | None = None) -> Records:
@@ -60,8 +61,11 @@ def open_records(spec_path: Path, *, on_secret: OnSecret | None = None) -> Recor
     root = spec_path.resolve().parent
     if not isinstance(name, str) or not name:
         name = pyproject_name(root) or root.name
-    return Records(name, open_backend(source.data.get("state"), git.find_root(root),
-                                      root / STATE_FOLDER, project=name))
+    section = source.data.get("state")
+    key = section.get("project") if isinstance(section, dict) else None
+    return Records(name, open_backend(section, git.find_root(root), root / STATE_FOLDER,
+                                      project=name),
+                   key if isinstance(key, str) and key else name)
 
 
 def every_project(records: Records) -> list[dict[str, str | None]]:

@@ -67,6 +67,9 @@ def _values(value: object, where: SpecPath, mark: InRepository | None
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
             yield from _values(item, [*where, i], mark)
+    elif isinstance(value, dict):  # packages: {name: ...}
+        for key, item in value.items():
+            yield from _values(item, [*where, key], mark)
 
 
 def _dotted(where: SpecPath) -> str:

@@ -8,6 +8,7 @@ Every operation opens its backend here, and only here.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +46,8 @@ def chosen(section: object) -> Choice:
             return Choice("git")
         if value.startswith(POSTGRES_SCHEMES):
             return Choice("postgres", url=value, project=project)
-        shown = masked_url(value) if "://" in value else value
+        shown = masked_url(value) if "://" in value else \
+            re.sub(r"(?i)(password\s*=\s*)\S+", r"\1***", value)  # a key=value string
         raise StateError(f"{ENV}={shown!r} names no state backend",
                          hint=f"set {ENV} to {CHOICES}, or unset it to use release.yml's "
                          "`state:`")
@@ -103,14 +105,15 @@ def open_backend(section: object, repo: Path | None, folder: Path, *,
     return GitBackend(repo, remote, folder)
 
 
-def open_url(url: str, repo: Path | None, folder: Path) -> StateBackend:
+def open_url(url: str, repo: Path | None, folder: Path, *,
+             project: str | None = None) -> StateBackend:
     """The backend ``url`` names, read exactly as ``SCALPEL_STATE`` is (``local``,
     ``git+REMOTE``, and whatever else the variable learns to name), for ``state migrate --to``;
     ``folder`` as for ``open_backend``."""
     saved = os.environ.get(ENV)
     os.environ[ENV] = url
     try:
-        return open_backend(None, repo, folder)
+        return open_backend(None, repo, folder, project=project)
     except StateError as exc:
         if "names no state backend" not in exc.message:
             raise

@@ -143,27 +143,30 @@ class GitBackend:
         if not self._read_once:  # nothing read: what is there now is what it replaces
             self._seen, self._read_once = self._remote_state(), True
 
+        active = Path(state.active_apply.journal).stem if state.active_apply else None
+        # the apply under way, or the one that just ended; and an unfinished one this run
+        # folded in (lines a failed write left only here): every try of this write carries
+        # them, and they are done with only once it got through
+        carried = {active or self._journaling, self._resumed} - {None}
+
         def change(files: dict[str, str], base: str | None) -> None:
             files["state.json"] = git.hash_blob(self.repo,
                                                 state_format.dump(state).decode())
-            self._carry_journals(files, state)
+            self._carry_journals(files, state, active, carried)
 
         self._commit(change, f"{self._operation}: state serial {state.serial}", append=False)
+        self._journaling, self._resumed = active, None
 
-    def _carry_journals(self, files: dict[str, str], state: State) -> None:
-        """The journal of the apply under way (so any clone can fold it), and the last
-        KEEP_JOURNALS finished ones; older ones are folded into the state and dropped."""
-        active = Path(state.active_apply.journal).stem if state.active_apply else None
-        carried = active or self._journaling  # the apply under way, or the one that just ended
-        self._journaling = active
-        # and an unfinished one this run folded in: lines a failed write left only here
-        for name in {carried, self._resumed} - {None}:
+    def _carry_journals(self, files: dict[str, str], state: State, active: str | None,
+                        carried: set[str | None]) -> None:
+        """The journals ``carried`` (the apply under way, so any clone can fold it), and the
+        last KEEP_JOURNALS finished ones; older ones are folded into the state and dropped."""
+        for name in carried:
             assert name is not None
             path = self.local.journal_path(name)
             if path.exists():
                 files[f"journal/{name}.jsonl"] = git.hash_blob(
                     self.repo, path.read_text(errors="replace"))
-        self._resumed = None
         if not any(name.startswith("journal/") for name in files):
             self._bring_journals(files, state)  # a state that arrives without them (migrate)
         journals = sorted(name for name in files if name.startswith("journal/"))

@@ -53,6 +53,16 @@ def console(file: IO[str] | None = None, *, width: int | None = None,
                    emoji=False, force_terminal=True if choice else None, soft_wrap=True)
 
 
+def _regular_file(stream: IO[str]) -> bool:
+    """Whether ``stream`` writes to a file on disk (not a pipe or a terminal the runner reads)."""
+    import stat
+
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def interactive(stream: IO[str]) -> bool:
     """Whether a person watches ``stream`` (a real terminal; FORCE_COLOR does not make one)."""
     try:
@@ -135,11 +145,14 @@ class UI:
         """Register a secret with the GitHub Actions runner, so that its own log masks it too
         (the one write that must hold the value; each line of it separately, as the runner
         needs)."""
+        target = next((s for s in (sys.stdout, sys.stderr) if not _regular_file(s)), None)
+        if target is None:  # both go to files (`> plan.txt 2> errors.txt`), which the runner
+            return          # never reads but a workflow may publish: the value stays out
         for form in forms(value):  # raw, URL-encoded, base64: as Scalpel masks it
             for line in form.splitlines():
                 if line.strip():
-                    sys.stdout.write(f"::add-mask::{line}\n")
-        sys.stdout.flush()
+                    target.write(f"::add-mask::{line}\n")
+        target.flush()
 
     def confirm(self, question: str) -> bool:
         self.err.print(f"{escape(question)} Only 'yes' will be accepted.")
