@@ -143,3 +143,47 @@ def release_history(folder: Path, releases: int) -> None:
     journal.append("apply_finished", durable=False, status="succeeded", done=6, failed=0,
                    skipped=0)
     journal.close()
+
+
+def quickstart_history(folder: Path, releases: int) -> None:
+    """``folder``/.scalpel after ``releases`` releases of examples/quickstart (a test stage, a
+    git tag, an announcement), written through Scalpel's own state and metrics code as that
+    many applies would have left it (without running them). The last version is
+    ``{(releases - 1) // 100}.{(releases - 1) % 100}.0``."""
+    from scalpel_plan.state.local import LocalBackend
+    from scalpel_plan.state.model import ReleaseRecord, Resource, RollbackPoint, State
+
+    folder.joinpath(".scalpel").mkdir(parents=True, exist_ok=True)
+    backend = LocalBackend(folder / ".scalpel")
+    state = State().with_lineage()
+    metrics = []
+    for n in range(releases):
+        version = f"{n // 100}.{n % 100}.0"
+        commit = uuid.uuid4().hex + uuid.uuid4().hex[:8]
+        apply_id = f"2026{n:06d}-{uuid.uuid4().hex[:6]}"
+        attrs = {
+            "stage.test": ("stage", {"release": version, "exit_code": 0,
+                                     "command": "python -c \"print('42 tests passed')\""}),
+            "git.tag": ("git", {"tag": f"v{version}", "commit": commit, "remote": "origin",
+                                "message": f"Release {version}", "object": commit}),
+            "console.announce": ("console", {"release": version,
+                                             "message": f"widgets {version} is out: v{version}"}),
+        }
+        for address, (provider, values) in attrs.items():
+            state.resources[address] = Resource(address=address, provider=provider,
+                                                release=version, attributes=values)
+        state.releases.append(ReleaseRecord(version=version, tag=f"v{version}", commit=commit,
+                                            status="succeeded", apply_id=apply_id,
+                                            finished_at="2026-11-26T00:00:00+00:00"))
+        state.rollback_points.append(RollbackPoint(
+            name=f"v{version}", version=version, commit=commit,
+            resources={a: r.attributes for a, r in state.resources.items()}))
+        state.live = version
+        for name, seconds in (("release.duration", 20.0), ("test.duration", 12.0)):
+            metrics.append({"name": name, "value": seconds + n % 7, "type": name.split(".")[0]
+                            .replace("release", "total"), "release": version,
+                            "operation": "release", "outcome": "succeeded", "run": apply_id,
+                            "recorded_at": "2026-11-26T00:00:00+00:00", "unit": "seconds"})
+    state.serial = releases * 8
+    backend.write(state)
+    backend.append_metrics(metrics)

@@ -207,7 +207,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=21, help="repetitions for medians")
     parser.add_argument("--only", choices=["startup", "core", "observe", "changelog",
-                                           "docker"],
+                                           "docker", "backends"],
                         help="run one group (core includes startup)")
     parser.add_argument("--install", choices=["both", "wheel", "editable", "here"],
                         default="both",
@@ -248,6 +248,10 @@ def main() -> None:
             bench_changelog(tmp, 5, args.sizes, peers=not args.no_peers)
         if args.only in (None, "docker"):
             bench_docker(tmp)
+        if args.only in (None, "backends"):
+            from backends import bench_backends
+
+            bench_backends(tmp, max(3, args.runs // 3))
 
 
 
@@ -279,7 +283,9 @@ def measure_installed(install: str, argv: list[str]) -> int:
             pip(sys.executable, "wheel", "-q", "--no-deps", "-w", str(tmp / "wheel"),
                 str(source))
             wheel = next((tmp / "wheel").glob("scalpel_plan-*.whl"))
-            plans.append(("wheel", [str(wheel)], rest))
+            group = rest[rest.index("--only") + 1] if "--only" in rest[:-1] else None
+            extra = "[postgres]" if group in (None, "backends") else ""  # psycopg, for backends
+            plans.append(("wheel", [f"{wheel}{extra}"], rest))
         if install in ("both", "editable"):
             only = rest if install == "editable" else [
                 *[a for i, a in enumerate(rest) if not (a.startswith("--only") or
