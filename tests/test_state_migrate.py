@@ -370,7 +370,8 @@ def test_a_migration_killed_at_any_point_leaves_the_destination_untouched_or_com
     assert seen["untouched"] >= 1 and seen["complete"] >= 1, seen
 
 
-def test_migrate_to_postgres_keeps_the_project_key(repo, cli, postgres_url, monkeypatch):
+def test_migrate_to_postgres_keeps_the_project_key(repo, cli, postgres_url, monkeypatch,
+                                                     tmp_path):
     """The copy is under the project's own key (release.yml's name), where every later
     command reads it, not under the name of a scratch folder."""
     before = released_twice_with_an_incident(repo, cli)
@@ -385,3 +386,7 @@ def test_migrate_to_postgres_keeps_the_project_key(repo, cli, postgres_url, monk
     listed = cli(repo.path, "status", "--all", "--json")
     assert listed.code == 0, listed.err
     assert [p["project"] for p in json.loads(listed.out)["projects"]] == ["demo"]
+    fresh = tmp_path / "fresh"  # another machine: the journals came through the database
+    git(tmp_path, "clone", "-q", "-b", "main", str(repo.remote), str(fresh))
+    profile = cli(fresh, "profile")
+    assert profile.code == 0 and "stage.build" in profile.out, profile.err

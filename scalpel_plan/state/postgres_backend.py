@@ -248,7 +248,9 @@ class PostgresBackend:
         by = masking.mask(f"{writer.who}@{writer.host} (pid {writer.pid}{run}) for "
                           f"`{writer.operation}` at {writer.since}")
         text = state_format.dump(state).decode()
-        journal = self._carried(state)
+        journals = [j for j in (self._carried(state),) if j is not None]
+        if self._seen is None:  # a first write (a migration): the journals it records too
+            journals += self._recorded_journals(state, {j[0] for j in journals})
         with self._session() as conn:
             try:
                 with conn.transaction():
@@ -265,7 +267,7 @@ class PostgresBackend:
                             "WHERE project = %s AND revision = %s RETURNING revision",
                             (state.serial, state.lineage, text, by, self.project, self._seen))
                     done = cur.fetchone()
-                    if done is not None and journal is not None:
+                    for journal in journals if done is not None else []:
                         conn.execute(
                             "INSERT INTO scalpel.journals (project, apply_id, journal) "
                             "VALUES (%s, %s, %s) ON CONFLICT (project, apply_id) DO UPDATE "
@@ -284,6 +286,17 @@ class PostgresBackend:
         self._seen = int(done[0])
         self._journaling = Path(state.active_apply.journal).stem if state.active_apply \
             else None
+
+    def _recorded_journals(self, state: State, but: set[str]) -> list[tuple[str, str]]:
+        """(apply id, journal text) of every apply ``state`` records whose journal is here."""
+        found = []
+        for apply_id in [a for r in state.releases for a in r.runs] + \
+                [r.id for r in state.rollbacks]:
+            path = self.local.journal_path(apply_id)
+            if apply_id not in but and path.exists():
+                found.append((apply_id, path.read_text(errors="replace")))
+                but.add(apply_id)
+        return found
 
     def _carried(self, state: State) -> tuple[str, str] | None:
         """(apply id, journal text) of the apply under way, or of the one that just ended:
