@@ -476,3 +476,25 @@ def test_package_files_and_paths_must_stay_inside_the_repository(repo, cli):
     done = cli(repo.path, "validate")
     assert done.code == 1, done.err
     assert "/etc/passwd" in done.err and "Traceback" not in done.err
+
+
+def test_an_ignore_glob_never_hides_a_package_own_tags(mono, cli):
+    """`ignore_tags: ["*@*"]`, written to silence undeclared packages' tags, also matches
+    a@1.0.0: a's own tags stay its own (it does not fall back to a first release)."""
+    mono.write_spec(SPEC.replace("paths_shared: [shared]\n",
+                                 "paths_shared: [shared]\nversion: {ignore_tags: ['*@*']}\n"))
+    git(mono.path, "commit", "-qam", "chore: ignore other tags")
+    commit(mono, "feat: a feature of a", "packages/a/x")
+    git(mono.path, "tag", "-a", "-m", "x", "undeclared@3.0.0")
+    found = packages_of(plan_json(cli, mono))
+    assert (found["a"]["previous"], found["a"]["version"]) == ("1.0.0", "1.1.0")
+
+
+def test_an_undeclared_package_tags_warning_advises_declaring_it(mono, cli):
+    commit(mono, "feat: a feature of a", "packages/a/x")
+    git(mono.path, "tag", "-a", "-m", "x", "a-v7.0.0")  # not a's format
+    plan = plan_json(cli, mono)
+    [note] = [d["message"] for d in plan["diagnostics"] if "a-v7.0.0" in d["message"]]
+    assert note.startswith("package a: ignored tag a-v7.0.0")
+    assert "declare it under packages:" in note and "packages.a.tag" in note
+    assert "version.tag as a list" not in note  # that would read others' tags as a's

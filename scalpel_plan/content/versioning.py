@@ -20,6 +20,7 @@ from scalpel_plan.content.commits import ChangeEntry, cancel_reverts, from_commi
 from scalpel_plan.content.schemes import SCHEMES, Scheme
 from scalpel_plan.content.semver import PARTS
 from scalpel_plan.errors import ScalpelError
+from scalpel_plan.spec.sections import PackageView
 
 if TYPE_CHECKING:  # types only: the state is read by the caller
     from scalpel_plan.spec.sections import SpecView
@@ -360,6 +361,9 @@ def _hidden_tags(spec: SpecView, scheme: Scheme, merged: list[str], tags: dict[s
         version = scheme.parse(match[1]) if match else None
         if version is not None and (previous is None or version > previous):
             hidden.append(tag)
+    if isinstance(spec, PackageView):  # a monorepo: only the tags that name this package
+        hidden = [t for t in hidden if spec.name in re.split(r"[^A-Za-z0-9_.]+|(?<=\D)\.",
+                                                             _format_of(t))]
     if not hidden:
         return []
     shown = ", ".join(hidden[:5]) + (" ..." if len(hidden) > 5 else "")  # newest first
@@ -368,11 +372,18 @@ def _hidden_tags(spec: SpecView, scheme: Scheme, merged: list[str], tags: dict[s
     styles = list(dict.fromkeys(_format_of(t) for t in hidden))  # newest first
     globs = [s.replace("{version}", "*") for s in styles if s.replace("{version}", "").strip("vV")]
     plural = "s" * (len(formats) > 1)
+    newer = "though newer than the last release" if previous is not None else \
+        "and no release is tagged in it yet"
+    ignore = f"list them in version.ignore_tags (ignore_tags: {(globs or hidden[:1])[:3]!r})"
+    if isinstance(spec, PackageView):  # a monorepo: another package's, most likely
+        return [f"ignored tag{'s' * (len(hidden) > 1)} {shown}: not in its "
+                f"tag format{plural} {spelt}, {newer}; if they are another package's, declare "
+                f"it under packages: (its tags are then its own), or {ignore}; if they are "
+                f"{spec.name}'s, give it their format (packages.{spec.name}.tag)"]
     return [f"ignored tag{'s' * (len(hidden) > 1)} {shown}: not in the tag format{plural} "
-            f"{spelt}, though newer than the last release; if they are releases, add their "
-            f"format to version.tag as a list (tag: {[*formats, styles[0]]!r}); if they are "
-            f"not (another package's tags), list them in version.ignore_tags "
-            f"(ignore_tags: {(globs or hidden[:1])[:3]!r})"]
+            f"{spelt}, {newer}; if they are releases, add their format to version.tag as a "
+            f"list (tag: {[*formats, styles[0]]!r}); if they are not (another package's "
+            f"tags), {ignore}"]
 
 
 def _format_of(tag: str) -> str:

@@ -10,6 +10,7 @@ that the two agree field by field.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -154,9 +155,12 @@ def package_views(policy: VersionView, changelog: ChangelogView | None,
     for name, package in packages.items():
         others = [f.replace("{version}", "*") for other, fs in formats.items() if other != name
                   for f in fs]
+        samples = [f.replace("{version}", "1.0.0") for f in formats[name]]
+        kept = [g for g in policy.ignore_tags  # a glob that would hide its own tags is not its
+                if not any(fnmatch.fnmatchcase(t, g) for t in samples)]
         own = VersionSettings(
             scheme=package.scheme or policy.scheme, tag=formats[name],
-            ignore_tags=[*policy.ignore_tags, *others], pre_start=policy.pre_start,
+            ignore_tags=[*kept, *others], pre_start=policy.pre_start,
             initial=package.initial or policy.initial,
             zero_major_breaking=policy.zero_major_breaking, bumps=dict(policy.bumps),
             commit_message=policy.commit_message)
