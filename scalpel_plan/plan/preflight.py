@@ -166,10 +166,11 @@ def missing_tags(repo: Path, spec: Spec, graph: Graph) -> list[Diagnostic]:
         there = git.remote_tags(repo, pushed[1], FETCH_TIMEOUT)
     except GitError:
         return []  # offline: the tag's own read says so
-    missing = sorted(release_tags(spec, list(there)))
+    found = release_tags(spec, list(there))
+    missing = sorted(found, key=found.__getitem__, reverse=True)  # the newest version first
     if not missing:
         return []
-    shown = ", ".join(missing[-SHOWN_FILES:]) + (
+    shown = ", ".join(missing[:SHOWN_FILES]) + (
         f" and {len(missing) - SHOWN_FILES} more" if len(missing) > SHOWN_FILES else "")
     return [Diagnostic(f"release tags are missing from this clone: {shown} (on {pushed[1]}); "
                        "without them the version and the changelog would be decided as if "
