@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import stat
 import tempfile
@@ -298,26 +297,30 @@ def read_document(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise DocumentError(f"line {line} is not UTF-8 text") from None
-    if _depth(text) > MAX_DOCUMENT_DEPTH:
-        raise DocumentError(f"it is nested more than {MAX_DOCUMENT_DEPTH} levels deep")
+    too_deep = DocumentError(f"it is nested more than {MAX_DOCUMENT_DEPTH} levels deep")
     try:
-        return json.loads(text)
+        value = json.loads(text)  # the C parser stops at the recursion limit: never a crash
     except json.JSONDecodeError as exc:
         raise DocumentError(f"line {exc.lineno}, column {exc.colno} is not valid JSON "
                             f"({exc.msg.lower()})") from None
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        raise too_deep from None
+    except ValueError as exc:
         raise DocumentError(f"it is not valid JSON ({exc})") from None
+    if _depth(value) > MAX_DOCUMENT_DEPTH:  # what reads it next may recurse as deep
+        raise too_deep
+    return value
 
 
-def _depth(text: str) -> int:
-    """How deep the arrays and objects of JSON ``text`` nest (brackets in strings skipped),
-    without parsing it: Python's parser would recurse as deep."""
-    depth = deepest = 0
-    for token in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[{]|[\]}]', text):
-        mark = token.group()
-        if mark in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif mark in "]}":
-            depth -= 1
+def _depth(value: Any) -> int:
+    """How deep the arrays and objects of the decoded JSON ``value`` nest (a walk with a
+    stack of its own: no recursion)."""
+    deepest = 0
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                stack.append((child, level + 1))
     return deepest
