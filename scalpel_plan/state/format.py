@@ -6,6 +6,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import ValidationError
+
 from scalpel_plan.errors import StateError
 from scalpel_plan.masking import mask
 from scalpel_plan.state.events import EventKind
@@ -19,6 +21,7 @@ from scalpel_plan.state.model import (
     RollbackRecord,
     State,
 )
+from scalpel_plan.state.values import state_value_problems
 
 UPGRADES: dict[int, Any] = {}  # format version N → function(dict) -> dict of version N+1
 
@@ -42,6 +45,53 @@ def dump(state: State) -> bytes:
     """The state file's bytes; masked, though a value never belongs in the state."""
     text = json.dumps(state.model_dump(mode="json"), indent=1, sort_keys=False)
     return mask(text).encode() + b"\n"
+
+
+def loaded(data: Any, where: str, hint: str) -> State:
+    """The state in ``data`` (a state file's decoded JSON); a StateError saying that
+    ``where`` is unreadable, and ``hint``, when it holds none."""
+    if not isinstance(data, dict):
+        raise StateError(f"{where} is unreadable: it holds no JSON object", hint=hint)
+    try:
+        return load(data)
+    except ValidationError as exc:
+        raise StateError(f"{where} is unreadable: {first_error(exc)}", hint=hint) from None
+
+
+def decoded(text: str, where: str, hint: str) -> State:
+    """The state in ``text`` (a state file's JSON), as ``loaded``."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise StateError(f"{where} is unreadable: {exc}", hint=hint) from None
+    return loaded(data, where, hint)
+
+
+def folded(state: State, events: list[Event], journal: str, hint: str) -> State:
+    """``fold``, with a damaged ``journal`` (named as the error names it) a StateError."""
+    try:
+        return fold(state, events)
+    except (ValidationError, KeyError, TypeError) as exc:
+        raise StateError(f"{journal} is unreadable: {first_error(exc)}", hint=hint) from None
+
+
+def checked(state: State, where: str, hint: str) -> State:
+    """``state`` (read from ``where``), once none of its values could reach a command line, a
+    path or a URL as no spec's could."""
+    problems = state_value_problems(state)
+    if problems:
+        raise StateError(f"{where} holds values no state can have: " + "; ".join(problems[:5]),
+                         hint=hint)
+    return state
+
+
+def first_error(exc: Exception) -> str:
+    """What is wrong, in a line: pydantic's first error with where it is."""
+    if isinstance(exc, ValidationError) and exc.errors():
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "the document"
+        return f"{where}: {err['msg'].lower()}"
+    return f"a journal event lacks {exc}" if isinstance(exc, KeyError) else str(exc)
 
 
 def fold(state: State, events: list[Event]) -> State:

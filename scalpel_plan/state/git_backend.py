@@ -32,18 +32,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from scalpel_plan import git
 from scalpel_plan.errors import GitError, LockHeldError, StateError
 from scalpel_plan.masking import mask
 from scalpel_plan.state import format as state_format
 from scalpel_plan.state.journal import Event, Journal, read_journal
-from scalpel_plan.state.local import LocalBackend, _first_error
+from scalpel_plan.state.local import LocalBackend
 from scalpel_plan.state.lock import LockInfo, new_holder
 from scalpel_plan.state.model import State
-from scalpel_plan.state.values import state_value_problems
 
+DAMAGED = "it was written by hand or damaged"
 STATE_REF = "refs/scalpel/state"
 LOCK_REF = "refs/scalpel/lock"
 KEEP_JOURNALS = 3  # finished applies whose journal stays in the ref (for `scalpel profile`)
@@ -96,41 +94,20 @@ class GitBackend:
         if state.active_apply:
             journal = state.active_apply.journal
             self._resumed = Path(journal).stem  # its local lines go out with the next write
-            events = self.read_journal(Path(journal).stem)
-            try:
-                state = state_format.fold(state, events)
-            except (ValidationError, KeyError, TypeError) as exc:
-                raise StateError(f"the journal {journal} in "
-                                 f"{self.describe()} is unreadable: {_first_error(exc)}",
-                                 hint="it was damaged; `scalpel state show` shows the state "
-                                 "without it") from None
-        return self._checked(state)
+            state = state_format.folded(
+                state, self.read_journal(Path(journal).stem),
+                f"the journal {journal} in {self.describe()}",
+                "it was damaged; `scalpel state show` shows the state without it")
+        return state_format.checked(state, self.describe(), DAMAGED)
 
     def _snapshot(self) -> State:
         text = self._file("state.json")
         if text is None:
             return State()
-        where = f"state.json in {self.describe()} ({self._seen})"
-        try:
-            data = json.loads(text)
-            if not isinstance(data, dict):
-                raise ValueError("it holds no JSON object")
-            return state_format.load(data)
-        except ValidationError as exc:
-            problem = _first_error(exc)
-        except ValueError as exc:
-            problem = str(exc)
-        raise StateError(f"{where} is unreadable: {problem}",
-                         hint=f"it was written by hand or damaged; `git log {self.mirror}/state`"
-                         " shows who wrote it") from None
-
-    def _checked(self, state: State) -> State:
-        problems = state_value_problems(state)
-        if problems:
-            raise StateError(f"{self.describe()} holds values no state can have: "
-                             + "; ".join(problems[:5]),
-                             hint="it was written by hand or damaged")
-        return state
+        return state_format.decoded(
+            text, f"state.json in {self.describe()} ({self._seen})",
+            f"it was written by hand or damaged; `git log {self.mirror}/state` shows who "
+            "wrote it")
 
     def _file(self, path: str) -> str | None:
         """``path`` in the state last read (or, before any read, the remote's now)."""

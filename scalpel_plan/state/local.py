@@ -14,15 +14,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from scalpel_plan.errors import StateError, cannot
 from scalpel_plan.files import DocumentError, atomic_copy, atomic_write, read_document
 from scalpel_plan.state import format as state_format
 from scalpel_plan.state.journal import Event, Journal, read_journal
 from scalpel_plan.state.lock import LockInfo, StateLock
 from scalpel_plan.state.model import State
-from scalpel_plan.state.values import state_value_problems
 
 
 class LocalBackend:
@@ -42,17 +39,20 @@ class LocalBackend:
     # reading and writing ---------------------------------------------------------------
     def read(self) -> State:
         """The latest state: the snapshot plus whatever an unfinished apply journaled since."""
-        state = self._checked(self._read_snapshot())
+        state = state_format.checked(self._read_snapshot(), str(self.state_path), self._hint)
         if state.active_apply:
             journal = self.folder / state.active_apply.journal
-            events = read_journal(journal)
-            try:
-                state = self._checked(state_format.fold(state, events), journal)
-            except (ValidationError, KeyError, TypeError) as exc:
-                raise StateError(f"{journal} is unreadable: {_first_error(exc)}",
-                                 hint="it was edited by hand or damaged; move it away, then "
-                                 "`scalpel plan` shows what is left to do") from None
+            damaged = ("it was edited by hand or damaged; move it away, then `scalpel plan` "
+                       "shows what is left to do")
+            state = state_format.checked(
+                state_format.folded(state, read_journal(journal), str(journal), damaged),
+                str(journal), damaged)
         return state
+
+    @property
+    def _hint(self) -> str:
+        return (f"it was edited by hand or damaged: the previous state is kept in "
+                f"{self.backup_path}; inspect both and copy the good one over state.json")
 
     def _read_snapshot(self) -> State:
         hint = (f"the previous state is kept in {self.backup_path}; inspect both and copy the "
@@ -65,28 +65,7 @@ class LocalBackend:
             raise StateError(f"{self.state_path} is unreadable: {exc}", hint=hint) from None
         except OSError as exc:
             raise cannot("read", exc, self.state_path, error=StateError) from None
-        if not isinstance(data, dict):
-            raise StateError(f"{self.state_path} is unreadable: it holds no JSON object",
-                             hint=hint)
-        try:
-            return state_format.load(data)
-        except ValidationError as exc:
-            raise StateError(f"{self.state_path} is unreadable: {_first_error(exc)}",
-                             hint=hint) from None
-
-    def _checked(self, state: State, source: Path | None = None) -> State:
-        """``state`` (read from ``source``, by default the snapshot), once none of its values
-        could reach a command line, a path or a URL as no spec's could."""
-        problems = state_value_problems(state)
-        if not problems:
-            return state
-        hint = (f"it was edited by hand or damaged: the previous state is kept in "
-                f"{self.backup_path}; inspect both and copy the good one over state.json")
-        if source is not None:
-            hint = "it was edited by hand or damaged; move it away, then `scalpel plan` shows " \
-                "what is left to do"
-        raise StateError(f"{source or self.state_path} holds values no state can have: "
-                         + "; ".join(problems[:5]), hint=hint)
+        return state_format.loaded(data, str(self.state_path), hint)
 
     def write(self, state: State) -> None:
         """Replace the snapshot atomically, keeping the previous one as the backup."""
@@ -162,12 +141,3 @@ class LocalBackend:
 
     def relative(self, path: Path) -> str:
         return str(path.relative_to(self.folder))
-
-
-def _first_error(exc: Exception) -> str:
-    """What is wrong, in a line: pydantic's first error with where it is."""
-    if isinstance(exc, ValidationError) and exc.errors():
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "the document"
-        return f"{where}: {err['msg'].lower()}"
-    return f"a journal event lacks {exc}" if isinstance(exc, KeyError) else str(exc)

@@ -28,19 +28,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from scalpel_plan import masking
 from scalpel_plan.errors import LockHeldError, StateError
 from scalpel_plan.secrets import environment_value
 from scalpel_plan.state import format as state_format
 from scalpel_plan.state.git_backend import _lines
 from scalpel_plan.state.journal import Event, Journal, read_journal
-from scalpel_plan.state.local import LocalBackend, _first_error
+from scalpel_plan.state.local import LocalBackend
 from scalpel_plan.state.lock import LockInfo, new_holder
 from scalpel_plan.state.model import State
 from scalpel_plan.state.postgres_url import masked_url, url_password
-from scalpel_plan.state.values import state_value_problems
 
 if TYPE_CHECKING:
     import psycopg
@@ -200,35 +197,16 @@ class PostgresBackend:
         state = self._loaded(rows[0][1], self.project) if rows else State()
         if state.active_apply:
             journal = state.active_apply.journal
-            try:
-                state = state_format.fold(state, self.read_journal(Path(journal).stem))
-            except (ValidationError, KeyError, TypeError) as exc:
-                raise StateError(f"the journal {journal} of {self.describe()} is unreadable: "
-                                 f"{_first_error(exc)}", hint="it was damaged; `scalpel "
-                                 "state show` shows the state without it") from None
-        return self._checked(state)
+            state = state_format.folded(
+                state, self.read_journal(Path(journal).stem),
+                f"the journal {journal} of {self.describe()}",
+                "it was damaged; `scalpel state show` shows the state without it")
+        return state_format.checked(state, self.describe(), "it was written by hand or damaged")
 
     def _loaded(self, text: str, project: str) -> State:
-        where = f"the state of project {project!r} in {masked_url(self.url)}"
-        try:
-            data = json.loads(text)
-            if not isinstance(data, dict):
-                raise ValueError("it holds no JSON object")
-            return state_format.load(data)
-        except ValidationError as exc:
-            problem = _first_error(exc)
-        except (ValueError, RecursionError) as exc:
-            problem = str(exc)
-        raise StateError(f"{where} is unreadable: {problem}",
-                         hint="it was written by hand or damaged; scalpel.states.written_by "
-                         "says who wrote it") from None
-
-    def _checked(self, state: State) -> State:
-        problems = state_value_problems(state)
-        if problems:
-            raise StateError(f"{self.describe()} holds values no state can have: "
-                             + "; ".join(problems[:5]), hint="it was written by hand or damaged")
-        return state
+        return state_format.decoded(
+            text, f"the state of project {project!r} in {masked_url(self.url)}",
+            "it was written by hand or damaged; scalpel.states.written_by says who wrote it")
 
     def project_states(self) -> dict[str, State]:
         """Every project's state in this database (``scalpel status --all``)."""
