@@ -104,3 +104,34 @@ def test_zsh_and_fish_scripts(repo, cli, shell, marker):
 def test_an_unknown_shell_is_refused(repo, cli):
     done = cli(repo.path, "completion", "tcsh")
     assert done.code == 1 and "tcsh" in done.err
+
+
+def test_release_yml_is_looked_for_only_for_commands_that_take_a_file():
+    """The upward search adds --file: a command without that option is in NO_SPEC (a new
+    command that reads no release.yml must be added there)."""
+    import typer
+
+    from scalpel_plan.cli import load_app
+    from scalpel_plan.cli.arguments import GROUPS, NO_SPEC
+
+    def walk(group, prefix=()):
+        for name, command in getattr(group, "commands", {}).items():
+            if getattr(command, "commands", None):
+                yield from walk(command, (*prefix, name))
+                if getattr(command, "invoke_without_command", False):
+                    yield (*prefix, name), command
+            else:
+                yield (*prefix, name), command
+
+    without = {path[0] for path, command in walk(typer.main.get_command(load_app()))
+               if "--file" not in {o for p in command.params for o in getattr(p, "opts", [])}}
+    assert without and without <= NO_SPEC | GROUPS
+
+
+def test_show_from_a_subfolder_needs_no_release_yml(repo, cli):
+    repo.write_spec(SPEC)
+    assert cli(repo.path, "plan", "--out", "plan.json").code == 0
+    (repo.path / "sub").mkdir()
+    done = cli(repo.path / "sub", "show", "../plan.json")
+    assert done.code == 0, done.err
+    assert "Plan:" in done.out

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 SPEC_NAME = "release.yml"
-NO_SPEC = {"init", "schema", "completion"}  # commands that read no release.yml
+NO_SPEC = {"init", "schema", "completion", "show"}  # commands that take no --file
 GROUPS = {"state", "hotfix"}  # a group alone shows its help: it takes no file
 FILE_OPTIONS = ("-f", "--file")
 
