@@ -135,3 +135,13 @@ def test_show_from_a_subfolder_needs_no_release_yml(repo, cli):
     done = cli(repo.path / "sub", "show", "../plan.json")
     assert done.code == 0, done.err
     assert "Plan:" in done.out
+
+
+def test_a_current_folder_that_was_removed_is_an_error_not_a_traceback(tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    done = subprocess.run(["sh", "-c", f'rmdir "$PWD" && exec "{sys.executable}" -m '
+                           'scalpel_plan history'], cwd=gone, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 1, done.stderr
+    assert "release.yml not found" in done.stderr and "Traceback" not in done.stderr

@@ -45,9 +45,13 @@ def normalize(args: list[str], cwd: Path | None = None) -> list[str]:
         i += 1
     head = rest + head[i:] + moved
     if not _names_a_file(head) and _reads_spec(head):
-        found = find_upwards(cwd or Path.cwd())
+        try:
+            here = cwd or Path.cwd()
+        except OSError:  # the current folder was removed: the command says what is missing
+            return head + tail
+        found = find_upwards(here)
         if found is not None:
-            shown = os.path.relpath(found, cwd or Path.cwd())
+            shown = os.path.relpath(found, here)
             sys.stderr.write(f"Using {shown} (found in a parent folder).\n")
             head += ["--file", shown]
     return head + tail
