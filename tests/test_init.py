@@ -118,3 +118,65 @@ def test_init_keeps_a_schema_file_of_the_users_own(repo, cli):
     assert "kept release.schema.json" in done.err
     assert cli(repo.path, "init", "--force").code == 0
     assert '"$schema"' in (repo.path / "release.schema.json").read_text()
+
+
+UV_LOCK = '''version = 1
+requires-python = ">=3.11"
+
+[[package]]
+name = "anyio"
+version = "1.4.0"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "demo"
+version = "1.4.0"
+source = { editable = "." }
+dependencies = [
+    { name = "anyio" },
+]
+'''
+
+
+def test_lock_files_that_repeat_the_version_are_found_and_bumped_with_it(repo, cli):
+    """uv.lock and package-lock.json carry the project's own version: a release that bumps
+    pyproject.toml or package.json and not them leaves `uv sync --locked` and `npm ci` failing.
+    Only the project's own entries move, never a dependency at the same version."""
+    _project(repo)
+    (repo.path / "uv.lock").write_text(UV_LOCK)
+    lock = {"name": "demo", "version": "1.4.0", "lockfileVersion": 3, "requires": True,
+            "packages": {"": {"name": "demo", "version": "1.4.0",
+                              "dependencies": {"left-pad": "^1.4.0"}},
+                         "node_modules/left-pad": {"version": "1.4.0"}}}
+    (repo.path / "package.json").write_text('{\n  "name": "demo",\n  "version": "1.4.0"\n}\n')
+    (repo.path / "package-lock.json").write_text(json.dumps(lock, indent=2) + "\n")
+    git(repo.path, "add", "-A")
+    git(repo.path, "commit", "-qm", "chore: lock files")
+    done = cli(repo.path, "init")
+    assert done.code == 0, done.err
+    assert "version file: uv.lock (now 1.4.0)" in done.err
+    assert "version file: package-lock.json (now 1.4.0)" in done.err
+    spec = YAML(typ="safe").load((repo.path / "release.yml").read_text())
+    assert {"uv.lock", "package-lock.json", "package.json"} <= set(spec["version"]["files"])
+
+    git(repo.path, "add", "-A")
+    git(repo.path, "commit", "-qm", "chore: release with scalpel")
+    repo.commit("fix: a fix")
+    applied = cli(repo.path, "apply", "--auto-approve")
+    assert applied.code == 0, applied.err
+    uv_lock = (repo.path / "uv.lock").read_text()
+    assert uv_lock == UV_LOCK.replace('"demo"\nversion = "1.4.0"', '"demo"\nversion = "1.4.1"')
+    bumped = json.loads((repo.path / "package-lock.json").read_text())
+    assert bumped["version"] == bumped["packages"][""]["version"] == "1.4.1"
+    assert bumped["packages"]["node_modules/left-pad"]["version"] == "1.4.0"
+
+
+def test_a_lock_file_without_the_manifests_version_is_left_out(repo, cli):
+    _project(repo)
+    (repo.path / "uv.lock").write_text(UV_LOCK.replace('"demo"\nversion = "1.4.0"',
+                                                       '"demo"\nversion = "1.3.0"'))
+    git(repo.path, "add", "-A")
+    git(repo.path, "commit", "-qm", "chore: a stale lock")
+    done = cli(repo.path, "init")
+    assert done.code == 0, done.err
+    assert "uv.lock" not in done.err

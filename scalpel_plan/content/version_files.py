@@ -1,7 +1,10 @@
 """Version files: where a project spells its version, and the edits that bump it.
 
-Known by name: pyproject.toml (`version = "..."`), package.json (`"version": "..."`) and Python
-modules (`__version__ = "..."`); any other file by a regex with a `(?P<version>...)` group.
+Known by name: pyproject.toml (`version = "..."`), package.json (`"version": "..."`), the lock
+files that repeat the project's own version (uv.lock's entry for the project at ".",
+package-lock.json's and npm-shrinkwrap.json's top level and root package: `uv sync --locked` and
+`npm ci` refuse a lock file that disagrees) and Python modules (`__version__ = "..."`); any other
+file by a regex with a `(?P<version>...)` group.
 Edits are planned as values (line, old text, new text) and applied only if the file still
 says what was planned.
 """
@@ -15,11 +18,21 @@ from pathlib import Path
 from scalpel_plan.errors import ScalpelError
 from scalpel_plan.files import inside, read_inside, write_inside
 
+LOCK_JSON = (r'(?:\A\s*\{\s*(?:"name"\s*:\s*"[^"]*"\s*,\s*)?'
+             r'|"packages"\s*:\s*\{\s*""\s*:\s*\{\s*(?:"name"\s*:\s*"[^"]*"\s*,\s*)?)'
+             r'"version"\s*:\s*"(?P<version>[^"]+)"')
 KNOWN = {
     # the first `version =` of the [project] or [tool.poetry] table, no other table's
     "pyproject.toml": r"""(?ms)^\[(?:project|tool\.poetry)\][ \t]*$(?:(?!^\[).)*?"""
                       r"""^version\s*=\s*["'](?P<version>[^"']+)["']""",
     "package.json": r'"version"\s*:\s*"(?P<version>[^"]+)"',
+    # the [[package]] of the project itself (source "."), not its dependencies'
+    "uv.lock": r"""(?m)^\[\[package\]\]\r?\nname = "[^"\r\n]+"\r?\n"""
+               r"""version = "(?P<version>[^"\r\n]+)"\r?\n"""
+               r"""source = \{ (?:editable|virtual) = "\." \}""",
+    # the lock's top level and its root package "", not its dependencies'
+    "package-lock.json": LOCK_JSON,
+    "npm-shrinkwrap.json": LOCK_JSON,
     ".py": r"""(?m)^__version__\s*=\s*["'](?P<version>[^"']+)["']""",
 }
 

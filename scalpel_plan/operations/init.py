@@ -104,6 +104,10 @@ def inspect(folder: Path, repo: Path) -> Found:
     return Found(files, changelog, tag_format, count, newest, test, skipped)
 
 
+LOCK_FILES = (("uv.lock", "pyproject.toml"), ("package-lock.json", "package.json"),
+              ("npm-shrinkwrap.json", "package.json"))
+
+
 def _version_files(folder: Path, tracked: set[str]) -> tuple[list[tuple[str, str]], list[str]]:
     from scalpel_plan.content.version_files import KNOWN
 
@@ -126,7 +130,28 @@ def _version_files(folder: Path, tracked: set[str]) -> tuple[list[tuple[str, str
         elif path == "pyproject.toml" and re.search(r"(?m)^dynamic\s*=.*version", text):
             skipped.append("pyproject.toml (its version is dynamic: set by the build from the "
                            "tag)")
-    return found, skipped
+    return found + _lock_files(folder, tracked, dict(found)), skipped
+
+
+def _lock_files(folder: Path, tracked: set[str],
+                manifests: dict[str, str]) -> list[tuple[str, str]]:
+    """The lock files that repeat the version of a manifest found (uv.lock that of
+    pyproject.toml, package-lock.json that of package.json): bumped with it, or `uv sync
+    --locked` and `npm ci` refuse them after the release."""
+    from scalpel_plan.content.version_files import KNOWN
+
+    found = []
+    for lock, manifest in LOCK_FILES:
+        version = manifests.get(manifest)
+        if version is None or lock not in tracked or not (folder / lock).is_file():
+            continue
+        try:
+            text = (folder / lock).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if any(m["version"] == version for m in re.finditer(KNOWN[lock], text)):
+            found.append((lock, version))
+    return found
 
 
 def _tag_style(repo: Path) -> tuple[str, int, str | None]:

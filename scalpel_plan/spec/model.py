@@ -93,7 +93,8 @@ class VersionPolicy(Model):
         "other types bump nothing")
     files: Annotated[list[str | VersionFileRule], InRepository()] = Field(
         default_factory=list, description="Files that spell the version: bumped in the release "
-        "commit (pyproject.toml, package.json, *.py with __version__, or {path, pattern})")
+        "commit (pyproject.toml, package.json, uv.lock, package-lock.json, *.py with "
+        "__version__, or {path, pattern})")
     commit_message: str = Field("chore(release): {version}",
                                 description="The release commit's message")
 

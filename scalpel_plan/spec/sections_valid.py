@@ -13,7 +13,7 @@ import math
 import re
 from typing import Any
 
-SCHEMA_SHA256 = 'e20d4f3070da37bf983eafddd7fab96588405e522d8be75f8bf6bcadcb63fdb0'  # release.schema.json
+SCHEMA_SHA256 = '91966bcea542ff5b129f6490d457674aafe8ecf522e46e2926e1d068f7810eec'  # release.schema.json
 _DATE = r"^\d{4}-\d{2}-\d{2}$"  # as jsonschema's format checker reads it
 _PATTERNS = (  # the schema's regexes, compiled on first use
     '\\{version\\}',
