@@ -66,11 +66,15 @@ def state_of(where: Path) -> State:
 def test_import_records_tags_made_before_scalpel_and_a_rollback_to_one_applies(repo, cli):
     commits = old_releases(repo)
     git(repo.path, "tag", "v0.3.0-tree", "HEAD^{tree}")  # a release tag on no commit
+    git(repo.path, "tag", "v0.2.0.1")  # shaped as a release tag, but no semver version
+    git(repo.path, "tag", "v0")  # a moving tag: not release-shaped, not worth a line
     spec(repo)
     dry = cli(repo.path, "state", "import", "--dry-run")
     assert dry.code == 0, dry.err
     assert "0.1.0" in dry.out and "v0.2.0" in dry.out and "nightly" not in dry.out + dry.err
     assert "Skipped v0.3.0-tree: it points at a tree, not a commit" in dry.err
+    assert "Skipped v0.2.0.1: '0.2.0.1' is not a semver version" in dry.err
+    assert "v0:" not in dry.err and "stable" not in dry.err
     assert "Would record 2 releases" in dry.err
     assert not (repo.path / ".scalpel" / "state.json").exists()  # nothing recorded
 

@@ -64,6 +64,7 @@ def import_tags(project: Project, *, dry_run: bool = False,
     refs = {r.name: r for r in versioning.tag_refs(repo)}
     commits = {t.name: t.commit for t in git.tags(repo)}
     versions = versioning.release_tags(spec, list(refs))
+    shaped = _shaped_not_versions(spec, [t for t in refs if t not in versions], scheme.name)
     with project.backend.lock("import", lock_timeout):
         state = project.backend.read()
         todo: list[tuple[str, str, str, str]] = []  # tag, version, commit, date
@@ -84,6 +85,7 @@ def import_tags(project: Project, *, dry_run: bool = False,
             else:
                 todo.append((tag, text, commits[tag], _utc(ref.date)))
             seen.setdefault(text, tag)
+        skipped += shaped
         previous = _previous([v for _t, v, _c, _d in todo], state, scheme.parse)
         cache = LiveCache(project.secrets)
         with ThreadPoolExecutor(READERS) as pool:
@@ -95,6 +97,26 @@ def import_tags(project: Project, *, dry_run: bool = False,
             project.backend.write(new)
             serial = new.serial
         return Imports(found, skipped, project.backend.describe(), dry_run, serial)
+
+
+def _shaped_not_versions(spec: Any, tags: list[str], scheme: str) -> list[tuple[str, str]]:
+    """Tags shaped as a release tag (a tag format around something like ``1.2.3``: a digit
+    first, two dots; not ignored) whose version part is not a version of the scheme
+    (``v1.2.3.4``, ``v1.02.0``): never imported, and said, not dropped in silence. Moving
+    tags (``v1``, ``v1.2``) and other names are not release-shaped."""
+    shapes = []
+    for fmt in spec.policy.tag_formats:
+        head, _, tail = fmt.partition("{version}")
+        shapes.append((head, tail))
+    found = []
+    for tag in tags:
+        for head, tail in shapes:
+            middle = tag[len(head):len(tag) - len(tail)] if tail else tag[len(head):]
+            if (tag.startswith(head) and tag.endswith(tail) and middle[:1].isdigit()
+                    and middle.count(".") >= 2 and not versioning.ignored(spec, tag)):
+                found.append((tag, f"{middle!r} is not a {scheme} version"))
+                break
+    return found
 
 
 def _utc(date: str) -> str:
