@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -66,6 +67,8 @@ def test_state_commands(repo, cli):
     releases = cli(repo.path, "history")
     assert "0.1.0" in releases.out and "succeeded" in releases.out and "live" in releases.out
     assert "not locked" in cli(repo.path, "state", "lock").err
+    assert json.loads(cli(repo.path, "state", "lock", "--json").out) == {"locked": False,
+                                                                         "holder": None}
 
 
 @pytest.mark.parametrize("fmt", ["dot", "mermaid"])

@@ -130,6 +130,9 @@ def test_a_second_apply_fails_at_once_naming_the_holder_then_waits_with_a_timeou
     assert f"pid {first.pid}" in second.stderr
     holder = run_scalpel(repo.path, "state", "lock")
     assert f"pid {first.pid}" in holder.stderr
+    as_json = json.loads(run_scalpel(repo.path, "state", "lock", "--json").stdout)
+    assert as_json["locked"] is True and as_json["holder"]["pid"] == first.pid
+    assert as_json["holder"]["operation"] == "apply"
 
     waiting = start_apply(repo.path, "--lock-timeout", "60s")
     wait_for(lambda: has_open(waiting.pid, repo.path / ".scalpel" / "state.lock"),

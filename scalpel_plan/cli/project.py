@@ -185,10 +185,20 @@ def state_show(address: str, file: SpecFile = DEFAULT_SPEC) -> None:
 
 
 @state_app.command("lock")
-def state_lock(file: SpecFile = DEFAULT_SPEC) -> None:
+def state_lock(file: SpecFile = DEFAULT_SPEC,
+               json: Annotated[bool, typer.Option(
+                   "--json", help="As JSON on stdout, for scripts: "
+                   '{"locked": ..., "holder": {id, who, host, pid, operation, since, run}}.')
+               ] = False) -> None:
     """Show who holds the state lock, if anyone."""
     project = records_at(file)
     holder = project.backend.lock_holder()
+    if json:
+        import json as json_lib
+
+        console_ui().raw(json_lib.dumps({"locked": holder is not None,
+                                         "holder": holder.model_dump() if holder else None}))
+        return
     console_ui().info(f"locked by {holder.describe()}" if holder else "the state is not locked")
 
 
