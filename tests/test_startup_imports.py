@@ -60,6 +60,29 @@ def test_version_and_help_import_nothing_heavy(tmp_path, args):
         assert "scalpel_plan.cli.top_help" not in names
 
 
+def test_the_installed_command_imports_nothing_before_scalpel(tmp_path):
+    """The `scalpel` that the install put beside the interpreter (bin/scalpel, a plain script)
+    imports nothing of its own before Scalpel's first line: an entry point's wrapper imports
+    ``re``, which costs about as much as the interpreter's start-up. Run without ``site`` (-S),
+    whose import hooks (an editable install's finder) import ``re`` themselves."""
+    script = Path(sys.executable).parent / "scalpel"
+    assert script.is_file(), "install the project first: pip install -e ."
+    env = {**os.environ, "PYTHONPATH": str(Path(quick.__file__).parents[2])}
+
+    def names(*args: str) -> tuple[set[str], str]:
+        done = subprocess.run([sys.executable, "-S", "-X", "importtime", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return {line.split("|")[-1].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time:") and "|" in line}, done.stdout
+
+    floor, _ = names("-c", "import os")  # what `site` imports anyway
+    ran, out = names(str(script), "--version")
+    assert out.startswith("scalpel ")
+    assert ran - floor <= {"scalpel_plan", "scalpel_plan.cli", "scalpel_plan.cli.quick",
+                           "__future__", "importlib", "warnings"}, sorted(ran - floor)
+
+
 @pytest.mark.parametrize("columns", [20, 52, 64, 80, 81, 200])
 def test_help_is_typers_own(tmp_path, columns):
     done = subprocess.run([sys.executable, "-m", "scalpel_plan", "--help"], cwd=tmp_path,
