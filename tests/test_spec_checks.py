@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scalpel_plan import git, process
 from scalpel_plan.content.notes import ReleaseNotesTemplate
@@ -301,6 +303,26 @@ def test_a_plan_printed_off_a_terminal_is_what_rich_would_print():
     value, backslash = escape("[x] \\[y] a\tb"), escape("\\")
     markup = (f"[bold]# stage.a[/] will run\n  [green]+[/] {value}\n"
               f"[dim]{backslash}[/]\x07end \\\\[bold]z[/]")
+    out = io.StringIO()
+    Console(file=out, highlight=False, emoji=False, soft_wrap=True).print(markup)
+    assert plain(markup) + "\n" == out.getvalue()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="ab[]/\\#@=x \t\x07\n", max_size=12), max_size=4))
+def test_escape_and_plain_are_riches_own(values):
+    """``escape`` and ``plain`` are rich's escape and rich's colourless print, without rich:
+    any text escaped, put in markup and printed comes out as rich prints it."""
+    import io
+
+    from rich.console import Console
+    from rich.markup import escape as rich_escape
+
+    from scalpel_plan.ui.common import escape, plain
+
+    for value in values:
+        assert escape(value) == rich_escape(value), value
+    markup = "\n".join(f"[bold]{i}[/] [green]{escape(v)}[/]" for i, v in enumerate(values))
     out = io.StringIO()
     Console(file=out, highlight=False, emoji=False, soft_wrap=True).print(markup)
     assert plain(markup) + "\n" == out.getvalue()

@@ -127,8 +127,9 @@ COMMANDS = [
     (["changelog", "--all", "--format", "json"], ("typer", "click", "rich", "pydantic",
                                                   "jsonschema", "networkx", "ruamel"), ()),
     # a spec the models accept strictly needs no schema validation, even on a first run
-    (["plan"], ("networkx", "jsonschema", "ruamel"), ()),
-    (["validate"], ("networkx", "jsonschema", "ruamel"), ()),
+    # and printed to no terminal, the plan and its warnings need no rich
+    (["plan"], ("networkx", "jsonschema", "ruamel", "rich"), ()),
+    (["validate"], ("networkx", "jsonschema", "ruamel", "rich"), ()),
 ]
 
 

@@ -27,23 +27,21 @@ COMPACT_HIDDEN = frozenset({"release", "kind", "exit_code"})
 
 
 def escape(text: str) -> str:
-    """``text`` with rich's markup characters escaped."""
+    """``text`` with rich's markup characters escaped (rich.markup.escape, without importing
+    rich: plain output never needs it; tests/test_spec_checks.py checks both agree)."""
     if "[" not in text and not text.endswith("\\"):
         return text  # nothing rich would read as markup (most values: a plan has thousands)
-    from rich.markup import escape as rich_escape
-
-    return rich_escape(text)
+    text = ESCAPED.sub(lambda m: f"{m.group(1)}{m.group(1)}\\{m.group(2)}", text)
+    return text + "\\" if text.endswith("\\") and not text.endswith("\\\\") else text
 
 
 def plain(markup: str) -> str:
     """What rich prints for ``markup`` with no colour and no wrapping (tags dropped, escapes
-    undone, control characters it strips stripped, tabs expanded), in linear time: rich's
-    own rendering of a plan of 8,000 nodes takes seconds."""
-    from rich.markup import RE_TAGS
-
+    undone, control characters it strips stripped, tabs expanded), in linear time and without
+    importing rich: rich's own rendering of a plan of 8,000 nodes takes seconds."""
     out: list[str] = []
     position = 0
-    for match in RE_TAGS.finditer(markup):
+    for match in TAGS.finditer(markup):
         full_text, escapes, _ = match.groups()
         start, end = match.span()
         if start > position:
@@ -60,6 +58,9 @@ def plain(markup: str) -> str:
     return "\n".join(line.expandtabs(8) for line in text.split("\n")) if "\t" in text else text
 
 
+# rich.markup's own patterns (the same strings: tests/test_spec_checks.py compares them)
+TAGS = re.compile(r"""((\\*)\[([a-z#/@][^[]*?)])""", re.VERBOSE)
+ESCAPED = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
 STRIPPED = re.compile("[\x07\x08\x0b\x0c\x0d]")  # the control codes rich drops from text
 
 

@@ -41,16 +41,36 @@ def color_choice(explicit: bool | None = None) -> bool | None:
 
 
 def console(file: IO[str] | None = None, *, width: int | None = None,
-            color: bool | None = None) -> Console:
-    """A rich console whose every write passes through the secrets mask. Without colour it
-    writes no style at all (plain text, as Terraform's -no-color)."""
+            color: bool | None = None) -> Console | PlainConsole:
+    """A console whose every write passes through the secrets mask: rich's on a terminal or
+    with colour forced; otherwise plain text (as Terraform's -no-color), written without
+    importing rich (a plan in CI need not pay for it)."""
+    stream = file if file is not None else sys.stdout
+    masked = cast(IO[str], MaskedStream(stream))
+    choice = color_choice(color)
+    if choice is not True and not interactive(stream):
+        return PlainConsole(masked)
     from rich.console import Console
 
-    masked = cast(IO[str], MaskedStream(file if file is not None else sys.stdout))
-    choice = color_choice(color)
     return Console(file=masked, width=width, no_color=choice is False,
                    color_system=None if choice is False else "auto", highlight=False,
                    emoji=False, force_terminal=True if choice else None, soft_wrap=True)
+
+
+class PlainConsole:
+    """What rich's console prints with no terminal and no colour (``ui.common.plain``: tags
+    dropped, escapes undone), one write per print, as rich writes it."""
+
+    is_terminal = False
+
+    def __init__(self, file: IO[str]) -> None:
+        self.file = file
+
+    def print(self, markup: str = "", *, highlight: bool = False) -> None:
+        from scalpel_plan.ui.common import plain
+
+        self.file.write(plain(markup) + "\n")
+        self.file.flush()  # as rich does: stdout and stderr stay in order
 
 
 def _regular_file(stream: IO[str]) -> bool:
@@ -74,18 +94,19 @@ def interactive(stream: IO[str]) -> bool:
 class UI:
     """Writes to stdout (results) and stderr (diagnostics and progress)."""
 
-    def __init__(self, out: Console | None = None, err: Console | None = None) -> None:
+    def __init__(self, out: Console | PlainConsole | None = None,
+                 err: Console | PlainConsole | None = None) -> None:
         if out is not None:
             self.out = out
         if err is not None:
             self.err = err
 
     @cached_property
-    def out(self) -> Console:
+    def out(self) -> Console | PlainConsole:
         return console()
 
     @cached_property
-    def err(self) -> Console:
+    def err(self) -> Console | PlainConsole:
         return console(sys.stderr)
 
     # errors -------------------------------------------------------------------------------
@@ -117,10 +138,6 @@ class UI:
                        f"Details are in {escape(log_path)}; please attach it to a bug report.")
 
     def info(self, text: str) -> None:
-        if "err" not in self.__dict__ and not sys.stderr.isatty():  # plain text: no rich
-            sys.stderr.write(mask(text) + "\n")
-            sys.stderr.flush()
-            return
         self.err.print(escape(text))
 
     def print(self, text: str, *, markup: bool = False) -> None:
@@ -184,14 +201,9 @@ class UI:
 
             self.raw(plan_markdown(plan, full_plan_url=full_plan_url))
         else:
-            from scalpel_plan.ui.common import plain
             from scalpel_plan.ui.plan_text import plan_text
 
-            text = plan_text(plan, verbose=verbose)
-            if self.out.is_terminal:
-                self.out.print(text)
-            else:  # as rich would print it without colour, in a fraction of the time
-                self.out.file.write(plain(text) + "\n")
+            self.out.print(plan_text(plan, verbose=verbose))
 
     # apply progress ----------------------------------------------------------------------
     def progress(self, mode: str, verbose: bool = False) -> Progress:
@@ -427,7 +439,7 @@ class Progress:
                 self.ui.announcement(event.address, event.message)
                 return
             if self.mode == "live" and self._status is None:
-                self._status = self.ui.err.status("Applying…")
+                self._status = cast("Console", self.ui.err).status("Applying…")  # a terminal
                 self._status.__enter__()
             if self._ticker is None:
                 self._ticker = threading.Thread(target=self._tick, daemon=True,
