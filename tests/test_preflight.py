@@ -155,6 +155,28 @@ def test_a_branch_behind_its_remote_is_refused_with_the_fix(project, cli, tmp_pa
     assert project.remote_tags()["v0.2.0"] == remote_head(project)
 
 
+@pytest.mark.parametrize("spec", [SPEC, SPEC.replace("version:\n  files: [pyproject.toml]\n", "")],
+                         ids=["release-commit", "tag-on-head"])
+def test_a_plan_asks_the_remote_each_thing_once(repo, cli, tmp_path, monkeypatch, spec):
+    """The pre-flight's reads of origin (the branch, the tags a tagless clone may lack) are the
+    plan's: the git.tag node does not ask again (each ls-remote is a round trip to GitHub)."""
+    repo.write_spec(spec)
+    (repo.path / "pyproject.toml").write_text('[project]\nname = "widgets"\nversion = "0"\n')
+    (repo.path / ".gitignore").write_text(".scalpel/\nchecked.txt\n")
+    git(repo.path, "add", ".")
+    git(repo.path, "commit", "-qm", "feat: first")
+    git(repo.path, "push", "-q", "origin", "main")
+    trace = tmp_path / "git-trace.log"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+    plan = cli(repo.path, "plan")
+    assert plan.code == 0, plan.err
+    assert "+ git.tag" in plan.out
+    asked = [line.split("built-in: ", 1)[1] for line in trace.read_text().splitlines()
+             if "built-in: git ls-remote" in line]
+    assert sorted(asked) == ["git ls-remote --heads -- origin refs/heads/main",
+                             "git ls-remote --tags -- origin"], asked
+
+
 def test_an_unreachable_remote_is_a_warning_listed_with_the_errors(project, cli):
     git(project.path, "remote", "set-url", "origin", str(project.path / "gone.git"))
     plan = cli(project.path, "plan", "--version", "0.2.0")

@@ -34,10 +34,12 @@ class Diff:
 
 def diff_graph(graph: Graph, registry: Registry, state: State, release: Release,
                secrets: SecretsManager, want: Want,
-               packages: Mapping[str, Release] | None = None) -> Diff:
+               packages: Mapping[str, Release] | None = None,
+               live: LiveCache | None = None) -> Diff:
     """One Change per node that ``want`` has one for (in graph order), with its ``needs``.
-    A monorepo package's node is read with its package's release (``packages``)."""
-    live = LiveCache(secrets)
+    A monorepo package's node is read with its package's release (``packages``); ``live``:
+    what the plan has read already (its pre-flight checks)."""
+    live = live or LiveCache(secrets)
 
     def one(address: str) -> tuple[Change | None, str | None]:
         node = graph.nodes[address]

@@ -26,7 +26,15 @@ from scalpel_plan.errors import Diagnostic, GitError, ScalpelError
 from scalpel_plan.graph import Graph
 from scalpel_plan.masking import mask_bytes
 from scalpel_plan.plan.model import Plan
-from scalpel_plan.providers.base import RELEASE_COMMIT, Change, Release, is_reference
+from scalpel_plan.providers.base import (
+    RELEASE_COMMIT,
+    Change,
+    LiveCache,
+    Release,
+    is_reference,
+    remote_branch_key,
+    remote_tags_key,
+)
 from scalpel_plan.providers.registry import Registry
 from scalpel_plan.secrets import SecretsManager
 from scalpel_plan.spec.model import Spec
@@ -61,12 +69,12 @@ def push_remote(graph: Graph) -> tuple[str, str] | None:
 
 
 def repository(workspace: Workspace, graph: Graph, state: State, *,
-               for_apply: bool, branch_checks: bool = True, base: str | None = None
-               ) -> Findings:
+               for_apply: bool, branch_checks: bool = True, base: str | None = None,
+               live: LiveCache | None = None) -> Findings:
     """The work tree, HEAD and the branch against its remote, before anything is planned
     (without ``branch_checks``, as for a rollback, which commits and pushes no branch: the
     history and the work tree only); ``base``: the branch a plan on a detached HEAD is
-    for."""
+    for; ``live``: the plan's reads, which then need not ask the remote again."""
     repo = workspace.repo
     found = Findings()
     if git.is_shallow(repo):
@@ -106,7 +114,8 @@ def repository(workspace: Workspace, graph: Graph, state: State, *,
         return found
     pushed = push_remote(graph)
     if pushed:
-        _upstream(repo, branch, pushed[1], found, for_apply=for_apply)
+        _upstream(repo, branch, pushed[1], found, for_apply=for_apply,
+                  live=live or LiveCache())
     return found
 
 
@@ -132,10 +141,11 @@ def _dirty(workspace: Workspace, graph: Graph, state: State) -> list[str]:
 
 
 def _upstream(repo: Path, branch: str, remote: str, found: Findings, *,
-              for_apply: bool) -> None:
+              for_apply: bool, live: LiveCache) -> None:
     """The branch against the same branch on ``remote``, freshly fetched."""
     try:
-        there = git.fetch_branch(repo, remote, branch, FETCH_TIMEOUT)
+        there = live.get(remote_branch_key(remote, branch),
+                         lambda: git.fetch_branch(repo, remote, branch, FETCH_TIMEOUT))
     except GitError as exc:
         found.add(f"could not fetch {branch} from {remote}, so whether it moved is not "
                   f"checked: {exc.message}", f"check that {remote} is reachable", error=False)
@@ -153,7 +163,8 @@ def _upstream(repo: Path, branch: str, remote: str, found: Findings, *,
               + ("apply again" if for_apply else "plan again"), error=for_apply)
 
 
-def missing_tags(repo: Path, spec: Spec, graph: Graph) -> list[Diagnostic]:
+def missing_tags(repo: Path, spec: Spec, graph: Graph,
+                 live: LiveCache | None = None) -> list[Diagnostic]:
     """Release tags this clone lacks (a checkout without tags: `fetch-tags: false`, a
     `--no-tags` fetch): with none here while the tag's push remote has some, the version and
     the changelog would be decided as if those releases never happened."""
@@ -163,7 +174,8 @@ def missing_tags(repo: Path, spec: Spec, graph: Graph) -> list[Diagnostic]:
     if pushed is None or release_tags(spec, [t.name for t in git.tags(repo)]):
         return []
     try:
-        there = git.remote_tags(repo, pushed[1], FETCH_TIMEOUT)
+        there = (live or LiveCache()).get(
+            remote_tags_key(pushed[1]), lambda: git.remote_tags(repo, pushed[1], FETCH_TIMEOUT))
     except GitError:
         return []  # offline: the tag's own read says so
     found = release_tags(spec, list(there))

@@ -27,6 +27,7 @@ from scalpel_plan.providers.base import (
     RELEASE_COMMIT,
     RELEASE_COMMIT_SHA,
     Change,
+    LiveCache,
     Node,
     Provider,
     Release,
@@ -67,15 +68,16 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
                            hint="--branch names the branch a detached HEAD (a pull request's "
                            f"merge commit) is planned for; leave it out, or `git checkout "
                            f"{base}`")
+    live = LiveCache(secrets)  # what the pre-flight reads from remotes, the nodes need not
     checks = preflight.repository(workspace, graph, state, for_apply=for_apply,
-                                  base=None if on else base)
+                                  base=None if on else base, live=live)
     if checks.fatal:
         raise ScalpelError("the plan cannot be made", diagnostics=checks.errors)
     if packages and not loaded.spec.packages:
         raise ScalpelError(f"--package {packages[0]}: release.yml declares no packages",
                            hint="--package plans some packages of a monorepo (packages: in "
                            "release.yml); without it, the whole project is one release")
-    if missing := preflight.missing_tags(workspace.repo, loaded.spec, graph):
+    if missing := preflight.missing_tags(workspace.repo, loaded.spec, graph, live):
         raise ScalpelError("the plan cannot be made", diagnostics=missing + checks.errors)
     monorepo = None
     release = Release(project=loaded.project_name, version="", previous=None, tag="",
@@ -105,7 +107,7 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
     moving = {p.view.name for p in monorepo.moving} if monorepo else set()
     found = diff_graph(graph, registry, state, release, secrets,
                        _release_wants(release, planned=decision.version is not None,
-                                      packages=own, moving=moving), own)
+                                      packages=own, moving=moving), own, live)
     changes, drift = found.changes, found.drift
     refused = preflight.version(loaded.spec, state, version, decision.previous)
     credential_problems, credential_warnings = preflight.credentials(

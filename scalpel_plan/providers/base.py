@@ -101,8 +101,9 @@ class Release:
 
 
 class LiveCache:
-    """What a plan's reads share: memoised reads (one ls-remote per remote), thread-safe, and
-    the secrets they may use to read (never to change anything)."""
+    """What a plan's reads share (its pre-flight checks and its nodes): memoised reads (one
+    ls-remote per remote), thread-safe, and the secrets they may use to read (never to change
+    anything). A read that fails is not kept: the next one asks again."""
 
     def __init__(self, secrets: SecretsManager | None = None) -> None:
         self.secrets = secrets or SecretsManager({})
@@ -114,6 +115,17 @@ class LiveCache:
             if key not in self._values:
                 self._values[key] = load()
             return self._values[key]
+
+
+def remote_tags_key(remote: str) -> tuple[str, ...]:
+    """The LiveCache key of ``remote``'s tags (name → commit, ``git.remote_tags``)."""
+    return ("git-ls-remote", remote)
+
+
+def remote_branch_key(remote: str, branch: str) -> tuple[str, ...]:
+    """The LiveCache key of the commit ``branch`` is at on ``remote`` (None: no such
+    branch)."""
+    return ("git-ls-remote-branch", remote, branch)
 
 
 @dataclass

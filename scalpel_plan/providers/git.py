@@ -26,6 +26,8 @@ from scalpel_plan.providers.base import (
     StepContext,
     fill,
     is_reference,
+    remote_branch_key,
+    remote_tags_key,
 )
 from scalpel_plan.spec.model import NodeConfig
 
@@ -116,7 +118,7 @@ class GitProvider(Provider):
             desired["commit"]
         if branch is None:
             return {}
-        there = live.get(("git-ls-remote-branch", remote, branch),
+        there = live.get(remote_branch_key(remote, branch),
                          lambda: git.remote_branch(release.repo, remote, branch))
         if there == commit:
             return {}
@@ -134,7 +136,7 @@ class GitProvider(Provider):
         if remote not in live.get(("git-remotes",), lambda: git.remotes(release.repo)):
             raise ProviderError(f"{node.address}: the repository has no remote '{remote}'",
                                 hint=f"add it with `git remote add {remote} URL` or change `push:`")
-        tags: dict[str, str] = live.get(("git-ls-remote", remote),
+        tags: dict[str, str] = live.get(remote_tags_key(remote),
                                         lambda: git.remote_tags(release.repo, remote))
         return tags
 
