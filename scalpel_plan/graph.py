@@ -205,10 +205,10 @@ def _dependency_ranges(b: _Build) -> list[dict[str, Any]]:
     """Version file rules for the ranges a package's manifest asks of the packages it needs
     (``b>=1.2.0``): moved to what each of them releases. Only the ranges the manifest spells
     with a version (a bare name needs nothing moved)."""
+    if b.loaded.spec.dependency_bump == "none" or not b.package_needs:
+        return []
     from scalpel_plan.content.dependencies import range_pattern
 
-    if b.loaded.spec.dependency_bump == "none":
-        return []
     repo = b.loaded.root / b.loaded.spec.project.repository
     rules = []
     for name, needs in b.package_needs.items():
@@ -512,10 +512,12 @@ def _check_alert_channels(b: _Build) -> None:
 
 
 def _check_notes_template(b: _Build) -> None:
+    notes = b.loaded.spec.notes
+    if notes is None:
+        return
     from scalpel_plan.content.notes import BUILTIN, MAX_TEMPLATE, template_problem
 
-    notes = b.loaded.spec.notes
-    if notes is None or notes.template in BUILTIN:
+    if notes.template in BUILTIN:
         return
     path: list[str | int] = ["notes", "template"]
     file = b.loaded.root / notes.template

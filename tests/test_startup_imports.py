@@ -127,8 +127,11 @@ COMMANDS = [
     (["changelog", "--all", "--format", "json"], ("typer", "click", "rich", "pydantic",
                                                   "jsonschema", "networkx", "ruamel"), ()),
     # a spec the models accept strictly needs no schema validation, even on a first run
-    # and printed to no terminal, the plan and its warnings need no rich
-    (["plan"], ("networkx", "jsonschema", "ruamel", "rich"), ()),
+    # and printed to no terminal, the plan and its warnings need no rich; nor the code of
+    # providers, templates and monorepo dependencies the spec does not use
+    (["plan"], ("networkx", "jsonschema", "ruamel", "rich", "jinja2",
+                "scalpel_plan.providers.docker", "scalpel_plan.providers.pypi",
+                "scalpel_plan.content.notes", "scalpel_plan.content.dependencies"), ()),
     (["validate"], ("networkx", "jsonschema", "ruamel", "rich"), ()),
 ]
 

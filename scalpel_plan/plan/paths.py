@@ -14,7 +14,6 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from scalpel_plan.content.notes import BUILTIN
 from scalpel_plan.errors import Diagnostic
 from scalpel_plan.files import IN_REPOSITORY_HINT, path_problem
 from scalpel_plan.graph import Graph
@@ -41,7 +40,7 @@ def path_problems(loaded: LoadedSpec, graph: Graph, repo: Path) -> list[Diagnost
     for where, value, marker in marked(loaded.spec, []):
         check(where, value, marker)
     notes = loaded.spec.notes
-    if notes is not None and notes.template not in BUILTIN:  # a file from release.yml's folder
+    if notes is not None and notes.template not in _builtin_templates():  # a file of its own
         check(["notes", "template"], notes.template, InRepository(), base=loaded.root)
     for address, node in graph.nodes.items():
         if address in getattr(loaded.spec, node.section, {}):  # declared, not made by Scalpel
@@ -74,3 +73,9 @@ def _values(value: object, where: SpecPath, mark: InRepository | None
 
 def _dotted(where: SpecPath) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in where).lstrip(".")
+
+
+def _builtin_templates() -> dict[str, str]:
+    from scalpel_plan.content.notes import BUILTIN  # only for a spec with notes:
+
+    return BUILTIN

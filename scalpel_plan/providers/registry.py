@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Mapping
 from importlib import import_module, metadata
 
 from scalpel_plan.errors import ScalpelError
@@ -46,8 +47,30 @@ class Registry:
         return {n: p.config_model for n in self.names() if n not in exclude
                 and (p := self.get(n)).declarable}
 
+    def config_models(self) -> Mapping[str, type[NodeConfig]]:
+        """``node_configs()`` as a view that imports a provider only when its model is asked
+        for: checking a spec against the models needs only the providers it uses."""
+        return _ConfigModels(self)
+
     def has_plugins(self) -> bool:
         return set(self.names()) != set(BUILTIN)
+
+
+class _ConfigModels(Mapping[str, type[NodeConfig]]):
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def __getitem__(self, name: str) -> type[NodeConfig]:
+        provider = self._registry.find(name) if name != "stage" else None
+        if provider is None or not provider.declarable:
+            raise KeyError(name)
+        return provider.config_model
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._registry.node_configs())
+
+    def __len__(self) -> int:
+        return len(self._registry.node_configs())
 
 
 BUILTIN = {  # name → where it lives
