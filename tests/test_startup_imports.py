@@ -129,7 +129,7 @@ COMMANDS = [
     # a spec the models accept strictly needs no schema validation, even on a first run
     # and printed to no terminal, the plan and its warnings need no rich; nor the code of
     # providers, templates and monorepo dependencies the spec does not use
-    (["plan"], ("networkx", "jsonschema", "ruamel", "rich", "jinja2",
+    (["plan"], ("typer", "click", "networkx", "jsonschema", "ruamel", "rich", "jinja2",
                 "scalpel_plan.providers.docker", "scalpel_plan.providers.pypi",
                 "scalpel_plan.content.notes", "scalpel_plan.content.dependencies"), ()),
     (["validate"], ("networkx", "jsonschema", "ruamel", "rich"), ()),
@@ -153,3 +153,53 @@ def test_a_cycle_is_named_with_the_graph_library(project):
     assert done.returncode == 1 and "dependency cycle: stage.test → stage.build" in done.stderr
     assert "Traceback" not in done.stderr
     assert "networkx" in names  # only here: a cycle must be named
+
+
+def test_the_quick_plan_reader_knows_the_options_typer_knows():
+    import typer
+
+    from scalpel_plan.cli import load_app
+    from scalpel_plan.cli import plan as command
+
+    params = typer.main.get_command(load_app()).commands["plan"].params  # type: ignore
+    names = {o for p in params for o in (*p.opts, *p.secondary_opts)}
+    assert names == set(command.VALUED) | set(command.FLAGS)
+    defaults = {p.name: p.default for p in params}
+    assert {k: str(v) for k, v in defaults.items()} == \
+        {k: str(v) for k, v in command.DEFAULTS.items()}
+    branch = next(p for p in params if p.name == "branch")
+    assert branch.envvar == command.BRANCH_VAR
+
+
+@pytest.mark.parametrize("args", [
+    [], ["--format", "markdown"], ["--format=json", "--verbose"], ["-v", "--version", "2.0.0"],
+    ["--detailed-exitcode", "--pre", "rc"], ["--package", "a"], ["--lock-timeout", "nope"],
+    ["--branch", "main", "--no-allow-missing-secrets", "--out", "plan.json"],
+])
+def test_a_plan_without_typer_is_the_plan_typer_runs(project, cli, monkeypatch, args):
+    """The same arguments through typer and through the quick reader: the same output, the
+    same exit code (2 with changes and --detailed-exitcode, 1 for a bad value)."""
+    from scalpel_plan import cli as cli_module
+    from scalpel_plan.cli import plan as command
+
+    assert command.arguments(args) is not None
+    quick = cli(project, "plan", *args)
+    monkeypatch.setattr(cli_module, "QUICK_COMMANDS", ())
+    typed = cli(project, "plan", *args)
+    assert (quick.code, timeless(quick.out), quick.err) == \
+        (typed.code, timeless(typed.out), typed.err)
+    assert quick.code == (2 if "--detailed-exitcode" in args else 1 if "nope" in args
+                          or "--package" in args else 0), quick.err
+
+
+def timeless(out: str) -> str:
+    """A JSON plan without when it was made (and the digests that seal that)."""
+    import json
+
+    if not out.startswith("{"):
+        return out
+    data = json.loads(out)
+    data.pop("created_at")
+    data.pop("digest")
+    data["digests"].pop("created_at")
+    return json.dumps(data)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["app", "main"]
 INTERRUPTED = "Interrupted. What was done is recorded; `scalpel apply` finishes the job."
 COMMAND_MODULES = ("project", "release", "content", "observe")  # in `scalpel --help` order
+QUICK_COMMANDS = ("changelog", "plan")  # run without typer when their options are well formed
 COMPLETE_VAR = "_SCALPEL_COMPLETE"  # set by the completion scripts when they ask
 
 
@@ -40,8 +41,9 @@ def load_app() -> typer.Typer:
 
 def main(argv: list[str] | None = None) -> int:
     """The console script: runs the command and maps every outcome to an exit code.
-    `scalpel changelog` with well-formed options runs without typer (``cli.changelog``),
-    and so do `scalpel --version` and `scalpel --help` (``cli.quick``)."""
+    `scalpel changelog` and `scalpel plan` with well-formed options run without typer
+    (``cli.changelog``, ``cli.plan``), and so do `scalpel --version` and `scalpel --help`
+    (``cli.quick``)."""
     args = sys.argv[1:] if argv is None else list(argv)
     if args[:1] in (["--version"], ["--help"], ["-h"]):
         from scalpel_plan.cli import quick
@@ -53,13 +55,11 @@ def main(argv: list[str] | None = None) -> int:
 
     args = normalize(args)
     try:
-        if args[:1] == ["changelog"]:
-            from scalpel_plan.cli import changelog
-
-            options = changelog.arguments(args[1:])
+        if args[:1] and args[0] in QUICK_COMMANDS:
+            command = import_module(f"scalpel_plan.cli.{args[0]}")
+            options = command.arguments(args[1:])
             if options is not None:
-                changelog.run(**options)
-                return 0
+                return command.run(**options) or 0
         return _typer_main(args)
     except ScalpelError as exc:
         console_ui().error(exc)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 SPEC_NAME = "release.yml"
 NO_SPEC = {"init", "schema", "completion", "show"}  # commands that take no --file
@@ -91,3 +93,33 @@ def _reads_spec(args: list[str]) -> bool:
         return False
     return not {"--help", "--version"} & set(args[:args.index(command) + 1]) and \
         "--help" not in args
+
+
+def read_options(args: list[str], valued: Mapping[str, str],
+                 flags: Mapping[str, tuple[str, bool]], defaults: Mapping[str, Any], *,
+                 repeated: frozenset[str] = frozenset()) -> dict[str, Any] | None:
+    """The options of a command run without typer (``scalpel changelog``, ``scalpel plan``):
+    ``valued`` maps an option to its parameter (``--from`` → ``from_``), ``flags`` an option
+    to (parameter, value); parameters in ``repeated`` collect a list. None when ``args`` are
+    not all well-formed options that typer would read the same way (a missing value, an
+    unknown option, ``--help``): typer then reads them, and its help and errors are shown."""
+    found = dict(defaults)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        if name in flags and not eq:
+            key, flag = flags[name]
+            found[key] = flag
+        elif name in valued:
+            if not eq:
+                i += 1
+                if i == len(args) or args[i].startswith("-"):
+                    return None  # a missing value (or one typer reads differently)
+                value = args[i]
+            key = valued[name]
+            found[key] = [*(found[key] or []), value] if key in repeated else value
+        else:
+            return None
+        i += 1
+    return found

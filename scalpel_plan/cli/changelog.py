@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from scalpel_plan.cli.arguments import read_options
 from scalpel_plan.cli.plain import console_ui, runner_mask
 
 FORMATS = ("markdown", "html", "json")
@@ -27,25 +28,8 @@ DEFAULTS: dict[str, Any] = {"file": Path("release.yml"), "all_": False, "from_":
 def arguments(args: list[str]) -> dict[str, Any] | None:
     """The options of ``scalpel changelog ARGS`` (after the command's name), or None when
     they are not all well-formed options that typer would read the same way."""
-    found = dict(DEFAULTS)
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
-        if name in FLAGS and not eq:
-            key, flag = FLAGS[name]
-            found[key] = flag
-        elif name in VALUED:
-            if not eq:
-                i += 1
-                if i == len(args) or args[i].startswith("-"):
-                    return None  # a missing value (or one typer reads differently)
-                value = args[i]
-            found[VALUED[name]] = value
-        else:
-            return None
-        i += 1
-    if found["format"] not in FORMATS:
+    found = read_options(args, VALUED, FLAGS, DEFAULTS)
+    if found is None or found["format"] not in FORMATS:
         return None
     found["file"] = Path(found["file"])
     return found

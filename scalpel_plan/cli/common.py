@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scalpel_plan.cli.plain import console_ui as console_ui  # re-exported: the commands' UI
-from scalpel_plan.cli.plain import runner_mask
+# re-exported: what the commands share that needs no typer (`scalpel plan` runs without it)
+from scalpel_plan.cli.plain import console_ui as console_ui
+from scalpel_plan.cli.plain import duration as duration
+from scalpel_plan.cli.plain import full_plan_url as full_plan_url
+from scalpel_plan.cli.plain import open_at as open_at
+from scalpel_plan.cli.plain import records_at as records_at
+from scalpel_plan.cli.plain import save_plan as save_plan
 
 if TYPE_CHECKING:
-    from scalpel_plan.operations.project import Project, Records
-    from scalpel_plan.plan.model import Plan
     from scalpel_plan.ui import UI
 
 app = typer.Typer(
@@ -77,51 +80,6 @@ class MetricsFormat(StrEnum):
 class GraphFormat(StrEnum):
     dot = "dot"
     mermaid = "mermaid"
-
-
-def open_at(file: Path, *, need_repo: bool = True) -> Project:
-    """The project ``file`` declares, its secrets loaded and masked before anything prints."""
-    from scalpel_plan.operations.project import open_project
-
-    return open_project(file, need_repo=need_repo, on_secret=runner_mask())
-
-
-def records_at(file: Path) -> Records:
-    from scalpel_plan.operations.project import open_records
-
-    return open_records(file, on_secret=runner_mask())
-
-
-def duration(text: str) -> float:
-    from scalpel_plan.errors import ScalpelError
-
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    for unit in sorted(units, key=len, reverse=True):
-        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
-            return float(text[: -len(unit)]) * units[unit]
-    if text.replace(".", "", 1).isdigit():
-        return float(text)
-    raise ScalpelError(f"--lock-timeout {text!r} is not a duration", hint="for example 30s or 5m")
-
-
-def full_plan_url(given: str | None) -> str | None:
-    """``given``, or under GitHub Actions the page of the running workflow run (its
-    artifacts are listed there)."""
-    import os
-
-    if given:
-        return given
-    server, repository, run = (os.environ.get(k) for k in (
-        "GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
-    if os.environ.get("GITHUB_ACTIONS") == "true" and server and repository and run:
-        return f"{server}/{repository}/actions/runs/{run}"
-    return None
-
-
-def save_plan(the_plan: Plan, out: Path) -> None:
-    from scalpel_plan.plan.file import save_plan as save
-
-    save(the_plan, out)
 
 
 def write_text(path: Path, text: str) -> None:

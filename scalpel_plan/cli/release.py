@@ -62,18 +62,12 @@ def plan(
     full_plan: FullPlanUrl = None,
 ) -> int:
     """Show what the next release will do, as a diff against the state and what is live."""
-    from scalpel_plan import operations
+    from scalpel_plan.cli import plan as command  # `scalpel plan` runs it directly
 
-    project = open_at(file)
-    ui = console_ui()
-    the_plan = operations.plan(project, version=version, pre=pre, packages=package,
-                               allow_missing_secrets=allow_missing_secrets,
-                               lock_timeout=duration(lock_timeout), branch=branch or None)
-    ui.plan(the_plan, format.value, verbose=verbose, full_plan_url=full_plan_url(full_plan))
-    if out:
-        save_plan(the_plan, out)
-        ui.info(f"Saved the plan to {out}. Apply exactly this with `scalpel apply {out}`.")
-    return 2 if detailed_exitcode and the_plan.has_changes else 0
+    return command.run(file=file, version=version, pre=pre, package=package, out=out,
+                       format=format.value, detailed_exitcode=detailed_exitcode,
+                       allow_missing_secrets=allow_missing_secrets, lock_timeout=lock_timeout,
+                       branch=branch, verbose=verbose, full_plan=full_plan)
 
 
 @app.command()
