@@ -363,17 +363,22 @@ def changed_files(repo: Path) -> list[str]:
 
 
 def fetch_branch(repo: Path, remote: str, branch: str, timeout: float) -> str | None:
-    """Fetch ``branch`` from ``remote`` into its remote-tracking ref; the commit it is at
-    there, or None when the remote has no such branch. A GitError when it cannot be read."""
+    """The commit ``branch`` is at on ``remote`` (None when the remote has no such branch),
+    fetched into its remote-tracking ref unless this clone has that commit already (as a CI
+    checkout of the branch's tip does). A GitError when it cannot be read."""
     if remote.startswith("-") or branch.startswith("-"):
         raise GitError(f"refusing remote {remote!r} / branch {branch!r}")
     listed = git(repo, "ls-remote", "--heads", "--", remote, f"refs/heads/{branch}",
                  timeout=timeout).stdout.split()
     if not listed:
         return None
-    git(repo, "fetch", "--quiet", "--no-tags", "--", remote,
-        f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}", timeout=timeout)
-    return listed[0]
+    if has_commit(repo, listed[0]):
+        return listed[0]
+    tracking = f"refs/remotes/{remote}/{branch}"
+    git(repo, "fetch", "--quiet", "--no-tags", "--", remote, f"+refs/heads/{branch}:{tracking}",
+        timeout=timeout)
+    return git(repo, "rev-parse", "--verify", "--end-of-options", f"{tracking}^{{commit}}"
+               ).stdout.strip()  # where it is now: it may have moved since it was listed
 
 
 def ahead_behind(repo: Path, commit: str, other: str) -> tuple[int, int]:

@@ -159,7 +159,8 @@ def test_a_branch_behind_its_remote_is_refused_with_the_fix(project, cli, tmp_pa
                          ids=["release-commit", "tag-on-head"])
 def test_a_plan_asks_the_remote_each_thing_once(repo, cli, tmp_path, monkeypatch, spec):
     """The pre-flight's reads of origin (the branch, the tags a tagless clone may lack) are the
-    plan's: the git.tag node does not ask again (each ls-remote is a round trip to GitHub)."""
+    plan's: the git.tag node does not ask again (each ls-remote is a round trip to GitHub),
+    and a branch whose tip this clone has is not fetched."""
     repo.write_spec(spec)
     (repo.path / "pyproject.toml").write_text('[project]\nname = "widgets"\nversion = "0"\n')
     (repo.path / ".gitignore").write_text(".scalpel/\nchecked.txt\n")
@@ -175,6 +176,8 @@ def test_a_plan_asks_the_remote_each_thing_once(repo, cli, tmp_path, monkeypatch
              if "built-in: git ls-remote" in line]
     assert sorted(asked) == ["git ls-remote --heads -- origin refs/heads/main",
                              "git ls-remote --tags -- origin"], asked
+    # origin's main is this clone's HEAD: nothing to fetch to tell whether it moved
+    assert "built-in: git fetch" not in trace.read_text()
 
 
 def test_an_unreachable_remote_is_a_warning_listed_with_the_errors(project, cli):

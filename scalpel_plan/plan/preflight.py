@@ -150,9 +150,9 @@ def _upstream(repo: Path, branch: str, remote: str, found: Findings, *,
         found.add(f"could not fetch {branch} from {remote}, so whether it moved is not "
                   f"checked: {exc.message}", f"check that {remote} is reachable", error=False)
         return
-    if there is None:
-        return  # the branch is not on the remote yet: the push creates it
-    ahead, behind = git.ahead_behind(repo, "HEAD", f"refs/remotes/{remote}/{branch}")
+    if there is None or there == git.head(repo):
+        return  # not on the remote yet (the push creates it), or where HEAD is
+    ahead, behind = git.ahead_behind(repo, "HEAD", there)
     if not behind:
         return
     state = (f"{branch} is {behind} commit{'s' * (behind != 1)} behind {remote}/{branch}"
