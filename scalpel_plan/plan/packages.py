@@ -15,6 +15,7 @@ from scalpel_plan.errors import ScalpelError, SpecError
 from scalpel_plan.plan.model import CommitSummary, PackageSummary
 from scalpel_plan.providers.base import Release
 from scalpel_plan.state.model import State
+from scalpel_plan.state.packages import JOIN
 
 if TYPE_CHECKING:
     from scalpel_plan.graph import Graph
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from scalpel_plan.spec.sections import PackageView
     from scalpel_plan.workspace import Workspace
 
-JOIN = "+"  # between the packages' versions in a monorepo release's name
 MAX_NAME = 100  # as a version in the state may be
 VALID_NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]*")
 
@@ -236,6 +236,8 @@ def _unfinished(state: State, views: dict[str, PackageView]) -> dict[str, str] |
     current = state.current_release()
     if current is None or not current.unfinished:
         return None
+    if current.packages:  # recorded by package
+        return {n: p.version for n, p in current.packages.items() if n in views} or None
     found = {}
     for piece in current.version.split(JOIN):
         for name in sorted(views, key=len, reverse=True):  # "a-b-1.0.0": a-b before a

@@ -1,0 +1,233 @@
+"""A monorepo in the records: each release and rollback point names the packages it moved;
+history, status and metrics show one package's releases (--package); a rollback takes one
+package back and leaves the others as they are, killed and resumed without doing anything
+twice. Every repository here is a real git monorepo the test makes, applied for real."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import Repo, git, kill_before_recording
+
+SPEC = """\
+project: {name: tools}
+packages:
+  a:
+    paths: [packages/a]
+    publish:
+      git.a: {push: origin, moving: [a-latest]}
+  b:
+    paths: [packages/b]
+    tag: "{name}-v{version}"
+    publish:
+      git.b: {push: origin, moving: [b-latest]}
+  c:
+    paths: [packages/c]
+    publish:
+      git.c: {push: origin, moving: [c-latest]}
+"""
+
+
+def commit(repo: Repo, message: str, *paths: str) -> str:
+    for path in paths:
+        target = repo.path / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("a") as fh:
+            fh.write(message + "\n")
+    git(repo.path, "add", "-A")
+    git(repo.path, "commit", "-q", "-m", message)
+    return git(repo.path, "rev-parse", "HEAD").strip()
+
+
+def apply(cli, repo: Repo) -> str:
+    done = cli(repo.path, "apply", "--auto-approve")
+    assert done.code == 0, done.err + done.out
+    return git(repo.path, "rev-parse", "HEAD").strip()
+
+
+def refs(repo: Repo) -> dict[str, str]:
+    """The remote's tags, each by the commit it points at (``^{}``: an annotated tag's)."""
+    found: dict[str, str] = {}
+    for line in git(repo.path, "ls-remote", "--tags", "origin").splitlines():
+        sha, ref = line.split("\t")
+        name = ref.removeprefix("refs/tags/")
+        if name.endswith("^{}"):
+            found[name.removesuffix("^{}")] = sha
+        else:
+            found.setdefault(name, sha)
+    return found
+
+
+def state_of(repo: Repo) -> dict:
+    return json.loads((repo.path / ".scalpel" / "state.json").read_text())
+
+
+@pytest.fixture
+def released(repo: Repo, cli) -> tuple[Repo, str, str]:
+    """Two releases: a 0.1.0, b 0.1.0, c 0.1.0 first; then a 0.1.1 and b 0.1.1 (c stays)."""
+    (repo.path / ".gitignore").write_text(".scalpel/\n*.json\n")
+    repo.write_spec(SPEC)
+    commit(repo, "feat: three packages", "packages/a/x", "packages/b/x", "packages/c/x")
+    first = apply(cli, repo)
+    commit(repo, "fix: a", "packages/a/y")
+    commit(repo, "fix: b", "packages/b/y")
+    second = apply(cli, repo)
+    return repo, first, second
+
+
+def test_each_release_records_the_packages_it_moved(released):
+    repo, _, _ = released
+    state = state_of(repo)
+    moved = [{n: (p["version"], p["previous"], p["tag"]) for n, p in r["packages"].items()}
+             for r in state["releases"]]
+    assert moved == [
+        {"a": ("0.1.0", None, "a@0.1.0"), "b": ("0.1.0", None, "b-v0.1.0"),
+         "c": ("0.1.0", None, "c@0.1.0")},
+        {"a": ("0.1.1", "0.1.0", "a@0.1.1"), "b": ("0.1.1", "0.1.0", "b-v0.1.1")}]
+    assert [sorted(p["packages"]) for p in state["rollback_points"]] == [
+        ["a", "b", "c"], ["a", "b"]]
+
+
+def test_a_single_package_state_file_has_no_packages_field(repo, cli):
+    repo.write_spec("publish:\n  git.tag: {push: origin}\n")
+    assert cli(repo.path, "apply", "--auto-approve").code == 0
+    text = (repo.path / ".scalpel" / "state.json").read_text()
+    assert '"packages"' not in text and '"package"' not in text
+
+
+def test_history_status_and_metrics_show_one_package(released, cli):
+    repo, _, _ = released
+    shown = json.loads(cli(repo.path, "history", "--json", "--package", "c").out)
+    assert [sorted(r["packages"]) for r in shown["releases"]] == [["a", "b", "c"]]
+    assert shown["packages_live"] == {"c": shown["packages_live"]["c"]}
+    assert shown["packages_live"]["c"]["version"] == "0.1.0"
+    table = cli(repo.path, "history", "--package", "b").out
+    assert "PACKAGES" in table and "b 0.1.1" in table and "a 0.1.1" not in table
+    status = cli(repo.path, "status", "--package", "c")
+    assert status.code == 0, status.err
+    assert "tools (c): release a-0.1.0+b-0.1.0+c-0.1.0 succeeded" in status.out
+    assert "c        0.1.0    c@0.1.0" in status.out and "b-v0.1.1" not in status.out
+    every = json.loads(cli(repo.path, "status", "--json").out)
+    assert [(p["package"], p["version"], p["tag"]) for p in every["packages"]] == [
+        ("a", "0.1.1", "a@0.1.1"), ("b", "0.1.1", "b-v0.1.1"), ("c", "0.1.0", "c@0.1.0")]
+    assert every["only"] == [] and every["version"] == "a-0.1.1+b-0.1.1"
+    metrics = cli(repo.path, "metrics", "--package", "c").out
+    assert "a-0.1.0+b-0.1.0+c-0.1.0" in metrics and "a-0.1.1+b-0.1.1" not in metrics
+    both = cli(repo.path, "metrics", "--package", "c", "--package", "b").out
+    assert "a-0.1.1+b-0.1.1" in both
+    for command in ("history", "status", "metrics"):
+        unknown = cli(repo.path, command, "--package", "zz")
+        assert unknown.code == 1 and "--package zz: no such package" in unknown.err
+        assert "packages: a, b, c" in unknown.err
+
+
+def test_rolling_back_one_package_leaves_the_others_as_they_are(released, cli):
+    repo, first, second = released
+    before = refs(repo)
+    assert before["a-latest"] == before["b-latest"] == second and before["c-latest"] == first
+    plan = cli(repo.path, "rollback", "--to", "b-v0.1.0", "--out", "back.json")
+    assert plan.code == 0, plan.err + plan.out
+    assert "Rollback tools b 0.1.1 → 0.1.0" in plan.out
+    assert "a, c are left as they are" in plan.out
+    saved = json.loads((repo.path / "back.json").read_text())
+    assert [c["address"] for c in saved["changes"]] == ["git.b"]
+    assert saved["rollback"]["package"] == "b" and saved["rollback"]["unchanged"] == ["a", "c"]
+    done = cli(repo.path, "apply", "back.json")
+    assert done.code == 0, done.err + done.out
+    after = refs(repo)
+    assert after["b-latest"] == first
+    assert after["a-latest"] == second and after["c-latest"] == first  # untouched
+    assert {k: v for k, v in after.items() if "latest" not in k} == \
+        {k: v for k, v in before.items() if "latest" not in k}  # no release tag moved
+    state = state_of(repo)
+    assert state["rollbacks"][-1] | {"id": 0, "started_at": 0, "finished_at": 0} == {
+        "id": 0, "from_version": "0.1.1", "to_version": "0.1.0", "point": "b-v0.1.0",
+        "status": "succeeded", "started_at": 0, "finished_at": 0, "package": "b"}
+    assert state["live"] == "a-0.1.1+b-0.1.1"  # the release as a whole was not rolled back
+    assert [r["status"] for r in state["releases"]] == ["succeeded", "succeeded"]
+    rows = {p["package"]: p for p in json.loads(cli(repo.path, "status", "--json").out)
+            ["packages"]}
+    assert (rows["a"]["version"], rows["b"]["version"], rows["b"]["rolled_back"]) == \
+        ("0.1.1", "0.1.0", True)
+    again = cli(repo.path, "rollback", "--to", "0.1.0", "--package", "b")
+    assert again.code == 1 and "b 0.1.0 is already b's live release" in again.err
+
+
+def test_a_package_point_is_named_by_name_at_version_or_by_version_and_package(released, cli):
+    repo, _, _ = released
+    by_name = cli(repo.path, "rollback", "--to", "a@0.1.0", "--out", "one.json")
+    assert by_name.code == 0, by_name.err
+    by_version = cli(repo.path, "rollback", "--to", "0.1.0", "--package", "a",
+                     "--out", "two.json")
+    assert by_version.code == 0, by_version.err
+    one, two = (json.loads((repo.path / f).read_text())["rollback"]
+                for f in ("one.json", "two.json"))
+    assert one["package"] == two["package"] == "a" and one["point"] == two["point"] == "a@0.1.0"
+    unknown = cli(repo.path, "rollback", "--to", "zz@0.1.0")
+    assert unknown.code == 1 and "--package zz: no such package" in unknown.err
+    assert "packages: a, b, c" in unknown.err
+    nowhere = cli(repo.path, "rollback", "--to", "0.0.9", "--package", "b")
+    assert nowhere.code == 1 and "no rollback point 0.0.9 of package b" in nowhere.err
+    assert "b-v0.1.0, b-v0.1.1" in nowhere.err
+    missing = cli(repo.path, "rollback", "--to", "c@9.9.9")
+    assert missing.code == 1 and "no rollback point c@9.9.9 of package c" in missing.err
+    assert "c@0.1.0" in missing.err
+
+
+def test_a_killed_package_rollback_resumes_without_doing_anything_twice(released, cli,
+                                                                     monkeypatch):
+    repo, first, second = released
+    pushes: list[list[str]] = []
+    from scalpel_plan import git as git_module
+
+    real = git_module.move_tags
+
+    def counted(repo_path, names, *args, **kwargs):
+        pushes.append(list(names))
+        return real(repo_path, names, *args, **kwargs)
+
+    monkeypatch.setattr(git_module, "move_tags", counted)
+    restore = kill_before_recording(monkeypatch, "git.b")
+    assert cli(repo.path, "rollback", "--to", "b@0.1.0", "--auto-approve").code == 130
+    restore()
+    assert refs(repo)["b-latest"] == first  # it happened; the state missed it
+    state = state_of(repo)
+    assert state["rollbacks"][-1]["package"] == "b"
+    assert state["rollbacks"][-1]["status"] != "succeeded"
+    status = cli(repo.path, "status")
+    assert "scalpel rollback --to b-v0.1.0" in status.out
+    again = cli(repo.path, "rollback", "--to", "b@0.1.0", "--auto-approve")
+    assert again.code == 0, again.err + again.out
+    assert pushes == [["b-latest"]]  # the moved tag seen as done, not moved again
+    after = refs(repo)
+    assert after["b-latest"] == first and after["a-latest"] == second
+    state = state_of(repo)
+    assert [(r["package"], r["status"]) for r in state["rollbacks"]] == [("b", "succeeded")]
+
+
+def test_an_old_record_of_a_monorepo_release_is_read_back_by_package(released, cli):
+    repo, _, _ = released
+    path = repo.path / ".scalpel" / "state.json"
+    state = json.loads(path.read_text())
+    for record in state["releases"] + state["rollback_points"]:
+        del record["packages"]  # as a Scalpel from before per-package records wrote it
+    path.write_text(json.dumps(state, indent=1))
+    shown = json.loads(cli(repo.path, "history", "--json", "--package", "b").out)
+    assert [{n: (p["version"], p["previous"], p["tag"]) for n, p in r["packages"].items()}
+            for r in shown["releases"]] == [
+        {"a": ("0.1.0", None, "a@0.1.0"), "b": ("0.1.0", None, "b-v0.1.0"),
+         "c": ("0.1.0", None, "c@0.1.0")},
+        {"a": ("0.1.1", "0.1.0", "a@0.1.1"), "b": ("0.1.1", "0.1.0", "b-v0.1.1")}]
+    done = cli(repo.path, "rollback", "--to", "b-v0.1.0", "--auto-approve")
+    assert done.code == 0, done.err + done.out
+    assert state_of(repo)["rollbacks"][-1]["package"] == "b"
+
+
+def test_parts_in_a_release_name_take_the_longest_package_name_first():
+    from scalpel_plan.state.packages import parts_in_name
+
+    assert parts_in_name("a-b-1.0.0+a-2.0.0-rc.1", ["a", "a-b"]) == {
+        "a-b": "1.0.0", "a": "2.0.0-rc.1"}
+    assert parts_in_name("1.2.0", ["a"]) is None
+    assert parts_in_name("a-1.0.0+3-more-0123456789ab", ["a"]) is None
