@@ -63,17 +63,22 @@ def state_of(repo: Repo) -> dict:
     return json.loads((repo.path / ".scalpel" / "state.json").read_text())
 
 
-@pytest.fixture
-def released(repo: Repo, cli) -> tuple[Repo, str, str]:
+def release_twice(repo: Repo, cli, state: str = "") -> tuple[Repo, str, str]:
     """Two releases: a 0.1.0, b 0.1.0, c 0.1.0 first; then a 0.1.1 and b 0.1.1 (c stays)."""
     (repo.path / ".gitignore").write_text(".scalpel/\n*.json\n")
-    repo.write_spec(SPEC)
+    repo.write_spec(state + SPEC)
     commit(repo, "feat: three packages", "packages/a/x", "packages/b/x", "packages/c/x")
+    git(repo.path, "push", "-q", "origin", "main")
     first = apply(cli, repo)
     commit(repo, "fix: a", "packages/a/y")
     commit(repo, "fix: b", "packages/b/y")
     second = apply(cli, repo)
     return repo, first, second
+
+
+@pytest.fixture
+def released(repo: Repo, cli) -> tuple[Repo, str, str]:
+    return release_twice(repo, cli)
 
 
 def test_each_release_records_the_packages_it_moved(released):
@@ -231,3 +236,49 @@ def test_parts_in_a_release_name_take_the_longest_package_name_first():
         "a-b": "1.0.0", "a": "2.0.0-rc.1"}
     assert parts_in_name("1.2.0", ["a"]) is None
     assert parts_in_name("a-1.0.0+3-more-0123456789ab", ["a"]) is None
+
+
+@pytest.mark.parametrize("backend", ["git", "postgres"])
+def test_the_shared_backends_carry_the_packages(backend, repo, cli, request):
+    state = "state: {backend: git, remote: origin}\n" if backend == "git" else \
+        f"state: {{backend: postgres, url: '{request.getfixturevalue('postgres_url')}'}}\n"
+    repo, first, _ = release_twice(repo, cli, state)
+    assert not (repo.path / ".scalpel" / "state.json").exists()  # it is kept there, not here
+    done = cli(repo.path, "rollback", "--to", "b@0.1.0", "--auto-approve")
+    assert done.code == 0, done.err + done.out
+    assert refs(repo)["b-latest"] == first
+    shown = json.loads(cli(repo.path, "history", "--json", "--package", "b").out)
+    assert [sorted(r["packages"]) for r in shown["releases"]] == [["a", "b", "c"], ["a", "b"]]
+    assert [sorted(p["packages"]) for p in shown["rollback_points"]] == [
+        ["a", "b", "c"], ["a", "b"]]
+    assert [(r["package"], r["status"]) for r in shown["rollbacks"]] == [("b", "succeeded")]
+    assert shown["packages_live"]["b"]["version"] == "0.1.0"
+
+
+def test_a_package_has_its_own_release_notes_template(repo, cli):
+    (repo.path / ".gitignore").write_text(".scalpel/\n*.json\n")
+    (repo.path / "b-notes.md.j2").write_text("B ships {{ project }} {{ version }}\n")
+    repo.write_spec(SPEC.replace("      git.b: {push: origin, moving: [b-latest]}\n",
+                                 "      git.b: {push: origin, moving: [b-latest]}\n"
+                                 "    notes: {template: b-notes.md.j2}\n"))
+    commit(repo, "feat: three packages", "packages/a/x", "packages/b/x", "packages/c/x")
+    assert cli(repo.path, "plan", "--out", "plan.json").code == 0
+    notes = {p["name"]: p["notes"] for p in
+             json.loads((repo.path / "plan.json").read_text())["release"]["packages"]}
+    assert notes["b"] == "B ships b 0.1.0\n"
+    assert notes["a"] is None and notes["c"] is None  # no top-level notes: none of their own
+    both = SPEC.replace("project: {name: tools}\n",
+                        "project: {name: tools}\nnotes: {template: minimal}\n")
+    repo.write_spec(both.replace("      git.b: {push: origin, moving: [b-latest]}\n",
+                                 "      git.b: {push: origin, moving: [b-latest]}\n"
+                                 "    notes: {template: b-notes.md.j2}\n"))
+    assert cli(repo.path, "plan", "--out", "plan.json").code == 0
+    notes = {p["name"]: p["notes"] for p in
+             json.loads((repo.path / "plan.json").read_text())["release"]["packages"]}
+    assert notes["b"] == "B ships b 0.1.0\n" and "B ships" not in notes["a"]
+    assert notes["a"] and notes["c"]  # the top-level template for the others
+    repo.write_spec(both.replace("      git.b: {push: origin, moving: [b-latest]}\n",
+                                 "      git.b: {push: origin, moving: [b-latest]}\n"
+                                 "    notes: {template: nowhere.j2}\n"))
+    broken = cli(repo.path, "plan")
+    assert broken.code == 1 and "packages.b.notes.template: nowhere.j2: not found" in broken.err

@@ -271,7 +271,8 @@ def _package(loaded: LoadedSpec, graph: Graph, view: PackageView, decision: Vers
                       tag=tag_for(view, version) if version else "", changelog=None,
                       notes=None, parts=())
     changelog = notes = None
-    if version and (view.changelog is not None or loaded.spec.notes is not None):
+    if version and (view.changelog is not None or loaded.spec.notes is not None
+                    or view.notes is not None):
         changelog, notes = _content(loaded, view, decision, release)
     release = replace(release, changelog=changelog, notes=notes)
     nodes = [a for a in graph.order if graph.nodes[a].package == view.name]
@@ -294,13 +295,15 @@ def _content(loaded: LoadedSpec, view: PackageView, decision: VersionDecision,
     changes = release_changes(view, decision, generator)
     changelog = generator.markdown_section(changes) if view.changelog is not None else None
     notes = None
-    if loaded.spec.notes is not None:
+    if loaded.spec.notes is not None or view.notes is not None:  # its own template first
+        where = ["packages", view.name, "notes", "template"] if view.notes is not None \
+            else ["notes", "template"]
         try:
             notes = release_notes(loaded.spec, loaded.root, changes, view.name,
-                                  release.previous)
+                                  release.previous, view.notes)
         except ScalpelError as exc:
             raise SpecError(f"{loaded.source.display}: the release notes cannot be rendered",
                             diagnostics=[loaded.source.diagnostic(
-                                f"notes.template: {exc.message}", ["notes", "template"],
+                                f"{'.'.join(where)}: {exc.message}", list(where),
                                 hint=exc.hint)]) from None
     return changelog, notes
