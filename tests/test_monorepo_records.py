@@ -6,9 +6,16 @@ twice. Every repository here is a real git monorepo the test makes, applied for 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-from conftest import Repo, git, kill_before_recording
+from conftest import Repo, git
+
+WRAPPER = Path(__file__).resolve().parent / "crash_wrapper.py"
 
 SPEC = """\
 project: {name: tools}
@@ -151,6 +158,7 @@ def test_rolling_back_one_package_leaves_the_others_as_they_are(released, cli):
         "status": "succeeded", "started_at": 0, "finished_at": 0, "package": "b"}
     assert state["live"] == "a-0.1.1+b-0.1.1"  # the release as a whole was not rolled back
     assert [r["status"] for r in state["releases"]] == ["succeeded", "succeeded"]
+    assert "tools: rollback b 0.1.0 succeeded" in cli(repo.path, "status").out
     rows = {p["package"]: p for p in json.loads(cli(repo.path, "status", "--json").out)
             ["packages"]}
     assert (rows["a"]["version"], rows["b"]["version"], rows["b"]["rolled_back"]) == \
@@ -175,36 +183,44 @@ def test_a_package_point_is_named_by_name_at_version_or_by_version_and_package(r
     nowhere = cli(repo.path, "rollback", "--to", "0.0.9", "--package", "b")
     assert nowhere.code == 1 and "no rollback point 0.0.9 of package b" in nowhere.err
     assert "b-v0.1.0, b-v0.1.1" in nowhere.err
+    bare = cli(repo.path, "rollback", "--to", "0.1.0")
+    assert bare.code == 1 and "no rollback point 0.1.0" in bare.err
+    assert "--to 0.1.0 --package NAME (packages: a, b, c)" in bare.err
     missing = cli(repo.path, "rollback", "--to", "c@9.9.9")
     assert missing.code == 1 and "no rollback point c@9.9.9 of package c" in missing.err
     assert "c@0.1.0" in missing.err
 
 
-def test_a_killed_package_rollback_resumes_without_doing_anything_twice(released, cli,
-                                                                     monkeypatch):
+def killable(repo: Repo, trace: Path, *args: str, at: str = "") -> subprocess.CompletedProcess:
+    """The real CLI in a process of its own, killed by SIGKILL at ``at`` (tests/crash_wrapper.py:
+    ``effect:git push:1``, after the first push that succeeded); what it did, in ``trace``."""
+    env = {**os.environ, "SCALPEL_CRASH_AT": at, "SCALPEL_CRASH_TRACE": str(trace)}
+    return subprocess.run([sys.executable, str(WRAPPER), *args], cwd=repo.path, env=env,
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def pushes(trace: Path) -> list[list[str]]:
+    lines = [json.loads(line) for line in trace.read_text().splitlines()] if trace.exists() \
+        else []
+    return [e["args"] for e in lines if e.get("effect") == "git push"]
+
+
+def test_a_killed_package_rollback_resumes_without_doing_anything_twice(released, tmp_path):
     repo, first, second = released
-    pushes: list[list[str]] = []
-    from scalpel_plan import git as git_module
-
-    real = git_module.move_tags
-
-    def counted(repo_path, names, *args, **kwargs):
-        pushes.append(list(names))
-        return real(repo_path, names, *args, **kwargs)
-
-    monkeypatch.setattr(git_module, "move_tags", counted)
-    restore = kill_before_recording(monkeypatch, "git.b")
-    assert cli(repo.path, "rollback", "--to", "b@0.1.0", "--auto-approve").code == 130
-    restore()
+    killed = killable(repo, tmp_path / "killed.jsonl", "rollback", "--to", "b@0.1.0",
+                      "--auto-approve", at="effect:git push:1")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert pushes(tmp_path / "killed.jsonl") == [
+        ["origin", "refs/tags/b-latest:refs/tags/b-latest"]]
     assert refs(repo)["b-latest"] == first  # it happened; the state missed it
-    state = state_of(repo)
-    assert state["rollbacks"][-1]["package"] == "b"
-    assert state["rollbacks"][-1]["status"] != "succeeded"
-    status = cli(repo.path, "status")
-    assert "scalpel rollback --to b-v0.1.0" in status.out
-    again = cli(repo.path, "rollback", "--to", "b@0.1.0", "--auto-approve")
-    assert again.code == 0, again.err + again.out
-    assert pushes == [["b-latest"]]  # the moved tag seen as done, not moved again
+    shown = json.loads(killable(repo, tmp_path / "history.jsonl", "history", "--json").stdout)
+    assert [(r["package"], r["status"]) for r in shown["rollbacks"]] == [("b", "in_progress")]
+    status = killable(repo, tmp_path / "status.jsonl", "status")
+    assert "scalpel rollback --to b-v0.1.0" in status.stdout, status.stdout + status.stderr
+    again = killable(repo, tmp_path / "again.jsonl", "rollback", "--to", "b@0.1.0",
+                     "--auto-approve")
+    assert again.returncode == 0, again.stderr + again.stdout
+    assert pushes(tmp_path / "again.jsonl") == []  # the moved tag seen as done, not moved again
     after = refs(repo)
     assert after["b-latest"] == first and after["a-latest"] == second
     state = state_of(repo)

@@ -74,6 +74,7 @@ class ReleaseStatus:
     applies: list[str] = field(default_factory=list)  # every apply at it, oldest first
     packages: list[PackageRow] = field(default_factory=list)  # a monorepo's, live now
     only: list[str] = field(default_factory=list)  # the packages asked for (--package)
+    package: str | None = None  # a rollback of one package: that package (version: its)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,7 +122,9 @@ class StatusDashboard:
             status in ("failed", "interrupted") else None
         return ReleaseStatus(self.project, run.operation, run.version, status, live, apply_id,
                              run.started, run.finished, events, next_step, list(run.applies),
-                             rows, self.only)
+                             rows, self.only, next((b.package for b in state.rollbacks
+                                                    if b.id == apply_id), None)
+                             if run.operation == "rollback" else None)
 
     def profile(self) -> BuildProfiler | None:
         """The newest run's profile (its applies as one, when it took several); None before

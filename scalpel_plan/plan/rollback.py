@@ -134,10 +134,16 @@ def package_rollback(loaded: LoadedSpec, state: State, to: str,
         if not known:
             return None
         found = package_point(state, to)
-        if found is None and "@" in to and state.point(to) is None:
-            name = to.rsplit("@", 1)[0]
-            checked_packages([name], known)
-            raise _no_point(state, to, name)
+        if found is None and state.point(to) is None:
+            if "@" in to:
+                name = to.rsplit("@", 1)[0]
+                checked_packages([name], known)
+                raise _no_point(state, to, name)
+            points = ", ".join(p.name for p in state.rollback_points[-5:]) or "none yet"
+            raise ScalpelError(f"no rollback point {to}",
+                               hint=f"a package's point: --to NAME@VERSION, or --to {to} "
+                               f"--package NAME (packages: {', '.join(known)}); the whole "
+                               f"release's (newest last): {points}")
         return found
     if not known:
         raise ScalpelError(f"--package {package}: release.yml declares no packages",

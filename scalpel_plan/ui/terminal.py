@@ -285,7 +285,8 @@ class UI:
     def status(self, status: ReleaseStatus) -> None:
         color = {"succeeded": "green", "failed": "red", "interrupted": "red",
                  "running": "cyan", "rolled back": "yellow"}.get(status.status, "dim")
-        what = f"{status.operation} {status.version}" if status.version else "no release yet"
+        what = f"{status.operation} {status.package + ' ' if status.package else ''}" \
+            f"{status.version}" if status.version else "no release yet"
         who = f"{status.project} ({', '.join(status.only)})" if status.only else status.project
         self.out.print(f"[bold]{escape(who)}[/]: {escape(what)} "
                        f"[{color} bold]{escape(status.status)}[/]"
