@@ -158,7 +158,9 @@ def test_rolling_back_one_package_leaves_the_others_as_they_are(released, cli):
         "status": "succeeded", "started_at": 0, "finished_at": 0, "package": "b"}
     assert state["live"] == "a-0.1.1+b-0.1.1"  # the release as a whole was not rolled back
     assert [r["status"] for r in state["releases"]] == ["succeeded", "succeeded"]
-    assert "tools: rollback b 0.1.0 succeeded" in cli(repo.path, "status").out
+    status = cli(repo.path, "status").out
+    assert "tools: rollback b 0.1.0 succeeded" in status and "live:" not in status
+    assert "live; b rolled back to 0.1.0" in cli(repo.path, "history").out
     rows = {p["package"]: p for p in json.loads(cli(repo.path, "status", "--json").out)
             ["packages"]}
     assert (rows["a"]["version"], rows["b"]["version"], rows["b"]["rolled_back"]) == \

@@ -73,7 +73,15 @@ def history(file: SpecFile = DEFAULT_SPEC,
         ui.raw(json_lib.dumps(found, indent=1))
         return
     live = state.live_version()
+    now_live = live_packages(state)
     named = {p.version: p.name for p in state.rollback_points}
+
+    def is_live(r: ReleaseRecord) -> str:
+        if r.version != live:
+            return ""
+        back = [f"{n} rolled back to {now_live[n].version}" for n, part in r.packages.items()
+                if n in now_live and now_live[n].version != part.version]
+        return "; ".join(["live", *back])
     fixes = {h.version: h.fixes for h in state.hotfixes if h.version}
 
     def moved(r: ReleaseRecord) -> list[str]:
@@ -84,7 +92,7 @@ def history(file: SpecFile = DEFAULT_SPEC,
               "FINISHED", "ROLLBACK POINT", "NOTE"],
              ([r.version, *moved(r), r.status.replace("_", " "), r.tag or "", r.commit[:12],
                _when(r.finished_at), named.get(r.version, ""),
-               "; ".join(n for n in ("live" if r.version == live else "",
+               "; ".join(n for n in (is_live(r),
                                      f"hotfix of {fixes[r.version]}" if r.version in fixes
                                      else "", "" if r.apply_id else "imported from its tag")
                                      if n)]

@@ -101,8 +101,8 @@ class StatusDashboard:
         state = self.state
         live = state.live_version()
         rows = self.package_rows()
-        if len(self.only) == 1:
-            live = rows[0].version if rows else None
+        if rows:  # a monorepo: what is live is each package's (a package may be rolled back)
+            live = rows[0].version if len(self.only) == 1 else None
         run = latest_run_of(state, self.only) if self.only else latest_run(state)
         if run is None:
             return ReleaseStatus(self.project, "release", None, "planned", live,
