@@ -124,6 +124,11 @@ def test_history_status_and_metrics_show_one_package(released, cli):
     assert [(p["package"], p["version"], p["tag"]) for p in every["packages"]] == [
         ("a", "0.1.1", "a@0.1.1"), ("b", "0.1.1", "b-v0.1.1"), ("c", "0.1.0", "c@0.1.0")]
     assert every["only"] == [] and every["version"] == "a-0.1.1+b-0.1.1"
+    page = repo.path.parent / "status.html"
+    assert cli(repo.path, "status", "--html", str(page), "--package", "b").code == 0
+    text = page.read_text()
+    assert "<title>tools (b): release a-0.1.1+b-0.1.1</title>" in text
+    assert "<td>b</td><td>0.1.1</td><td>b-v0.1.1</td>" in text and "<td>a</td>" not in text
     metrics = cli(repo.path, "metrics", "--package", "c").out
     assert "a-0.1.0+b-0.1.0+c-0.1.0" in metrics and "a-0.1.1+b-0.1.1" not in metrics
     both = cli(repo.path, "metrics", "--package", "c", "--package", "b").out

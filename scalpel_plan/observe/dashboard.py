@@ -180,7 +180,9 @@ padding:.5rem 1rem}.card b{display:block;font-size:1.2rem}svg text{font:12px san
 def render_html(status: ReleaseStatus, profiles: list[BuildProfiler],
                 metrics: MetricsTracker) -> str:
     e = html.escape
-    title = f"{status.project}: {status.operation} {status.version or ''}".strip()
+    who = f"{status.project} ({', '.join(status.only)})" if status.only else status.project
+    what = f"{status.package} {status.version}" if status.package else status.version or ""
+    title = f"{who}: {status.operation} {what}".strip()
     badge = status.status.replace(" ", "-")
     cards = [("Status", f'<span class="status {badge}">{e(status.status)}</span>'),
              ("Version", e(status.version or "-")), ("Live", e(status.live or "-")),
@@ -205,6 +207,13 @@ def render_html(status: ReleaseStatus, profiles: list[BuildProfiler],
     ]
     if not status.events:
         parts.append("<p>No events yet.</p>")
+    if status.packages:  # a monorepo: what is live of each package
+        parts += ["<h2>Packages</h2><table><thead><tr><th>Package</th><th>Version</th>"
+                  "<th>Tag</th><th>Released at (UTC)</th></tr></thead><tbody>",
+                  *(f"<tr><td>{e(p.package)}</td><td>{e(p.version)}</td><td>{e(p.tag or '')}"
+                    f"</td><td>{e(p.released_at or '')}"
+                    f"{' (rolled back)' if p.rolled_back else ''}</td></tr>"
+                    for p in status.packages), "</tbody></table>"]
     for number, profile in enumerate(profiles, 1):
         if profile.stages:
             heading = "Gantt" if len(profiles) == 1 else \
