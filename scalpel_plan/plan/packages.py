@@ -1,8 +1,9 @@
 """A monorepo's release: each package's version decided from its own commits and tags (one
 read of the history for all of them), its changelog section and notes, and the release its
 own nodes run with. The release as a whole is named by the tags it makes
-(``a-1.1.0+b-2.0.0``): that is the version the state records, and the one an unfinished
-release is continued with."""
+(``a-1.1.0+b-2.0.0``): that is the version the state records (with each package's version,
+previous version and tag: ``ReleaseRecord.packages``), and an unfinished release is continued
+with the packages it recorded."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from scalpel_plan.errors import ScalpelError, SpecError
 from scalpel_plan.plan.model import CommitSummary, PackageSummary
 from scalpel_plan.providers.base import Release
 from scalpel_plan.state.model import State
-from scalpel_plan.state.packages import JOIN
+from scalpel_plan.state.packages import JOIN, parts_in_name
 
 if TYPE_CHECKING:
     from scalpel_plan.graph import Graph
@@ -229,8 +230,9 @@ def release_name(moves: list[tuple[str, str]]) -> str:
 
 
 def _unfinished(state: State, views: dict[str, PackageView]) -> dict[str, str] | None:
-    """package → version of the unfinished monorepo release the state records (by its name,
-    ``release_name``), or None (none unfinished, or a name that cannot be read back)."""
+    """package → version of the unfinished monorepo release the state records (by package, or
+    by its name, ``release_name``), or None (none unfinished, or a name that cannot be read
+    back)."""
     from scalpel_plan.content.schemes import SCHEMES
 
     current = state.current_release()
@@ -238,16 +240,8 @@ def _unfinished(state: State, views: dict[str, PackageView]) -> dict[str, str] |
         return None
     if current.packages:  # recorded by package
         return {n: p.version for n, p in current.packages.items() if n in views} or None
-    found = {}
-    for piece in current.version.split(JOIN):
-        for name in sorted(views, key=len, reverse=True):  # "a-b-1.0.0": a-b before a
-            version = piece.removeprefix(f"{name}-") if piece.startswith(f"{name}-") else None
-            if version and SCHEMES[views[name].policy.scheme].parse(version) is not None:
-                found[name] = version
-                break
-        else:
-            return None
-    return found or None
+    return parts_in_name(current.version, list(views), lambda name, version: SCHEMES[
+        views[name].policy.scheme].parse(version) is not None)  # (recorded by name only)
 
 
 def _chosen(views: dict[str, PackageView], only: list[str] | None) -> set[str]:

@@ -9,8 +9,7 @@ their packages again, from the names of the packages release.yml declares.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from scalpel_plan.errors import ScalpelError
@@ -24,7 +23,6 @@ from scalpel_plan.state.model import (
 
 JOIN = "+"  # between the packages' versions in a release's name
 DEFAULT_TAG = "{name}@{version}"
-PIECE = re.compile(r"(?P<name>.+?)-(?P<version>[0-9][^+]*)")  # one package's "name-1.2.0"
 
 
 @dataclass(frozen=True)
@@ -38,15 +36,18 @@ class PackageLive:
     rolled_back: bool = False  # live by a rollback
 
 
-def parts_in_name(name: str, packages: Sequence[str]) -> dict[str, str] | None:
+def parts_in_name(name: str, packages: Sequence[str],
+                  valid: Callable[[str, str], bool] = lambda _, version: version[:1].isdigit()
+                  ) -> dict[str, str] | None:
     """package → version in a release's name (``a-1.1.0+b-2.0.1``), the longest declared
-    package name first (``a-b-1.0.0`` is a-b's); None when a piece names no package of
+    package name first (``a-b-1.0.0`` is a-b's) whose rest is a ``valid`` version of it (by
+    default: one that starts with a digit); None when a piece names no package of
     ``packages`` (a single-package version, or a name shortened to a digest)."""
     found: dict[str, str] = {}
     for piece in name.split(JOIN):
         for package in sorted(packages, key=len, reverse=True):
             version = piece[len(package) + 1:] if piece.startswith(f"{package}-") else ""
-            if version[:1].isdigit():
+            if version and valid(package, version):
                 found[package] = version
                 break
         else:
