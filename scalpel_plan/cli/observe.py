@@ -73,7 +73,7 @@ def history(file: SpecFile = DEFAULT_SPEC,
         ui.raw(json_lib.dumps(found, indent=1))
         return
     live = state.live_version()
-    now_live = live_packages(state)
+    now_live = live_packages(state) if monorepo else {}
     named = {p.version: p.name for p in state.rollback_points}
 
     def is_live(r: ReleaseRecord) -> str:
