@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from scalpel_plan import process
 from scalpel_plan.errors import ScalpelError, resource_error
-from scalpel_plan.plan.model import Plan, package_releases, step_release
+from scalpel_plan.plan.model import Plan, package_parts, package_releases, step_release
 from scalpel_plan.providers.base import (
     RELEASE_COMMIT,
     Change,
@@ -134,7 +134,8 @@ class _ReleaseRun:
         assert summary is not None
         self.release = step_release(summary, workspace)
         self.record = ReleaseRecord(version=summary.version, previous=summary.previous,
-                                    tag=summary.tag, commit=summary.commit, apply_id=apply_id)
+                                    tag=summary.tag, commit=summary.commit, apply_id=apply_id,
+                                    packages=package_parts(summary))
         if (known := state.release(summary.version)) is not None:  # an attempt after others
             self.record = self.record.model_copy(update={
                 "started_at": known.started_at,
@@ -155,7 +156,7 @@ class _ReleaseRun:
                     if _keeps_history(registry, r.provider)}
             point = RollbackPoint(name=self.record.tag or self.record.version,
                                   version=self.record.version, commit=finished.commit,
-                                  resources=kept)
+                                  resources=kept, packages=self.record.packages)
             checkpoint.record(EventKind.ROLLBACK_POINT, point=point.model_dump(mode="json"))
 
     def _tagged(self, state: State) -> str:
@@ -181,7 +182,8 @@ class _RollbackRun:
         assert summary is not None
         self.release = step_release(summary, workspace)
         self.record = RollbackRecord(id=apply_id, from_version=summary.from_version,
-                                     to_version=summary.to_version, point=summary.point)
+                                     to_version=summary.to_version, point=summary.point,
+                                     package=summary.package)
 
     def begin(self, checkpoint: Checkpointer) -> None:
         checkpoint.record(EventKind.ROLLBACK, record=self.record.model_dump(mode="json"))

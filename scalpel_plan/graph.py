@@ -512,27 +512,33 @@ def _check_alert_channels(b: _Build) -> None:
 
 
 def _check_notes_template(b: _Build) -> None:
-    notes = b.loaded.spec.notes
-    if notes is None:
-        return
+    spec = b.loaded.spec
+    if spec.notes is not None:
+        _check_template(b, spec.notes.template, ["notes", "template"])
+    for name, package in spec.packages.items():  # a package's own template
+        if package.notes is not None:
+            _check_template(b, package.notes.template, ["packages", name, "notes", "template"])
+
+
+def _check_template(b: _Build, template: str, path: list[str | int]) -> None:
     from scalpel_plan.content.notes import BUILTIN, MAX_TEMPLATE, template_problem
 
-    if notes.template in BUILTIN:
+    if template in BUILTIN:
         return
-    path: list[str | int] = ["notes", "template"]
-    file = b.loaded.root / notes.template
+    where = ".".join(str(p) for p in path)
+    file = b.loaded.root / template
     try:
         with file.open("rb") as fh:
             data = fh.read(MAX_TEMPLATE + 1)
     except (OSError, ValueError) as exc:
         reason = "not found" if isinstance(exc, FileNotFoundError) else \
             getattr(exc, "strerror", None) or "not a readable file"
-        b.problem(f"notes.template: {notes.template}: {reason}", path,
+        b.problem(f"{where}: {template}: {reason}", path,
                   hint=f"built-in templates: {', '.join(BUILTIN)}; or a Jinja2 file relative "
                   "to release.yml")
         return
     if len(data) > MAX_TEMPLATE:
-        b.problem(f"notes.template: {notes.template} is over {MAX_TEMPLATE:,} bytes", path,
+        b.problem(f"{where}: {template} is over {MAX_TEMPLATE:,} bytes", path,
                   hint="a release-notes template is a page of text")
         return
     try:
@@ -540,7 +546,7 @@ def _check_notes_template(b: _Build) -> None:
     except UnicodeDecodeError as exc:
         problem = f"not UTF-8 text (byte {exc.start})"
     if problem is not None:
-        b.problem(f"notes.template: {notes.template}: {problem}", path)
+        b.problem(f"{where}: {template}: {problem}", path)
 
 
 def _check_secret_refs(b: _Build) -> None:

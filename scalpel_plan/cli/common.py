@@ -43,6 +43,8 @@ Version = Annotated[str | None, typer.Option(
     "--version", help="Release this version instead of the computed one.")]
 Packages = Annotated[list[str] | None, typer.Option(
     "--package", help="In a monorepo, plan this package only (repeatable).")]
+OfPackages = Annotated[list[str] | None, typer.Option(
+    "--package", help="In a monorepo, this package's releases only (repeatable).")]
 AutoApprove = Annotated[bool, typer.Option(help="Do not ask for confirmation.")]
 Parallelism = Annotated[int, typer.Option(min=1, help="Steps run at once.")]
 JsonProgress = Annotated[bool, typer.Option("--json", help="Progress as JSON lines.")]

@@ -10,6 +10,7 @@ import typer
 from scalpel_plan.cli.common import (
     DEFAULT_SPEC,
     MetricsFormat,
+    OfPackages,
     SpecFile,
     app,
     console_ui,
@@ -20,54 +21,92 @@ from scalpel_plan.cli.common import (
 
 if TYPE_CHECKING:
     from scalpel_plan.operations.project import Records
+    from scalpel_plan.state.model import ReleaseRecord
 
 
 @app.command()
 def history(file: SpecFile = DEFAULT_SPEC,
-            json: Annotated[bool, typer.Option("--json", help="As JSON.")] = False) -> None:
+            json: Annotated[bool, typer.Option("--json", help="As JSON.")] = False,
+            package: OfPackages = None) -> None:
     """List the releases (newest last), which is live, the rollback points, the rollbacks and
-    the hotfixes."""
+    the hotfixes; in a monorepo, the packages each release moved."""
     import json as json_lib
 
-    backend = records_at(file).backend
-    state = backend.read()
+    from scalpel_plan.state.packages import live_packages
+
+    records = records_at(file)
+    backend = records.backend
+    state = records.read()
+    only = records.chosen(package, state)
+    releases, points, rollbacks = state.releases, state.rollback_points, state.rollbacks
+    if only:
+        releases = [r for r in releases if set(only) & set(r.packages)]
+        points = [p for p in points if set(only) & set(p.packages)]
+        rollbacks = [r for r in rollbacks if r.package is None or r.package in only]
     ui = console_ui()
     interrupted = state.interrupted_rollback()
     if interrupted is not None and interrupted.status == "in_progress" and \
             backend.lock_holder() is not None:
         interrupted = None  # (it may be running now)
+    monorepo = any(r.packages for r in state.releases)
     if json:
-        ui.raw(json_lib.dumps({
+        found: dict[str, object] = {
             "live": state.live_version(),
             "interrupted_rollback": None if interrupted is None else {
                 "id": interrupted.id, "point": interrupted.point,
                 "message": interrupted.interruption(), "finish": interrupted.finish_command},
-            "releases": [r.model_dump(mode="json") for r in state.releases],
+            "releases": [r.model_dump(mode="json") for r in releases],
             "rollback_points": [{"name": p.name, "version": p.version, "commit": p.commit,
-                                 "created_at": p.created_at, "artifacts": sorted(p.resources)}
-                                for p in state.rollback_points],
-            "rollbacks": [r.model_dump(mode="json") for r in state.rollbacks],
-            "hotfixes": [h.model_dump(mode="json") for h in state.hotfixes]}, indent=1))
+                                 "created_at": p.created_at, "artifacts": sorted(p.resources),
+                                 **({"packages": {n: part.model_dump(mode="json")
+                                                  for n, part in p.packages.items()}}
+                                    if p.packages else {})}
+                                for p in points],
+            "rollbacks": [r.model_dump(mode="json") for r in rollbacks],
+            "hotfixes": [h.model_dump(mode="json") for h in state.hotfixes]}
+        if monorepo:
+            found["packages_live"] = {n: {"version": p.version, "tag": p.tag,
+                                          "released_at": p.released_at,
+                                          "rolled_back": p.rolled_back}
+                                      for n, p in live_packages(state).items()
+                                      if not only or n in only}
+        ui.raw(json_lib.dumps(found, indent=1))
         return
     live = state.live_version()
-    points = {p.version: p.name for p in state.rollback_points}
+    now_live = live_packages(state) if monorepo else {}
+    named = {p.version: p.name for p in state.rollback_points}
+
+    def is_live(r: ReleaseRecord) -> str:
+        if r.version != live:
+            return ""
+        back = [f"{n} rolled back to {now_live[n].version}" for n, part in r.packages.items()
+                if n in now_live and now_live[n].version != part.version]
+        return "; ".join(["live", *back])
     fixes = {h.version: h.fixes for h in state.hotfixes if h.version}
-    ui.table(["VERSION", "STATUS", "TAG", "COMMIT", "FINISHED", "ROLLBACK POINT", "NOTE"],
-             ([r.version, r.status.replace("_", " "), r.tag or "", r.commit[:12],
-               _when(r.finished_at), points.get(r.version, ""),
-               "; ".join(n for n in ("live" if r.version == live else "",
+
+    def moved(r: ReleaseRecord) -> list[str]:
+        return [", ".join(f"{n} {p.version}" for n, p in r.packages.items()
+                          if not only or n in only)] if monorepo else []
+
+    ui.table(["VERSION", *(["PACKAGES"] if monorepo else []), "STATUS", "TAG", "COMMIT",
+              "FINISHED", "ROLLBACK POINT", "NOTE"],
+             ([r.version, *moved(r), r.status.replace("_", " "), r.tag or "", r.commit[:12],
+               _when(r.finished_at), named.get(r.version, ""),
+               "; ".join(n for n in (is_live(r),
                                      f"hotfix of {fixes[r.version]}" if r.version in fixes
                                      else "", "" if r.apply_id else "imported from its tag")
                                      if n)]
-              for r in state.releases))
-    if state.rollbacks:
+              for r in releases))
+    by_package = any(r.package for r in rollbacks)
+    if rollbacks:
         ui.print("")
-        ui.table(["ROLLBACK", "FROM", "TO", "STATUS", "FINISHED", "NOTE"],
-                 ([r.id, r.from_version or "", r.to_version, r.status.replace("_", " "),
-                   _when(r.finished_at),
+        ui.table(["ROLLBACK", *(["PACKAGE"] if by_package else []), "FROM", "TO", "STATUS",
+                  "FINISHED", "NOTE"],
+                 ([r.id, *([r.package or "(all)"] if by_package else []), r.from_version or "",
+                   r.to_version, r.status.replace("_", " "), _when(r.finished_at),
                    f"interrupted: run `{r.finish_command}` to finish it"
                    if interrupted is not None and r.id == interrupted.id else ""]
-                  for r in state.rollbacks))
+                  for r in rollbacks))
     if state.hotfixes:
         ui.print("")
         ui.table(["HOTFIX BRANCH", "FROM POINT", "FIXES", "RELEASED AS"],
@@ -91,6 +130,7 @@ def status(
     every: Annotated[bool, typer.Option(
         "--all", help="Every project's last release, from a state database that holds many "
         "(the postgres backend).")] = False,
+    package: OfPackages = None,
 ) -> None:
     """The current or last release or rollback: its status and event timeline."""
     import json as json_lib
@@ -103,7 +143,9 @@ def status(
     if every:
         _every_project(project, json, watch or html is not None)
         return
-    dashboard = StatusDashboard(project.project_name, project.backend)
+    state = project.read()
+    only = project.chosen(package, state)
+    dashboard = StatusDashboard(project.project_name, project.backend, state, only)
     if html is not None:
         write_text(html, dashboard.html())
         ui.info(f"Wrote {html}.")
@@ -116,7 +158,8 @@ def status(
     shown = len(current.events)
     while watch and current.status == "running":
         time.sleep(0.5)
-        current = StatusDashboard(project.project_name, project.backend).current()
+        current = StatusDashboard(project.project_name, project.backend, project.read(),
+                                  only).current()
         ui.events(current.events[shown:])
         shown = len(current.events)
     if watch:
@@ -177,14 +220,22 @@ def profile(
 @metrics_app.callback(invoke_without_command=True)
 def metrics(ctx: typer.Context, file: SpecFile = DEFAULT_SPEC,
             last: Annotated[int, typer.Option(help="Show this many newest releases.")] = 20,
+            package: OfPackages = None,
             ) -> None:
-    """Durations per release by category, with trends (median, p90, change)."""
+    """Durations per release by category, with trends (median, p90, change); in a monorepo,
+    of the releases of one or more packages with --package."""
     from scalpel_plan.observe.metrics import MetricsTracker
+    from scalpel_plan.state.packages import releases_of
 
     if ctx.invoked_subcommand is not None:
         return
-    tracker = MetricsTracker(records_at(file).backend)
+    records = records_at(file)
+    tracker = MetricsTracker(records.backend)
     by_release = tracker.by_release()
+    if package:
+        state = records.read()
+        names = {r.version for r in releases_of(state, records.chosen(package, state))}
+        by_release = {v: row for v, row in by_release.items() if v in names}
     console_ui().metrics(by_release, tracker.trends(by_release), last, tracker.attempts())
 
 

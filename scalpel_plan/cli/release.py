@@ -130,10 +130,14 @@ def apply(
 
 @app.command()
 def rollback(
-    to: Annotated[str, typer.Option("--to", help="A rollback point: its tag or version.")],
+    to: Annotated[str, typer.Option("--to", help="A rollback point: its tag or version "
+                                    "(in a monorepo, a package's: b@1.0.1).")],
     file: SpecFile = DEFAULT_SPEC,
     out: Annotated[Path | None, typer.Option(
         help="Save the rollback plan instead; apply it with `scalpel apply FILE`.")] = None,
+    package: Annotated[str | None, typer.Option(
+        "--package", help="In a monorepo, roll back this package only (--to its version); "
+        "the other packages are left as they are.")] = None,
     format: Annotated[PlanFormat, typer.Option("--format")] = PlanFormat.text,
     auto_approve: AutoApprove = False,
     parallelism: Parallelism = 4,
@@ -147,7 +151,8 @@ def rollback(
     project = open_at(file)
     ui = console_ui()
     if out:
-        the_plan = operations.plan_rollback(project, to, lock_timeout=duration(lock_timeout))
+        the_plan = operations.plan_rollback(project, to, package=package,
+                                            lock_timeout=duration(lock_timeout))
         ui.plan(the_plan, format.value)
         save_plan(the_plan, out)
         ui.info(f"Saved the rollback plan to {out}. Apply exactly this with "
@@ -155,8 +160,9 @@ def rollback(
         return 0
     with ui.progress("json" if json else "auto", verbose) as progress:
         outcome = operations.rollback(
-            project, to, review=_review(ui, show=not json, auto_approve=auto_approve,
-                                        fmt=format.value, always=True),
+            project, to, package=package,
+            review=_review(ui, show=not json, auto_approve=auto_approve, fmt=format.value,
+                           always=True),
             parallelism=parallelism, observer=progress, lock_timeout=duration(lock_timeout),
             console=ui.alert)
     return _report(ui, outcome, "Rollback cancelled.")

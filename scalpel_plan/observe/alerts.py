@@ -293,6 +293,8 @@ def alert_failure(plan: Plan, result: ApplyResult, state: State, backend: StateB
 
     if plan.rollback is not None:
         project, version, operation = plan.rollback.project, plan.rollback.to_version, "rollback"
+        if plan.rollback.package:  # a package's: named by its point (b@1.0.1), as finished
+            version = plan.rollback.point
     else:
         assert plan.release is not None
         project, version, operation = plan.release.project, plan.release.version, "release"

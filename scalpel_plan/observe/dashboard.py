@@ -23,7 +23,8 @@ from scalpel_plan.state.events import (
     detail,
 )
 from scalpel_plan.state.model import State
-from scalpel_plan.state.runs import latest_run
+from scalpel_plan.state.packages import live_packages, packages_in
+from scalpel_plan.state.runs import latest_run, latest_run_of
 from scalpel_plan.state.timeline import Timeline, timeline
 
 Status = Literal["planned", "running", "succeeded", "failed", "rolled back", "interrupted"]
@@ -47,6 +48,17 @@ class PublishEvent:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class PackageRow:
+    """One package of a monorepo as `status` lists it: what is live of it now."""
+
+    package: str
+    version: str
+    tag: str | None
+    released_at: str | None
+    rolled_back: bool = False
+
+
 @dataclass
 class ReleaseStatus:
     project: str
@@ -60,6 +72,9 @@ class ReleaseStatus:
     events: list[PublishEvent] = field(default_factory=list)
     next_step: str | None = None  # what finishes an interrupted rollback
     applies: list[str] = field(default_factory=list)  # every apply at it, oldest first
+    packages: list[PackageRow] = field(default_factory=list)  # a monorepo's, live now
+    only: list[str] = field(default_factory=list)  # the packages asked for (--package)
+    package: str | None = None  # a rollback of one package: that package (version: its)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,17 +83,30 @@ class ReleaseStatus:
 class StatusDashboard:
     """What `scalpel status` shows, from one state backend."""
 
-    def __init__(self, project: str, backend: StateBackend, state: State | None = None) -> None:
+    def __init__(self, project: str, backend: StateBackend, state: State | None = None,
+                 packages: list[str] | None = None) -> None:
         self.project = project
         self.backend = backend
         self.state = state if state is not None else backend.read()
+        self.only = list(packages or [])
+
+    def package_rows(self) -> list[PackageRow]:
+        """Each package's live version (those of --package only, when given)."""
+        live = live_packages(self.state)
+        names = self.only or packages_in(self.state)
+        return [PackageRow(n, p.version, p.tag, p.released_at, p.rolled_back)
+                for n in names if (p := live.get(n)) is not None]
 
     def current(self) -> ReleaseStatus:
         state = self.state
         live = state.live_version()
-        run = latest_run(state)
+        rows = self.package_rows()
+        if rows:  # a monorepo: what is live is each package's (a package may be rolled back)
+            live = rows[0].version if len(self.only) == 1 else None
+        run = latest_run_of(state, self.only) if self.only else latest_run(state)
         if run is None:
-            return ReleaseStatus(self.project, "release", None, "planned", live)
+            return ReleaseStatus(self.project, "release", None, "planned", live,
+                                 packages=rows, only=self.only)
         status: Status = {"succeeded": "succeeded", "failed": "failed",
                           "rolled_back": "rolled back"}.get(run.status, "running")  # type: ignore[assignment]
         if status == "running" and self.backend.lock_holder() is None:
@@ -93,7 +121,10 @@ class StatusDashboard:
             run.operation == "rollback" and interrupted.id == apply_id and \
             status in ("failed", "interrupted") else None
         return ReleaseStatus(self.project, run.operation, run.version, status, live, apply_id,
-                             run.started, run.finished, events, next_step, list(run.applies))
+                             run.started, run.finished, events, next_step, list(run.applies),
+                             rows, self.only, next((b.package for b in state.rollbacks
+                                                    if b.id == apply_id), None)
+                             if run.operation == "rollback" else None)
 
     def profile(self) -> BuildProfiler | None:
         """The newest run's profile (its applies as one, when it took several); None before
@@ -149,7 +180,9 @@ padding:.5rem 1rem}.card b{display:block;font-size:1.2rem}svg text{font:12px san
 def render_html(status: ReleaseStatus, profiles: list[BuildProfiler],
                 metrics: MetricsTracker) -> str:
     e = html.escape
-    title = f"{status.project}: {status.operation} {status.version or ''}".strip()
+    who = f"{status.project} ({', '.join(status.only)})" if status.only else status.project
+    what = f"{status.package} {status.version}" if status.package else status.version or ""
+    title = f"{who}: {status.operation} {what}".strip()
     badge = status.status.replace(" ", "-")
     cards = [("Status", f'<span class="status {badge}">{e(status.status)}</span>'),
              ("Version", e(status.version or "-")), ("Live", e(status.live or "-")),
@@ -174,6 +207,13 @@ def render_html(status: ReleaseStatus, profiles: list[BuildProfiler],
     ]
     if not status.events:
         parts.append("<p>No events yet.</p>")
+    if status.packages:  # a monorepo: what is live of each package
+        parts += ["<h2>Packages</h2><table><thead><tr><th>Package</th><th>Version</th>"
+                  "<th>Tag</th><th>Released at (UTC)</th></tr></thead><tbody>",
+                  *(f"<tr><td>{e(p.package)}</td><td>{e(p.version)}</td><td>{e(p.tag or '')}"
+                    f"</td><td>{e(p.released_at or '')}"
+                    f"{' (rolled back)' if p.rolled_back else ''}</td></tr>"
+                    for p in status.packages), "</tbody></table>"]
     for number, profile in enumerate(profiles, 1):
         if profile.stages:
             heading = "Gantt" if len(profiles) == 1 else \

@@ -9,14 +9,14 @@ is masked by ``scalpel changelog`` exactly as by ``scalpel plan``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scalpel_plan import git
 from scalpel_plan.errors import ScalpelError
 from scalpel_plan.secrets import SecretsManager, declared_envs
-from scalpel_plan.state import StateBackend
+from scalpel_plan.state import State, StateBackend
 from scalpel_plan.state.choice import open_backend
 from scalpel_plan.state.local import LocalBackend
 from scalpel_plan.workspace import STATE_FOLDER, Workspace
@@ -48,6 +48,22 @@ class Records:
     project_name: str
     backend: StateBackend
     state_key: str = ""  # the project's key in a store that holds many (PostgreSQL)
+    packages: dict[str, list[str]] = field(default_factory=dict)  # a monorepo's: tag formats
+
+    def read(self) -> State:
+        """The recorded state, a monorepo's releases all in the per-package form (those
+        recorded before releases named their packages read back from their names)."""
+        from scalpel_plan.state.packages import read_back
+
+        return read_back(self.backend.read(), self.packages)
+
+    def chosen(self, wanted: list[str] | None, state: State) -> list[str]:
+        """``wanted`` (--package), once each is a package release.yml declares or the state
+        records; none: every package."""
+        from scalpel_plan.state.packages import checked_packages, packages_in
+
+        known = list(dict.fromkeys([*self.packages, *packages_in(state)]))
+        return checked_packages(wanted, known) if wanted else []
 
 
 def open_records(spec_path: Path, *, on_secret: OnSecret | None = None) -> Records:
@@ -65,7 +81,21 @@ def open_records(spec_path: Path, *, on_secret: OnSecret | None = None) -> Recor
     key = section.get("project") if isinstance(section, dict) else None
     return Records(name, open_backend(section, git.find_root(root), root / STATE_FOLDER,
                                       project=name),
-                   key if isinstance(key, str) and key else name)
+                   key if isinstance(key, str) and key else name,
+                   package_tags(source.data.get("packages")))
+
+
+def package_tags(packages: object) -> dict[str, list[str]]:
+    """A monorepo's packages (release.yml's ``packages:``, as read, not yet checked) with their
+    tag formats, {name} filled in; what is not a package is left out."""
+    found: dict[str, list[str]] = {}
+    for name, package in (packages.items() if isinstance(packages, dict) else ()):
+        tag = package.get("tag", "{name}@{version}") if isinstance(package, dict) else None
+        formats = [tag] if isinstance(tag, str) else tag if isinstance(tag, list) else []
+        if isinstance(name, str):
+            found[name] = [f.replace("{name}", name) for f in formats
+                           if isinstance(f, str) and "{version}" in f] or [f"{name}@{{version}}"]
+    return found
 
 
 def every_project(records: Records) -> list[dict[str, str | None]]:

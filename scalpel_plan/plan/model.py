@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from scalpel_plan import __version__
 from scalpel_plan.providers.base import ACTIONS, Change, Drift, Release
-from scalpel_plan.state.model import State, now
+from scalpel_plan.state.model import PackagePart, State, now
 from scalpel_plan.workspace import Workspace
 
 PLAN_FORMAT_VERSION = 1
@@ -85,6 +85,8 @@ class RollbackSummary(BaseModel):
     point: str  # the rollback point's name (its tag)
     commit: str  # the point's commit
     by_hand: list[PlanDiagnostic] = Field(default_factory=list)  # what cannot be undone
+    package: str | None = None  # a monorepo's: the one package rolled back (versions: its)
+    unchanged: list[str] = Field(default_factory=list)  # the other packages, left as they are
 
 
 class Plan(BaseModel):
@@ -146,6 +148,12 @@ def step_release(summary: ReleaseSummary | RollbackSummary, workspace: Workspace
                    workdir=workspace.workdir,
                    parts=tuple((p.name, p.version, p.changelog) for p in summary.packages or []
                                if p.version))
+
+
+def package_parts(summary: ReleaseSummary) -> dict[str, PackagePart]:
+    """The packages a monorepo release moves, as the state records them."""
+    return {p.name: PackagePart(version=p.version, previous=p.previous, tag=p.tag)
+            for p in summary.packages or [] if p.version}
 
 
 def package_releases(summary: ReleaseSummary, release: Release) -> dict[str, Release]:

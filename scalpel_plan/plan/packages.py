@@ -1,8 +1,9 @@
 """A monorepo's release: each package's version decided from its own commits and tags (one
 read of the history for all of them), its changelog section and notes, and the release its
 own nodes run with. The release as a whole is named by the tags it makes
-(``a-1.1.0+b-2.0.0``): that is the version the state records, and the one an unfinished
-release is continued with."""
+(``a-1.1.0+b-2.0.0``): that is the version the state records (with each package's version,
+previous version and tag: ``ReleaseRecord.packages``), and an unfinished release is continued
+with the packages it recorded."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from scalpel_plan.errors import ScalpelError, SpecError
 from scalpel_plan.plan.model import CommitSummary, PackageSummary
 from scalpel_plan.providers.base import Release
 from scalpel_plan.state.model import State
+from scalpel_plan.state.packages import JOIN, parts_in_name
 
 if TYPE_CHECKING:
     from scalpel_plan.graph import Graph
@@ -22,7 +24,6 @@ if TYPE_CHECKING:
     from scalpel_plan.spec.sections import PackageView
     from scalpel_plan.workspace import Workspace
 
-JOIN = "+"  # between the packages' versions in a monorepo release's name
 MAX_NAME = 100  # as a version in the state may be
 VALID_NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]*")
 
@@ -229,23 +230,18 @@ def release_name(moves: list[tuple[str, str]]) -> str:
 
 
 def _unfinished(state: State, views: dict[str, PackageView]) -> dict[str, str] | None:
-    """package → version of the unfinished monorepo release the state records (by its name,
-    ``release_name``), or None (none unfinished, or a name that cannot be read back)."""
+    """package → version of the unfinished monorepo release the state records (by package, or
+    by its name, ``release_name``), or None (none unfinished, or a name that cannot be read
+    back)."""
     from scalpel_plan.content.schemes import SCHEMES
 
     current = state.current_release()
     if current is None or not current.unfinished:
         return None
-    found = {}
-    for piece in current.version.split(JOIN):
-        for name in sorted(views, key=len, reverse=True):  # "a-b-1.0.0": a-b before a
-            version = piece.removeprefix(f"{name}-") if piece.startswith(f"{name}-") else None
-            if version and SCHEMES[views[name].policy.scheme].parse(version) is not None:
-                found[name] = version
-                break
-        else:
-            return None
-    return found or None
+    if current.packages:  # recorded by package
+        return {n: p.version for n, p in current.packages.items() if n in views} or None
+    return parts_in_name(current.version, list(views), lambda name, version: SCHEMES[
+        views[name].policy.scheme].parse(version) is not None)  # (recorded by name only)
 
 
 def _chosen(views: dict[str, PackageView], only: list[str] | None) -> set[str]:
@@ -269,7 +265,8 @@ def _package(loaded: LoadedSpec, graph: Graph, view: PackageView, decision: Vers
                       tag=tag_for(view, version) if version else "", changelog=None,
                       notes=None, parts=())
     changelog = notes = None
-    if version and (view.changelog is not None or loaded.spec.notes is not None):
+    if version and (view.changelog is not None or loaded.spec.notes is not None
+                    or view.notes is not None):
         changelog, notes = _content(loaded, view, decision, release)
     release = replace(release, changelog=changelog, notes=notes)
     nodes = [a for a in graph.order if graph.nodes[a].package == view.name]
@@ -292,13 +289,15 @@ def _content(loaded: LoadedSpec, view: PackageView, decision: VersionDecision,
     changes = release_changes(view, decision, generator)
     changelog = generator.markdown_section(changes) if view.changelog is not None else None
     notes = None
-    if loaded.spec.notes is not None:
+    if loaded.spec.notes is not None or view.notes is not None:  # its own template first
+        where = ["packages", view.name, "notes", "template"] if view.notes is not None \
+            else ["notes", "template"]
         try:
             notes = release_notes(loaded.spec, loaded.root, changes, view.name,
-                                  release.previous)
+                                  release.previous, view.notes)
         except ScalpelError as exc:
             raise SpecError(f"{loaded.source.display}: the release notes cannot be rendered",
                             diagnostics=[loaded.source.diagnostic(
-                                f"notes.template: {exc.message}", ["notes", "template"],
+                                f"{'.'.join(where)}: {exc.message}", list(where),
                                 hint=exc.hint)]) from None
     return changelog, notes

@@ -18,7 +18,7 @@ from scalpel_plan.errors import Diagnostic
 from scalpel_plan.files import IN_REPOSITORY_HINT, path_problem
 from scalpel_plan.graph import Graph
 from scalpel_plan.spec import LoadedSpec
-from scalpel_plan.spec.model import InRepository
+from scalpel_plan.spec.model import InRepository, NotesConfig
 
 SpecPath = list[str | int]
 
@@ -39,9 +39,13 @@ def path_problems(loaded: LoadedSpec, graph: Graph, repo: Path) -> list[Diagnost
 
     for where, value, marker in marked(loaded.spec, []):
         check(where, value, marker)
-    notes = loaded.spec.notes
-    if notes is not None and notes.template not in _builtin_templates():  # a file of its own
-        check(["notes", "template"], notes.template, InRepository(), base=loaded.root)
+    templates: list[tuple[SpecPath, NotesConfig | None]] = [
+        (["notes", "template"], loaded.spec.notes)]
+    for name, package in loaded.spec.packages.items():
+        templates.append((["packages", name, "notes", "template"], package.notes))
+    for where, notes in templates:
+        if notes is not None and notes.template not in _builtin_templates():  # a file of its own
+            check(where, notes.template, InRepository(), base=loaded.root)
     for address, node in graph.nodes.items():
         if address in getattr(loaded.spec, node.section, {}):  # declared, not made by Scalpel
             for where, value, marker in marked(node.config, [node.section, address]):

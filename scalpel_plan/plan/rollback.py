@@ -30,6 +30,14 @@ from scalpel_plan.providers.registry import Registry
 from scalpel_plan.secrets import SecretsManager
 from scalpel_plan.spec import LoadedSpec
 from scalpel_plan.state.model import RollbackPoint, State
+from scalpel_plan.state.packages import (
+    PackagePoint,
+    checked_packages,
+    live_packages,
+    package_point,
+    points_of,
+    read_back,
+)
 from scalpel_plan.workspace import Workspace
 
 __all__ = ["find_point", "interrupted_rollback", "make_rollback_plan"]
@@ -48,31 +56,54 @@ def find_point(state: State, ref: str) -> RollbackPoint:
 
 
 def make_rollback_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State,
-                       workspace: Workspace, to: str, *,
+                       workspace: Workspace, to: str, *, package: str | None = None,
                        secrets: SecretsManager | None = None) -> Plan:
     """The plan that takes what is live back to the rollback point ``to``: the release
     planner's diff in rollback mode (live reads, drift, pre-flight), each revert ordered by
-    the graph's ``needs``, the rollback announcements after every revert."""
+    the graph's ``needs``, the rollback announcements after every revert. In a monorepo, a
+    point of one package (``b@1.0.1``, or ``to`` a version with ``package``) takes only that
+    package's nodes back; the other packages are left as they are."""
     secrets = secrets or SecretsManager(loaded.spec.secrets)
-    point = find_point(state, to)
-    live = state.live_version()
-    if live == point.version:
-        raise ScalpelError(f"{point.version} is already the live release",
-                           hint="`scalpel history` shows the releases and rollback points")
-    summary = RollbackSummary(project=loaded.project_name, from_version=live,
-                              to_version=point.version, point=point.name,
-                              commit=point.commit)
+    state = read_back(state, tag_formats(loaded))
+    one = package_rollback(loaded, state, to, package)
+    if one is not None:
+        point = one.point
+        live_now = live_packages(state).get(one.package)
+        live = live_now.version if live_now else None
+        if live == one.part.version:
+            raise ScalpelError(f"{one.package} {live} is already {one.package}'s live release",
+                               hint="`scalpel status --package "
+                               f"{one.package}` shows what is live")
+        summary = RollbackSummary(project=loaded.project_name, from_version=live,
+                                  to_version=one.part.version, point=one.name,
+                                  commit=point.commit, package=one.package,
+                                  unchanged=[n for n in loaded.spec.packages
+                                             if n != one.package])
+        ours = {a for a, n in graph.nodes.items() if n.package == one.package}
+    else:
+        point = find_point(state, to)
+        live = state.live_version()
+        if live == point.version:
+            raise ScalpelError(f"{point.version} is already the live release",
+                               hint="`scalpel history` shows the releases and rollback points")
+        summary = RollbackSummary(project=loaded.project_name, from_version=live,
+                                  to_version=point.version, point=point.name,
+                                  commit=point.commit)
+        ours = set(graph.nodes)
     release = step_release(summary, workspace)
-    found = diff_graph(graph, registry, state, release, secrets, _rollback_wants(point))
+    found = diff_graph(graph, registry, state, release, secrets, _rollback_wants(point, ours))
     if found.problems:
         raise ScalpelError("the rollback plan cannot be made", diagnostics=found.problems)
     reverts = _order_reverts(graph, found.changes)
-    reverts += _reverts_outside_graph(graph, registry, state, point)
+    if one is None:
+        reverts += _reverts_outside_graph(graph, registry, state, point)
     announcements = [c.model_copy(update={"needs": [r.address for r in reverts]})
-                     for c in _announcements(loaded, registry, state, release, point, live)]
+                     for c in _announcements(loaded, registry, state, release, point, live,
+                                             summary)]
+    kept_version = summary.to_version
     by_hand = [PlanDiagnostic(severity="warning", message=note, address=address)
                for address, resource in state.resources.items()
-               if resource.release != point.version
+               if resource.release != kept_version and (one is None or address in ours)
                and (provider := registry.find(resource.provider)) is not None
                and provider.keeps_history and not address.endswith(ROLLBACK_SUFFIX)
                and (note := provider.by_hand(address, resource.attributes))]
@@ -84,7 +115,52 @@ def make_rollback_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, sta
                                         spec_sha256=loaded.source.sha256, commit=commit),
                 release=None, rollback=summary.model_copy(update={"by_hand": by_hand}),
                 changes=reverts + announcements, drift=found.drift,
-                diagnostics=interrupted_rollback(state, but=point.name) + warnings)
+                diagnostics=interrupted_rollback(state, but=summary.point) + warnings)
+
+
+def tag_formats(loaded: LoadedSpec) -> dict[str, list[str]]:
+    """A monorepo's packages with their tag formats ({version} in them); none without."""
+    return {name: list(view.policy.tag_formats)
+            for name, view in loaded.spec.package_views.items()} if loaded.spec.packages \
+        else {}
+
+
+def package_rollback(loaded: LoadedSpec, state: State, to: str,
+                     package: str | None) -> PackagePoint | None:
+    """The one package's point ``to`` names (with ``package``: its version or tag), or None
+    for a point of the whole release; a ScalpelError for an unknown package or point."""
+    known = list(loaded.spec.packages)
+    if package is None:
+        if not known:
+            return None
+        found = package_point(state, to)
+        if found is None and state.point(to) is None:
+            if "@" in to:
+                name = to.rsplit("@", 1)[0]
+                checked_packages([name], known)
+                raise _no_point(state, to, name)
+            points = ", ".join(p.name for p in state.rollback_points[-5:]) or "none yet"
+            raise ScalpelError(f"no rollback point {to}",
+                               hint=f"a package's point: --to NAME@VERSION, or --to {to} "
+                               f"--package NAME (packages: {', '.join(known)}); the whole "
+                               f"release's (newest last): {points}")
+        return found
+    if not known:
+        raise ScalpelError(f"--package {package}: release.yml declares no packages",
+                           hint="--package rolls back one package of a monorepo (packages: "
+                           "in release.yml); without it, the whole release goes back")
+    checked_packages([package], known)
+    found = package_point(state, to, package)
+    if found is None:
+        raise _no_point(state, to, package)
+    return found
+
+
+def _no_point(state: State, to: str, package: str) -> ScalpelError:
+    known = ", ".join(points_of(state, package)[-10:]) or "none yet"
+    return ScalpelError(f"no rollback point {to} of package {package}",
+                        hint=f"{package}'s points (newest last): {known}; "
+                        f"`scalpel history --package {package}` lists them")
 
 
 def interrupted_rollback(state: State, *, but: str | None = None) -> list[PlanDiagnostic]:
@@ -96,12 +172,13 @@ def interrupted_rollback(state: State, *, but: str | None = None) -> list[PlanDi
     return [PlanDiagnostic(severity="warning", message=rollback.interruption())]
 
 
-def _rollback_wants(point: RollbackPoint) -> Want:
+def _rollback_wants(point: RollbackPoint, nodes: set[str]) -> Want:
     """Rollback mode: a node's provider's compensating change, where the point recorded
-    something other than what is recorded now; nothing elsewhere."""
+    something other than what is recorded now; nothing elsewhere, nor for the nodes not
+    among ``nodes`` (those of the packages a package's rollback leaves as they are)."""
     def want(node: Node, provider: Provider, recorded: Attributes | None
              ) -> tuple[Attributes | None, Callable[[Attributes | None], Change | None]]:
-        then = point.resources.get(node.address)
+        then = point.resources.get(node.address) if node.address in nodes else None
         revert = None
         if provider.keeps_history and then is not None and then != recorded:
             revert = provider.revert(node.address, then)
@@ -134,13 +211,17 @@ def _reverts_outside_graph(graph: Graph, registry: Registry, state: State,
 
 
 def _announcements(loaded: LoadedSpec, registry: Registry, state: State, release: Release,
-                   point: RollbackPoint, live: str | None) -> list[Change]:
+                   point: RollbackPoint, live: str | None,
+                   summary: RollbackSummary) -> list[Change]:
     """For every notify node with ``on: [rollback]``: the announcement of this rollback (at
-    most once, as for releases: a resumed rollback does not announce it again)."""
+    most once, as for releases: a resumed rollback does not announce it again). A package's
+    rollback is announced as that package's."""
     found = []
     made = point.resources.get(RELEASE_COMMIT) or {}  # the point's tag is on its release commit
     commit = str(made["sha"]) if made.get("release") == point.version and made.get("sha") \
         else point.commit
+    to, name, package = summary.to_version, summary.point, summary.package
+    who = f"{release.project} {package}" if package else release.project
     for address, raw in loaded.spec.notify.items():
         provider = registry.find(address.split(".", 1)[0])
         if provider is None or not provider.announces:
@@ -148,19 +229,19 @@ def _announcements(loaded: LoadedSpec, registry: Registry, state: State, release
         config = provider.config_model.model_validate(raw)
         if "rollback" not in getattr(config, "on", ()):
             continue
+        data = {"event": "rollback", "project": release.project, "from": live,
+                "to": to, "point": name, "commit": commit}
         message = Message(
-            "rollback", f"{release.project} rolled back to {point.version}",
-            f"{release.project} {live or '?'} was rolled back; {point.version} "
-            f"({point.name}) is live again.",
-            [("Live now", point.version), ("Rolled back", live or "-"), ("Tag", point.name),
+            "rollback", f"{who} rolled back to {to}",
+            f"{who} {live or '?'} was rolled back; {to} ({name}) is live again.",
+            [("Live now", to), ("Rolled back", live or "-"), ("Tag", name),
              ("Commit", commit[:12])], [],
-            {"event": "rollback", "project": release.project, "from": live,
-             "to": point.version, "point": point.name, "commit": commit}, "warning")
-        marker = f"rollback {live} -> {point.version}"
+            data | {"package": package} if package else data, "warning")
+        marker = f"rollback {package + ' ' if package else ''}{live} -> {to}"
         desired = {"release": marker, **provider.target(config), "message": message.to_dict()}
         node = Node(f"{address}{ROLLBACK_SUFFIX}", provider.name, address.split(".", 1)[1],
                     "notify", config)
         change = provider.diff(node, desired, state.recorded(node.address), None)
         found.append(change.model_copy(update={
-            "reason": change.reason or f"announces the rollback to {point.version}"}))
+            "reason": change.reason or f"announces the rollback to {to}"}))
     return found

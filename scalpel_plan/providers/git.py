@@ -189,7 +189,11 @@ class GitProvider(Provider):
         for note in removed:
             ctx.announce(change.address, note)
         if change.action == "update":  # a rollback: only the moving tags go back
-            git.move_tags(repo, after["moving"], commit, remote, ctx.timeout)
+            there = git.remote_tags(repo, remote, ctx.timeout) if remote else {}
+            left = [t for t in after["moving"] if git.tag_commit(repo, t) != commit
+                    or (remote and there.get(t) != commit)]  # (a resumed one: those not yet)
+            if left:
+                git.move_tags(repo, left, commit, remote, ctx.timeout)
             return dict(after)
         local = git.tag_commit(repo, tag)
         if local is not None and local != commit and remote and _stray(repo, local) and \

@@ -246,6 +246,9 @@ class PackageConfig(Model):
         "pypi.<package>, ...): they run with its version and tag")
     notify: dict[Address, dict[str, object]] = Field(
         default_factory=dict, description="The package's own announcements")
+    notes: NotesConfig | None = Field(
+        None, description="The package's own release notes (its template; default: the "
+        "top-level `notes:`)")
 
 
 class Groups(Model):

@@ -128,6 +128,7 @@ class PackageSettings:
     files: list[Any] = field(default_factory=list)
     changelog: str | None = None
     scopes: list[str] = field(default_factory=list)
+    notes: Any = None  # {template: ...}, as release.yml spells it
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ class PackageView:
     changelog: ChangelogSettings | None
     files: tuple[Any, ...] = ()
     fixed_version: str | None = None
+    notes: str | None = None  # its own release-notes template (None: the top-level one)
 
 
 def package_views(policy: VersionView, changelog: ChangelogView | None,
@@ -172,8 +174,16 @@ def package_views(policy: VersionView, changelog: ChangelogView | None,
                                           ChangelogSettings.__dataclass_fields__
                                           if hasattr(changelog, k)}, "file": file})
         views[name] = PackageView(name, tuple(package.paths), tuple(package.scopes), own, log,
-                                  tuple(package.files))
+                                  tuple(package.files), notes=_template(package.notes))
     return views
+
+
+def _template(notes: Any) -> str | None:
+    """A package's ``notes:`` (a model, or the mapping release.yml holds) as its template."""
+    if notes is None:
+        return None
+    found = notes.get("template", "default") if isinstance(notes, Mapping) else notes.template
+    return str(found)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import math
 import re
 from typing import Any
 
-SCHEMA_SHA256 = '91966bcea542ff5b129f6490d457674aafe8ecf522e46e2926e1d068f7810eec'  # release.schema.json
+SCHEMA_SHA256 = 'a0a6c7da8a111eaf0bee6c31f1311d582c06fa0ab57f9af8a8c58a7181ee9540'  # release.schema.json
 _DATE = r"^\d{4}-\d{2}-\d{2}$"  # as jsonschema's format checker reads it
 _PATTERNS = (  # the schema's regexes, compiled on first use
     '\\{version\\}',
@@ -975,6 +975,30 @@ def _v84(x: Any) -> bool:
     return True
 
 
+def _v86(x: Any) -> bool:
+    if not (isinstance(x, dict)):
+        return False
+    if isinstance(x, dict):
+        if 'template' in x and not _v2(x['template']):
+            return False
+        for key, value in x.items():
+            if not (key in ('template',)):
+                return False
+    return True
+
+
+def _v85(x: Any) -> bool:
+    if not _v86(x):
+        return False
+    return True
+
+
+def _v87(x: Any) -> bool:
+    if not (_v85(x) or _v3(x)):
+        return False
+    return True
+
+
 def _v43(x: Any) -> bool:
     if not (isinstance(x, dict)):
         return False
@@ -1001,8 +1025,10 @@ def _v43(x: Any) -> bool:
             return False
         if 'notify' in x and not _v84(x['notify']):
             return False
+        if 'notes' in x and not _v87(x['notes']):
+            return False
         for key, value in x.items():
-            if not (key in ('changelog', 'depends_on', 'files', 'initial', 'notify', 'paths', 'publish', 'scheme', 'scopes', 'tag')):
+            if not (key in ('changelog', 'depends_on', 'files', 'initial', 'notes', 'notify', 'paths', 'publish', 'scheme', 'scopes', 'tag')):
                 return False
     return True
 
@@ -1013,7 +1039,7 @@ def _v42(x: Any) -> bool:
     return True
 
 
-def _v85(x: Any) -> bool:
+def _v88(x: Any) -> bool:
     if not (isinstance(x, dict)):
         return False
     if isinstance(x, dict):
@@ -1039,7 +1065,7 @@ def _v0(x: Any) -> bool:
             return False
         if 'secrets' in x and not _v41(x['secrets']):
             return False
-        if 'packages' in x and not _v85(x['packages']):
+        if 'packages' in x and not _v88(x['packages']):
             return False
         if 'paths_shared' in x and not _v48(x['paths_shared']):
             return False

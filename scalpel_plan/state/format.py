@@ -130,7 +130,7 @@ def _rollback(state: State, event: Event) -> None:
     state.rollbacks = [r for r in state.rollbacks if r.id != rollback.id
                        and not _resumes(rollback, r)] + [rollback]
     _end_dead_rollbacks(state, rollback.id)
-    if rollback.status == "succeeded":
+    if rollback.status == "succeeded" and rollback.package is None:  # (a package's: its own)
         state.live = rollback.to_version
         state.releases = [r.model_copy(update={"status": "rolled_back"})
                           if r.version == rollback.from_version else r
@@ -140,8 +140,9 @@ def _rollback(state: State, event: Event) -> None:
 def _resumes(rollback: RollbackRecord, earlier: RollbackRecord) -> bool:
     """Whether ``rollback`` is ``earlier`` started again after it stopped (it then takes its
     place in the history, as a resumed release does)."""
-    return earlier.unfinished and (earlier.from_version, earlier.to_version, earlier.point) \
-        == (rollback.from_version, rollback.to_version, rollback.point)
+    return earlier.unfinished and (earlier.from_version, earlier.to_version, earlier.point,
+                                   earlier.package) \
+        == (rollback.from_version, rollback.to_version, rollback.point, rollback.package)
 
 
 def _end_dead_rollbacks(state: State, apply_id: str | None) -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 FORMAT_VERSION = 1
 ReleaseStatus = Literal["in_progress", "failed", "succeeded", "rolled_back"]
@@ -24,6 +24,30 @@ class Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class PackagePart(Record):
+    """One package of a monorepo release or rollback point: its version, the one before, its
+    tag."""
+
+    version: str
+    previous: str | None = None
+    tag: str | None = None
+
+
+class Omitting(Record):
+    """A record whose fields of ``OMITTED`` are left out of the file while empty, so that a
+    single-package state file is what it was before monorepos had them."""
+
+    OMITTED: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_empty(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name in self.OMITTED:
+            if not data.get(name):
+                data.pop(name, None)
+        return data
+
+
 class Resource(Record):
     """What one node recorded the last time it was applied."""
 
@@ -34,9 +58,12 @@ class Resource(Record):
     updated_at: str = Field(default_factory=now)
 
 
-class ReleaseRecord(Record):
+class ReleaseRecord(Omitting):
     """A release: made by an apply (``apply_id``), or made before Scalpel and recorded from its
-    tag by ``scalpel state import`` (no apply id)."""
+    tag by ``scalpel state import`` (no apply id). A monorepo's names the packages it moved
+    (``packages``); its ``version`` is then the release's name (``a-1.1.0+b-2.0.1``)."""
+
+    OMITTED: ClassVar[tuple[str, ...]] = ("packages",)
 
     version: str
     previous: str | None = None
@@ -47,6 +74,7 @@ class ReleaseRecord(Record):
     attempts: list[str] = Field(default_factory=list)  # every such apply, oldest first
     started_at: str = Field(default_factory=now)
     finished_at: str | None = None
+    packages: dict[str, PackagePart] = Field(default_factory=dict)
 
     @property
     def unfinished(self) -> bool:
@@ -65,26 +93,34 @@ class ReleaseRecord(Record):
         return self.status in ("succeeded", "rolled_back")
 
 
-class RollbackPoint(Record):
-    """A release that finished, and what every resource looked like then."""
+class RollbackPoint(Omitting):
+    """A release that finished, and what every resource looked like then (a monorepo's: with
+    the packages it moved)."""
+
+    OMITTED: ClassVar[tuple[str, ...]] = ("packages",)
 
     name: str
     version: str
     commit: str
     created_at: str = Field(default_factory=now)
     resources: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    packages: dict[str, PackagePart] = Field(default_factory=dict)
 
 
-class RollbackRecord(Record):
-    """A rollback: from the release that was live back to a rollback point."""
+class RollbackRecord(Omitting):
+    """A rollback: from the release that was live back to a rollback point; of one package of
+    a monorepo (``package``: the versions and the point are then that package's)."""
+
+    OMITTED: ClassVar[tuple[str, ...]] = ("package",)
 
     id: str  # the apply id of the rollback
     from_version: str | None
     to_version: str
-    point: str  # the rollback point's name (its tag)
+    point: str  # the rollback point's name (its tag; a package's tag for a package's)
     status: ReleaseStatus = "in_progress"
     started_at: str = Field(default_factory=now)
     finished_at: str | None = None
+    package: str | None = None
 
     @property
     def unfinished(self) -> bool:
@@ -98,8 +134,9 @@ class RollbackRecord(Record):
     def interruption(self) -> str:
         """What the plan, `status` and `history` say of this rollback while it is unfinished."""
         what = "stopped before it finished" if self.status == "failed" else "was interrupted"
-        return (f"a rollback to {self.point} ({self.from_version or '?'} → {self.to_version}) "
-                f"{what}; run `{self.finish_command}` to finish it")
+        what_of = f"of {self.package} " if self.package else ""
+        return (f"a rollback {what_of}to {self.point} ({self.from_version or '?'} → "
+                f"{self.to_version}) {what}; run `{self.finish_command}` to finish it")
 
 
 class HotfixRecord(Record):

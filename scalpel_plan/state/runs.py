@@ -31,6 +31,16 @@ def latest_run(state: State) -> Run | None:
     return newest[-1] if newest else None
 
 
+def latest_run_of(state: State, packages: list[str]) -> Run | None:
+    """The newest release or rollback of one of a monorepo's ``packages``: a release that
+    moved one, a rollback of one or of the whole release."""
+    wanted = set(packages)
+    releases = [r for r in state.releases if wanted & set(r.packages)]
+    rollbacks = [b for b in state.rollbacks if b.package is None or b.package in wanted]
+    newest = _runs(releases[-1:], rollbacks[-1:])
+    return newest[-1] if newest else None
+
+
 def _runs(releases: list[ReleaseRecord], rollbacks: list[RollbackRecord]) -> list[Run]:
     found = [Run("release", r.version, tuple(r.runs), r.status, r.started_at, r.finished_at)
              for r in releases]

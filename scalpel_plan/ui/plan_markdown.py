@@ -139,9 +139,12 @@ def _sections(plan: Plan) -> list[_Section]:
 def _md_rollback(plan: Plan) -> list[_Section]:
     r = plan.rollback
     assert r is not None
-    head = _Section([f"### Scalpel rollback: {r.project} {r.from_version or '(none)'} → "
+    what = f"{r.project} {r.package}" if r.package else r.project
+    left = [f"**Left as they are:** {', '.join(r.unchanged)} (only {r.package} goes back)", ""] \
+        if r.package and r.unchanged else []
+    head = _Section([f"### Scalpel rollback: {what} {r.from_version or '(none)'} → "
                      f"**{r.to_version}**", "",
-                     f"**Rollback point:** `{r.point}` at `{r.commit[:12]}`", ""], [])
+                     f"**Rollback point:** `{r.point}` at `{r.commit[:12]}`", "", *left], [])
     table = _Section(["| Node | Action | Note |", "| --- | --- | --- |"],
                      [f"| `{c.address}` | {c.action} | {_md_escape(c.reason)} |"
                       for c in plan.changes if c.actionable], cuttable=True)

@@ -81,9 +81,16 @@ def _nothing_to_carry_out(plan: Plan) -> str:
 def _rollback_header(plan: Plan) -> list[str]:
     r = plan.rollback
     assert r is not None
-    return [f"[bold]Rollback {escape(r.project)} {escape(r.from_version or '(none)')} → "
-            f"{escape(r.to_version)}[/]  (rollback point {escape(r.point)} at {r.commit[:12]})",
-            f"  puts back what {escape(r.to_version)} recorded, where it can be put back", ""]
+    what = f"{r.project} {r.package}" if r.package else r.project
+    lines = [f"[bold]Rollback {escape(what)} {escape(r.from_version or '(none)')} → "
+             f"{escape(r.to_version)}[/]  (rollback point {escape(r.point)} at {r.commit[:12]})",
+             f"  puts back what {escape(r.package + ' ' if r.package else '')}"
+             f"{escape(r.to_version)} recorded, where it can be put back"]
+    if r.package:
+        lines.append(f"  only {escape(r.package)}'s nodes; "
+                     + (f"{escape(', '.join(r.unchanged))} are left as they are"
+                        if r.unchanged else "no other package"))
+    return [*lines, ""]
 
 
 def _release_header(plan: Plan, verbose: bool) -> list[str]:

@@ -222,8 +222,9 @@ class UI:
         release = plan.release
         if result.ok and plan.rollback is not None:
             r = plan.rollback
+            what = f"{r.project} {r.package}" if r.package else r.project
             self.out.print(f"[green bold]Rollback complete![/] {len(acted)} step"
-                           f"{'s' * (len(acted) != 1)} done; {escape(r.project)} "
+                           f"{'s' * (len(acted) != 1)} done; {escape(what)} "
                            f"{escape(r.to_version)} is live again.")
             return
         if result.ok and release is not None and not acted:  # an earlier apply did the steps
@@ -249,8 +250,9 @@ class UI:
         if remaining:
             self.err.print(f"  Remaining: {escape(', '.join(remaining))}")
         if result.interrupted:
-            again = f"scalpel rollback --to {plan.rollback.to_version}" if plan.rollback \
-                else "scalpel apply"
+            again = "scalpel apply" if plan.rollback is None else \
+                f"scalpel rollback --to {plan.rollback.point}" if plan.rollback.package else \
+                f"scalpel rollback --to {plan.rollback.to_version}"
             self.err.print(f"Interrupted. What was done is recorded; `{escape(again)}` finishes "
                            "the job.")
             return
@@ -283,8 +285,10 @@ class UI:
     def status(self, status: ReleaseStatus) -> None:
         color = {"succeeded": "green", "failed": "red", "interrupted": "red",
                  "running": "cyan", "rolled back": "yellow"}.get(status.status, "dim")
-        what = f"{status.operation} {status.version}" if status.version else "no release yet"
-        self.out.print(f"[bold]{escape(status.project)}[/]: {escape(what)} "
+        what = f"{status.operation} {status.package + ' ' if status.package else ''}" \
+            f"{status.version}" if status.version else "no release yet"
+        who = f"{status.project} ({', '.join(status.only)})" if status.only else status.project
+        self.out.print(f"[bold]{escape(who)}[/]: {escape(what)} "
                        f"[{color} bold]{escape(status.status)}[/]"
                        + (f"  (live: {escape(status.live)})" if status.live else ""))
         if status.started_at:
@@ -293,6 +297,12 @@ class UI:
                               if status.finished_at else ""))
         if status.next_step:
             self.out.print(f"  [yellow]{escape(status.next_step)}[/]")
+        if status.packages:
+            self.table(["PACKAGE", "VERSION", "TAG", "RELEASED AT"],
+                       ([p.package, p.version, p.tag or "",
+                         (p.released_at or "")[:16].replace("T", " ")
+                         + (" (rolled back)" if p.rolled_back else "")]
+                        for p in status.packages))
         self.events(status.events)
 
     def events(self, events: Iterable[PublishEvent]) -> None:
