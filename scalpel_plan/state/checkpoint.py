@@ -54,22 +54,27 @@ class Checkpointer:
 
     def _snapshot(self) -> None:
         try:
+            self.journal.sync()  # never a snapshot ahead of the journal on disk
             self.backend.write(self.state)
         except StateError as exc:
             self.unsaved = exc
         self._last_snapshot = time.monotonic()
 
     def record(self, event: EventKind, **fields: Any) -> Event:
-        """Journal a change to the state and apply it to the in-memory state."""
+        """Journal a change to the state and apply it to the in-memory state; it returns once
+        the line is on disk. Changes recorded from several threads at once share one fsync
+        (the line is written under the lock, the fsync waited for outside it)."""
         with self._lock:
-            entry = self.journal.append(event, serial=self.state.serial + 1, **fields)
+            entry = self.journal.append(event, durable=False, serial=self.state.serial + 1,
+                                        **fields)
             apply_event(self.state, entry)
             assert self.state.active_apply is not None
             self.state.active_apply.folded_seq = entry["seq"]
             if self.unsaved is None and \
                     time.monotonic() - self._last_snapshot >= self.interval:
                 self._snapshot()
-            return entry
+        self.journal.sync(entry["seq"])
+        return entry
 
     def note(self, event: EventKind, **fields: Any) -> Event:
         """Journal something that happened without changing the state (pending, failed...).
@@ -89,6 +94,7 @@ class Checkpointer:
         """Fold everything into a final snapshot; the journal stays as the apply's record.
         It raises while the backend is still out of reach (the journal keeps it all)."""
         with self._lock:
+            self.journal.sync()  # the notes since the last change too: the apply's record
             self.state.active_apply = None
             self.backend.write(self.state)
             self.unsaved = None
