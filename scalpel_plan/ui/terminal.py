@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from scalpel_plan.masking import MaskedStream, forms, mask
-from scalpel_plan.ui.common import escape
+from scalpel_plan.ui.common import escape, plain
 
 if TYPE_CHECKING:  # rich itself is imported on first use: `--version` never needs it
     from rich.console import Console
@@ -126,6 +126,22 @@ class UI:
     def print(self, text: str, *, markup: bool = False) -> None:
         self.out.print(text if markup else escape(text))
 
+    def line(self, markup: str, *, err: bool = False) -> None:
+        """A line of markup to stdout (stderr with ``err``): through rich on a terminal or
+        with colour forced; otherwise as the plain text rich would print, without importing
+        rich (an apply writes hundreds of progress lines)."""
+        where = "err" if err else "out"
+        if where not in self.__dict__:  # (a console made already keeps writing)
+            stream = sys.stderr if err else sys.stdout
+            if color_choice() is not True and not interactive(stream):
+                stream.write(mask(plain(markup)) + "\n")
+                stream.flush()
+                return
+        (self.err if err else self.out).print(markup)
+
+    def line_err(self, markup: str) -> None:
+        self.line(markup, err=True)
+
     def raw(self, text: str) -> None:
         """Write text to stdout untouched (JSON, Markdown, DOT)."""
         stream = self.__dict__["out"].file if "out" in self.__dict__ else sys.stdout
@@ -200,8 +216,9 @@ class UI:
     def announcement(self, address: str, text: str) -> None:
         """A console announcement, printed and flushed at once: the step is recorded "sent"
         only after this returns (the progress shows it as it happens, not in the summary)."""
-        self.out.print(f"[bold]📣 {escape(text)}[/]  [dim]({escape(address)})[/]")
-        self.out.file.flush()
+        self.line(f"[bold]📣 {escape(text)}[/]  [dim]({escape(address)})[/]")
+        if "out" in self.__dict__:
+            self.out.file.flush()
 
     def apply_summary(self, result: ApplyResult, plan: Plan) -> None:
         done, failed = result.where("done"), result.where("failed")
@@ -210,40 +227,40 @@ class UI:
         release = plan.release
         if result.ok and plan.rollback is not None:
             r = plan.rollback
-            self.out.print(f"[green bold]Rollback complete![/] {len(acted)} step"
-                           f"{'s' * (len(acted) != 1)} done; {escape(r.project)} "
-                           f"{escape(r.to_version)} is live again.")
+            self.line(f"[green bold]Rollback complete![/] {len(acted)} step"
+                      f"{'s' * (len(acted) != 1)} done; {escape(r.project)} "
+                      f"{escape(r.to_version)} is live again.")
             return
         if result.ok and release is not None and not acted:  # an earlier apply did the steps
-            self.out.print(f"[green bold]Apply complete![/] No step was left to do: an earlier "
-                           f"apply did them; {escape(release.project)} "
-                           f"{escape(release.version)} is recorded as released.")
+            self.line(f"[green bold]Apply complete![/] No step was left to do: an earlier "
+                      f"apply did them; {escape(release.project)} "
+                      f"{escape(release.version)} is recorded as released.")
             return
         if result.ok:
             what = f"{release.project} {release.version} released" if release else "nothing to do"
-            self.out.print(f"[green bold]Apply complete![/] {len(acted)} step"
-                           f"{'s' * (len(acted) != 1)} done; {escape(what)}.")
+            self.line(f"[green bold]Apply complete![/] {len(acted)} step"
+                      f"{'s' * (len(acted) != 1)} done; {escape(what)}.")
             return
         what = "Rollback" if plan.rollback is not None else "Apply"
         ended = "interrupted" if result.interrupted else "failed"
-        self.err.print(f"[red bold]{what} {ended}.[/] {len(acted)} done, {len(failed)} failed, "
-                       f"{len(skipped)} skipped, {len(waiting)} not started.")
+        self.line_err(f"[red bold]{what} {ended}.[/] {len(acted)} done, {len(failed)} failed, "
+                      f"{len(skipped)} skipped, {len(waiting)} not started.")
         for address in failed:
             exc = result.errors[address]
-            self.err.print(f"  [red]✗ {escape(address)}[/]: {escape(exc.message)}")
+            self.line_err(f"  [red]✗ {escape(address)}[/]: {escape(exc.message)}")
             if exc.hint:
-                self.err.print(f"    [dim]{escape(exc.hint)}[/]")
+                self.line_err(f"    [dim]{escape(exc.hint)}[/]")
         remaining = skipped + waiting
         if remaining:
-            self.err.print(f"  Remaining: {escape(', '.join(remaining))}")
+            self.line_err(f"  Remaining: {escape(', '.join(remaining))}")
         if result.interrupted:
             again = f"scalpel rollback --to {plan.rollback.to_version}" if plan.rollback \
                 else "scalpel apply"
-            self.err.print(f"Interrupted. What was done is recorded; `{escape(again)}` finishes "
-                           "the job.")
+            self.line_err(f"Interrupted. What was done is recorded; `{escape(again)}` finishes "
+                          "the job.")
             return
-        self.err.print("  What was done is recorded; run `scalpel plan` to see what remains and "
-                       "`scalpel apply` to finish the release.")
+        self.line_err("  What was done is recorded; run `scalpel plan` to see what remains and "
+                      "`scalpel apply` to finish the release.")
 
     # alerts ------------------------------------------------------------------------------
     def alert(self, alert: Alert) -> None:
@@ -391,8 +408,10 @@ class Progress:
 
     def __init__(self, ui: UI, mode: str, verbose: bool = False) -> None:
         self.ui = ui
-        self.mode = mode if mode != "auto" else (
-            "live" if ui.err.is_terminal and interactive(ui.err.file) else "plain")
+        made = ui.__dict__.get("err")  # a console given (or made already); else stderr's
+        watched = made.is_terminal and interactive(made.file) if made is not None else \
+            interactive(sys.stderr)
+        self.mode = mode if mode != "auto" else ("live" if watched else "plain")
         self.verbose = verbose
         self._lock = threading.Lock()
         self._running: dict[str, list[float]] = {}  # address → [started, next report at]
@@ -441,7 +460,7 @@ class Progress:
                 self._flush(event.address)
             line = _event_line(event)
             if line:
-                self.ui.err.print(line)
+                self.ui.line_err(line)
             self._redraw()
 
     def _output(self, address: str, text: str) -> None:
@@ -453,11 +472,11 @@ class Progress:
         if lines[-1]:
             self._partial[address] = lines[-1]
         for line in lines[:-1]:
-            self.ui.err.print(f"[dim]{escape(address)}:[/] {escape(line)}", highlight=False)
+            self.ui.line_err(f"[dim]{escape(address)}:[/] {escape(line)}")
 
     def _flush(self, address: str) -> None:
         if (rest := self._partial.pop(address, None)) is not None:
-            self.ui.err.print(f"[dim]{escape(address)}:[/] {escape(rest)}", highlight=False)
+            self.ui.line_err(f"[dim]{escape(address)}:[/] {escape(rest)}")
 
     def _tick(self) -> None:
         every = self.REDRAW_EVERY if self.mode == "live" else \
@@ -471,8 +490,8 @@ class Progress:
                 for address, times in self._running.items():
                     if now >= times[1]:
                         times[1] += self.STILL_RUNNING_EVERY
-                        self.ui.err.print(f"{escape(address)}: still running "
-                                          f"({elapsed(now - times[0])} elapsed)")
+                        self.ui.line_err(f"{escape(address)}: still running "
+                                         f"({elapsed(now - times[0])} elapsed)")
 
     def _redraw(self) -> None:
         if self._status is None:
