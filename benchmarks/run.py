@@ -206,9 +206,9 @@ def bench_checkpoint(tmp: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=21, help="repetitions for medians")
-    parser.add_argument("--only", choices=["startup", "core", "observe", "changelog",
+    parser.add_argument("--only", choices=["startup", "core", "apply", "observe", "changelog",
                                            "docker", "backends"],
-                        help="run one group (core includes startup)")
+                        help="run one group (core includes startup and apply)")
     parser.add_argument("--install", choices=["both", "wheel", "editable", "here"],
                         default="both",
                         help="where to measure: a clean venv with a wheel of this checkout "
@@ -240,6 +240,7 @@ def main() -> None:
             bench_startup(tmp, args.runs)
         if args.only in (None, "core"):
             bench_big_plans(tmp, max(3, args.runs // 3))
+        if args.only in (None, "core", "apply"):
             bench_parallel_apply(tmp, 3)
             bench_checkpoint(tmp)
         if args.only in (None, "observe"):
@@ -285,7 +286,8 @@ def measure_installed(install: str, argv: list[str]) -> int:
             wheel = next((tmp / "wheel").glob("scalpel_plan-*.whl"))
             group = rest[rest.index("--only") + 1] if "--only" in rest[:-1] else None
             extra = "[postgres]" if group in (None, "backends") else ""  # psycopg, for backends
-            plans.append(("wheel", [f"{wheel}{extra}"], rest))
+            harness = ["bcrypt"] if group in (None, "docker") else []  # the registry's htpasswd
+            plans.append(("wheel", [f"{wheel}{extra}", *harness], rest))
         if install in ("both", "editable"):
             only = rest if install == "editable" else [
                 *[a for i, a in enumerate(rest) if not (a.startswith("--only") or
