@@ -27,12 +27,17 @@ COMPACT_HIDDEN = frozenset({"release", "kind", "exit_code"})
 
 
 def escape(text: str) -> str:
-    """``text`` with rich's markup characters escaped."""
+    """``text`` with rich's markup characters escaped (as ``rich.markup.escape`` does, without
+    importing rich: a test checks they agree)."""
     if "[" not in text and not text.endswith("\\"):
         return text  # nothing rich would read as markup (most values: a plan has thousands)
-    from rich.markup import escape as rich_escape
+    escaped = ESCAPED.sub(lambda m: f"{m[1]}{m[1]}\\{m[2]}", text)
+    if escaped.endswith("\\") and not escaped.endswith("\\\\"):
+        return escaped + "\\"
+    return escaped
 
-    return rich_escape(text)
+
+ESCAPED = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")  # rich.markup.escape's pattern
 
 
 def plain(markup: str) -> str:

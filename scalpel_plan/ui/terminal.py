@@ -75,6 +75,7 @@ class UI:
     """Writes to stdout (results) and stderr (diagnostics and progress)."""
 
     def __init__(self, out: Console | None = None, err: Console | None = None) -> None:
+        self._plain_streams: dict[int, tuple[IO[str], bool]] = {}
         if out is not None:
             self.out = out
         if err is not None:
@@ -133,11 +134,20 @@ class UI:
         where = "err" if err else "out"
         if where not in self.__dict__:  # (a console made already keeps writing)
             stream = sys.stderr if err else sys.stdout
-            if color_choice() is not True and not interactive(stream):
+            if self._plain(stream):
                 stream.write(mask(plain(markup)) + "\n")
                 stream.flush()
                 return
         (self.err if err else self.out).print(markup)
+
+    def _plain(self, stream: IO[str]) -> bool:
+        """Whether ``stream`` gets plain text: no terminal, no colour forced (asked once per
+        stream: a line costs less than the question)."""
+        known = self._plain_streams
+        if (found := known.get(id(stream))) is None or found[0] is not stream:
+            found = known[id(stream)] = (stream, color_choice() is not True and
+                                         not interactive(stream))
+        return found[1]
 
     def line_err(self, markup: str) -> None:
         self.line(markup, err=True)
@@ -200,13 +210,14 @@ class UI:
 
             self.raw(plan_markdown(plan, full_plan_url=full_plan_url))
         else:
-            from scalpel_plan.ui.common import plain
             from scalpel_plan.ui.plan_text import plan_text
 
             text = plan_text(plan, verbose=verbose)
-            if self.out.is_terminal:
+            if "out" not in self.__dict__ and self._plain(sys.stdout):
+                sys.stdout.write(mask(plain(text)) + "\n")  # as rich would, in a fraction of
+            elif self.out.is_terminal:                      # the time, rich not imported
                 self.out.print(text)
-            else:  # as rich would print it without colour, in a fraction of the time
+            else:
                 self.out.file.write(plain(text) + "\n")
 
     # apply progress ----------------------------------------------------------------------
