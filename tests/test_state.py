@@ -121,18 +121,20 @@ def test_lines_written_at_the_same_moment_share_one_fsync_and_each_waits_for_its
     backend = LocalBackend(tmp_path)
     checkpoint = Checkpointer(backend, State(), "a1", interval=3600)
     journal_path = backend.journal_path("a1")
-    real_fsync = os.fsync
     syncs: list[tuple[int, float]] = []  # (bytes in the journal when it began, when it ended)
 
-    def slow_fsync(fd: int) -> None:
-        if os.readlink(f"/proc/self/fd/{fd}") != str(journal_path):
-            return real_fsync(fd)
-        size = journal_path.stat().st_size
-        time.sleep(0.05)
-        real_fsync(fd)
-        syncs.append((size, time.monotonic()))
+    def slow(real):  # type: ignore[no-untyped-def]
+        def sync(fd: int) -> None:
+            if os.readlink(f"/proc/self/fd/{fd}") != str(journal_path):
+                return real(fd)
+            size = journal_path.stat().st_size
+            time.sleep(0.05)
+            real(fd)
+            syncs.append((size, time.monotonic()))
+        return sync
 
-    monkeypatch.setattr(os, "fsync", slow_fsync)
+    for name in ("fsync", "fdatasync"):
+        monkeypatch.setattr(os, name, slow(getattr(os, name)))
     start = threading.Barrier(8)
     returned: dict[str, tuple[int, float]] = {}
 
@@ -147,7 +149,7 @@ def test_lines_written_at_the_same_moment_share_one_fsync_and_each_waits_for_its
         thread.start()
     for thread in threads:
         thread.join()
-    monkeypatch.setattr(os, "fsync", real_fsync)
+    monkeypatch.undo()
     lines = journal_path.read_bytes().splitlines(keepends=True)
     ends = {json.loads(line)["seq"]: sum(map(len, lines[:i + 1])) for i, line in enumerate(lines)}
     assert len(returned) == 8 and len(syncs) < 8

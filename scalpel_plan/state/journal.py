@@ -84,7 +84,7 @@ class Journal:
                     raise self._refused
                 covered = self._seq  # flushed to the OS: this fsync takes them all
             try:
-                os.fsync(self._fh.fileno())
+                _sync_data(self._fh.fileno())
             except OSError as exc:
                 with self._lock:
                     self._refused = _refused(exc, self.path)
@@ -106,6 +106,12 @@ class Journal:
         except OSError:
             if self._refused is None:
                 raise
+
+
+def _sync_data(fd: int) -> None:
+    """The lines and the file's length to disk: fdatasync (an append needs no other metadata
+    to be read back), fsync where there is none."""
+    getattr(os, "fdatasync", os.fsync)(fd)
 
 
 def _refused(exc: OSError, path: Path) -> StateError:
