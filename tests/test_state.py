@@ -133,8 +133,9 @@ def test_lines_written_at_the_same_moment_share_one_fsync_and_each_waits_for_its
             syncs.append((size, time.monotonic()))
         return sync
 
-    for name in ("fsync", "fdatasync"):
-        monkeypatch.setattr(os, name, slow(getattr(os, name)))
+    real = {name: getattr(os, name) for name in ("fsync", "fdatasync")}
+    for name, call in real.items():
+        monkeypatch.setattr(os, name, slow(call))
     start = threading.Barrier(8)
     returned: dict[str, tuple[int, float]] = {}
 
@@ -149,7 +150,8 @@ def test_lines_written_at_the_same_moment_share_one_fsync_and_each_waits_for_its
         thread.start()
     for thread in threads:
         thread.join()
-    monkeypatch.undo()
+    for name, call in real.items():
+        monkeypatch.setattr(os, name, call)
     lines = journal_path.read_bytes().splitlines(keepends=True)
     ends = {json.loads(line)["seq"]: sum(map(len, lines[:i + 1])) for i, line in enumerate(lines)}
     assert len(returned) == 8 and len(syncs) < 8
