@@ -148,7 +148,7 @@ def bench_parallel_apply(tmp: Path, runs: int) -> None:
     work = make_repo(tmp / "apply200", f"stages:\n{stages}")
     ideal = 200 * 0.2 / 8
     for label, saved in (("apply --auto-approve", False), ("apply plan.json", True)):
-        times = []
+        times, cpu = [], []
         for _ in range(runs):
             shutil.rmtree(work / ".scalpel", ignore_errors=True)
             if saved:
@@ -157,10 +157,11 @@ def bench_parallel_apply(tmp: Path, runs: int) -> None:
             started = time.perf_counter()
             run([SCALPEL, "apply", *args, "--parallelism", "8"], work)
             times.append(time.perf_counter() - started)
+            cpu.append(CPU[-1])  # its own and its stages' (a shared machine's load aside)
         took = statistics.median(times)
         report(f"{label}, 200 independent 0.2 s stages, parallelism 8",
-               f"{took:.2f} s = {took / ideal:.3f}x ideal", "<= 1.15x the ideal 5 s",
-               took / ideal <= 1.15)
+               f"{took:.2f} s = {took / ideal:.3f}x ideal, {statistics.median(cpu):.2f} s CPU",
+               "<= 1.10x the ideal 5 s", took / ideal <= 1.10)
 
 
 def run(cmd: list[str], cwd: Path) -> None:
@@ -206,9 +207,9 @@ def bench_checkpoint(tmp: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=21, help="repetitions for medians")
-    parser.add_argument("--only", choices=["startup", "core", "observe", "changelog",
+    parser.add_argument("--only", choices=["startup", "core", "apply", "observe", "changelog",
                                            "docker", "backends"],
-                        help="run one group (core includes startup)")
+                        help="run one group (core includes startup and apply)")
     parser.add_argument("--install", choices=["both", "wheel", "editable", "here"],
                         default="both",
                         help="where to measure: a clean venv with a wheel of this checkout "
@@ -240,6 +241,7 @@ def main() -> None:
             bench_startup(tmp, args.runs)
         if args.only in (None, "core"):
             bench_big_plans(tmp, max(3, args.runs // 3))
+        if args.only in (None, "core", "apply"):
             bench_parallel_apply(tmp, 3)
             bench_checkpoint(tmp)
         if args.only in (None, "observe"):
@@ -285,7 +287,8 @@ def measure_installed(install: str, argv: list[str]) -> int:
             wheel = next((tmp / "wheel").glob("scalpel_plan-*.whl"))
             group = rest[rest.index("--only") + 1] if "--only" in rest[:-1] else None
             extra = "[postgres]" if group in (None, "backends") else ""  # psycopg, for backends
-            plans.append(("wheel", [f"{wheel}{extra}"], rest))
+            harness = ["bcrypt"] if group in (None, "docker") else []  # the registry's htpasswd
+            plans.append(("wheel", [f"{wheel}{extra}", *harness], rest))
         if install in ("both", "editable"):
             only = rest if install == "editable" else [
                 *[a for i, a in enumerate(rest) if not (a.startswith("--only") or
@@ -616,7 +619,7 @@ def bench_docker(tmp: Path) -> None:
         rss = max(peaks)
         report(f"docker push, 200 MB single-layer image (apply plan.json, median of "
                f"{DOCKER_ROUNDS})", f"{took:.2f} s = {took / skopeo:.2f}x skopeo copy "
-               f"({skopeo:.2f} s)", "<= 1.5x skopeo", took / skopeo <= 1.5)
+               f"({skopeo:.2f} s)", "<= 1.2x skopeo", took / skopeo <= 1.2)
         report("  the push step alone (from the journal)", f"{step:.2f} s = "
                f"{step / skopeo:.2f}x skopeo copy", "-", True)
         report("  peak RSS above the interpreter's baseline", f"+{(rss - baseline) // 1024} MB "

@@ -233,7 +233,7 @@ class _Walk:
 
     def run(self) -> None:
         ready = deque(a for a, needs in self.waiting.items() if not needs)
-        running: dict[Future[dict[str, Any]], tuple[str, float]] = {}
+        running: dict[Future[_Done], tuple[str, float]] = {}
         interrupts = self.interrupts
         with ThreadPoolExecutor(self.parallelism, thread_name_prefix="scalpel-step") as pool:
             try:
@@ -248,7 +248,8 @@ class _Walk:
                             continue
                         if self._publishes(change) and not self._confirm(address):
                             continue
-                        running[self._start(pool, change)] = (address, time.monotonic())
+                        started = time.monotonic()
+                        running[self._start(pool, change, started)] = (address, started)
                     if not running:
                         continue
                     finished, _ = wait(running, interrupts.poll, return_when=FIRST_COMPLETED)
@@ -324,7 +325,7 @@ class _Walk:
             self._skip(starting, "a check before the first irreversible step failed")
         return self.confirmed
 
-    def _start(self, pool: ThreadPoolExecutor, change: Change) -> Future[dict[str, Any]]:
+    def _start(self, pool: ThreadPoolExecutor, change: Change, started: float) -> Future[_Done]:
         self.checkpoint.note(EventKind.STEP_PENDING, address=change.address, action=change.action)
         self.emit(ApplyEvent("started", change.address, change.action))
         ctx = StepContext(release=self.own.get(change.address, self.release),
@@ -333,12 +334,26 @@ class _Walk:
                           record=lambda attributes: self._progress(change, attributes),
                           output=lambda text: self.emit(ApplyEvent("output", change.address,
                                                                    message=text)))
-        return pool.submit(self._apply, change, ctx)
+        return pool.submit(self._apply, change, ctx, started)
 
-    def _apply(self, change: Change, ctx: StepContext) -> dict[str, Any]:
-        """In a worker: fill in what earlier steps made known (``${git.commit.sha}``), apply."""
+    def _apply(self, change: Change, ctx: StepContext, started: float) -> _Done:
+        """In a worker: fill in what earlier steps made known (``${git.commit.sha}``), apply,
+        and journal the step done (steps finishing together share the fsync, and the walk's
+        thread only hears of it once it is on disk)."""
         resolved = change.model_copy(update={"after": resolve(change.after, self._recorded)})
-        return self.registry.get(change.provider).apply(resolved, ctx)
+        recorded = self.registry.get(change.provider).apply(resolved, ctx)
+        duration = time.monotonic() - started
+        resource = None
+        if change.action != "delete":
+            resource = Resource(address=change.address, provider=change.provider,
+                                release=self.release.version, attributes=recorded)
+        try:
+            self.checkpoint.record(EventKind.STEP_DONE, address=change.address,
+                                   action=change.action, duration=round(duration, 3),
+                                   resource=resource.model_dump(mode="json") if resource else None)
+        except Exception as refused:  # the journal cannot be written: the walk raises it
+            return _Done(duration, refused)
+        return _Done(duration)
 
     def _resolved(self, change: Change) -> Change:
         """``change`` with what earlier steps recorded filled in, as far as it is known."""
@@ -372,11 +387,11 @@ class _Walk:
         self.result.announcements.append((address, text))
         self.emit(ApplyEvent("announce", address, message=text))
 
-    def _settle(self, address: str, future: Future[dict[str, Any]],
+    def _settle(self, address: str, future: Future[_Done],
                 duration: float) -> list[str]:
         change = self.changes[address]
         try:
-            recorded = future.result()
+            done = future.result()
         except ScalpelError as exc:
             return self._fail(address, change, exc, duration)
         except OSError as exc:  # a full disk, a read-only folder: said as such
@@ -386,14 +401,9 @@ class _Walk:
         except Exception as exc:  # a provider bug must not lose what was recorded so far
             return self._fail(address, change, ScalpelError(f"{address}: {type(exc).__name__}: "
                                                             f"{exc}"), duration)
-        resource = None
-        if change.action != "delete":
-            resource = Resource(address=address, provider=change.provider,
-                                release=self.release.version, attributes=recorded)
-        self.checkpoint.record(EventKind.STEP_DONE, address=address, action=change.action,
-                               duration=round(duration, 3),
-                               resource=resource.model_dump(mode="json") if resource else None)
-        self.emit(ApplyEvent("done", address, change.action, duration))
+        if done.refused is not None:
+            raise done.refused
+        self.emit(ApplyEvent("done", address, change.action, done.duration))
         return self._finish(address, "done")
 
     def _fail(self, address: str, change: Change, exc: ScalpelError,
@@ -432,6 +442,15 @@ class _Walk:
             if not self.waiting[dependent] and dependent not in self.result.steps:
                 ready.append(dependent)
         return ready
+
+
+@dataclass(frozen=True)
+class _Done:
+    """A step a worker carried out: how long it took, and the error that kept it out of the
+    journal (a full disk), if any."""
+
+    duration: float
+    refused: Exception | None = None
 
 
 class _Interrupts:

@@ -60,9 +60,88 @@ def current_branch(repo: Path) -> str | None:
 
 
 def head(repo: Path) -> str | None:
-    """The commit HEAD points at, or None in a repository with no commits."""
+    """The commit HEAD points at, or None in a repository with no commits.
+
+    Read from git's own files when they are of the usual kind (a stage asks at every run: a
+    git process each time costs more than the read); `git rev-parse` answers otherwise."""
+    try:
+        found = _head_from_files(repo)
+    except (OSError, UnicodeDecodeError, ValueError):
+        found = _ASK_GIT
+    if found != _ASK_GIT:
+        return found
     done = git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}", check=False)
     return done.stdout.strip() if done.ok else None
+
+
+_ASK_GIT = "ask git"  # the files are of a kind only git itself should read
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+# refs each worktree keeps for itself (the others are in the common folder)
+_PER_WORKTREE = ("refs/worktree/", "refs/bisect/", "refs/rewritten/")
+_GIT_VARIABLES = ("GIT_DIR", "GIT_COMMON_DIR", "GIT_WORK_TREE", "GIT_OBJECT_DIRECTORY",
+                  "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES", "GIT_DISCOVERY_ACROSS_FILESYSTEM")
+
+
+def _head_from_files(repo: Path) -> str | None:
+    """HEAD's commit from the repository's files: HEAD (a symbolic ref, in a chain, or a
+    detached commit), the loose ref, then packed-refs; the git folder found as git finds it
+    (``.git`` a folder, or a file naming it as in a worktree or a submodule, with its
+    ``commondir``). ``_ASK_GIT`` for anything else: git's variables set, reftable, a ref
+    that is not an object id."""
+    if any(os.environ.get(name) for name in _GIT_VARIABLES):
+        return _ASK_GIT
+    folder = _git_folder(repo)
+    if folder is None:
+        return _ASK_GIT
+    common = folder
+    if (commondir := folder / "commondir").exists():
+        common = folder / commondir.read_text().strip()
+    if "refstorage" in (common / "config").read_text(errors="replace").lower():
+        return _ASK_GIT  # reftable: the refs are not in files of their own
+    value = (folder / "HEAD").read_text().strip()
+    for _ in range(5):  # a symbolic ref may name another one
+        if not value.startswith("ref:"):
+            return value if _OBJECT_ID.fullmatch(value) else _ASK_GIT
+        name = value[4:].strip()
+        if not name.startswith("refs/") or ".." in name:
+            return _ASK_GIT
+        where = folder if name.startswith(_PER_WORKTREE) else common
+        try:
+            value = (where / name).read_text().strip()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            packed = _packed_ref(common, name)
+            if packed is None:
+                return None  # a branch with no commit yet (or a ref git would read as such)
+            value = packed
+    return _ASK_GIT
+
+
+def _git_folder(start: Path) -> Path | None:
+    """The git folder of the work tree holding ``start``: the first ``.git`` up from it, a
+    folder, or a file saying ``gitdir: <path>``."""
+    for folder in (start.resolve(), *start.resolve().parents):
+        dot_git = folder / ".git"
+        if dot_git.is_dir():
+            return dot_git if (dot_git / "HEAD").is_file() else None
+        if dot_git.is_file():
+            text = dot_git.read_text().strip()
+            if not text.startswith("gitdir:"):
+                return None
+            found = folder / text[len("gitdir:"):].strip()
+            return found if (found / "HEAD").is_file() else None
+    return None
+
+
+def _packed_ref(common: Path, name: str) -> str | None:
+    """``name``'s id in packed-refs (not the peeled ``^`` lines), or None."""
+    try:
+        text = (common / "packed-refs").read_text()
+    except FileNotFoundError:
+        return None
+    for line in text.splitlines():
+        if line.endswith(" " + name) and not line.startswith(("#", "^")):
+            return line.split(" ", 1)[0]
+    return None
 
 
 def has_commit(repo: Path, sha: str) -> bool:

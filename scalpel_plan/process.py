@@ -8,6 +8,7 @@ session): ``stop_running`` is how an interrupted apply stops the commands still 
 from __future__ import annotations
 
 import contextlib
+import heapq
 import os
 import signal
 import subprocess
@@ -197,28 +198,80 @@ def _copy_masked(source: IO[bytes], log: IO[bytes],
 class _Deadline:
     """Ends the command's process group when its time is up.
 
-    A timer thread does it, so that waiting for the command is a blocking wait that returns
-    the moment it exits (``communicate(timeout=...)`` polls, adding up to 50 ms to each run).
+    One watcher thread does it for every command (``_Watcher``), so that waiting for the
+    command is a blocking wait that returns the moment it exits (``communicate(timeout=...)``
+    polls, adding up to 50 ms to each run), and no command waits for a thread of its own to
+    start.
     """
 
     def __init__(self, proc: subprocess.Popen[bytes], timeout: float | None) -> None:
         self.proc = proc
         self.expired = False
-        if timeout is not None:  # a timer thread takes no NaN and nothing over TIMEOUT_MAX
+        self.cancelled = False
+        if timeout is not None:  # no NaN, nothing a wait cannot take
             timeout = max(0.0, min(timeout, threading.TIMEOUT_MAX)) \
                 if timeout == timeout else threading.TIMEOUT_MAX
-        self._timer = threading.Timer(timeout, self._expire) if timeout is not None else None
-        if self._timer:
-            self._timer.daemon = True
-            self._timer.start()
+            _watcher.watch(time.monotonic() + timeout, self)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         self.expired = True
         _end_group(self.proc)
 
     def cancel(self) -> None:
-        if self._timer:
-            self._timer.cancel()
+        self.cancelled = True
+        _watcher.forget(self)
+
+
+class _Watcher:
+    """The thread that ends commands whose time is up, the soonest first; started with the
+    first command that has a timeout, asleep while none is due."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, _Deadline]] = []  # a heap, by when
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._count = 0
+
+    def watch(self, when: float, deadline: _Deadline) -> None:
+        with self._changed:
+            self._count += 1
+            heapq.heappush(self._due, (when, self._count, deadline))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="scalpel-deadlines")
+                self._thread.start()
+            elif self._due[0][2] is deadline:  # sooner than what the thread sleeps for
+                self._changed.notify()
+
+    def forget(self, deadline: _Deadline) -> None:
+        """Drop cancelled deadlines once they are most of the heap (a command ended early
+        leaves its entry until then)."""
+        with self._changed:
+            if len(self._due) > 64 and \
+                    sum(d.cancelled for _, _, d in self._due) * 2 > len(self._due):
+                self._due = [entry for entry in self._due if not entry[2].cancelled]
+                heapq.heapify(self._due)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while self._due and self._due[0][2].cancelled:
+                    heapq.heappop(self._due)
+                if not self._due:
+                    self._changed.wait()
+                    continue
+                when, _, deadline = self._due[0]
+                left = when - time.monotonic()
+                if left > 0:
+                    self._changed.wait(left)
+                    continue
+                heapq.heappop(self._due)
+            if not deadline.cancelled:
+                threading.Thread(target=deadline.expire, daemon=True,
+                                 name="scalpel-timeout").start()  # its grace: not the others'
+
+
+_watcher = _Watcher()
 
 
 def _end_group(proc: subprocess.Popen[bytes]) -> None:

@@ -225,3 +225,48 @@ def test_an_image_in_the_docker_engine_is_saved_and_pushed(project, registry, cl
     assert result.code == 0, result.err
     assert skopeo_digest(registry, "0.1.0") == recorded(project)["digest"]
     assert not any((project.path / ".scalpel" / "cache" / "docker").iterdir())  # cleaned up
+
+
+def test_the_version_tag_and_the_blobs_are_asked_about_side_by_side(project, registry, cli,
+                                                                   monkeypatch):
+    """Each question to the registry waits a round trip: the version tag's and the two
+    blobs' are asked at once (a far registry's 100 ms each add up), and still nothing is
+    uploaded before all of them are answered."""
+    import threading
+    import time
+
+    from scalpel_plan.providers.oci import Registry
+
+    asked: list[tuple[str, float, float]] = []
+    lock = threading.Lock()
+
+    def slow(real):  # type: ignore[no-untyped-def]
+        def question(self, what):  # type: ignore[no-untyped-def]
+            began = time.monotonic()
+            time.sleep(0.3)  # a far registry
+            answer = real(self, what)
+            with lock:
+                asked.append((real.__name__, began, time.monotonic()))
+            return answer
+        return question
+
+    real_upload = Registry.upload
+
+    def upload(self, blob):  # type: ignore[no-untyped-def]
+        with lock:
+            asked.append(("upload", time.monotonic(), time.monotonic()))
+        return real_upload(self, blob)
+
+    monkeypatch.setattr(Registry, "manifest_digest", slow(Registry.manifest_digest))
+    monkeypatch.setattr(Registry, "has_blob", slow(Registry.has_blob))
+    monkeypatch.setattr(Registry, "upload", upload)
+    assert cli(project.path, "plan", "--out", "plan.json").code == 0
+    asked.clear()
+    assert cli(project.path, "apply", "plan.json").code == 0
+    questions = [(b, e) for name, b, e in asked if name != "upload"]
+    assert sorted(name for name, _, _ in asked if name != "upload") == \
+        ["has_blob", "has_blob", "manifest_digest"]
+    assert max(b for b, _ in questions) < min(e for _, e in questions)  # all at once
+    answered = max(e for _, e in questions)
+    assert all(b >= answered for name, b, _ in asked if name == "upload")
+    assert recorded(project)["uploaded_blobs"] == 2

@@ -227,21 +227,25 @@ def test_a_full_disk_under_the_lock_is_a_user_error(repo, cli):
 def test_a_disk_that_fills_up_during_apply_keeps_the_state_and_the_next_apply_finishes(
         repo, cli, monkeypatch):
     released_once(repo, cli)
-    real_fsync = os.fsync
 
-    def full(fd: int) -> None:  # the journal's disk is full; the state's is not
-        if os.readlink(f"/proc/self/fd/{fd}").endswith(".jsonl"):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real_fsync(fd)
+    def full(real):  # type: ignore[no-untyped-def]
+        def sync(fd: int) -> None:  # the journal's disk is full; the state's is not
+            if os.readlink(f"/proc/self/fd/{fd}").endswith(".jsonl"):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            real(fd)
+        return sync
 
-    monkeypatch.setattr(os, "fsync", full)
+    real = {name: getattr(os, name) for name in ("fsync", "fdatasync")}
+    for name, call in real.items():  # (the journal syncs its data only)
+        monkeypatch.setattr(os, name, full(call))
     result = cli(repo.path, "apply", "--auto-approve")
     assert result.code == 1
     assert "/.scalpel/journal/" in result.err and ": No space left on device" in result.err
     assert "internal error" not in result.err
     assert repo.remote_tags().keys() == {"v0.1.0"}
 
-    monkeypatch.setattr(os, "fsync", real_fsync)
+    for name, call in real.items():
+        monkeypatch.setattr(os, name, call)
     assert cli(repo.path, "plan").code == 0  # the state reads
     result = cli(repo.path, "apply", "--auto-approve")
     assert result.code == 0, result.err

@@ -4,15 +4,21 @@ interval; with --verbose each stage's output as it comes, prefixed by its addres
 
 from __future__ import annotations
 
+import io
 import os
 import pty
+import re
 import select
 import subprocess
+import sys
 import time
 
 import pytest
 from conftest import scalpel_cmd
+from hypothesis import given
+from hypothesis import strategies as st
 
+from scalpel_plan.ui import common
 from scalpel_plan.ui.terminal import Progress, elapsed
 
 SLOW = """
@@ -80,6 +86,41 @@ def test_without_verbose_stage_output_stays_in_its_log(repo, cli, monkeypatch):
     assert "stage.talk: line one" not in done.err + done.out  # (the plan shows the command)
     [log] = (repo.path / ".scalpel" / "logs").rglob("stage.talk.log")
     assert "line one" in log.read_text() and SECRET not in log.read_text()
+
+
+def test_without_a_terminal_progress_is_plain_text_and_rich_is_never_imported(repo):
+    """Hundreds of progress lines in a CI log: written as the plain text rich would print
+    (no style, nothing wrapped), without importing rich at all."""
+    repo.write_spec(SLOW.replace("sleep 3.5", "sleep 0.1") + "notify:\n  console.shout:\n"
+                    "    message: \"[bold]{version}[/bold] is out\"\n")
+    done = subprocess.run([sys.executable, "-X", "importtime", *scalpel_cmd()[1:], "apply",
+                           "--auto-approve"], cwd=repo.path, capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    imported = re.findall(r"\|\s+(\S+)$", done.stderr, re.MULTILINE)
+    assert "scalpel_plan.apply" in imported
+    assert not [m for m in imported if m == "rich" or m.startswith("rich.")]
+    lines = [ln for ln in done.stderr.splitlines() if not ln.startswith("import time:")]
+    assert "stage.slow: run…" in lines and "\x1b" not in done.stderr + done.stdout
+    assert any(ln.startswith("✓ stage.slow: run done in ") for ln in lines)
+    assert "Apply complete! 4 steps done" in done.stdout
+    assert "[bold]0.1.0[/bold] is out" in done.stdout  # markup in a message is shown as it is
+
+
+@given(st.text(alphabet="ab[]/\\#@ =\t\x07", max_size=30))
+def test_plain_text_is_what_rich_prints_without_colour(text):
+    """The escaping and the tags Scalpel reads without rich are rich's own."""
+    from rich.console import Console
+    from rich.markup import RE_TAGS
+    from rich.markup import escape as rich_escape
+
+    assert common.RE_TAGS.pattern == RE_TAGS.pattern and common.RE_TAGS.flags == RE_TAGS.flags
+    assert common.escape(text) == rich_escape(text)
+    markup = f"[bold]{common.escape(text)}[/] and [dim]{common.escape(text)}[/]"
+    console = Console(file=io.StringIO(), color_system=None, soft_wrap=True, width=80,
+                      highlight=False, emoji=False)
+    console.print(markup)
+    assert common.plain(markup) + "\n" == console.file.getvalue()
 
 
 def _in_a_terminal(cwd, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:

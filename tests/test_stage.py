@@ -141,3 +141,38 @@ def test_a_check_runs_again_when_commits_came_after_the_one_it_ran_on(repo, cli)
     plan = cli(repo.path, "plan")
     assert "stage.test will run" in plan.out
     assert "1 commit came after the one it ran on" in plan.out
+
+
+def test_timeouts_need_no_thread_per_command_and_the_soonest_ends_first(tmp_path, monkeypatch):
+    """One watcher ends every command whose time is up: a step does not wait for a timer
+    thread of its own to start (a thread start is a wait for the scheduler on a busy
+    machine), and a long timeout never delays a short one."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scalpel_plan import process
+
+    process.run("true", cwd=tmp_path, timeout=5)  # (the watcher, if it was not running yet)
+    started: list[str] = []
+    real_start = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        started.append(self.name)
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    for _ in range(10):
+        assert process.run("true", cwd=tmp_path, timeout=600).ok
+    assert started == []
+    monkeypatch.setattr(threading.Thread, "start", real_start)
+
+    def timed(limit: float) -> tuple[bool, float]:
+        began = time.monotonic()
+        done = process.run("sleep 30", cwd=tmp_path, timeout=limit)
+        return done.timed_out, time.monotonic() - began
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(timed, [1.6, 0.2, 0.8]))
+    assert all(expired for expired, _ in results)
+    assert [round(took) for _, took in results] == [2, 0, 1]

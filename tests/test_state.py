@@ -108,3 +108,80 @@ def test_unlock_clears_a_lock_left_by_a_dead_holder(tmp_path):
         backend.unlock("nope")
     assert backend.unlock("dead-1").who == "ci"
     assert not (tmp_path / "state.lock.json").exists()
+
+
+def test_lines_written_at_the_same_moment_share_one_fsync_and_each_waits_for_its_own(
+        tmp_path, monkeypatch):
+    """Group commit: eight steps finishing together cost fewer fsyncs than lines, and none
+    returns before an fsync that began with its line already written."""
+    import os
+    import threading
+    import time
+
+    backend = LocalBackend(tmp_path)
+    checkpoint = Checkpointer(backend, State(), "a1", interval=3600)
+    journal_path = backend.journal_path("a1")
+    syncs: list[tuple[int, float]] = []  # (bytes in the journal when it began, when it ended)
+
+    def slow(real):  # type: ignore[no-untyped-def]
+        def sync(fd: int) -> None:
+            if os.readlink(f"/proc/self/fd/{fd}") != str(journal_path):
+                return real(fd)
+            size = journal_path.stat().st_size
+            time.sleep(0.05)
+            real(fd)
+            syncs.append((size, time.monotonic()))
+        return sync
+
+    real = {name: getattr(os, name) for name in ("fsync", "fdatasync")}
+    for name, call in real.items():
+        monkeypatch.setattr(os, name, slow(call))
+    start = threading.Barrier(8)
+    returned: dict[str, tuple[int, float]] = {}
+
+    def step(i: int) -> None:
+        start.wait()
+        entry = checkpoint.record("step_done", address=f"stage.s{i}",
+                                  resource=resource(f"stage.s{i}"))
+        returned[entry["address"]] = (entry["seq"], time.monotonic())
+
+    threads = [threading.Thread(target=step, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for name, call in real.items():
+        monkeypatch.setattr(os, name, call)
+    lines = journal_path.read_bytes().splitlines(keepends=True)
+    ends = {json.loads(line)["seq"]: sum(map(len, lines[:i + 1])) for i, line in enumerate(lines)}
+    assert len(returned) == 8 and len(syncs) < 8
+    for seq, at in returned.values():  # on disk before record returned
+        assert any(size >= ends[seq] and ended <= at for size, ended in syncs), (seq, syncs)
+    checkpoint.close()
+    assert len(backend.read().resources) == 8
+
+
+def test_a_local_snapshot_is_written_aside_and_no_step_waits_for_it(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    backend = LocalBackend(tmp_path)
+    checkpoint = Checkpointer(backend, State(), "a1", interval=0.001)
+    real_write = LocalBackend.write
+    writing = threading.Event()
+
+    def slow_write(self: LocalBackend, state: State) -> None:
+        writing.set()
+        time.sleep(0.5)
+        real_write(self, state)
+
+    monkeypatch.setattr(LocalBackend, "write", slow_write)
+    time.sleep(0.01)
+    began = time.monotonic()
+    for i in range(5):
+        checkpoint.record("step_done", address=f"stage.s{i}", resource=resource(f"stage.s{i}"))
+    assert writing.wait(5) and time.monotonic() - began < 0.4  # (one snapshot takes 0.5 s)
+    state = checkpoint.close()
+    assert set(state.resources) == {f"stage.s{i}" for i in range(5)}
+    assert set(json.loads(backend.state_path.read_text())["resources"]) == set(state.resources)
+    assert backend.read().active_apply is None

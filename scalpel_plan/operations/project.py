@@ -136,7 +136,7 @@ def open_project(spec_path: Path, *, need_repo: bool = True,
     configs = registry.node_configs() if registry.has_plugins() else None
     cache = spec_path.resolve().parent / STATE_FOLDER / "cache"
     loaded = load_spec(spec_path, configs, display=str(spec_path), cache=cache, source=raw,
-                       models=registry.config_models())
+                       models=registry.node_configs())
     secrets = SecretsManager(loaded.spec.secrets, on_load=on_secret)
     secrets.load_all()
     graph = compile_graph(loaded, registry)

@@ -169,15 +169,17 @@ class DockerProvider(Provider):
 
     def _push(self, change: Change, ctx: StepContext, image: Image) -> Attributes:
         after = change.after
-        with _registry(after, ctx.secrets) as registry:
-            for tag in after["fixed_tags"]:  # checked again: the plan may have read nothing
-                found = registry.manifest_digest(tag)
+        with _registry(after, ctx.secrets) as registry, ThreadPoolExecutor(PUSH_WORKERS) as pool:
+            # the version tags (checked again: the plan may have read nothing) and which blobs
+            # the registry has are asked side by side; nothing is uploaded before both answer
+            fixed = pool.map(registry.manifest_digest, after["fixed_tags"])
+            present = pool.map(lambda blob: registry.has_blob(blob.digest), image.blobs)
+            for tag, found in zip(after["fixed_tags"], fixed, strict=True):
                 if found not in (None, image.digest):
                     raise ProviderError(f"{change.address}: {after['image']}:{tag} already "
                                         f"points at {found}; a version tag never moves")
-            missing = [b for b in image.blobs if not registry.has_blob(b.digest)]
-            with ThreadPoolExecutor(PUSH_WORKERS) as pool:
-                list(pool.map(registry.upload, missing))
+            missing = [b for b, there in zip(image.blobs, present, strict=True) if not there]
+            list(pool.map(registry.upload, missing))
             digests = {tag: registry.put_manifest(tag, image) for tag in after["tags"]}
         return {"release": after["release"], "image": after["image"], "source": after["source"],
                 "digest": image.digest, "digests": digests, "fixed_tags": after["fixed_tags"],

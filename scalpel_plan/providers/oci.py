@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import tarfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,6 +156,7 @@ class Registry:
         self.credentials = credentials
         self.http = Http(f"registry {image}", secret_name)
         self._auth: dict[str, str] = {}
+        self._negotiating = threading.Lock()  # requests go side by side: one negotiates
 
     def __enter__(self) -> Self:
         return self
@@ -166,12 +168,16 @@ class Registry:
         """A request with the registry's auth, negotiated on the first 401."""
         headers = kwargs.pop("headers", {})
         ok = (*kwargs.pop("ok", ()), 401)
-        response = self.http.request(method, url, headers={**headers, **self._auth}, ok=ok,
+        sent = self._auth
+        response = self.http.request(method, url, headers={**headers, **sent}, ok=ok,
                                      **kwargs)
-        if response.status_code == 401 and not self._auth and self.credentials:
-            self._negotiate(response.headers.get("www-authenticate", ""))
-            response = self.http.request(method, url, headers={**headers, **self._auth},
-                                         ok=ok, **kwargs)
+        if response.status_code == 401 and self.credentials:
+            with self._negotiating:
+                if not self._auth:  # (unless a request side by side did meanwhile)
+                    self._negotiate(response.headers.get("www-authenticate", ""))
+            if self._auth != sent:  # sent before the auth was known: again, with it
+                response = self.http.request(method, url, headers={**headers, **self._auth},
+                                             ok=ok, **kwargs)
         if response.status_code == 401:
             raise ProviderError(f"{self.http.target} rejected the credentials (401)",
                                 hint=f"check the secret {self.http.secret_name}"

@@ -42,35 +42,32 @@ class Registry:
     def names(self) -> list[str]:
         return sorted({*self._by_name, *self._lazy})
 
-    def node_configs(self, *, exclude: tuple[str, ...] = ("stage",)) -> dict[str, type[NodeConfig]]:
-        """Provider name → config model, for the publish/notify sections of the schema."""
-        return {n: p.config_model for n in self.names() if n not in exclude
-                and (p := self.get(n)).declarable}
-
-    def config_models(self) -> Mapping[str, type[NodeConfig]]:
-        """``node_configs()`` as a view that imports a provider only when its model is asked
-        for: checking a spec against the models needs only the providers it uses."""
-        return _ConfigModels(self)
+    def node_configs(self, *, exclude: tuple[str, ...] = ("stage",)
+                     ) -> Mapping[str, type[NodeConfig]]:
+        """Provider name → config model, for the publish/notify sections of the schema. A
+        provider is imported when its model is asked for: validating a spec imports only the
+        providers it names (every one when the whole mapping is read, as a schema does)."""
+        return _ConfigModels(self, exclude)
 
     def has_plugins(self) -> bool:
         return set(self.names()) != set(BUILTIN)
 
 
 class _ConfigModels(Mapping[str, type[NodeConfig]]):
-    def __init__(self, registry: Registry) -> None:
-        self._registry = registry
+    def __init__(self, registry: Registry, exclude: tuple[str, ...]) -> None:
+        self._registry, self._exclude = registry, exclude
 
     def __getitem__(self, name: str) -> type[NodeConfig]:
-        provider = self._registry.find(name) if name != "stage" else None
-        if provider is None or not provider.declarable:
+        found = None if name in self._exclude else self._registry.find(name)
+        if found is None or not found.declarable:
             raise KeyError(name)
-        return provider.config_model
+        return found.config_model
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._registry.node_configs())
+        return (n for n in self._registry.names() if n in self)
 
     def __len__(self) -> int:
-        return len(self._registry.node_configs())
+        return sum(1 for _ in self)
 
 
 BUILTIN = {  # name → where it lives

@@ -21,7 +21,11 @@ Event = dict[str, Any]
 
 class Journal:
     """Appends events: each line reaches the OS before ``append`` returns (so a killed process
-    loses nothing), and with ``durable`` (every change to the state) it is fsync'd to disk."""
+    loses nothing), and with ``durable`` (every change to the state) it is fsync'd to disk.
+
+    Lines written from several threads at the same moment share one fsync (group commit):
+    a thread that finds another's fsync under way waits for it and then, unless that one
+    already covered its line, does the next for every line written meanwhile."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -35,6 +39,8 @@ class Journal:
             raise _refused(exc, path) from None
         self._lock = threading.Lock()
         self._refused: StateError | None = None  # once a write failed: a torn line may follow
+        self._syncing = threading.Lock()  # one fsync at a time
+        self._synced = self._seq  # every line up to this one is on disk
 
     @staticmethod
     def _truncate_torn_tail(path: Path) -> None:
@@ -56,12 +62,34 @@ class Journal:
             try:
                 self._fh.write(line.encode() + b"\n")
                 self._fh.flush()
-                if durable:
-                    os.fsync(self._fh.fileno())
             except OSError as exc:
                 self._refused = _refused(exc, self.path)
                 raise self._refused from None
-            return record
+        if durable:
+            self.sync(record["seq"])
+        return record
+
+    def sync(self, seq: int | None = None) -> None:
+        """Return once line ``seq`` (every line written so far, by default) is on disk; one
+        fsync covers every line written before it starts, whichever thread wrote them."""
+        with self._lock:
+            wanted = self._seq if seq is None else seq
+        if self._synced >= wanted:
+            return
+        with self._syncing:
+            if self._synced >= wanted:  # the fsync this thread waited for covered it
+                return
+            with self._lock:
+                if self._refused is not None:
+                    raise self._refused
+                covered = self._seq  # flushed to the OS: this fsync takes them all
+            try:
+                _sync_data(self._fh.fileno())
+            except OSError as exc:
+                with self._lock:
+                    self._refused = _refused(exc, self.path)
+                raise self._refused from None
+            self._synced = covered
 
     def copy(self, events: list[Event]) -> None:
         """Append ``events`` as another journal recorded them (their seq and time kept; the
@@ -78,6 +106,12 @@ class Journal:
         except OSError:
             if self._refused is None:
                 raise
+
+
+def _sync_data(fd: int) -> None:
+    """The lines and the file's length to disk: fdatasync (an append needs no other metadata
+    to be read back), fsync where there is none."""
+    getattr(os, "fdatasync", os.fsync)(fd)
 
 
 def _refused(exc: OSError, path: Path) -> StateError:
