@@ -4,7 +4,6 @@ interval; with --verbose each stage's output as it comes, prefixed by its addres
 
 from __future__ import annotations
 
-import io
 import os
 import pty
 import re
@@ -15,10 +14,7 @@ import time
 
 import pytest
 from conftest import scalpel_cmd
-from hypothesis import given
-from hypothesis import strategies as st
 
-from scalpel_plan.ui import common
 from scalpel_plan.ui.terminal import Progress, elapsed
 
 SLOW = """
@@ -105,22 +101,6 @@ def test_without_a_terminal_progress_is_plain_text_and_rich_is_never_imported(re
     assert any(ln.startswith("✓ stage.slow: run done in ") for ln in lines)
     assert "Apply complete! 4 steps done" in done.stdout
     assert "[bold]0.1.0[/bold] is out" in done.stdout  # markup in a message is shown as it is
-
-
-@given(st.text(alphabet="ab[]/\\#@ =\t\x07", max_size=30))
-def test_plain_text_is_what_rich_prints_without_colour(text):
-    """The escaping and the tags Scalpel reads without rich are rich's own."""
-    from rich.console import Console
-    from rich.markup import RE_TAGS
-    from rich.markup import escape as rich_escape
-
-    assert common.RE_TAGS.pattern == RE_TAGS.pattern and common.RE_TAGS.flags == RE_TAGS.flags
-    assert common.escape(text) == rich_escape(text)
-    markup = f"[bold]{common.escape(text)}[/] and [dim]{common.escape(text)}[/]"
-    console = Console(file=io.StringIO(), color_system=None, soft_wrap=True, width=80,
-                      highlight=False, emoji=False)
-    console.print(markup)
-    assert common.plain(markup) + "\n" == console.file.getvalue()
 
 
 def _in_a_terminal(cwd, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:

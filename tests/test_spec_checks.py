@@ -316,10 +316,12 @@ def test_escape_and_plain_are_riches_own(values):
     import io
 
     from rich.console import Console
+    from rich.markup import RE_TAGS
     from rich.markup import escape as rich_escape
 
-    from scalpel_plan.ui.common import escape, plain
+    from scalpel_plan.ui.common import TAGS, escape, plain
 
+    assert (TAGS.pattern, TAGS.flags) == (RE_TAGS.pattern, RE_TAGS.flags)
     for value in values:
         assert escape(value) == rich_escape(value), value
     markup = "\n".join(f"[bold]{i}[/] [green]{escape(v)}[/]" for i, v in enumerate(values))
