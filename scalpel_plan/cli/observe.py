@@ -30,7 +30,8 @@ def history(file: SpecFile = DEFAULT_SPEC,
     import json as json_lib
 
     backend = records_at(file).backend
-    state = backend.read()
+    state = backend.read_overview(points=True)
+    points_of = state.points or []
     ui = console_ui()
     interrupted = state.interrupted_rollback()
     if interrupted is not None and interrupted.status == "in_progress" and \
@@ -43,14 +44,12 @@ def history(file: SpecFile = DEFAULT_SPEC,
                 "id": interrupted.id, "point": interrupted.point,
                 "message": interrupted.interruption(), "finish": interrupted.finish_command},
             "releases": [r.model_dump(mode="json") for r in state.releases],
-            "rollback_points": [{"name": p.name, "version": p.version, "commit": p.commit,
-                                 "created_at": p.created_at, "artifacts": sorted(p.resources)}
-                                for p in state.rollback_points],
+            "rollback_points": [p.model_dump(mode="json") for p in points_of],
             "rollbacks": [r.model_dump(mode="json") for r in state.rollbacks],
             "hotfixes": [h.model_dump(mode="json") for h in state.hotfixes]}, indent=1))
         return
     live = state.live_version()
-    points = {p.version: p.name for p in state.rollback_points}
+    points = {p.version: p.name for p in points_of}
     fixes = {h.version: h.fixes for h in state.hotfixes if h.version}
     ui.table(["VERSION", "STATUS", "TAG", "COMMIT", "FINISHED", "ROLLBACK POINT", "NOTE"],
              ([r.version, r.status.replace("_", " "), r.tag or "", r.commit[:12],

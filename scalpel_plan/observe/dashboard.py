@@ -23,6 +23,7 @@ from scalpel_plan.state.events import (
     detail,
 )
 from scalpel_plan.state.model import State
+from scalpel_plan.state.overview import Overview
 from scalpel_plan.state.runs import latest_run
 from scalpel_plan.state.timeline import Timeline, timeline
 
@@ -68,10 +69,11 @@ class ReleaseStatus:
 class StatusDashboard:
     """What `scalpel status` shows, from one state backend."""
 
-    def __init__(self, project: str, backend: StateBackend, state: State | None = None) -> None:
+    def __init__(self, project: str, backend: StateBackend,
+                 state: State | Overview | None = None) -> None:
         self.project = project
         self.backend = backend
-        self.state = state if state is not None else backend.read()
+        self.state = state if state is not None else backend.read_overview(points=False)
 
     def current(self) -> ReleaseStatus:
         state = self.state
