@@ -157,4 +157,5 @@ def _write_index(index: Path, key: dict[str, object], overview: Overview) -> Non
     header = {**key, "overview_sha256": hashlib.sha256(body).hexdigest(),
               "points_sha256": hashlib.sha256(listed).hexdigest()}
     with contextlib.suppress(OSError):  # a read-only folder, a full disk: made next time
+        index.parent.mkdir(parents=True, exist_ok=True)  # (a shared backend's local folder)
         atomic_write(index, json.dumps(header).encode() + b"\n" + body + b"\n" + listed)
