@@ -232,9 +232,9 @@ def metrics_svg(metrics: MetricsTracker) -> str:
     """Bars: each of the newest releases' total apply time, each labelled with its version,
     written upwards under its bar (one line of text per bar: labels never overlap, however
     many releases or however long their versions)."""
-    rows = [(version, row["release.duration"].value)
-            for version, row in metrics.by_release().items() if "release.duration" in row]
-    rows = rows[-CHART_RELEASES:]
+    timed = [(version, row) for version, row in metrics.by_release().items()
+             if "release.duration" in row]
+    rows = [(version, row["release.duration"].value) for version, row in timed[-CHART_RELEASES:]]
     if not rows:
         return "<p>No metrics recorded yet.</p>"
     e = html.escape

@@ -15,7 +15,7 @@ import json
 import math
 import re
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -74,6 +74,10 @@ class Metric:
         return cls(**{**known, "type": MetricType(known.get("type", "custom"))})
 
 
+def _known_type(kind: object) -> bool:
+    return isinstance(kind, str) and kind in _TYPES
+
+
 _FIELDS = frozenset(Metric.__dataclass_fields__)
 _TYPES = {kind.value: kind for kind in MetricType}
 _NEEDED = frozenset({"name", "value", "recorded_at"})  # those without a plain default
@@ -98,6 +102,45 @@ class Trend:
     change: float | None  # last against the previous, as a fraction (0.1 = 10 % slower)
 
 
+class MetricRow(Mapping[str, Metric]):
+    """One release's metrics by name (a row of ``MetricsTracker.by_release``): each cell is
+    made a Metric when it is read, so that the trends of 10,000 releases are worked out
+    without making 50,000 of them (``value`` reads a cell's value alone)."""
+
+    __slots__ = ("_cells", "_made")
+
+    def __init__(self, cells: dict[str, tuple[Any, str | None, Metric | dict[str, Any]]]
+                 ) -> None:
+        self._cells = cells  # name → (value, outcome, the recorded metric or its record)
+        self._made: dict[str, Metric] = {}
+
+    def __getitem__(self, name: str) -> Metric:
+        made = self._made.get(name)
+        if made is None:
+            value, outcome, source = self._cells[name]
+            made = source if isinstance(source, Metric) else Metric.from_dict(source)
+            if made.value != value or made.outcome != outcome:
+                made = replace(made, value=value, outcome=outcome)
+            self._made[name] = made
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._cells)
+
+    def __len__(self) -> int:
+        return len(self._cells)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._cells
+
+    def value(self, name: str) -> Any:
+        return self._cells[name][0]
+
+
+# (operation, release, run, name, value, outcome, the metric or its record) of one metric
+Entry = tuple[str, str | None, str | None, str, Any, str | None, "Metric | dict[str, Any]"]
+
+
 class MetricsTracker:
     """Records metrics (kept in ``store`` when given, else in memory) and reads their history."""
 
@@ -106,8 +149,8 @@ class MetricsTracker:
         self.store = store
         self.release, self.operation, self.run = release, operation, run
         self._memory: list[Metric] = []
-        self._read: list[Metric] | None = None  # the store's metrics, read once
-        self._tables: dict[str, dict[str, dict[str, Metric]]] = {}  # by_release's, by operation
+        self._read: list[dict[str, Any]] | None = None  # the store's records, read once
+        self._tables: dict[str, dict[str, MetricRow]] = {}  # by_release's, by operation
 
     def record_metric(self, name: str, value: float, metric_type: MetricType = MetricType.CUSTOM,
                       *, outcome: str | None = None, unit: str = "seconds") -> Metric:
@@ -128,57 +171,64 @@ class MetricsTracker:
         """Every metric recorded, oldest first."""
         if self.store is None:
             return list(self._memory)
-        if self._read is None:
-            found = []
-            for record in self.store.read_metrics():
-                try:
-                    found.append(Metric.from_dict(record))
-                except (TypeError, ValueError, KeyError):
-                    continue  # a line edited by hand into something else: the others count
-            self._read = found
-        return list(self._read)
+        return [Metric.from_dict(record) for record in self._records()]
 
-    def by_release(self, operation: str = "release") -> dict[str, dict[str, Metric]]:
+    def _records(self) -> list[dict[str, Any]]:
+        """The store's records that are metrics (``Metric.from_dict`` takes them): a line
+        edited by hand into something else is left out, the others count."""
+        assert self.store is not None
+        if self._read is None:
+            self._read = [r for r in self.store.read_metrics() if type(r) is dict and
+                          "name" in r and "value" in r and _known_type(r.get("type", "custom"))]
+        return self._read
+
+    def _entries(self) -> list[Entry]:
+        if self.store is None:
+            return [(m.operation, m.release, m.run, m.name, m.value, m.outcome, m)
+                    for m in self._memory]
+        return [(r.get("operation", "release"), r.get("release"), r.get("run"), r["name"],
+                 r["value"], r.get("outcome"), r) for r in self._records()]
+
+    def by_release(self, operation: str = "release") -> dict[str, MetricRow]:
         """version → metric name → its value for that release, in release order: the sum
         over every apply that worked on it (a release finished by a second apply took both),
         with the last apply's outcome. Worked out once (until a metric is recorded)."""
         if operation in self._tables:
             return self._tables[operation]
-        runs: dict[str, dict[str | None, dict[str, Metric]]] = {}
-        for metric in self.metrics():
-            if metric.operation == operation and metric.release:
-                runs.setdefault(metric.release, {}).setdefault(metric.run, {})[metric.name] = \
-                    metric
-        table: dict[str, dict[str, Metric]] = {}
+        runs: dict[str, dict[str | None, dict[str, tuple[Any, str | None, Any]]]] = {}
+        for kind, release, run, name, value, outcome, source in self._entries():
+            if kind == operation and release:
+                runs.setdefault(release, {}).setdefault(run, {})[name] = (value, outcome, source)
+        table: dict[str, MetricRow] = {}
         for version, by_run in runs.items():
             last = list(by_run.values())[-1]
-            outcome = next((m.outcome for m in last.values() if m.outcome), None)
-            row: dict[str, Metric] = {}
+            outcome = next((o for _, o, _ in last.values() if o), None)
+            cells: dict[str, tuple[Any, str | None, Any]] = {}
             for metrics in by_run.values():
-                for name, metric in metrics.items():
-                    total = row[name].value + metric.value if name in row else metric.value
-                    value = round(total, 3)
-                    row[name] = metric if value == metric.value and outcome == metric.outcome \
-                        else replace(metric, value=value, outcome=outcome)
-            table[version] = row
+                for name, (value, _, source) in metrics.items():
+                    total = cells[name][0] + value if name in cells else value
+                    cells[name] = (round(total, 3), outcome, source)
+            table[version] = MetricRow(cells)
         self._tables[operation] = table
         return table
 
     def attempts(self, operation: str = "release") -> dict[str, int]:
         """version → how many applies worked on it."""
         runs: dict[str, set[str | None]] = {}
-        for metric in self.metrics():
-            if metric.operation == operation and metric.release:
-                runs.setdefault(metric.release, set()).add(metric.run)
+        for kind, release, run, *_ in self._entries():
+            if kind == operation and release:
+                runs.setdefault(release, set()).add(run)
         return {version: len(found) for version, found in runs.items()}
 
-    def trends(self, by_release: dict[str, dict[str, Metric]] | None = None) -> list[Trend]:
+    def trends(self, by_release: Mapping[str, Mapping[str, Metric]] | None = None
+               ) -> list[Trend]:
         """Median, p90, last and change per metric over the releases (of ``by_release``, when
         the caller already has it)."""
         series: dict[str, list[float]] = {}
         for row in (self.by_release() if by_release is None else by_release).values():
-            for name, metric in row.items():
-                series.setdefault(name, []).append(metric.value)
+            for name in row:
+                series.setdefault(name, []).append(
+                    row.value(name) if isinstance(row, MetricRow) else row[name].value)
         return [trend(name, values) for name, values in series.items()]
 
     def export(self, fmt: str) -> str:
