@@ -343,3 +343,22 @@ def test_the_postgres_backend_gives_the_same_overview_from_a_query(postgres_url,
     store.write(state)
     assert PostgresBackend(postgres_url, "demo", tmp_path / "pg").read_overview() == \
         Overview.of(PostgresBackend(postgres_url, "demo", tmp_path / "pg").read())
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"\n", b'{"a":1}\n{"b":2}\n', b'{"a":1}\r\n{"b":2}\r\n', b'{"a":1}\n\n{"b":2}',
+    b'{"a":1}\n{"b":', b"1\n2\n3", b'  {"a":1}  \n', b'{"a":1},{"b":2}\n{"c":3}\n',
+    b'{"a": [1\n2]}\n', b'[1,\n2]\n{"c":3}\n', b'{"a":1}\n\x00\n{"b":2}\n'])
+def test_metrics_read_in_one_call_are_those_read_line_by_line(data):
+    from scalpel_plan.state.local import metrics_lines
+
+    def one_by_one(lines: bytes) -> list[object]:
+        found = []
+        for line in lines.splitlines():
+            try:
+                found.append(json.loads(line))
+            except ValueError:
+                continue
+        return found
+
+    assert metrics_lines(data) == one_by_one(data)

@@ -232,9 +232,13 @@ def metrics_svg(metrics: MetricsTracker) -> str:
     """Bars: each of the newest releases' total apply time, each labelled with its version,
     written upwards under its bar (one line of text per bar: labels never overlap, however
     many releases or however long their versions)."""
-    timed = [(version, row) for version, row in metrics.by_release().items()
-             if "release.duration" in row]
-    rows = [(version, row["release.duration"].value) for version, row in timed[-CHART_RELEASES:]]
+    rows: list[tuple[str, float]] = []
+    for version, row in reversed(metrics.by_release().items()):  # the newest first
+        if len(rows) == CHART_RELEASES:
+            break
+        if "release.duration" in row:
+            rows.append((version, row["release.duration"].value))
+    rows.reverse()
     if not rows:
         return "<p>No metrics recorded yet.</p>"
     e = html.escape

@@ -74,10 +74,6 @@ class Metric:
         return cls(**{**known, "type": MetricType(known.get("type", "custom"))})
 
 
-def _known_type(kind: object) -> bool:
-    return isinstance(kind, str) and kind in _TYPES
-
-
 _FIELDS = frozenset(Metric.__dataclass_fields__)
 _TYPES = {kind.value: kind for kind in MetricType}
 _NEEDED = frozenset({"name", "value", "recorded_at"})  # those without a plain default
@@ -105,7 +101,7 @@ class Trend:
 class MetricRow(Mapping[str, Metric]):
     """One release's metrics by name (a row of ``MetricsTracker.by_release``): each cell is
     made a Metric when it is read, so that the trends of 10,000 releases are worked out
-    without making 50,000 of them (``value`` reads a cell's value alone)."""
+    without making 50,000 of them (``trends`` reads the cells' values alone)."""
 
     __slots__ = ("_cells", "_made")
 
@@ -133,9 +129,6 @@ class MetricRow(Mapping[str, Metric]):
     def __contains__(self, name: object) -> bool:
         return name in self._cells
 
-    def value(self, name: str) -> Any:
-        return self._cells[name][0]
-
 
 # (operation, release, run, name, value, outcome, the metric or its record) of one metric
 Entry = tuple[str, str | None, str | None, str, Any, str | None, "Metric | dict[str, Any]"]
@@ -149,7 +142,7 @@ class MetricsTracker:
         self.store = store
         self.release, self.operation, self.run = release, operation, run
         self._memory: list[Metric] = []
-        self._read: list[dict[str, Any]] | None = None  # the store's records, read once
+        self._read: list[Entry] | None = None  # the store's metrics, read once
         self._tables: dict[str, dict[str, MetricRow]] = {}  # by_release's, by operation
 
     def record_metric(self, name: str, value: float, metric_type: MetricType = MetricType.CUSTOM,
@@ -169,25 +162,23 @@ class MetricsTracker:
 
     def metrics(self) -> list[Metric]:
         """Every metric recorded, oldest first."""
-        if self.store is None:
-            return list(self._memory)
-        return [Metric.from_dict(record) for record in self._records()]
-
-    def _records(self) -> list[dict[str, Any]]:
-        """The store's records that are metrics (``Metric.from_dict`` takes them): a line
-        edited by hand into something else is left out, the others count."""
-        assert self.store is not None
-        if self._read is None:
-            self._read = [r for r in self.store.read_metrics() if type(r) is dict and
-                          "name" in r and "value" in r and _known_type(r.get("type", "custom"))]
-        return self._read
+        return [s if isinstance(s, Metric) else Metric.from_dict(s) for *_, s in self._entries()]
 
     def _entries(self) -> list[Entry]:
+        """Every metric recorded, oldest first, as (operation, release, run, name, value,
+        outcome, the metric or its record); of the store's records, those that are metrics
+        (that ``Metric.from_dict`` takes; a line edited by hand into something else is left
+        out, the others count), read once."""
         if self.store is None:
             return [(m.operation, m.release, m.run, m.name, m.value, m.outcome, m)
                     for m in self._memory]
-        return [(r.get("operation", "release"), r.get("release"), r.get("run"), r["name"],
-                 r["value"], r.get("outcome"), r) for r in self._records()]
+        if self._read is None:
+            self._read = [
+                (r.get("operation", "release"), r.get("release"), r.get("run"), r["name"],
+                 r["value"], r.get("outcome"), r) for r in self.store.read_metrics()
+                if type(r) is dict and "name" in r and "value" in r and
+                type(kind := r.get("type", "custom")) is str and kind in _TYPES]
+        return self._read
 
     def by_release(self, operation: str = "release") -> dict[str, MetricRow]:
         """version → metric name → its value for that release, in release order: the sum
@@ -203,6 +194,10 @@ class MetricsTracker:
         for version, by_run in runs.items():
             last = list(by_run.values())[-1]
             outcome = next((o for _, o, _ in last.values() if o), None)
+            if len(by_run) == 1:  # one apply made the release (nearly every one)
+                table[version] = MetricRow({name: (round(value, 3), outcome, source)
+                                            for name, (value, _, source) in last.items()})
+                continue
             cells: dict[str, tuple[Any, str | None, Any]] = {}
             for metrics in by_run.values():
                 for name, (value, _, source) in metrics.items():
@@ -226,9 +221,12 @@ class MetricsTracker:
         the caller already has it)."""
         series: dict[str, list[float]] = {}
         for row in (self.by_release() if by_release is None else by_release).values():
-            for name in row:
-                series.setdefault(name, []).append(
-                    row.value(name) if isinstance(row, MetricRow) else row[name].value)
+            if isinstance(row, MetricRow):
+                for name, (value, *_) in row._cells.items():
+                    series.setdefault(name, []).append(value)
+                continue
+            for name, metric in row.items():
+                series.setdefault(name, []).append(metric.value)
         return [trend(name, values) for name, values in series.items()]
 
     def export(self, fmt: str) -> str:

@@ -172,23 +172,25 @@ class LocalBackend:
 def metrics_lines(data: bytes) -> list[Any]:
     """The records of a metrics.jsonl: one JSON value a line, all decoded in one call; a
     line torn by a kill (or edited into something else) is left out, the others count."""
-    lines = [line for line in data.splitlines() if line.strip()]
-    if not lines:
-        return []
     from pydantic_core import from_json  # twice as fast as json on 50,000 small objects
 
+    body = data.strip()
+    if not body:
+        return []
     with quiet_gc():
-        try:
-            found = from_json(b"[" + b",".join(lines) + b"]")
-            if isinstance(found, list) and len(found) == len(lines):  # one value a line
-                return found
-        except (ValueError, RecursionError):
-            pass
+        if b"\r" not in body:  # (lines as splitlines cuts them: at each new line)
+            try:
+                found = from_json(b"[" + body.replace(b"\n", b",") + b"]")
+                if isinstance(found, list) and len(found) == body.count(b"\n") + 1:
+                    return found  # one value a line, as one by one would give
+            except (ValueError, RecursionError):
+                pass  # a torn or an empty line: one by one
         kept = []
-        for line in lines:
+        for line in data.splitlines():
+            if not line.strip():
+                continue
             try:
                 kept.append(json.loads(line))
             except (ValueError, RecursionError):
                 continue  # a line torn by a kill: the others still count
         return kept
-
