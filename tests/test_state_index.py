@@ -306,9 +306,9 @@ def test_the_git_backend_gives_the_same_overview_and_indexes_it(repo, tmp_path, 
     git(repo.path, "push", "-q", "origin", "main")
     on_git = GitBackend(repo.path, "origin", repo.path / ".scalpel")
     on_git.write(state)
-    for points in (True, False):
-        assert on_git.read_overview(points) == local.read_overview(points) == \
-            Overview.of(local.read(), points)
+    for points, every in ((True, True), (False, True), (True, False), (False, False)):
+        assert on_git.read_overview(points, every) == local.read_overview(points, every) == \
+            Overview.of(local.read(), points, every)
     assert (repo.path / ".scalpel" / INDEX_NAME).exists()
 
     def refused(self, text):
@@ -332,11 +332,11 @@ def test_the_postgres_backend_gives_the_same_overview_from_a_query(postgres_url,
         store.write(state)
         with monkeypatch.context() as patched:
             patched.setattr(PostgresBackend, "read", lambda self: pytest.fail("read in full"))
-            for points in (True, False):
+            for points, every in ((True, True), (False, True), (True, False), (False, False)):
                 found = PostgresBackend(postgres_url, "demo", tmp_path / "pg").read_overview(
-                    points)
-                assert found == local.read_overview(points) == Overview.of(local.read(),
-                                                                           points)
+                    points, every)
+                assert found == local.read_overview(points, every) == \
+                    Overview.of(local.read(), points, every)
     state = local.read()
     state.active_apply = ActiveApply(id="a9999", journal="journal/a9999.jsonl")
     store.read()

@@ -73,7 +73,8 @@ class StatusDashboard:
                  state: State | Overview | None = None) -> None:
         self.project = project
         self.backend = backend
-        self.state = state if state is not None else backend.read_overview(points=False)
+        self.state = state if state is not None else backend.read_overview(
+            points=False, every_release=False)
 
     def current(self) -> ReleaseStatus:
         state = self.state

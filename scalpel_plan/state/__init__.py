@@ -16,9 +16,10 @@ class StateBackend(Protocol):
 
     def describe(self) -> str: ...
     def read(self) -> State: ...
-    def read_overview(self, points: bool = True) -> Overview:
-        """What status and history show of the latest state (``state.overview``); the
-        rollback points only when ``points``."""
+    def read_overview(self, points: bool = True, every_release: bool = True) -> Overview:
+        """What status and history show of the latest state (``state.overview``): the
+        rollback points only when ``points``; the newest release and rollback alone unless
+        ``every_release``."""
         ...
     def write(self, state: State) -> None: ...
     def lock(self, operation: str, timeout: float = 0.0) -> AbstractContextManager[LockInfo]:

@@ -94,15 +94,14 @@ class GitBackend:
         self._read_once = True
         return self._loaded(self._file("state.json"))
 
-    def read_overview(self, points: bool = True) -> Overview:
-        """What `status` and `history` show of the latest state (with the rollback points
-        when ``points``), from the local index when it was made from this state.json
-        (``state.overview``); one fetch, as ``read``."""
+    def read_overview(self, points: bool = True, every_release: bool = True) -> Overview:
+        """What `status` and `history` show of the latest state (``state.overview``), from
+        the local index when it was made from this state.json; one fetch, as ``read``."""
         self._seen = self._remote_state()
         self._read_once = True
         text = self._file("state.json")
         return indexed(None if text is None else text.encode(), self.folder / INDEX_NAME,
-                       lambda data: self._loaded(data.decode()), points)
+                       lambda data: self._loaded(data.decode()), points, every_release)
 
     def _loaded(self, text: str | None) -> State:
         state = self._snapshot(text)

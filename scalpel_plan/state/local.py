@@ -49,11 +49,11 @@ class LocalBackend:
         """The latest state: the snapshot plus whatever an unfinished apply journaled since."""
         return self._loaded(self._snapshot_bytes())
 
-    def read_overview(self, points: bool = True) -> Overview:
-        """What `status` and `history` show of the latest state (with the rollback points
-        when ``points``), from the index beside the state when it was made from this state
-        file (``state.overview``)."""
-        return indexed(self._snapshot_bytes(), self.folder / INDEX_NAME, self._loaded, points)
+    def read_overview(self, points: bool = True, every_release: bool = True) -> Overview:
+        """What `status` and `history` show of the latest state (``state.overview``), from
+        the index beside the state when it was made from this state file."""
+        return indexed(self._snapshot_bytes(), self.folder / INDEX_NAME, self._loaded, points,
+                       every_release)
 
     def _loaded(self, data: bytes | None) -> State:
         """The state the snapshot ``data`` holds (None: no state yet), journal folded in."""

@@ -147,12 +147,20 @@ class State(Record):
 
     def live_version(self) -> str | None:
         """The release in use now: what the last release or rollback left live."""
-        return live_version(self.live, self.releases)
+        if self.live:
+            return self.live
+        done = self.last_released()
+        return done.version if done else None
 
     def interrupted_rollback(self) -> RollbackRecord | None:
         """The newest rollback when it did not finish and no release finished since (once one
         did, the rollback was given up)."""
-        return interrupted_rollback(self.releases, self.rollbacks)
+        last = self.rollbacks[-1] if self.rollbacks else None
+        if last is None or not last.unfinished:
+            return None
+        if any(r.finished_at and r.finished_at > last.started_at for r in self.releases):
+            return None
+        return last
 
     def point(self, ref: str) -> RollbackPoint | None:
         """The newest rollback point named ``ref`` (its tag) or of version ``ref``."""
@@ -165,22 +173,3 @@ class State(Record):
     def recorded(self, address: str) -> dict[str, Any] | None:
         resource = self.resources.get(address)
         return resource.attributes if resource else None
-
-
-def live_version(live: str | None, releases: list[ReleaseRecord]) -> str | None:
-    """``State.live_version`` of a state whose ``live`` and ``releases`` these are."""
-    if live:
-        return live
-    done = next((r for r in reversed(releases) if r.released), None)
-    return done.version if done else None
-
-
-def interrupted_rollback(releases: list[ReleaseRecord],
-                         rollbacks: list[RollbackRecord]) -> RollbackRecord | None:
-    """``State.interrupted_rollback`` of a state with these releases and rollbacks."""
-    last = rollbacks[-1] if rollbacks else None
-    if last is None or not last.unfinished:
-        return None
-    if any(r.finished_at and r.finished_at > last.started_at for r in releases):
-        return None
-    return last

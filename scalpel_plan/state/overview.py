@@ -26,11 +26,8 @@ from scalpel_plan.state.model import (
     HotfixRecord,
     Record,
     ReleaseRecord,
-    RollbackPoint,
     RollbackRecord,
     State,
-    interrupted_rollback,
-    live_version,
 )
 
 INDEX_NAME = "state.index.json"
@@ -51,46 +48,49 @@ class PointSummary(Record):
 
 
 class Overview(Record):
-    """A state less its resources and the rollback points' values; ``points`` is None when
-    the reader did not ask for them."""
+    """A state less its resources and the rollback points' values: what is live, the rollback
+    that waits to be finished, the releases and rollbacks (every one, or the newest alone for
+    a reader that shows the current one), the hotfixes and (``points``; None when the reader
+    did not ask for them) the rollback points."""
 
     lineage: str = ""
     serial: int = 0
-    live: str | None = None
+    live: str | None = None  # State.live_version()
+    interrupted: RollbackRecord | None = None  # State.interrupted_rollback()
     releases: list[ReleaseRecord] = Field(default_factory=list)
     rollbacks: list[RollbackRecord] = Field(default_factory=list)
     hotfixes: list[HotfixRecord] = Field(default_factory=list)
     points: list[PointSummary] | None = None
 
     @classmethod
-    def of(cls, state: State, points: bool = True) -> Overview:
+    def of(cls, state: State, points: bool = True, every_release: bool = True) -> Overview:
         """The overview of ``state`` (its records shared, not copied)."""
         return cls.model_construct(
-            lineage=state.lineage, serial=state.serial, live=state.live,
-            releases=state.releases, rollbacks=state.rollbacks, hotfixes=state.hotfixes,
+            lineage=state.lineage, serial=state.serial, live=state.live_version(),
+            interrupted=state.interrupted_rollback(),
+            releases=state.releases if every_release else state.releases[-1:],
+            rollbacks=state.rollbacks if every_release else state.rollbacks[-1:],
+            hotfixes=state.hotfixes,
             points=[PointSummary.model_construct(
                 name=p.name, version=p.version, commit=p.commit, created_at=p.created_at,
                 artifacts=sorted(p.resources)) for p in state.rollback_points]
             if points else None)
 
     def live_version(self) -> str | None:
-        return live_version(self.live, self.releases)
+        return self.live
 
     def interrupted_rollback(self) -> RollbackRecord | None:
-        return interrupted_rollback(self.releases, self.rollbacks)
+        return self.interrupted
 
     def current_release(self) -> ReleaseRecord | None:
         return self.releases[-1] if self.releases else None
 
-    def as_state(self) -> State:
-        """A state of what this overview holds (its rollback points naming their artifacts
-        without values), for the checks every read makes."""
-        return State.model_construct(
-            lineage=self.lineage, serial=self.serial, live=self.live, releases=self.releases,
-            rollbacks=self.rollbacks, hotfixes=self.hotfixes, resources={}, active_apply=None,
-            rollback_points=[RollbackPoint.model_construct(
-                name=p.name, version=p.version, commit=p.commit, created_at=p.created_at,
-                resources={a: {} for a in p.artifacts}) for p in self.points or []])
+
+class _Records(Record):
+    """The index's part with every release and rollback."""
+
+    releases: list[ReleaseRecord]
+    rollbacks: list[RollbackRecord]
 
 
 POINTS: TypeAdapter[list[PointSummary]] = TypeAdapter(list[PointSummary])
@@ -102,7 +102,7 @@ def points_from_json(data: bytes | str) -> list[PointSummary]:
 
 
 def indexed(data: bytes | None, index: Path, load: Callable[[bytes], State],
-            points: bool) -> Overview:
+            points: bool, every_release: bool) -> Overview:
     """The overview of the state document ``data`` (None: there is none yet), from the index
     at ``index`` when it was made from these very bytes, else from ``load(data)`` (the full,
     checked read), the index then made again. A state with an apply's journal to fold in is
@@ -113,49 +113,59 @@ def indexed(data: bytes | None, index: Path, load: Callable[[bytes], State],
     head = HEAD.match(data[:512])
     key = {"index": INDEX_VERSION, "state_sha256": digest,
            "lineage": head[2].decode(), "serial": int(head[3])} if head else None
-    found = _read_index(index, key, points) if key else None
+    found = _read_index(index, key, points, every_release) if key else None
     if found is not None:
         return found
     state = load(data)
     if key is not None and state.active_apply is None and \
             (state.lineage, state.serial) == (key["lineage"], key["serial"]):
-        _write_index(index, key, Overview.of(state))
-    return Overview.of(state, points)
+        _write_index(index, key, state)
+    return Overview.of(state, points, every_release)
 
 
-def _read_index(index: Path, key: dict[str, object], points: bool) -> Overview | None:
+PARTS = ("latest", "records", "points")  # the index's lines after its header, in order
+
+
+def _read_index(index: Path, key: dict[str, object], points: bool,
+                every_release: bool) -> Overview | None:
     """The overview the index holds, when it was made from the state ``key`` names and
-    every part of it is as written; else None."""
+    every part read is as written; else None."""
     from scalpel_plan.files import quiet_gc
 
     try:
-        header, body, listed = index.read_bytes().split(b"\n", 2)
+        header, *lines = index.read_bytes().split(b"\n", len(PARTS))
         found = json.loads(header)
-        if not isinstance(found, dict) or \
-                {k: found.get(k) for k in key} != key or \
-                found.get("overview_sha256") != hashlib.sha256(body).hexdigest() or \
-                found.get("points_sha256") != hashlib.sha256(listed).hexdigest():
+        parts = dict(zip(PARTS, lines, strict=True))
+        wanted = ["latest", *(["records"] if every_release else []),
+                  *(["points"] if points else [])]
+        if not isinstance(found, dict) or {k: found.get(k) for k in key} != key or any(
+                found.get(f"{part}_sha256") != hashlib.sha256(parts[part]).hexdigest()
+                for part in wanted):
             return None
         with quiet_gc():
-            overview = Overview.model_validate_json(body)
-        if (overview.lineage, overview.serial) != (key["lineage"], key["serial"]) or \
-                overview.points is not None:
+            overview = Overview.model_validate_json(parts["latest"])
+            if every_release:
+                every = _Records.model_validate_json(parts["records"])
+                overview.releases, overview.rollbacks = every.releases, every.rollbacks
+            if points:
+                overview.points = points_from_json(parts["points"])
+        if (overview.lineage, overview.serial) != (key["lineage"], key["serial"]):
             return None
-        if points:
-            with quiet_gc():
-                overview.points = points_from_json(listed)
         return overview
     except (OSError, ValueError, ValidationError):  # none, torn or damaged: made again
         return None
 
 
-def _write_index(index: Path, key: dict[str, object], overview: Overview) -> None:
+def _write_index(index: Path, key: dict[str, object], state: State) -> None:
     from scalpel_plan.files import atomic_write
 
-    body = overview.model_dump_json(exclude={"points"}).encode()
-    listed = POINTS.dump_json(overview.points or [])
-    header = {**key, "overview_sha256": hashlib.sha256(body).hexdigest(),
-              "points_sha256": hashlib.sha256(listed).hexdigest()}
+    parts = {"latest": Overview.of(state, False, False).model_dump_json(exclude={"points"}),
+             "records": _Records.model_construct(releases=state.releases,
+                                                 rollbacks=state.rollbacks).model_dump_json(),
+             "points": POINTS.dump_json(Overview.of(state).points or []).decode()}
+    encoded = [parts[part].encode() for part in PARTS]
+    header = {**key, **{f"{part}_sha256": hashlib.sha256(data).hexdigest()
+                        for part, data in zip(PARTS, encoded, strict=True)}}
     with contextlib.suppress(OSError):  # a read-only folder, a full disk: made next time
         index.parent.mkdir(parents=True, exist_ok=True)  # (a shared backend's local folder)
-        atomic_write(index, json.dumps(header).encode() + b"\n" + body + b"\n" + listed)
+        atomic_write(index, b"\n".join([json.dumps(header).encode(), *encoded]))

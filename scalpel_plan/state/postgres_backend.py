@@ -38,7 +38,7 @@ from scalpel_plan.state.git_backend import _lines
 from scalpel_plan.state.journal import Event, Journal, read_journal
 from scalpel_plan.state.local import LocalBackend
 from scalpel_plan.state.lock import LockInfo, new_holder
-from scalpel_plan.state.model import FORMAT_VERSION, State
+from scalpel_plan.state.model import FORMAT_VERSION, RollbackPoint, State
 from scalpel_plan.state.overview import Overview, points_from_json
 from scalpel_plan.state.postgres_url import masked_url, url_password
 
@@ -223,11 +223,11 @@ class PostgresBackend:
                 "it was damaged; `scalpel state show` shows the state without it")
         return state_format.checked(state, self.describe(), "it was written by hand or damaged")
 
-    def read_overview(self, points: bool = True) -> Overview:
-        """What `status` and `history` show of the project's latest state (with the rollback
-        points when ``points``), cut out by the server (``OVERVIEW``): the resources and the
-        rollback points' values never travel. A state with an apply's journal to fold in,
-        or one this query cannot take apart, is read in full (``read``)."""
+    def read_overview(self, points: bool = True, every_release: bool = True) -> Overview:
+        """What `status` and `history` show of the project's latest state (``state.overview``),
+        cut out by the server (``OVERVIEW``): the resources and the rollback points' values
+        never travel. A state with an apply's journal to fold in, or one this query cannot
+        take apart, is read in full (``read``)."""
         try:
             rows = self._run("read", OVERVIEW, FORMAT_VERSION, points, self.project)
         except StateError:  # (a state the query cannot take apart: read says what is wrong)
@@ -237,16 +237,17 @@ class PostgresBackend:
         revision, fit, body, listed = rows[0]
         try:
             if fit:
-                overview = Overview.model_validate_json(body)
-                if points:
-                    overview.points = points_from_json(listed)
-                state_format.checked(overview.as_state(), self.describe(),
-                                     "it was written by hand or damaged")
+                state = State.model_validate_json(body)
+                state.rollback_points = [RollbackPoint.model_construct(
+                    name=p.name, version=p.version, commit=p.commit, created_at=p.created_at,
+                    resources={a: {} for a in p.artifacts})
+                    for p in (points_from_json(listed) if points else [])]
+                state_format.checked(state, self.describe(), "it was written by hand or damaged")
                 self._seen, self._read_once = int(revision), True
-                return overview
+                return Overview.of(state, points, every_release)
         except ValidationError:
             pass
-        return Overview.of(self.read(), points)
+        return Overview.of(self.read(), points, every_release)
 
     def _loaded(self, text: str, project: str) -> State:
         return state_format.decoded(
