@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -38,7 +39,7 @@ INDEX = Path(".scalpel") / "state.index.json"
 
 
 def report(name: str, value: str, target: str, ok: bool) -> None:
-    print(f"{'PASS' if ok else 'MISS'}  {name:<52} {value:<34} target {target}", flush=True)
+    print(f"{'PASS' if ok else 'MISS'}  {name:<50} {value:<64} target {target}", flush=True)
 
 
 def load() -> str:
@@ -47,27 +48,33 @@ def load() -> str:
 
 
 def timed(cmd: list[str], cwd: Path, before: Callable[[], None] | None = None
-          ) -> Callable[[], float]:
-    """A measurement: the wall time of one run of ``cmd`` (after ``before``, untimed)."""
-    def measure() -> float:
+          ) -> Callable[[], tuple[float, float]]:
+    """A measurement: the wall and the CPU time (user + system) of one run of ``cmd`` (after
+    ``before``, untimed). On a loaded machine the CPU time is the steadier of the two."""
+    def measure() -> tuple[float, float]:
         if before is not None:
             before()
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run(cmd, cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL)
         took = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if done.returncode:
             sys.exit(f"{' '.join(cmd)} failed:\n{done.stderr.decode()[-3000:]}")
-        return took
+        return took, after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime
     return measure
 
 
-def medians(kinds: dict[str, Callable[[], float]], runs: int) -> dict[str, float]:
-    """The median of each of ``kinds`` over ``runs`` rounds, taking turns within a round."""
-    times: dict[str, list[float]] = {kind: [] for kind in kinds}
+def medians(kinds: dict[str, Callable[[], tuple[float, float]]], runs: int
+            ) -> dict[str, tuple[float, float]]:
+    """The median wall and CPU time of each of ``kinds`` over ``runs`` rounds, taking turns
+    within a round."""
+    times: dict[str, list[tuple[float, float]]] = {kind: [] for kind in kinds}
     for _ in range(runs):
         for kind, measure in kinds.items():
             times[kind].append(measure())
-    return {kind: statistics.median(values) for kind, values in times.items()}
+    return {kind: (statistics.median(w for w, _ in values), statistics.median(c for _, c in values))
+            for kind, values in times.items()}
 
 
 def bench_observe(tmp: Path, runs: int, sizes: list[int] | None = None,
@@ -75,8 +82,8 @@ def bench_observe(tmp: Path, runs: int, sizes: list[int] | None = None,
     """Each command at each size (and with ``against``, that scalpel's time beside)."""
     scalpels = {"": SCALPEL, **({"other": against} if against else {})}
     empty = make_repo(tmp / "observe-empty", "project: {name: widgets}\n")
-    kinds: dict[str, Callable[[], float]] = {"python -c pass": timed([sys.executable, "-c",
-                                                                      "pass"], empty)}
+    kinds: dict[str, Callable[[], tuple[float, float]]] = {
+        "python -c pass": timed([sys.executable, "-c", "pass"], empty)}
     for who, program in scalpels.items():
         for command in COMMANDS:
             kinds[f"{who}|none|{' '.join(command)}"] = timed([program, *command], empty)
@@ -99,22 +106,23 @@ def bench_observe(tmp: Path, runs: int, sizes: list[int] | None = None,
     found = medians(kinds, runs)
     print(f"   {load()}", flush=True)
     floor = found.pop("python -c pass")
-    report("python -c pass", f"{floor:.3f} s", "-", True)
-    for key, took in found.items():
+    report("python -c pass", f"{floor[0]:.3f} s, cpu {floor[1]:.3f} s", "-", True)
+    for key, (took, cpu) in found.items():
         who, size, command = key.split("|")
         if who:
             continue
         other = found.get(f"other|{size}|{command}")
-        beside = f" (other: {other:.3f} s)" if other is not None else ""
+        value = f"{took:.3f} s, cpu {cpu:.3f} s" + (
+            f" (other: {other[0]:.3f} s, cpu {other[1]:.3f} s)" if other else "")
         if size == "none":
-            report(f"scalpel {command}, no release yet", f"{took:.3f} s{beside}", "-", True)
+            report(f"scalpel {command}, no release yet", value, "-", True)
             continue
         limit = TARGETS.get(int(size))
         first = command.startswith("status, first")
         name = f"{command}, {int(size):,} releases" if first else \
             f"scalpel {command}, {int(size):,} releases"
-        report(name, f"{took:.3f} s{beside}", "-" if first or limit is None else
-               f"<= {limit:g} s", first or limit is None or took <= limit)
+        report(name, value, "-" if first or limit is None else f"<= {limit:g} s",
+               first or limit is None or took <= limit)
 
 
 def main() -> None:
