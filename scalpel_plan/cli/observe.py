@@ -27,6 +27,13 @@ def history(file: SpecFile = DEFAULT_SPEC,
             json: Annotated[bool, typer.Option("--json", help="As JSON.")] = False) -> None:
     """List the releases (newest last), which is live, the rollback points, the rollbacks and
     the hotfixes."""
+    from scalpel_plan.files import quiet_gc
+
+    with quiet_gc():  # tens of thousands of records and rows, read, laid out, printed: no cycles
+        _history(file, json)
+
+
+def _history(file: Path, json: bool) -> None:
     import json as json_lib
 
     backend = records_at(file).backend

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from scalpel_plan.files import quiet_gc
 from scalpel_plan.state.model import now
 from scalpel_plan.state.timeline import UNFINISHED, seconds, timeline
 
@@ -173,11 +174,12 @@ class MetricsTracker:
             return [(m.operation, m.release, m.run, m.name, m.value, m.outcome, m)
                     for m in self._memory]
         if self._read is None:
-            self._read = [
-                (r.get("operation", "release"), r.get("release"), r.get("run"), r["name"],
-                 r["value"], r.get("outcome"), r) for r in self.store.read_metrics()
-                if type(r) is dict and "name" in r and "value" in r and
-                type(kind := r.get("type", "custom")) is str and kind in _TYPES]
+            with quiet_gc():
+                self._read = [
+                    (r.get("operation", "release"), r.get("release"), r.get("run"), r["name"],
+                     r["value"], r.get("outcome"), r) for r in self.store.read_metrics()
+                    if type(r) is dict and "name" in r and "value" in r and
+                    type(kind := r.get("type", "custom")) is str and kind in _TYPES]
         return self._read
 
     def by_release(self, operation: str = "release") -> dict[str, MetricRow]:
@@ -186,10 +188,21 @@ class MetricsTracker:
         with the last apply's outcome. Worked out once (until a metric is recorded)."""
         if operation in self._tables:
             return self._tables[operation]
+        with quiet_gc():
+            self._tables[operation] = self._by_release(operation)
+        return self._tables[operation]
+
+    def _by_release(self, operation: str) -> dict[str, MetricRow]:
         runs: dict[str, dict[str | None, dict[str, tuple[Any, str | None, Any]]]] = {}
         for kind, release, run, name, value, outcome, source in self._entries():
             if kind == operation and release:
-                runs.setdefault(release, {}).setdefault(run, {})[name] = (value, outcome, source)
+                by_run = runs.get(release)
+                if by_run is None:
+                    by_run = runs[release] = {}
+                named = by_run.get(run)
+                if named is None:
+                    named = by_run[run] = {}
+                named[name] = (value, outcome, source)
         table: dict[str, MetricRow] = {}
         for version, by_run in runs.items():
             last = list(by_run.values())[-1]
@@ -204,7 +217,6 @@ class MetricsTracker:
                     total = cells[name][0] + value if name in cells else value
                     cells[name] = (round(total, 3), outcome, source)
             table[version] = MetricRow(cells)
-        self._tables[operation] = table
         return table
 
     def attempts(self, operation: str = "release") -> dict[str, int]:
