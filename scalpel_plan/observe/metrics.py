@@ -145,6 +145,7 @@ class MetricsTracker:
         self._memory: list[Metric] = []
         self._read: list[Entry] | None = None  # the store's metrics, read once
         self._tables: dict[str, dict[str, MetricRow]] = {}  # by_release's, by operation
+        self._attempts: dict[str, dict[str, int]] = {}  # and how many applies, by version
 
     def record_metric(self, name: str, value: float, metric_type: MetricType = MetricType.CUSTOM,
                       *, outcome: str | None = None, unit: str = "seconds") -> Metric:
@@ -160,6 +161,7 @@ class MetricsTracker:
             self.store.append_metrics([m.to_dict() for m in metrics])
             self._read = None
         self._tables.clear()
+        self._attempts.clear()
 
     def metrics(self) -> list[Metric]:
         """Every metric recorded, oldest first."""
@@ -189,10 +191,10 @@ class MetricsTracker:
         if operation in self._tables:
             return self._tables[operation]
         with quiet_gc():
-            self._tables[operation] = self._by_release(operation)
+            self._tables[operation], self._attempts[operation] = self._by_release(operation)
         return self._tables[operation]
 
-    def _by_release(self, operation: str) -> dict[str, MetricRow]:
+    def _by_release(self, operation: str) -> tuple[dict[str, MetricRow], dict[str, int]]:
         runs: dict[str, dict[str | None, dict[str, tuple[Any, str | None, Any]]]] = {}
         for kind, release, run, name, value, outcome, source in self._entries():
             if kind == operation and release:
@@ -217,15 +219,12 @@ class MetricsTracker:
                     total = cells[name][0] + value if name in cells else value
                     cells[name] = (round(total, 3), outcome, source)
             table[version] = MetricRow(cells)
-        return table
+        return table, {version: len(by_run) for version, by_run in runs.items()}
 
     def attempts(self, operation: str = "release") -> dict[str, int]:
-        """version → how many applies worked on it."""
-        runs: dict[str, set[str | None]] = {}
-        for kind, release, run, *_ in self._entries():
-            if kind == operation and release:
-                runs.setdefault(release, set()).add(run)
-        return {version: len(found) for version, found in runs.items()}
+        """version → how many applies worked on it (counted as ``by_release`` groups them)."""
+        self.by_release(operation)
+        return dict(self._attempts[operation])
 
     def trends(self, by_release: Mapping[str, Mapping[str, Metric]] | None = None
                ) -> list[Trend]:
