@@ -245,6 +245,8 @@ def main() -> None:
             bench_parallel_apply(tmp, 3)
             bench_checkpoint(tmp)
         if args.only in (None, "observe"):
+            from observe import bench_observe
+
             bench_observe(tmp, max(3, args.runs // 3))
         if args.only in (None, "changelog"):
             bench_changelog(tmp, 5, args.sizes, peers=not args.no_peers)
@@ -306,20 +308,6 @@ def measure_installed(install: str, argv: list[str]) -> int:
             if done.returncode:
                 return done.returncode
     return 0
-
-
-def bench_observe(tmp: Path, runs: int) -> None:
-    """`status`, `metrics` and `history` after 1,000 releases (state, points, metrics)."""
-    from fixtures import release_history
-
-    work = make_repo(tmp / "observe", "project: {name: widgets}\n")
-    release_history(work, 1000)
-    size = (work / ".scalpel" / "state.json").stat().st_size
-    report("state after 1,000 releases", f"{size / 1e6:.1f} MB state.json", "-", True)
-    for command in (["status"], ["metrics"], ["history"], ["status", "--html", "page.html"]):
-        took, rss = wall([SCALPEL, *command], work, runs)
-        report(f"scalpel {' '.join(command)}, 1,000 releases", f"{took:.2f} s, {rss // 1024} MB",
-               "<= 0.5 s", took <= 0.5)
 
 
 CHANGELOG_SIZES = (2_000, 10_000, 50_000)

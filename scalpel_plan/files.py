@@ -14,12 +14,14 @@ Ground layer: the standard library, errors and the mask only.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, BinaryIO
 
@@ -285,6 +287,12 @@ def read_document(path: Path) -> Any:
     UTF-8, valid JSON, nested at most MAX_DOCUMENT_DEPTH deep; FileNotFoundError when there
     is none, OSError when it cannot be read, DocumentError (with the line when there is one)
     for anything else."""
+    return parse_document(read_document_bytes(path))
+
+
+def read_document_bytes(path: Path) -> bytes:
+    """The bytes of the document at ``path`` (a regular file, at most MAX_DOCUMENT_BYTES),
+    errors as ``read_document``'s."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     with os.fdopen(os.open(path, flags), "rb") as fh:
         if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
@@ -292,6 +300,11 @@ def read_document(path: Path) -> Any:
         data = fh.read(MAX_DOCUMENT_BYTES + 1)
     if len(data) > MAX_DOCUMENT_BYTES:
         raise DocumentError(f"it is larger than {MAX_DOCUMENT_BYTES // 2**20} MiB")
+    return data
+
+
+def parse_document(data: bytes) -> Any:
+    """The JSON value of a document's bytes (``read_document``'s checks and errors)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -299,7 +312,8 @@ def read_document(path: Path) -> Any:
         raise DocumentError(f"line {line} is not UTF-8 text") from None
     too_deep = DocumentError(f"it is nested more than {MAX_DOCUMENT_DEPTH} levels deep")
     try:
-        value = json.loads(text)  # the C parser stops at the recursion limit: never a crash
+        with quiet_gc():
+            value = json.loads(text)  # the C parser stops at the recursion limit: never a crash
     except json.JSONDecodeError as exc:
         raise DocumentError(f"line {exc.lineno}, column {exc.colno} is not valid JSON "
                             f"({exc.msg.lower()})") from None
@@ -312,15 +326,31 @@ def read_document(path: Path) -> Any:
     return value
 
 
+@contextmanager
+def quiet_gc() -> Iterator[None]:
+    """No cyclic garbage collection while decoding a large document: its millions of new
+    containers would start collection after collection, each walking them all, to free
+    nothing (JSON makes no cycles)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _depth(value: Any) -> int:
-    """How deep the arrays and objects of the decoded JSON ``value`` nest (a walk with a
-    stack of its own: no recursion)."""
+    """How deep the arrays and objects of the decoded JSON ``value`` nest (a walk level by
+    level: no recursion)."""
     deepest = 0
-    stack = [(value, 1)] if isinstance(value, dict | list) else []
-    while stack:
-        node, level = stack.pop()
-        deepest = max(deepest, level)
-        for child in node.values() if isinstance(node, dict) else node:
-            if isinstance(child, dict | list):
-                stack.append((child, level + 1))
+    level = [value] if isinstance(value, dict | list) else []
+    containers = (dict, list)
+    while level:
+        deepest += 1
+        below: list[Any] = []
+        for node in level:
+            below += [c for c in (node.values() if type(node) is dict else node)
+                      if isinstance(c, containers)]
+        level = below
     return deepest

@@ -21,7 +21,8 @@ from scalpel_plan.cli.common import (
 
 if TYPE_CHECKING:
     from scalpel_plan.operations.project import Records
-    from scalpel_plan.state.model import ReleaseRecord
+    from scalpel_plan.state.model import PackagePart, ReleaseRecord, RollbackPoint
+    from scalpel_plan.state.overview import PointSummary
 
 
 @app.command()
@@ -30,25 +31,37 @@ def history(file: SpecFile = DEFAULT_SPEC,
             package: OfPackages = None) -> None:
     """List the releases (newest last), which is live, the rollback points, the rollbacks and
     the hotfixes; in a monorepo, the packages each release moved."""
+    from scalpel_plan.files import quiet_gc
+
+    with quiet_gc():  # tens of thousands of records and rows, read, laid out, printed: no cycles
+        _history(records_at(file), json, package)
+
+
+def _history(records: Records, json: bool, package: list[str] | None) -> None:
     import json as json_lib
 
+    from scalpel_plan.state.model import State
     from scalpel_plan.state.packages import live_packages
 
-    records = records_at(file)
     backend = records.backend
-    state = records.read()
-    only = records.chosen(package, state)
-    releases, points, rollbacks = state.releases, state.rollback_points, state.rollbacks
+    # a monorepo's records are read in full: its old records get their packages back from
+    # their names, and its rollback points keep theirs; a project's, from the state's overview
+    state = records.read() if records.packages or package else \
+        backend.read_overview(points=True)
+    everything: list[RollbackPoint | PointSummary] = [
+        *(state.rollback_points if isinstance(state, State) else state.points or [])]
+    only = records.chosen(package, state) if isinstance(state, State) else []
+    releases, points, rollbacks = state.releases, everything, state.rollbacks
     if only:
         releases = [r for r in releases if set(only) & set(r.packages)]
-        points = [p for p in points if set(only) & set(p.packages)]
+        points = [p for p in points if set(only) & set(_packages_of(p))]
         rollbacks = [r for r in rollbacks if r.package is None or r.package in only]
     ui = console_ui()
     interrupted = state.interrupted_rollback()
     if interrupted is not None and interrupted.status == "in_progress" and \
             backend.lock_holder() is not None:
         interrupted = None  # (it may be running now)
-    monorepo = any(r.packages for r in state.releases)
+    monorepo = isinstance(state, State) and any(r.packages for r in state.releases)
     if json:
         found: dict[str, object] = {
             "live": state.live_version(),
@@ -56,15 +69,11 @@ def history(file: SpecFile = DEFAULT_SPEC,
                 "id": interrupted.id, "point": interrupted.point,
                 "message": interrupted.interruption(), "finish": interrupted.finish_command},
             "releases": [r.model_dump(mode="json") for r in releases],
-            "rollback_points": [{"name": p.name, "version": p.version, "commit": p.commit,
-                                 "created_at": p.created_at, "artifacts": sorted(p.resources),
-                                 **({"packages": {n: part.model_dump(mode="json")
-                                                  for n, part in p.packages.items()}}
-                                    if p.packages else {})}
-                                for p in points],
+            "rollback_points": [_point_json(p) for p in points],
             "rollbacks": [r.model_dump(mode="json") for r in rollbacks],
             "hotfixes": [h.model_dump(mode="json") for h in state.hotfixes]}
         if monorepo:
+            assert isinstance(state, State)
             found["packages_live"] = {n: {"version": p.version, "tag": p.tag,
                                           "released_at": p.released_at,
                                           "rolled_back": p.rolled_back}
@@ -73,8 +82,8 @@ def history(file: SpecFile = DEFAULT_SPEC,
         ui.raw(json_lib.dumps(found, indent=1))
         return
     live = state.live_version()
-    now_live = live_packages(state) if monorepo else {}
-    named = {p.version: p.name for p in state.rollback_points}
+    now_live = live_packages(state) if isinstance(state, State) and monorepo else {}
+    named = {p.version: p.name for p in everything}
 
     def is_live(r: ReleaseRecord) -> str:
         if r.version != live:
@@ -114,6 +123,23 @@ def history(file: SpecFile = DEFAULT_SPEC,
                   for h in state.hotfixes))
 
 
+def _packages_of(point: RollbackPoint | PointSummary) -> dict[str, PackagePart]:
+    return getattr(point, "packages", {})
+
+
+def _point_json(point: RollbackPoint | PointSummary) -> dict[str, object]:
+    """A rollback point as `history --json` lists it: the artifacts it names, not their
+    values; a monorepo's, with its packages."""
+    from scalpel_plan.state.model import RollbackPoint
+
+    if not isinstance(point, RollbackPoint):
+        return point.model_dump(mode="json")
+    return {"name": point.name, "version": point.version, "commit": point.commit,
+            "created_at": point.created_at, "artifacts": sorted(point.resources),
+            **({"packages": {n: part.model_dump(mode="json")
+                             for n, part in point.packages.items()}} if point.packages else {})}
+
+
 def _when(iso: str | None) -> str:
     """A recorded time as a table shows it: to the minute, UTC."""
     return iso[:16].replace("T", " ") if iso else ""
@@ -143,8 +169,8 @@ def status(
     if every:
         _every_project(project, json, watch or html is not None)
         return
-    state = project.read()
-    only = project.chosen(package, state)
+    state = project.read() if project.packages or package else None  # (as for history)
+    only = project.chosen(package, state) if state is not None else []
     dashboard = StatusDashboard(project.project_name, project.backend, state, only)
     if html is not None:
         write_text(html, dashboard.html())
@@ -158,8 +184,8 @@ def status(
     shown = len(current.events)
     while watch and current.status == "running":
         time.sleep(0.5)
-        current = StatusDashboard(project.project_name, project.backend, project.read(),
-                                  only).current()
+        current = StatusDashboard(project.project_name, project.backend,
+                                  project.read() if state is not None else None, only).current()
         ui.events(current.events[shown:])
         shown = len(current.events)
     if watch:

@@ -23,6 +23,7 @@ from scalpel_plan.state.events import (
     detail,
 )
 from scalpel_plan.state.model import State
+from scalpel_plan.state.overview import Overview
 from scalpel_plan.state.packages import live_packages, packages_in
 from scalpel_plan.state.runs import latest_run, latest_run_of
 from scalpel_plan.state.timeline import Timeline, timeline
@@ -83,15 +84,21 @@ class ReleaseStatus:
 class StatusDashboard:
     """What `scalpel status` shows, from one state backend."""
 
-    def __init__(self, project: str, backend: StateBackend, state: State | None = None,
+    def __init__(self, project: str, backend: StateBackend,
+                 state: State | Overview | None = None,
                  packages: list[str] | None = None) -> None:
+        """``state``: a monorepo's, read in full (its packages); by default the overview of
+        the newest release and rollback, all that a project's status shows."""
         self.project = project
         self.backend = backend
-        self.state = state if state is not None else backend.read()
+        self.state = state if state is not None else backend.read_overview(
+            points=False, every_release=False)
         self.only = list(packages or [])
 
     def package_rows(self) -> list[PackageRow]:
         """Each package's live version (those of --package only, when given)."""
+        if not isinstance(self.state, State):
+            return []  # (a project's overview: no packages)
         live = live_packages(self.state)
         names = self.only or packages_in(self.state)
         return [PackageRow(n, p.version, p.tag, p.released_at, p.rolled_back)
@@ -270,9 +277,13 @@ def metrics_svg(metrics: MetricsTracker) -> str:
     """Bars: each of the newest releases' total apply time, each labelled with its version,
     written upwards under its bar (one line of text per bar: labels never overlap, however
     many releases or however long their versions)."""
-    rows = [(version, row["release.duration"].value)
-            for version, row in metrics.by_release().items() if "release.duration" in row]
-    rows = rows[-CHART_RELEASES:]
+    rows: list[tuple[str, float]] = []
+    for version, row in reversed(metrics.by_release().items()):  # the newest first
+        if len(rows) == CHART_RELEASES:
+            break
+        if "release.duration" in row:
+            rows.append((version, row["release.duration"].value))
+    rows.reverse()
     if not rows:
         return "<p>No metrics recorded yet.</p>"
     e = html.escape

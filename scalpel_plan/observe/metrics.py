@@ -15,11 +15,12 @@ import json
 import math
 import re
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from scalpel_plan.files import quiet_gc
 from scalpel_plan.state.model import now
 from scalpel_plan.state.timeline import UNFINISHED, seconds, timeline
 
@@ -58,8 +59,27 @@ class Metric:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Metric:
+        if type(data) is dict and data.keys() <= _FIELDS and data.keys() >= _NEEDED:
+            # what the fields say, without the frozen __init__'s per-field setattr (a long
+            # history reads 50,000 of them): the same Metric, in a third of the time
+            metric = object.__new__(cls)
+            fields = metric.__dict__
+            fields.update(_DEFAULTS)
+            fields.update(data)
+            kind = data.get("type", "custom")
+            fields["type"] = _TYPES.get(kind) if type(kind) is str else None
+            if fields["type"] is None:
+                fields["type"] = MetricType(kind)  # (raises what it raises for no type)
+            return metric
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**{**known, "type": MetricType(known.get("type", "custom"))})
+
+
+_FIELDS = frozenset(Metric.__dataclass_fields__)
+_TYPES = {kind.value: kind for kind in MetricType}
+_NEEDED = frozenset({"name", "value", "recorded_at"})  # those without a plain default
+_DEFAULTS = {name: f.default for name, f in Metric.__dataclass_fields__.items()
+             if name not in _NEEDED | {"type"}}
 
 
 class MetricsStore(Protocol):
@@ -79,6 +99,42 @@ class Trend:
     change: float | None  # last against the previous, as a fraction (0.1 = 10 % slower)
 
 
+class MetricRow(Mapping[str, Metric]):
+    """One release's metrics by name (a row of ``MetricsTracker.by_release``): each cell is
+    made a Metric when it is read, so that the trends of 10,000 releases are worked out
+    without making 50,000 of them (``trends`` reads the cells' values alone)."""
+
+    __slots__ = ("_cells", "_made")
+
+    def __init__(self, cells: dict[str, tuple[Any, str | None, Metric | dict[str, Any]]]
+                 ) -> None:
+        self._cells = cells  # name → (value, outcome, the recorded metric or its record)
+        self._made: dict[str, Metric] = {}
+
+    def __getitem__(self, name: str) -> Metric:
+        made = self._made.get(name)
+        if made is None:
+            value, outcome, source = self._cells[name]
+            made = source if isinstance(source, Metric) else Metric.from_dict(source)
+            if made.value != value or made.outcome != outcome:
+                made = replace(made, value=value, outcome=outcome)
+            self._made[name] = made
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._cells)
+
+    def __len__(self) -> int:
+        return len(self._cells)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._cells
+
+
+# (operation, release, run, name, value, outcome, the metric or its record) of one metric
+Entry = tuple[str, str | None, str | None, str, Any, str | None, "Metric | dict[str, Any]"]
+
+
 class MetricsTracker:
     """Records metrics (kept in ``store`` when given, else in memory) and reads their history."""
 
@@ -87,7 +143,9 @@ class MetricsTracker:
         self.store = store
         self.release, self.operation, self.run = release, operation, run
         self._memory: list[Metric] = []
-        self._read: list[Metric] | None = None  # the store's metrics, read once
+        self._read: list[Entry] | None = None  # the store's metrics, read once
+        self._tables: dict[str, dict[str, MetricRow]] = {}  # by_release's, by operation
+        self._attempts: dict[str, dict[str, int]] = {}  # and how many applies, by version
 
     def record_metric(self, name: str, value: float, metric_type: MetricType = MetricType.CUSTOM,
                       *, outcome: str | None = None, unit: str = "seconds") -> Metric:
@@ -102,55 +160,82 @@ class MetricsTracker:
         else:
             self.store.append_metrics([m.to_dict() for m in metrics])
             self._read = None
+        self._tables.clear()
+        self._attempts.clear()
 
     def metrics(self) -> list[Metric]:
         """Every metric recorded, oldest first."""
-        if self.store is None:
-            return list(self._memory)
-        if self._read is None:
-            found = []
-            for record in self.store.read_metrics():
-                try:
-                    found.append(Metric.from_dict(record))
-                except (TypeError, ValueError, KeyError):
-                    continue  # a line edited by hand into something else: the others count
-            self._read = found
-        return list(self._read)
+        return [s if isinstance(s, Metric) else Metric.from_dict(s) for *_, s in self._entries()]
 
-    def by_release(self, operation: str = "release") -> dict[str, dict[str, Metric]]:
+    def _entries(self) -> list[Entry]:
+        """Every metric recorded, oldest first, as (operation, release, run, name, value,
+        outcome, the metric or its record); of the store's records, those that are metrics
+        (that ``Metric.from_dict`` takes; a line edited by hand into something else is left
+        out, the others count), read once."""
+        if self.store is None:
+            return [(m.operation, m.release, m.run, m.name, m.value, m.outcome, m)
+                    for m in self._memory]
+        if self._read is None:
+            with quiet_gc():
+                self._read = [
+                    (r.get("operation", "release"), r.get("release"), r.get("run"), r["name"],
+                     r["value"], r.get("outcome"), r) for r in self.store.read_metrics()
+                    if type(r) is dict and "name" in r and "value" in r and
+                    type(kind := r.get("type", "custom")) is str and kind in _TYPES]
+        return self._read
+
+    def by_release(self, operation: str = "release") -> dict[str, MetricRow]:
         """version → metric name → its value for that release, in release order: the sum
         over every apply that worked on it (a release finished by a second apply took both),
-        with the last apply's outcome."""
-        runs: dict[str, dict[str | None, dict[str, Metric]]] = {}
-        for metric in self.metrics():
-            if metric.operation == operation and metric.release:
-                runs.setdefault(metric.release, {}).setdefault(metric.run, {})[metric.name] = \
-                    metric
-        table: dict[str, dict[str, Metric]] = {}
+        with the last apply's outcome. Worked out once (until a metric is recorded)."""
+        if operation in self._tables:
+            return self._tables[operation]
+        with quiet_gc():
+            self._tables[operation], self._attempts[operation] = self._by_release(operation)
+        return self._tables[operation]
+
+    def _by_release(self, operation: str) -> tuple[dict[str, MetricRow], dict[str, int]]:
+        runs: dict[str, dict[str | None, dict[str, tuple[Any, str | None, Any]]]] = {}
+        for kind, release, run, name, value, outcome, source in self._entries():
+            if kind == operation and release:
+                by_run = runs.get(release)
+                if by_run is None:
+                    by_run = runs[release] = {}
+                named = by_run.get(run)
+                if named is None:
+                    named = by_run[run] = {}
+                named[name] = (value, outcome, source)
+        table: dict[str, MetricRow] = {}
         for version, by_run in runs.items():
             last = list(by_run.values())[-1]
-            outcome = next((m.outcome for m in last.values() if m.outcome), None)
-            row: dict[str, Metric] = {}
+            outcome = next((o for _, o, _ in last.values() if o), None)
+            if len(by_run) == 1:  # one apply made the release (nearly every one)
+                table[version] = MetricRow({name: (round(value, 3), outcome, source)
+                                            for name, (value, _, source) in last.items()})
+                continue
+            cells: dict[str, tuple[Any, str | None, Any]] = {}
             for metrics in by_run.values():
-                for name, metric in metrics.items():
-                    total = row[name].value + metric.value if name in row else metric.value
-                    row[name] = replace(metric, value=round(total, 3), outcome=outcome)
-            table[version] = row
-        return table
+                for name, (value, _, source) in metrics.items():
+                    total = cells[name][0] + value if name in cells else value
+                    cells[name] = (round(total, 3), outcome, source)
+            table[version] = MetricRow(cells)
+        return table, {version: len(by_run) for version, by_run in runs.items()}
 
     def attempts(self, operation: str = "release") -> dict[str, int]:
-        """version → how many applies worked on it."""
-        runs: dict[str, set[str | None]] = {}
-        for metric in self.metrics():
-            if metric.operation == operation and metric.release:
-                runs.setdefault(metric.release, set()).add(metric.run)
-        return {version: len(found) for version, found in runs.items()}
+        """version → how many applies worked on it (counted as ``by_release`` groups them)."""
+        self.by_release(operation)
+        return dict(self._attempts[operation])
 
-    def trends(self, by_release: dict[str, dict[str, Metric]] | None = None) -> list[Trend]:
+    def trends(self, by_release: Mapping[str, Mapping[str, Metric]] | None = None
+               ) -> list[Trend]:
         """Median, p90, last and change per metric over the releases (of ``by_release``, when
         the caller already has it)."""
         series: dict[str, list[float]] = {}
         for row in (self.by_release() if by_release is None else by_release).values():
+            if isinstance(row, MetricRow):
+                for name, (value, *_) in row._cells.items():
+                    series.setdefault(name, []).append(value)
+                continue
             for name, metric in row.items():
                 series.setdefault(name, []).append(metric.value)
         return [trend(name, values) for name, values in series.items()]

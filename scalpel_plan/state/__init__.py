@@ -8,6 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 from scalpel_plan.state.journal import Event, Journal
 from scalpel_plan.state.lock import LockInfo
 from scalpel_plan.state.model import State
+from scalpel_plan.state.overview import Overview
 
 
 class StateBackend(Protocol):
@@ -15,6 +16,11 @@ class StateBackend(Protocol):
 
     def describe(self) -> str: ...
     def read(self) -> State: ...
+    def read_overview(self, points: bool = True, every_release: bool = True) -> Overview:
+        """What status and history show of the latest state (``state.overview``): the
+        rollback points only when ``points``; the newest release and rollback alone unless
+        ``every_release``."""
+        ...
     def write(self, state: State) -> None: ...
     def lock(self, operation: str, timeout: float = 0.0) -> AbstractContextManager[LockInfo]:
         ...

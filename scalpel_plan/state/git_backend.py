@@ -34,12 +34,14 @@ from typing import Any
 
 from scalpel_plan import git
 from scalpel_plan.errors import GitError, LockHeldError, StateError
+from scalpel_plan.files import quiet_gc
 from scalpel_plan.masking import mask
 from scalpel_plan.state import format as state_format
 from scalpel_plan.state.journal import Event, Journal, read_journal
-from scalpel_plan.state.local import LocalBackend
+from scalpel_plan.state.local import LocalBackend, metrics_lines
 from scalpel_plan.state.lock import LockInfo, new_holder
 from scalpel_plan.state.model import State
+from scalpel_plan.state.overview import INDEX_NAME, Overview, indexed
 
 DAMAGED = "it was written by hand or damaged"
 STATE_REF = "refs/scalpel/state"
@@ -90,7 +92,19 @@ class GitBackend:
         commit read is what the next write expects to replace."""
         self._seen = self._remote_state()
         self._read_once = True
-        state = self._snapshot()
+        return self._loaded(self._file("state.json"))
+
+    def read_overview(self, points: bool = True, every_release: bool = True) -> Overview:
+        """What `status` and `history` show of the latest state (``state.overview``), from
+        the local index when it was made from this state.json; one fetch, as ``read``."""
+        self._seen = self._remote_state()
+        self._read_once = True
+        text = self._file("state.json")
+        return indexed(None if text is None else text.encode(), self.folder / INDEX_NAME,
+                       lambda data: self._loaded(data.decode()), points, every_release)
+
+    def _loaded(self, text: str | None) -> State:
+        state = self._snapshot(text)
         if state.active_apply:
             journal = state.active_apply.journal
             self._resumed = Path(journal).stem  # its local lines go out with the next write
@@ -100,14 +114,14 @@ class GitBackend:
                 "it was damaged; `scalpel state show` shows the state without it")
         return state_format.checked(state, self.describe(), DAMAGED)
 
-    def _snapshot(self) -> State:
-        text = self._file("state.json")
+    def _snapshot(self, text: str | None) -> State:
         if text is None:
             return State()
-        return state_format.decoded(
-            text, f"state.json in {self.describe()} ({self._seen})",
-            f"it was written by hand or damaged; `git log {self.mirror}/state` shows who "
-            "wrote it")
+        with quiet_gc():
+            return state_format.decoded(
+                text, f"state.json in {self.describe()} ({self._seen})",
+                f"it was written by hand or damaged; `git log {self.mirror}/state` shows who "
+                "wrote it")
 
     def _file(self, path: str) -> str | None:
         """``path`` in the state last read (or, before any read, the remote's now)."""
@@ -384,13 +398,7 @@ class GitBackend:
 
 
 def _lines(text: str) -> list[dict[str, Any]]:
-    found = []
-    for line in text.splitlines():
-        try:
-            found.append(json.loads(line))
-        except (ValueError, RecursionError):
-            continue  # a torn line: the others still count
-    return found
+    return metrics_lines(text.encode())
 
 
 def _retry_seconds() -> float:

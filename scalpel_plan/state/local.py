@@ -15,11 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from scalpel_plan.errors import StateError, cannot
-from scalpel_plan.files import DocumentError, atomic_copy, atomic_write, read_document
+from scalpel_plan.files import (
+    DocumentError,
+    atomic_copy,
+    atomic_write,
+    parse_document,
+    quiet_gc,
+    read_document_bytes,
+)
 from scalpel_plan.state import format as state_format
 from scalpel_plan.state.journal import Event, Journal, read_journal
 from scalpel_plan.state.lock import LockInfo, StateLock
 from scalpel_plan.state.model import State
+from scalpel_plan.state.overview import INDEX_NAME, Overview, indexed
 
 
 class LocalBackend:
@@ -39,7 +47,17 @@ class LocalBackend:
     # reading and writing ---------------------------------------------------------------
     def read(self) -> State:
         """The latest state: the snapshot plus whatever an unfinished apply journaled since."""
-        state = state_format.checked(self._read_snapshot(), str(self.state_path), self._hint)
+        return self._loaded(self._snapshot_bytes())
+
+    def read_overview(self, points: bool = True, every_release: bool = True) -> Overview:
+        """What `status` and `history` show of the latest state (``state.overview``), from
+        the index beside the state when it was made from this state file."""
+        return indexed(self._snapshot_bytes(), self.folder / INDEX_NAME, self._loaded, points,
+                       every_release)
+
+    def _loaded(self, data: bytes | None) -> State:
+        """The state the snapshot ``data`` holds (None: no state yet), journal folded in."""
+        state = state_format.checked(self._snapshot(data), str(self.state_path), self._hint)
         if state.active_apply:
             journal = self.folder / state.active_apply.journal
             damaged = ("it was edited by hand or damaged; move it away, then `scalpel plan` "
@@ -54,18 +72,32 @@ class LocalBackend:
         return (f"it was edited by hand or damaged: the previous state is kept in "
                 f"{self.backup_path}; inspect both and copy the good one over state.json")
 
-    def _read_snapshot(self) -> State:
-        hint = (f"the previous state is kept in {self.backup_path}; inspect both and copy the "
+    @property
+    def _unreadable_hint(self) -> str:
+        return (f"the previous state is kept in {self.backup_path}; inspect both and copy the "
                 "good one over state.json")
+
+    def _snapshot_bytes(self) -> bytes | None:
         try:
-            data = read_document(self.state_path)
+            return read_document_bytes(self.state_path)
         except FileNotFoundError:
-            return State()
+            return None
         except DocumentError as exc:
-            raise StateError(f"{self.state_path} is unreadable: {exc}", hint=hint) from None
+            raise StateError(f"{self.state_path} is unreadable: {exc}",
+                             hint=self._unreadable_hint) from None
         except OSError as exc:
             raise cannot("read", exc, self.state_path, error=StateError) from None
-        return state_format.loaded(data, str(self.state_path), hint)
+
+    def _snapshot(self, data: bytes | None) -> State:
+        if data is None:
+            return State()
+        try:
+            value = parse_document(data)
+        except DocumentError as exc:
+            raise StateError(f"{self.state_path} is unreadable: {exc}",
+                             hint=self._unreadable_hint) from None
+        with quiet_gc():
+            return state_format.loaded(value, str(self.state_path), self._unreadable_hint)
 
     def write(self, state: State) -> None:
         """Replace the snapshot atomically, keeping the previous one as the backup."""
@@ -113,13 +145,7 @@ class LocalBackend:
             data = self.metrics_path.read_bytes()
         except FileNotFoundError:
             return []
-        found = []
-        for line in data.splitlines():
-            try:
-                found.append(json.loads(line))
-            except ValueError:
-                continue  # a line torn by a kill: the others still count
-        return found
+        return metrics_lines(data)
 
     # documents beside the state: incident reports, the alert history ----------------------
     def write_record(self, name: str, data: bytes) -> str:
@@ -141,3 +167,30 @@ class LocalBackend:
 
     def relative(self, path: Path) -> str:
         return str(path.relative_to(self.folder))
+
+
+def metrics_lines(data: bytes) -> list[Any]:
+    """The records of a metrics.jsonl: one JSON value a line, all decoded in one call; a
+    line torn by a kill (or edited into something else) is left out, the others count."""
+    from pydantic_core import from_json  # twice as fast as json on 50,000 small objects
+
+    body = data.strip()
+    if not body:
+        return []
+    with quiet_gc():
+        if b"\r" not in body:  # (lines as splitlines cuts them: at each new line)
+            try:
+                found = from_json(b"[" + body.replace(b"\n", b",") + b"]")
+                if isinstance(found, list) and len(found) == body.count(b"\n") + 1:
+                    return found  # one value a line, as one by one would give
+            except (ValueError, RecursionError):
+                pass  # a torn or an empty line: one by one
+        kept = []
+        for line in data.splitlines():
+            if not line.strip():
+                continue
+            try:
+                kept.append(json.loads(line))
+            except (ValueError, RecursionError):
+                continue  # a line torn by a kill: the others still count
+        return kept

@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from scalpel_plan import masking
 from scalpel_plan.errors import LockHeldError, StateError
 from scalpel_plan.secrets import environment_value
@@ -36,7 +38,8 @@ from scalpel_plan.state.git_backend import _lines
 from scalpel_plan.state.journal import Event, Journal, read_journal
 from scalpel_plan.state.local import LocalBackend
 from scalpel_plan.state.lock import LockInfo, new_holder
-from scalpel_plan.state.model import State
+from scalpel_plan.state.model import FORMAT_VERSION, RollbackPoint, State
+from scalpel_plan.state.overview import Overview, points_from_json
 from scalpel_plan.state.postgres_url import masked_url, url_password
 
 if TYPE_CHECKING:
@@ -45,6 +48,23 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 POLL_SECONDS = 1.0
 INSTALL = "pip install 'scalpel-plan[postgres]'"
+# the overview of a project's state (``state.overview``): fit is false for a state of
+# another format or with an apply's journal to fold in (read in full then)
+OVERVIEW = """
+SELECT revision,
+  s->'format_version' = to_jsonb(%s::int) AND jsonb_typeof(s->'active_apply') IS DISTINCT
+    FROM 'object',
+  jsonb_build_object('lineage', s->'lineage', 'serial', s->'serial', 'live', s->'live',
+    'releases', s->'releases', 'rollbacks', s->'rollbacks', 'hotfixes', s->'hotfixes')::text,
+  CASE WHEN %s THEN (
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+      'name', p->'name', 'version', p->'version', 'commit', p->'commit',
+      'created_at', p->'created_at', 'artifacts', (
+        SELECT coalesce(jsonb_agg(k ORDER BY k COLLATE "C"), '[]'::jsonb)
+        FROM jsonb_object_keys(p->'resources') AS k)) ORDER BY n), '[]'::jsonb)
+    FROM jsonb_array_elements(s->'rollback_points') WITH ORDINALITY AS e(p, n))::text END
+FROM (SELECT revision, state::jsonb AS s FROM scalpel.states WHERE project = %s) AS found
+"""
 KEY = "hashtextextended('scalpel:' || %s, 0)"  # a project's advisory lock
 
 TABLES = """
@@ -202,6 +222,32 @@ class PostgresBackend:
                 f"the journal {journal} of {self.describe()}",
                 "it was damaged; `scalpel state show` shows the state without it")
         return state_format.checked(state, self.describe(), "it was written by hand or damaged")
+
+    def read_overview(self, points: bool = True, every_release: bool = True) -> Overview:
+        """What `status` and `history` show of the project's latest state (``state.overview``),
+        cut out by the server (``OVERVIEW``): the resources and the rollback points' values
+        never travel. A state with an apply's journal to fold in, or one this query cannot
+        take apart, is read in full (``read``)."""
+        try:
+            rows = self._run("read", OVERVIEW, FORMAT_VERSION, points, self.project)
+        except StateError:  # (a state the query cannot take apart: read says what is wrong)
+            rows = [(None, None, None, None)]
+        if not rows:
+            return Overview(points=[] if points else None)
+        revision, fit, body, listed = rows[0]
+        try:
+            if fit:
+                state = State.model_validate_json(body)
+                state.rollback_points = [RollbackPoint.model_construct(
+                    name=p.name, version=p.version, commit=p.commit, created_at=p.created_at,
+                    resources={a: {} for a in p.artifacts})
+                    for p in (points_from_json(listed) if points else [])]
+                state_format.checked(state, self.describe(), "it was written by hand or damaged")
+                self._seen, self._read_once = int(revision), True
+                return Overview.of(state, points, every_release)
+        except ValidationError:
+            pass
+        return Overview.of(self.read(), points, every_release)
 
     def _loaded(self, text: str, project: str) -> State:
         return state_format.decoded(

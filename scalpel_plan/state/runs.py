@@ -4,8 +4,12 @@ by a second apply has two), for the dashboard, the profiler and the metrics."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from scalpel_plan.state.model import ReleaseRecord, RollbackRecord, State
+
+if TYPE_CHECKING:
+    from scalpel_plan.state.overview import Overview
 
 
 @dataclass(frozen=True)
@@ -20,18 +24,18 @@ class Run:
     finished: str | None
 
 
-def runs(state: State) -> list[Run]:
+def runs(state: State | Overview) -> list[Run]:
     """Every release and rollback, oldest first (by when it started)."""
     return _runs(state.releases, state.rollbacks)
 
 
-def latest_run(state: State) -> Run | None:
+def latest_run(state: State | Overview) -> Run | None:
     """The newest release or rollback."""
     newest = _runs(state.releases[-1:], state.rollbacks[-1:])
     return newest[-1] if newest else None
 
 
-def latest_run_of(state: State, packages: list[str]) -> Run | None:
+def latest_run_of(state: State | Overview, packages: list[str]) -> Run | None:
     """The newest release or rollback of one of a monorepo's ``packages``: a release that
     moved one, a rollback of one or of the whole release."""
     wanted = set(packages)

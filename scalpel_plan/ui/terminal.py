@@ -8,7 +8,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any, cast
 
@@ -358,7 +358,7 @@ class UI:
             self.err.print(f"[red]Slower by more than {threshold:.0%}:[/] "
                            f"{escape(', '.join(slower))}")
 
-    def metrics(self, by_release: dict[str, dict[str, Metric]], trends: list[Trend],
+    def metrics(self, by_release: Mapping[str, Mapping[str, Metric]], trends: list[Trend],
                 last: int, attempts: dict[str, int] | None = None) -> None:
         names = ["release.duration", "build.duration", "test.duration", "publish.duration",
                  "deploy.duration", "custom.duration"]
