@@ -110,6 +110,7 @@ def compile_graph(loaded: LoadedSpec, registry: Registry) -> Graph:
         _add_stage_nodes,  # stages: map form (independent) or list form (ordered phases)
         _add_section_nodes,  # publish and notify: provider config typed per node
         _read_dependencies,  # a monorepo's packages' needs of each other, cycles named
+        _check_package_paths,  # each package path matches a file git tracks
         _add_release_commit,  # git.commit, when version files or a changelog file change
         _add_explicit_needs,  # `needs:`; unknown addresses reported with a did-you-mean
         _add_phase_edges,  # a phase's members run after its gate, before the next gate
@@ -223,7 +224,8 @@ def _dependency_ranges(b: _Build) -> list[dict[str, Any]]:
             other = b.manifests.get(need)
             pattern = range_pattern(manifest, (other.name if other else None) or need)
             if re.search(pattern, text):
-                rules.append({"path": manifest.path, "pattern": pattern, "package": need})
+                rules.append({"path": manifest.path, "pattern": pattern, "package": need,
+                              "range_of": name})
     return rules
 
 
@@ -284,6 +286,37 @@ def _read_dependencies(b: _Build) -> None:
                   key=len(where) == 2,
                   hint="a package cannot be published before what it needs: remove one of "
                   "these dependencies (or declare depends_on)")
+
+
+def _check_package_paths(b: _Build) -> None:
+    """A package path that matches no file git tracks (packages/parser for packages/parse)
+    would release nothing, silently: an error at its place, with the closest folder git has.
+    One ``git ls-files`` for every package (two when one is wrong)."""
+    spec = b.loaded.spec
+    repo = b.loaded.root / spec.project.repository
+    if not spec.packages or not repo.is_dir() or git.find_root(repo) is None:
+        return
+    from scalpel_plan.content.packages import path_matcher
+
+    every = [p for package in spec.packages.values() for p in package.paths]
+    files = git.tracked(repo, every)
+    folders: list[str] | None = None
+    for name, package in spec.packages.items():
+        for i, path in enumerate(package.paths):
+            match = path_matcher([path])
+            if any(map(match, files)):
+                continue
+            if folders is None:  # the suggestions: every folder git tracks a file in
+                known = git.tracked(repo)
+                folders = sorted({f.rsplit("/", k)[0] for f in known
+                                  for k in range(1, f.count("/") + 1)} | set(known))
+            close = difflib.get_close_matches(path.strip("/"), folders, n=1, cutoff=0.6)
+            b.problem(f"packages.{name}.paths[{i}]: {path} matches no file git tracks: no "
+                      "commit would ever release the package by it", ["packages", name,
+                                                                      "paths", i],
+                      hint=f"did you mean {close[0]}?" if close else
+                      "give a folder or a file of the repository (a path from its top), or "
+                      "`git add` the package's files first")
 
 
 def _publish_dependencies_first(b: _Build) -> None:
