@@ -141,3 +141,20 @@ def test_a_package_tag_message_names_the_package(repo, cli):
     message = git(repo.path, "tag", "-l", "--format=%(contents:subject)",
                   "@changesets/cli@3.3.0")
     assert message == "Release cli 3.3.0"
+
+
+def test_small_messages_say_what_to_do_in_a_monorepo(repo, cli):
+    changesets(repo)
+    several = cli(repo.path, "plan", "--package", "cli,types")
+    assert several.code == 1 and "give one package per --package" in several.err
+    assert "--package cli --package types" in several.err and "did you mean" not in several.err
+    nope = cli(repo.path, "rollback", "--to", "nope@1.0.0")
+    assert nope.code == 1 and "--to nope@1.0.0: package nope: no such package" in nope.err
+    assert "--package nope" not in nope.err
+    repo.write_spec(CHANGESETS.replace("  types:", "  types x:").replace("TAG_VERSION",
+                                                                        "{version}"))
+    bad_name = cli(repo.path, "validate")
+    assert bad_name.code == 1 and "for example types-x" in bad_name.err
+    repo.write_spec(CHANGESETS.replace("@changesets/{name}@TAG_VERSION", "cli-latest"))
+    no_version = cli(repo.path, "validate")
+    assert no_version.code == 1 and 'for example "{name}@{version}"' in no_version.err

@@ -333,6 +333,10 @@ def _chosen(views: dict[str, PackageView], only: list[str] | None) -> set[str]:
     if unknown:
         import difflib
 
+        from scalpel_plan.state.packages import one_per_option
+
+        one_per_option(unknown[0], list(views))
+
         close = difflib.get_close_matches(unknown[0], list(views), n=1)
         raise ScalpelError(f"--package {unknown[0]}: release.yml has no such package",
                            hint=f"did you mean {close[0]}?" if close else
