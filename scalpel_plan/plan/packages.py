@@ -222,8 +222,10 @@ def _left_out(decisions: dict[str, VersionDecision], needs: dict[str, list[str]]
         waiting = [n for n in decisions if name in needs.get(n, []) and n not in chosen]
         if waiting:
             bump = "patch bump" if how == "patch" else "bump"
-            notes.append(f"{', '.join(waiting)} depend{'s' * (len(waiting) == 1)} on {name}, "
-                         f"not planned here (--package): they get their {bump} for {name} "
+            one = len(waiting) == 1
+            notes.append(f"{', '.join(waiting)} depend{'s' * one} on {name}, not planned "
+                         f"here (--package): {'it gets its' if one else 'they get their'} "
+                         f"{bump} for {name} "
                          f"{decisions[name].version} when planned (a full plan, or "
                          + " ".join(f"--package {n}" for n in waiting) + ")")
     return notes

@@ -365,7 +365,10 @@ def _edited(saved: Plan, graph: Graph, registry: Registry, state: State, workspa
 
     if saved.mode != "release" or saved.release is None:
         return []
+    from scalpel_plan.plan.model import package_releases
+
     release = saved_release(saved.release, graph, registry, state, workspace)
+    own = package_releases(saved.release, release)  # a package's nodes run with its own
     problems = []
     for change in saved.changes:
         if not change.actionable:
@@ -373,7 +376,7 @@ def _edited(saved: Plan, graph: Graph, registry: Registry, state: State, workspa
         node = graph.nodes[change.address]
         provider = registry.get(node.provider)
         try:
-            desired = _as_saved(provider.desired(node, release))
+            desired = _as_saved(provider.desired(node, own.get(change.address, release)))
         except ScalpelError as exc:
             problems.append(Diagnostic(exc.message, address=change.address, hint=exc.hint))
             continue
