@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from scalpel_plan import git
-from scalpel_plan.errors import Diagnostic, SpecError
+from scalpel_plan.errors import Diagnostic, GitError, SpecError
 from scalpel_plan.providers.base import RELEASE_COMMIT as ADDRESS
 from scalpel_plan.providers.base import Node
 from scalpel_plan.providers.registry import Registry
@@ -294,22 +294,25 @@ def _check_package_paths(b: _Build) -> None:
     One ``git ls-files`` for every package (two when one is wrong)."""
     spec = b.loaded.spec
     repo = b.loaded.root / spec.project.repository
-    if not spec.packages or not repo.is_dir() or git.find_root(repo) is None:
+    if not spec.packages or not repo.is_dir():
         return
-    from scalpel_plan.content.packages import path_matcher
+    from scalpel_plan.content.packages import GLOB, path_matcher
 
     every = [p for package in spec.packages.values() for p in package.paths]
-    files = git.tracked(repo, every)
+    try:
+        files = git.tracked(repo, every)
+    except GitError:  # not a repository (validate needs none): nothing to check against
+        return
+    held = _folders_and_files(files)  # a plain path is one of them, or matches nothing
     folders: list[str] | None = None
     for name, package in spec.packages.items():
         for i, path in enumerate(package.paths):
-            match = path_matcher([path])
-            if any(map(match, files)):
+            plain = path.strip("/")
+            if plain in ("", ".") or (plain in held if not GLOB.search(path) else
+                                      any(map(path_matcher([path]), files))):
                 continue
             if folders is None:  # the suggestions: every folder git tracks a file in
-                known = git.tracked(repo)
-                folders = sorted({f.rsplit("/", k)[0] for f in known
-                                  for k in range(1, f.count("/") + 1)} | set(known))
+                folders = sorted(_folders_and_files(git.tracked(repo)))
             close = difflib.get_close_matches(path.strip("/"), folders, n=1, cutoff=0.6)
             b.problem(f"packages.{name}.paths[{i}]: {path} matches no file git tracks: no "
                       "commit would ever release the package by it", ["packages", name,
@@ -317,6 +320,17 @@ def _check_package_paths(b: _Build) -> None:
                       hint=f"did you mean {close[0]}?" if close else
                       "give a folder or a file of the repository (a path from its top), or "
                       "`git add` the package's files first")
+
+
+def _folders_and_files(files: list[str]) -> set[str]:
+    """``files`` and every folder they are in."""
+    found = set(files)
+    for file in files:
+        at = file.find("/")
+        while at != -1:
+            found.add(file[:at])
+            at = file.find("/", at + 1)
+    return found
 
 
 def _publish_dependencies_first(b: _Build) -> None:
