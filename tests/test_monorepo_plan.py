@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from conftest import Repo, git
-from test_monorepo import commit, deps, packages_of, plan_json, write  # noqa: F401 (deps: a fixture)
+from test_monorepo import DEPS, commit, deps, packages_of, plan_json, write  # noqa: F401 (deps: a fixture)
 
 CHANGESETS = """\
 project: {name: changesets}
@@ -161,3 +161,12 @@ def test_small_messages_say_what_to_do_in_a_monorepo(repo, cli):
     repo.write_spec(CHANGESETS.replace("@changesets/{name}@TAG_VERSION", "cli-latest"))
     no_version = cli(repo.path, "validate")
     assert no_version.code == 1 and 'for example "{name}@{version}"' in no_version.err
+
+
+def test_with_follow_a_due_bump_is_the_dependency_own(deps, cli):  # noqa: F811
+    deps.write_spec(DEPS.replace("DEPENDENCY_BUMP", "follow"))
+    commit(deps, "chore: follow")
+    assert cli(deps.path, "apply", "--auto-approve", "--package", "a").code == 0
+    found = packages_of(plan_json(cli, deps))
+    assert found["b"]["version"] == "2.1.0"  # a's minor release, 1.0.0 → 1.1.0
+    assert "depends on a 1.1.0 (released after b 2.0.0)" in found["b"]["reason"]
