@@ -53,6 +53,16 @@ def find_root(start: Path) -> Path | None:
     return Path(done.stdout.strip()) if done.ok else None
 
 
+def tracked(repo: Path, paths: list[str] | None = None) -> list[str]:
+    """The files git tracks (its index), from the top of the work tree; with ``paths``,
+    those under them (a folder, a file or a glob pattern, from the top)."""
+    specs = [":(top)" if p.strip("/") in ("", ".") else
+             f":(top{',literal' if not re.search(r'[*?[]', p) else ''}){p.strip('/')}"
+             for p in paths or []]
+    out = git(repo, "ls-files", "-z", "--full-name", "--", *(specs or [":(top)"])).stdout
+    return [f for f in out.split("\0") if f]
+
+
 def current_branch(repo: Path) -> str | None:
     """The branch checked out (None when HEAD is detached)."""
     done = git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)

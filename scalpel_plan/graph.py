@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from scalpel_plan import git
-from scalpel_plan.errors import Diagnostic, SpecError
+from scalpel_plan.errors import Diagnostic, GitError, SpecError
 from scalpel_plan.providers.base import RELEASE_COMMIT as ADDRESS
 from scalpel_plan.providers.base import Node
 from scalpel_plan.providers.registry import Registry
@@ -110,6 +110,7 @@ def compile_graph(loaded: LoadedSpec, registry: Registry) -> Graph:
         _add_stage_nodes,  # stages: map form (independent) or list form (ordered phases)
         _add_section_nodes,  # publish and notify: provider config typed per node
         _read_dependencies,  # a monorepo's packages' needs of each other, cycles named
+        _check_package_paths,  # each package path matches a file git tracks
         _add_release_commit,  # git.commit, when version files or a changelog file change
         _add_explicit_needs,  # `needs:`; unknown addresses reported with a did-you-mean
         _add_phase_edges,  # a phase's members run after its gate, before the next gate
@@ -223,7 +224,8 @@ def _dependency_ranges(b: _Build) -> list[dict[str, Any]]:
             other = b.manifests.get(need)
             pattern = range_pattern(manifest, (other.name if other else None) or need)
             if re.search(pattern, text):
-                rules.append({"path": manifest.path, "pattern": pattern, "package": need})
+                rules.append({"path": manifest.path, "pattern": pattern, "package": need,
+                              "range_of": name})
     return rules
 
 
@@ -284,6 +286,51 @@ def _read_dependencies(b: _Build) -> None:
                   key=len(where) == 2,
                   hint="a package cannot be published before what it needs: remove one of "
                   "these dependencies (or declare depends_on)")
+
+
+def _check_package_paths(b: _Build) -> None:
+    """A package path that matches no file git tracks (packages/parser for packages/parse)
+    would release nothing, silently: an error at its place, with the closest folder git has.
+    One ``git ls-files`` for every package (two when one is wrong)."""
+    spec = b.loaded.spec
+    repo = b.loaded.root / spec.project.repository
+    if not spec.packages or not repo.is_dir():
+        return
+    from scalpel_plan.content.packages import GLOB, path_matcher
+
+    every = [p for package in spec.packages.values() for p in package.paths]
+    try:
+        files = git.tracked(repo, every)
+    except GitError:  # not a repository (validate needs none): nothing to check against
+        return
+    held = _folders_and_files(files)  # a plain path is one of them, or matches nothing
+    folders: list[str] | None = None
+    for name, package in spec.packages.items():
+        for i, path in enumerate(package.paths):
+            plain = path.strip("/")
+            if plain in ("", ".") or (plain in held if not GLOB.search(path) else
+                                      any(map(path_matcher([path]), files))):
+                continue
+            if folders is None:  # the suggestions: every folder git tracks a file in
+                folders = sorted(_folders_and_files(git.tracked(repo)))
+            close = difflib.get_close_matches(path.strip("/"), folders, n=1, cutoff=0.6)
+            b.problem(f"packages.{name}.paths[{i}]: {path} matches no file git tracks: no "
+                      "commit would ever release the package by it", ["packages", name,
+                                                                      "paths", i],
+                      hint=f"did you mean {close[0]}?" if close else
+                      "give a folder or a file of the repository (a path from its top), or "
+                      "`git add` the package's files first")
+
+
+def _folders_and_files(files: list[str]) -> set[str]:
+    """``files`` and every folder they are in."""
+    found = set(files)
+    for file in files:
+        at = file.find("/")
+        while at != -1:
+            found.add(file[:at])
+            at = file.find("/", at + 1)
+    return found
 
 
 def _publish_dependencies_first(b: _Build) -> None:

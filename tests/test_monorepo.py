@@ -380,6 +380,7 @@ def test_a_dependent_is_published_after_what_it_needs(repo, tmp_path):
             "  b: {paths: [b], depends_on: [a], publish: {pypi.b: {files: 'b/dist/*'}}}\n"
             "  a: {paths: [a], publish: {pypi.a: {files: 'a/dist/*'}}}\n")
     path = repo.write_spec(spec)
+    commit(repo, "chore: the packages", "a/README", "b/README")  # paths git tracks
     graph = compile_graph(load_spec(path), default_registry(plugins=False))
     assert "pypi.a" in graph.upstream("pypi.b")
     assert graph.order.index("pypi.a") < graph.order.index("pypi.b")
@@ -471,6 +472,7 @@ def test_a_kill_between_the_two_publishes_resumes_without_publishing_twice(
 
 
 def test_package_files_and_paths_must_stay_inside_the_repository(repo, cli):
+    commit(repo, "chore: a", "packages/a/README")
     repo.write_spec("packages:\n  a:\n    paths: [packages/a]\n    files: [/etc/passwd]\n"
                     "    publish:\n      git.a: {}\n")
     done = cli(repo.path, "validate")

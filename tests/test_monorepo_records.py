@@ -185,7 +185,7 @@ def test_a_package_point_is_named_by_name_at_version_or_by_version_and_package(r
                 for f in ("one.json", "two.json"))
     assert one["package"] == two["package"] == "a" and one["point"] == two["point"] == "a@0.1.0"
     unknown = cli(repo.path, "rollback", "--to", "zz@0.1.0")
-    assert unknown.code == 1 and "--package zz: no such package" in unknown.err
+    assert unknown.code == 1 and "--to zz@0.1.0: package zz: no such package" in unknown.err
     assert "packages: a, b, c" in unknown.err
     nowhere = cli(repo.path, "rollback", "--to", "0.0.9", "--package", "b")
     assert nowhere.code == 1 and "no rollback point 0.0.9 of package b" in nowhere.err

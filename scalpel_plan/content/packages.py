@@ -213,6 +213,13 @@ class MonorepoHistory:
             self._walk({sha})
         return self._masks.get(sha, 0)
 
+    def contains(self, revision: str, other: str) -> bool:
+        """Whether ``other`` (a tag or a commit) is ``revision`` or one of its ancestors."""
+        mask = self.ancestors(revision)
+        tags = self._tag_commits or {}
+        at = (self._index or {}).get(other if other in self.parents else tags.get(other, other))
+        return at is not None and bool(mask >> at & 1)
+
     def _walk(self, wanted: set[str]) -> None:
         parents = self.parents
         children = dict.fromkeys(parents, 0)

@@ -147,7 +147,9 @@ def step_release(summary: ReleaseSummary | RollbackSummary, workspace: Workspace
                    tag=summary.tag, commit=summary.commit, repo=workspace.repo,
                    workdir=workspace.workdir,
                    parts=tuple((p.name, p.version, p.changelog) for p in summary.packages or []
-                               if p.version))
+                               if p.version),
+                   released=tuple((p.name, p.previous) for p in summary.packages or []
+                                  if not p.version and p.previous))
 
 
 def package_parts(summary: ReleaseSummary) -> dict[str, PackagePart]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scalpel_plan.content.versioning import CONTINUES, VersionDecision, bump_for, decide, tag_for
 from scalpel_plan.errors import ScalpelError, SpecError
@@ -19,6 +19,7 @@ from scalpel_plan.state.model import State
 from scalpel_plan.state.packages import JOIN, parts_in_name
 
 if TYPE_CHECKING:
+    from scalpel_plan.content.packages import MonorepoHistory
     from scalpel_plan.graph import Graph
     from scalpel_plan.spec import LoadedSpec
     from scalpel_plan.spec.sections import PackageView
@@ -56,6 +57,12 @@ class MonorepoRelease:
         return tuple((p.view.name, p.decision.version or "", p.summary.changelog)
                      for p in self.moving)
 
+    def released(self) -> tuple[tuple[str, str], ...]:
+        """(package, last release) of each package that does not move: a dependent that
+        moves has its range of it at that release."""
+        return tuple((p.view.name, p.decision.previous) for p in self.packages.values()
+                     if not p.moves and p.decision.previous)
+
 
 def decide_packages(loaded: LoadedSpec, graph: Graph, workspace: Workspace, state: State,
                     base: Release, *, only: list[str] | None = None,
@@ -74,10 +81,14 @@ def decide_packages(loaded: LoadedSpec, graph: Graph, workspace: Workspace, stat
     history = MonorepoHistory(workspace.repo, views, spec.paths_shared,
                               spec.policy.commit_message)
     continued = _unfinished(state, views)
+    left_out: list[str] = []
+    last = {name: str(max(tags.values())) for name, tags in
+            last_releases(history, {n: v for n, v in views.items() if n not in chosen}).items()
+            if tags}
     found: dict[str, PackageRelease] = {}
     for name, view in views.items():
         if name not in chosen:
-            decision = VersionDecision(None, None, None, "not planned (--package)")
+            decision = VersionDecision(None, last.get(name), None, "not planned (--package)")
         elif continued is not None:
             override = continued.get(name)
             made = frozenset(f.replace("{version}", override)
@@ -94,9 +105,13 @@ def decide_packages(loaded: LoadedSpec, graph: Graph, workspace: Workspace, stat
     if continued is None and version is None:
         decisions = grouped({n: p.decision for n, p in found.items()}, views,
                             spec.groups.fixed, spec.groups.linked, chosen)
-        if spec.dependency_bump != "none":
+        if spec.dependency_bump != "none" and graph.package_needs:
+            tagged = {n.package for n in graph.nodes.values() if n.provider == "git"}
+            since = released_since(history, {n: v for n, v in views.items() if n in tagged},
+                                   graph.package_needs)
             decisions = dependents({n: decisions[n] for n in views}, views,
-                                   graph.package_needs, spec.dependency_bump, chosen)
+                                   graph.package_needs, spec.dependency_bump, chosen, since)
+            left_out = _left_out(decisions, graph.package_needs, chosen, spec.dependency_bump)
             decisions = grouped(decisions, views, spec.groups.fixed, spec.groups.linked,
                                 chosen)
         found = {n: p if decisions[n] is p.decision else
@@ -107,6 +122,7 @@ def decide_packages(loaded: LoadedSpec, graph: Graph, workspace: Workspace, stat
     why = f"{len(moves)} of {len(views)} packages move" if moves else \
         "no package has releasable commits since its last release"
     notes = [f"package {name}: {note}" for name, p in found.items() for note in p.decision.notes]
+    notes += left_out
     return MonorepoRelease(found, VersionDecision(whole, None, None, why, notes=notes))
 
 
@@ -154,13 +170,76 @@ def grouped(decisions: dict[str, VersionDecision], views: dict[str, PackageView]
     return out
 
 
+def last_releases(history: MonorepoHistory, views: dict[str, PackageView]
+                  ) -> dict[str, dict[str, Any]]:
+    """Each package's final release tags on HEAD, with their versions."""
+    from scalpel_plan.content.schemes import SCHEMES
+    from scalpel_plan.content.versioning import release_tags
+
+    reachable = history.tags.reachable
+    finals = {}
+    for name, view in views.items():
+        scheme = SCHEMES[view.policy.scheme]
+        tags = release_tags(view, [r.name for r in history.refs_of(name)
+                                   if r.name in reachable])
+        finals[name] = {t: v for t, v in tags.items() if not scheme.is_pre(v)}
+    return finals
+
+
+def released_since(history: MonorepoHistory, views: dict[str, PackageView],
+                   needs: dict[str, list[str]]) -> dict[str, list[tuple[str, str, str | None]]]:
+    """package → (dependency, the dependency's last release, the newest of its releases the
+    package's own last release was made with) of each dependency released since the
+    package's own last release: its last release tag is not in the history of the
+    package's. Its dependency bump is still due (a release of the dependency alone,
+    --package, left it out), until the package releases after it. ``views``: the packages
+    whose releases are tagged (an untagged release leaves no mark to tell)."""
+    finals = last_releases(history, views)
+    found: dict[str, list[tuple[str, str, str | None]]] = {}
+    for name, own in finals.items():
+        if not own:
+            continue  # never released: its first release comes with its own commits
+        last = max(own, key=own.__getitem__)
+        for need in needs.get(name, []):
+            theirs = finals.get(need)  # (not tagged: never due)
+            if not theirs:
+                continue
+            newest = max(theirs, key=theirs.__getitem__)
+            if history.contains(last, newest):
+                continue
+            seen = [v for t, v in theirs.items() if history.contains(last, t)]
+            found.setdefault(name, []).append(
+                (need, str(theirs[newest]), str(max(seen)) if seen else None))
+    return found
+
+
+def _left_out(decisions: dict[str, VersionDecision], needs: dict[str, list[str]],
+              chosen: set[str], how: str) -> list[str]:
+    """The warning of a --package plan that moves a package whose dependents it does not
+    plan: they get their dependency bump when they are planned."""
+    notes = []
+    for name in [n for n in decisions if n in chosen and decisions[n].version]:
+        waiting = [n for n in decisions if name in needs.get(n, []) and n not in chosen]
+        if waiting:
+            bump = "patch bump" if how == "patch" else "bump"
+            one = len(waiting) == 1
+            notes.append(f"{', '.join(waiting)} depend{'s' * one} on {name}, not planned "
+                         f"here (--package): {'it gets its' if one else 'they get their'} "
+                         f"{bump} for {name} "
+                         f"{decisions[name].version} when planned (a full plan, or "
+                         + " ".join(f"--package {n}" for n in waiting) + ")")
+    return notes
+
+
 def dependents(decisions: dict[str, VersionDecision], views: dict[str, PackageView],
-               needs: dict[str, list[str]], how: str,
-               chosen: set[str]) -> dict[str, VersionDecision]:
+               needs: dict[str, list[str]], how: str, chosen: set[str],
+               since: dict[str, list[tuple[str, str, str | None]]] | None = None
+               ) -> dict[str, VersionDecision]:
     """The decisions with what depends on a package that moves bumped too (in dependency
     order, so that it carries on down the chain): a patch release, or with ``follow`` the
     largest bump of what it needs. A package already moving by its own commits keeps its
-    version when that is at least as much."""
+    version when that is at least as much. ``since`` (``released_since``): the
+    dependencies released since a package's own last release, whose bump is still due."""
     from graphlib import TopologicalSorter
 
     from scalpel_plan.content import dates
@@ -172,14 +251,19 @@ def dependents(decisions: dict[str, VersionDecision], views: dict[str, PackageVi
                                for n in views}).static_order()
     for name in order:
         moved = [d for d in needs.get(name, []) if d in views and out[d].version]
-        if not moved or name not in chosen:
+        due = {need: VersionDecision(version, seen, None, "") for need, version, seen
+               in (since or {}).get(name, []) if need not in moved}
+        if not (moved or due) or name not in chosen:
             continue
         d, view = out[name], views[name]
         scheme = SCHEMES[view.policy.scheme]
         part = "patch"
         if how == "follow":
-            part = max((_part_of(out[m], views[m]) for m in moved), key=PARTS.index)
-        why = f"depends on {', '.join(f'{m} {out[m].version}' for m in moved)}"
+            part = max([_part_of(out[m], views[m]) for m in moved] +
+                       [_part_of(due[m], views[m]) for m in due], key=PARTS.index)
+        why = "depends on " + ", ".join(
+            [f"{m} {out[m].version}" for m in moved] +
+            [f"{m} {due[m].version} (released after {name} {d.previous})" for m in due])
         previous = scheme.parse(d.previous or "")
         if previous is None:
             target = view.policy.initial if not d.version else d.version
@@ -250,6 +334,10 @@ def _chosen(views: dict[str, PackageView], only: list[str] | None) -> set[str]:
     unknown = [n for n in only if n not in views]
     if unknown:
         import difflib
+
+        from scalpel_plan.state.packages import one_per_option
+
+        one_per_option(unknown[0], list(views))
 
         close = difflib.get_close_matches(unknown[0], list(views), n=1)
         raise ScalpelError(f"--package {unknown[0]}: release.yml has no such package",

@@ -17,6 +17,7 @@ For `plan` the git findings are warnings (a plan is for review); for `apply` the
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from scalpel_plan.providers.base import (
 )
 from scalpel_plan.providers.registry import Registry
 from scalpel_plan.secrets import SecretsManager
+from scalpel_plan.spec import LoadedSpec
 from scalpel_plan.spec.model import Spec
 from scalpel_plan.state.model import State
 from scalpel_plan.workspace import STATE_FOLDER, Workspace
@@ -363,7 +365,10 @@ def _edited(saved: Plan, graph: Graph, registry: Registry, state: State, workspa
 
     if saved.mode != "release" or saved.release is None:
         return []
+    from scalpel_plan.plan.model import package_releases
+
     release = saved_release(saved.release, graph, registry, state, workspace)
+    own = package_releases(saved.release, release)  # a package's nodes run with its own
     problems = []
     for change in saved.changes:
         if not change.actionable:
@@ -371,7 +376,7 @@ def _edited(saved: Plan, graph: Graph, registry: Registry, state: State, workspa
         node = graph.nodes[change.address]
         provider = registry.get(node.provider)
         try:
-            desired = _as_saved(provider.desired(node, release))
+            desired = _as_saved(provider.desired(node, own.get(change.address, release)))
         except ScalpelError as exc:
             problems.append(Diagnostic(exc.message, address=change.address, hint=exc.hint))
             continue
@@ -391,3 +396,70 @@ def _as_saved(attributes: dict[str, Any]) -> dict[str, Any]:
     (both sides of a comparison are: the plan job may have had other secrets)."""
     text = json.dumps(attributes, ensure_ascii=False, default=str)
     return dict(json.loads(mask_bytes(text.encode())))
+
+
+def downgrades(loaded: LoadedSpec, repo: Path, planned: list[tuple[Any, list[str | int], Any]]
+               ) -> list[Diagnostic]:
+    """A release lower than the version a version file already holds (at HEAD): refused,
+    at the tag format when no release tag matched it (the likely cause: a first release,
+    0.1.0, proposed over a package.json at 3.2.0), else at the version file. ``planned``:
+    (spec or package view, its place in release.yml, its VersionDecision) of each release."""
+    from scalpel_plan.content.schemes import SCHEMES
+    from scalpel_plan.content.version_files import pattern_for
+
+    found = []
+    for view, base, decision in planned:
+        scheme = SCHEMES[view.policy.scheme]
+        target = scheme.parse(decision.version or "")
+        files = view.policy.files if base == ["version"] else view.files
+        if target is None or not files:
+            continue
+        for i, rule in enumerate(files):
+            path = rule if isinstance(rule, str) else rule.path
+            try:
+                regex = re.compile(pattern_for(path, getattr(rule, "pattern", None)))
+            except ScalpelError:
+                continue  # git.commit says what is wrong with it
+            text = git.show_file(repo, "HEAD", path) or ""
+            held = [(m["version"], v) for m in regex.finditer(text)
+                    if (v := scheme.parse(m["version"])) is not None and v > target]
+            if not held:
+                continue
+            found.append(_downgrade(loaded, repo, view, [*base, "files", i], path,
+                                    max(held, key=lambda h: h[1])[0], decision))
+            break
+    return found
+
+
+def _downgrade(loaded: LoadedSpec, repo: Path, view: Any, where: list[str | int], path: str,
+               held: str, decision: Any) -> Diagnostic:
+    formats = view.policy.tag_formats
+    name = getattr(view, "name", None)  # a package's
+    tag_key: list[str | int] = ["packages", name, "tag"] if name else ["version", "tag"]
+    spelt = repr(formats[0]) if len(formats) == 1 else repr(formats)
+    what = f"package {name}: " if name else ""
+    message = (f"{what}{path} holds version {held}, but the plan would release "
+               f"{decision.version}: a release never goes back")
+    if decision.previous_tag is None:
+        message += f"; no tag matched the tag format {spelt} ({'.'.join(map(str, tag_key))})"
+        like = [t for t in git.git(repo, "tag", "--list", f"*{held}").stdout.split()
+                if t.endswith(held) and (name is None or name in t)]
+        fix = ""
+        if like:
+            fmt = like[0][:-len(held)] + "{version}"
+            if name and loaded.spec.packages:
+                fmt = fmt.replace(name, "{name}")
+            fix = f" (tag {like[0]} holds {held}: tag: {fmt!r} would match it)"
+        hint = (f"fix the tag format so that it matches the release tags{fix}; if {held} "
+                f"was never released, release it: --version {held}"
+                f"{f' --package {name}' if name else ''}")
+        diagnostic = loaded.source.diagnostic(message, tag_key, hint=hint)
+        if (diagnostic.line, diagnostic.col) == loaded.source.position(
+                tag_key[:-1]):  # the default format, not written: at the version file
+            diagnostic = loaded.source.diagnostic(message, where, hint=hint)
+        return diagnostic
+    message += f" (the last release tag is {decision.previous_tag})"
+    return loaded.source.diagnostic(
+        message, where, hint=f"release {held} or later: --version {held}"
+        f"{f' --package {name}' if name else ''}, or correct {path} if {held} is wrong")
+

@@ -96,7 +96,8 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
     release = replace(release, version=decision.version or "", previous=decision.previous,
                       tag=versioning.tag_for(loaded.spec, decision.version or "")
                       if monorepo is None else decision.version or "",
-                      parts=monorepo.parts() if monorepo else ())
+                      parts=monorepo.parts() if monorepo else (),
+                      released=monorepo.released() if monorepo else ())
     content = _content(loaded, decision, release) if decision.version and not monorepo else {}
     release = replace(release, tag_commit=_tag_commit(graph, state, release),
                       changelog=content.get("changelog"), notes=content.get("notes"),
@@ -110,6 +111,9 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
                                       packages=own, moving=moving), own, live)
     changes, drift = found.changes, found.drift
     refused = preflight.version(loaded.spec, state, version, decision.previous)
+    refused += preflight.downgrades(loaded, workspace.repo, [
+        (p.view, ["packages", p.view.name], p.decision) for p in monorepo.moving]
+        if monorepo else [(loaded.spec, ["version"], decision)] if decision.version else [])
     credential_problems, credential_warnings = preflight.credentials(
         changes, secrets, allow_missing=allow_missing_secrets)
     problems = (checks.errors + refused + secret_problems + credential_problems  # all at once

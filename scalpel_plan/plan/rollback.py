@@ -137,7 +137,7 @@ def package_rollback(loaded: LoadedSpec, state: State, to: str,
         if found is None and state.point(to) is None:
             if "@" in to:
                 name = to.rsplit("@", 1)[0]
-                checked_packages([name], known)
+                checked_packages([name], known, what=f"--to {to}: package")
                 raise _no_point(state, to, name)
             points = ", ".join(p.name for p in state.rollback_points[-5:]) or "none yet"
             raise ScalpelError(f"no rollback point {to}",

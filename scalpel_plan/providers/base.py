@@ -93,6 +93,9 @@ class Release:
     commit_message: str = ""  # the release commit's subject, when the release makes one
     # a monorepo's release: (package, version, changelog section) of each package it moves
     parts: tuple[tuple[str, str, str | None], ...] = ()
+    # and (package, last release) of each package it does not move: the version a moving
+    # dependent's range of it is moved to (a dependency released alone, --package)
+    released: tuple[tuple[str, str], ...] = ()
     base: str = ""  # on a detached HEAD (a pull request's merge commit): the branch planned on
 
     @property

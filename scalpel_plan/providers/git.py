@@ -36,10 +36,23 @@ class GitTagConfig(NodeConfig):
     templates = ("message",)
     git_names = ("push", "moving")
     push: str | None = Field(None, description="The remote to push the tag to, e.g. origin")
-    message: str = Field("Release {version}", description="The annotated tag's message")
+    message: str = Field("Release {version}", description="The annotated tag's message; a "
+                         "package's tag's is \"Release {project} {version}\" by default "
+                         "({project}: the package)")
     moving: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")]] = Field(
         default_factory=list, description="Lightweight tags moved to each release (stable, "
         "latest), force-pushed; a rollback moves them back")
+
+
+PACKAGE_MESSAGE = "Release {project} {version}"  # a package's tag, by default: it names it
+
+
+def tag_message(node: Node, config: GitTagConfig) -> str:
+    """The tag's message template: as release.yml says, else "Release {version}", and for a
+    package's tag "Release {project} {version}" (Release cli 3.1.0)."""
+    if node.package is None or "message" in config.model_fields_set:
+        return config.message
+    return PACKAGE_MESSAGE
 
 
 class GitProvider(Provider):
@@ -53,7 +66,8 @@ class GitProvider(Provider):
         assert isinstance(config, GitTagConfig)
         after: Attributes = {
             "tag": release.tag, "commit": release.tagged, "remote": config.push,
-            "message": fill(config.message, release, where=f"{node.address}.message")}
+            "message": fill(tag_message(node, config), release,
+                        where=f"{node.address}.message")}
         if config.moving:
             after["moving"] = sorted(config.moving)
         if release.tag_commit and config.push:  # on a release commit (to make, or made)
@@ -91,7 +105,8 @@ class GitProvider(Provider):
             return None
         recorded: Attributes = {
             "tag": release.tag, "commit": commit, "remote": config.push,
-            "message": fill(config.message, release, where=f"{node.address}.message"),
+            "message": fill(tag_message(node, config), release,
+                        where=f"{node.address}.message"),
             "object": git.ref_oid(release.repo, f"refs/tags/{release.tag}")}
         if config.moving:
             recorded["moving"] = sorted(config.moving)

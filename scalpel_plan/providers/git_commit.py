@@ -104,8 +104,11 @@ def _desired(node: Node, release: Release) -> Attributes:
     assert isinstance(config, GitCommitConfig)
     edits: dict[str, list[dict[str, Any]]] = {}
     versions = {name: version for name, version, _ in release.parts}
+    released = dict(release.released)
     for rule in config.files:  # against HEAD's files: what the release commit must change
         version = versions.get(rule["package"]) if rule.get("package") else release.version
+        if not version and rule.get("range_of") in versions:  # a dependent that moves: its
+            version = released.get(rule["package"])  # range of one released before it
         if not version:
             continue  # a package this release does not move
         version_files.pattern_for(rule["path"], rule.get("pattern"))  # a broken one first

@@ -102,9 +102,11 @@ def _explain(err: Any, source: Source, schema: dict[str, Any]) -> Iterator[Diagn
             if name not in err.instance:
                 yield source.diagnostic(f"{where or 'the document'} needs the key '{name}'",
                                         path, key=bool(path))
-    elif kind == "pattern" and path and path[-1] == "tag":
+    elif kind == "pattern" and (path[-1:] == ["tag"] or (
+            path[-2:-1] == ["tag"] and isinstance(path[-1], int))):
+        example = '"{name}@{version}"' if path[0] == "packages" else '"v{version}"'
         yield source.diagnostic(f"{where} must contain {{version}}, got {_short(err.instance)}",
-                                path, hint='for example "v{version}"')
+                                path, hint=f"for example {example}")
     elif kind == "pattern" and "secrets" in str(err.validator_value):  # never echo the value
         yield source.diagnostic(f"{where} must name a declared secret, ${{secrets.NAME}}",
                                 path, hint="a value written in release.yml would end up in "
@@ -159,6 +161,9 @@ def _unknown_keys(err: Any, source: Source, path: list[str | int]) -> Iterator[D
         key_path = [*path, key]
         if NAME_PATTERN in patterns:
             words, hint = pattern_words(NAME_PATTERN)
+            if path == ["packages"]:  # a package's name: one like its folder's
+                fixed = re.sub(r"[^A-Za-z0-9_-]+", "-", str(key)).strip("-_")
+                hint = f"for example {fixed or 'cli'}"
             yield source.diagnostic(f"'{key}' in {_dotted(path)} must be {words}", key_path,
                                     key=True, hint=hint)
             continue

@@ -13,7 +13,7 @@ import math
 import re
 from typing import Any
 
-SCHEMA_SHA256 = 'a0a6c7da8a111eaf0bee6c31f1311d582c06fa0ab57f9af8a8c58a7181ee9540'  # release.schema.json
+SCHEMA_SHA256 = 'a82e80a2d62077a64655902c78f51692b477408ba80a5036dafde588754f081b'  # release.schema.json
 _DATE = r"^\d{4}-\d{2}-\d{2}$"  # as jsonschema's format checker reads it
 _PATTERNS = (  # the schema's regexes, compiled on first use
     '\\{version\\}',

@@ -184,12 +184,25 @@ def points_of(state: State, package: str) -> list[str]:
     return list(found)
 
 
-def checked_packages(wanted: Sequence[str], known: Sequence[str]) -> list[str]:
+def checked_packages(wanted: Sequence[str], known: Sequence[str], *,
+                     what: str = "--package") -> list[str]:
     """``wanted`` (--package), once each is a package release.yml or the state knows; a
-    ScalpelError naming the known ones otherwise."""
+    ScalpelError naming the known ones otherwise (``what``: where the name was given)."""
     unknown = [n for n in wanted if n not in known]
     if unknown:
-        raise ScalpelError(f"--package {unknown[0]}: no such package",
+        one_per_option(unknown[0], known)
+        raise ScalpelError(f"{what} {unknown[0]}: no such package",
                            hint=f"packages: {', '.join(known)}" if known else
                            "release.yml declares no packages (packages: in release.yml)")
     return list(wanted)
+
+
+def one_per_option(name: str, known: Sequence[str]) -> None:
+    """A ScalpelError when ``name`` (one --package) lists several packages (cli,types)."""
+    import re
+
+    parts = [p for p in re.split(r"[,;\s]+", name) if p]
+    if len(parts) > 1 and all(p in known for p in parts):
+        raise ScalpelError(f"--package {name}: give one package per --package",
+                           hint="repeat it for more: "
+                           + " ".join(f"--package {p}" for p in parts))
