@@ -305,3 +305,45 @@ def test_a_package_has_its_own_release_notes_template(repo, cli):
                                  "    notes: {template: nowhere.j2}\n"))
     broken = cli(repo.path, "plan")
     assert broken.code == 1 and "packages.b.notes.template: nowhere.j2: not found" in broken.err
+
+
+def test_state_import_records_each_package_tag_and_a_rollback_to_one_applies(repo, cli):
+    """Tags made before Scalpel (a@1.0.0, a@1.1.0, b-v2.0.0, c@0.5.0): the import records
+    each as a release of its package, with its package's previous version, and never says
+    every release tag is recorded when none of them are."""
+    (repo.path / ".gitignore").write_text(".scalpel/\n")
+    repo.write_spec(SPEC)
+    old = commit(repo, "feat: three packages", "packages/a/x", "packages/b/x", "packages/c/x")
+    for tag in ("a@1.0.0", "b-v2.0.0", "c@0.5.0", "v9.9.9"):
+        git(repo.path, "tag", "-a", "-m", tag, tag)
+    new = commit(repo, "feat: a again", "packages/a/y")
+    git(repo.path, "tag", "a@1.1.0")
+    git(repo.path, "tag", "a-latest")
+    git(repo.path, "push", "-q", "origin", "main", "--tags")
+    dry = cli(repo.path, "state", "import", "--dry-run")
+    assert dry.code == 0, dry.err + dry.out
+    said = dry.out + dry.err
+    assert "every" not in said and "Would record 4 releases" in said
+    assert "PACKAGE" in said and "v9.9.9" not in said
+    done = cli(repo.path, "state", "import")
+    assert done.code == 0, done.err + done.out
+    state = state_of(repo)
+    assert [(r["version"], r["previous"], r["packages"]) for r in state["releases"]
+            if r["version"].startswith("a-")] == [
+        ("a-1.0.0", None, {"a": {"version": "1.0.0", "previous": None, "tag": "a@1.0.0"}}),
+        ("a-1.1.0", "a-1.0.0", {"a": {"version": "1.1.0", "previous": "1.0.0",
+                                      "tag": "a@1.1.0"}})]
+    point = next(p for p in state["rollback_points"] if p["name"] == "a@1.0.0")
+    assert point["commit"] == old and point["packages"]["a"]["version"] == "1.0.0"
+    assert point["resources"]["git.a"]["commit"] == old
+    assert set(point["resources"]) == {"git.a"}  # only a's nodes are read for a's tag
+    again = cli(repo.path, "state", "import")
+    said = again.out + again.err
+    assert again.code == 0 and "4 release tags" in said
+    assert "every tag of the tag formats (a@{version}, b-v{version}, c@{version})" in said
+    back = cli(repo.path, "rollback", "--to", "a@1.0.0", "--out", "back.json")
+    assert back.code == 0, back.err + back.out
+    assert "a 1.1.0 → 1.0.0" in back.out
+    applied = cli(repo.path, "apply", "back.json")
+    assert applied.code == 0, applied.err + applied.out
+    assert refs(repo)["a-latest"] == old != new
