@@ -39,6 +39,8 @@ class VersionDecision:
     commits: list[ChangeEntry] = field(default_factory=list)  # those that decided it
     entries: list[ChangeEntry] = field(default_factory=list)  # all since the previous tag
     notes: list[str] = field(default_factory=list)  # things the user likely wants to know
+    # a monorepo package's: (package, version) of each package it depends on that moves
+    dependencies: tuple[tuple[str, str], ...] = ()
 
 
 def tag_for(spec: SpecView, version: str) -> str:

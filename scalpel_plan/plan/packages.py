@@ -150,7 +150,7 @@ def grouped(decisions: dict[str, VersionDecision], views: dict[str, PackageView]
                 if d.version:
                     why += f"; its own commits: {d.reason}"
                 out[n] = VersionDecision(target, d.previous, d.previous_tag, why, d.commits,
-                                         d.entries, d.notes)
+                                         d.entries, d.notes, d.dependencies)
     return out
 
 
@@ -180,6 +180,7 @@ def dependents(decisions: dict[str, VersionDecision], views: dict[str, PackageVi
         if how == "follow":
             part = max((_part_of(out[m], views[m]) for m in moved), key=PARTS.index)
         why = f"depends on {', '.join(f'{m} {out[m].version}' for m in moved)}"
+        updated = tuple((m, out[m].version or "") for m in moved)
         previous = scheme.parse(d.previous or "")
         if previous is None:
             target = view.policy.initial if not d.version else d.version
@@ -187,12 +188,12 @@ def dependents(decisions: dict[str, VersionDecision], views: dict[str, PackageVi
             target = str(scheme.bump(previous, part, dates.today()))
         own, wanted = scheme.parse(d.version or ""), scheme.parse(target)
         if own is not None and wanted is not None and own >= wanted:
-            out[name] = replace(d, reason=f"{d.reason}; {why}")
+            out[name] = replace(d, reason=f"{d.reason}; {why}", dependencies=updated)
             continue
         out[name] = VersionDecision(target, d.previous, d.previous_tag,
                                     f"{part} bump: {why}" + (f"; {d.reason}" if d.version
                                                              else ""),
-                                    d.commits, d.entries, d.notes)
+                                    d.commits, d.entries, d.notes, updated)
     return out
 
 
