@@ -114,8 +114,18 @@ def test_history_status_and_metrics_show_one_package(released, cli):
     assert [sorted(r["packages"]) for r in shown["releases"]] == [["a", "b", "c"]]
     assert shown["packages_live"] == {"c": shown["packages_live"]["c"]}
     assert shown["packages_live"]["c"]["version"] == "0.1.0"
-    table = cli(repo.path, "history", "--package", "b").out
-    assert "PACKAGES" in table and "b 0.1.1" in table and "a 0.1.1" not in table
+    table = cli(repo.path, "history", "--package", "b").out.splitlines()
+    assert table[0].split() == ["VERSION", "STATUS", "TAG", "COMMIT", "FINISHED", "ROLLBACK",
+                                "POINT", "NOTE"]
+    rows = [line.split() for line in table[1:]]
+    assert [(r[0], r[2], r[6]) for r in rows] == [("0.1.0", "b-v0.1.0", "b-v0.1.0"),
+                                                  ("0.1.1", "b-v0.1.1", "b-v0.1.1")]
+    assert rows[1][-1] == "live" and "live" not in rows[0] and "+" not in "".join(table)
+    only_c = cli(repo.path, "history", "--package", "c").out.splitlines()
+    assert only_c[1].split()[2] == "c@0.1.0" and only_c[1].split()[-2:] == ["c@0.1.0", "live"]
+    two = cli(repo.path, "history", "--package", "a", "--package", "c").out.splitlines()
+    assert two[0].startswith("PACKAGE  VERSION") and len(two) == 4
+    assert max(len(line) for line in table) < 100
     status = cli(repo.path, "status", "--package", "c")
     assert status.code == 0, status.err
     assert "tools (c): release a-0.1.0+b-0.1.0+c-0.1.0 succeeded" in status.out

@@ -20,8 +20,10 @@ from scalpel_plan.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from scalpel_plan.operations.project import Records
-    from scalpel_plan.state.model import ReleaseRecord
+    from scalpel_plan.state.model import ReleaseRecord, State
 
 
 @app.command()
@@ -72,31 +74,16 @@ def history(file: SpecFile = DEFAULT_SPEC,
                                       if not only or n in only}
         ui.raw(json_lib.dumps(found, indent=1))
         return
-    live = state.live_version()
-    now_live = live_packages(state) if monorepo else {}
-    named = {p.version: p.name for p in state.rollback_points}
-
-    def is_live(r: ReleaseRecord) -> str:
-        if r.version != live:
-            return ""
-        back = [f"{n} rolled back to {now_live[n].version}" for n, part in r.packages.items()
-                if n in now_live and now_live[n].version != part.version]
-        return "; ".join(["live", *back])
     fixes = {h.version: h.fixes for h in state.hotfixes if h.version}
 
-    def moved(r: ReleaseRecord) -> list[str]:
-        return [", ".join(f"{n} {p.version}" for n, p in r.packages.items()
-                          if not only or n in only)] if monorepo else []
-
-    ui.table(["VERSION", *(["PACKAGES"] if monorepo else []), "STATUS", "TAG", "COMMIT",
-              "FINISHED", "ROLLBACK POINT", "NOTE"],
-             ([r.version, *moved(r), r.status.replace("_", " "), r.tag or "", r.commit[:12],
-               _when(r.finished_at), named.get(r.version, ""),
-               "; ".join(n for n in (is_live(r),
-                                     f"hotfix of {fixes[r.version]}" if r.version in fixes
-                                     else "", "" if r.apply_id else "imported from its tag")
-                                     if n)]
-              for r in releases))
+    def noted(r: ReleaseRecord, *more: str) -> str:
+        return "; ".join(n for n in (*more, f"hotfix of {fixes[r.version]}" if r.version in
+                                     fixes else "", "" if r.apply_id else "imported from its tag")
+                         if n)
+    if only:
+        _package_rows(state, releases, only, noted)
+    else:
+        _release_rows(state, releases, monorepo, noted)
     by_package = any(r.package for r in rollbacks)
     if rollbacks:
         ui.print("")
@@ -112,6 +99,60 @@ def history(file: SpecFile = DEFAULT_SPEC,
         ui.table(["HOTFIX BRANCH", "FROM POINT", "FIXES", "RELEASED AS"],
                  ([h.branch, h.point, h.fixes, h.version or "(unfinished)"]
                   for h in state.hotfixes))
+
+
+def _release_rows(state: State, releases: list[ReleaseRecord], monorepo: bool,
+                  noted: Callable[..., str]) -> None:
+    """A row per release; a monorepo's with the packages it moved (its tag column left out:
+    the release's name is not a tag, each package has its own)."""
+    from scalpel_plan.state.packages import live_packages
+
+    live = state.live_version()
+    now_live = live_packages(state) if monorepo else {}
+    named = {p.version: p.name for p in state.rollback_points}
+
+    def is_live(r: ReleaseRecord) -> str:
+        if r.version != live:
+            return ""
+        back = [f"{n} rolled back to {now_live[n].version}" for n, part in r.packages.items()
+                if n in now_live and now_live[n].version != part.version]
+        return "; ".join(["live", *back])
+
+    console_ui().table(
+        ["VERSION", *(["PACKAGES"] if monorepo else ["STATUS", "TAG"]),
+         *(["STATUS"] if monorepo else []), "COMMIT", "FINISHED", "ROLLBACK POINT", "NOTE"],
+        ([r.version, *([", ".join(f"{n} {p.version}" for n, p in r.packages.items())]
+                       if monorepo else [r.status.replace("_", " "), r.tag or ""]),
+          *([r.status.replace("_", " ")] if monorepo else []), r.commit[:12],
+          _when(r.finished_at), named.get(r.version, ""), noted(r, is_live(r))]
+         for r in releases))
+
+
+def _package_rows(state: State, releases: list[ReleaseRecord], only: list[str],
+                  noted: Callable[..., str]) -> None:
+    """A row per release of each package of ``only`` (--package): its version, its tag, its
+    rollback point as `rollback --to` names it, and which of its releases is live now."""
+    from scalpel_plan.state.packages import PackagePoint, live_packages
+
+    now_live = live_packages(state)
+    points = {(n, part.version): PackagePoint(n, part, point).name
+              for point in state.rollback_points for n, part in point.packages.items()}
+    rows = [(r, n, r.packages[n]) for r in releases for n in only if n in r.packages]
+    newest = {(n, part.version): i for i, (_r, n, part) in enumerate(rows)}
+
+    def is_live(i: int, name: str, version: str) -> str:
+        live = now_live.get(name)
+        if live is None or live.version != version or newest[(name, version)] != i:
+            return ""
+        return "live (rolled back to it)" if live.rolled_back else "live"
+
+    console_ui().table(
+        [*(["PACKAGE"] if len(only) > 1 else []), "VERSION", "STATUS", "TAG", "COMMIT",
+         "FINISHED", "ROLLBACK POINT", "NOTE"],
+        ([*([n] if len(only) > 1 else []), part.version, r.status.replace("_", " "),
+          part.tag or "", r.commit[:12], _when(r.finished_at),
+          points.get((n, part.version), ""), noted(r, is_live(i, n, part.version))]
+         for i, (r, n, part) in enumerate(rows)))
 
 
 def _when(iso: str | None) -> str:
