@@ -130,6 +130,9 @@ def test_history_status_and_metrics_show_one_package(released, cli):
     assert status.code == 0, status.err
     assert "tools (c): release a-0.1.0+b-0.1.0+c-0.1.0 succeeded" in status.out
     assert "c        0.1.0    c@0.1.0" in status.out and "b-v0.1.1" not in status.out
+    assert "git.c" in status.out and "git.a" not in status.out and "git.b" not in status.out
+    timeline = json.loads(cli(repo.path, "status", "--json", "--package", "b").out)["events"]
+    assert {e["address"] for e in timeline} - {None} == {"git.b"}
     every = json.loads(cli(repo.path, "status", "--json").out)
     assert [(p["package"], p["version"], p["tag"]) for p in every["packages"]] == [
         ("a", "0.1.1", "a@0.1.1"), ("b", "0.1.1", "b-v0.1.1"), ("c", "0.1.0", "c@0.1.0")]

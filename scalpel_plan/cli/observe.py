@@ -186,7 +186,8 @@ def status(
         return
     state = project.read()
     only = project.chosen(package, state)
-    dashboard = StatusDashboard(project.project_name, project.backend, state, only)
+    dashboard = StatusDashboard(project.project_name, project.backend, state, only,
+                                project.others(only))
     if html is not None:
         write_text(html, dashboard.html())
         ui.info(f"Wrote {html}.")
@@ -200,7 +201,7 @@ def status(
     while watch and current.status == "running":
         time.sleep(0.5)
         current = StatusDashboard(project.project_name, project.backend, project.read(),
-                                  only).current()
+                                  only, project.others(only)).current()
         ui.events(current.events[shown:])
         shown = len(current.events)
     if watch:
