@@ -360,3 +360,25 @@ def test_state_import_records_each_package_tag_and_a_rollback_to_one_applies(rep
     applied = cli(repo.path, "apply", "back.json")
     assert applied.code == 0, applied.err + applied.out
     assert refs(repo)["a-latest"] == old != new
+
+
+def test_a_rollback_of_a_whole_release_says_what_each_package_goes_back_from(released, cli):
+    """b rolled back alone first; then the first release as a whole: only a goes back (b is
+    at its version already, c never moved), and the plan says so package by package."""
+    repo, first, _ = released
+    alone = cli(repo.path, "rollback", "--to", "b-v0.1.0", "--auto-approve")
+    assert alone.code == 0, alone.err + alone.out
+    whole = cli(repo.path, "rollback", "--to", "a-0.1.0+b-0.1.0+c-0.1.0", "--out", "all.json")
+    assert whole.code == 0, whole.err + whole.out
+    lines = [line.strip() for line in whole.out.splitlines()]
+    assert lines[0].startswith("Rollback tools to a-0.1.0+b-0.1.0+c-0.1.0")
+    assert "a  0.1.1 → 0.1.0" in lines and "b  0.1.1 → 0.1.0" not in whole.out
+    assert "at the point's version already: b, c" in lines
+    saved = json.loads((repo.path / "all.json").read_text())["rollback"]
+    assert saved["packages"] == [{"name": "a", "from_version": "0.1.1", "to_version": "0.1.0"}]
+    assert saved["unchanged"] == ["b", "c"]
+    done = cli(repo.path, "apply", "all.json")
+    assert done.code == 0, done.err + done.out
+    assert refs(repo)["a-latest"] == first
+    again = cli(repo.path, "rollback", "--to", "a-0.1.0+b-0.1.0+c-0.1.0")
+    assert again.code == 1 and "every package is at the point's version" in again.err
