@@ -103,9 +103,10 @@ def history(file: SpecFile = DEFAULT_SPEC,
 
 def _release_rows(state: State, releases: list[ReleaseRecord], monorepo: bool,
                   noted: Callable[..., str]) -> None:
-    """A row per release; a monorepo's with the packages it moved (its tag column left out:
-    the release's name is not a tag, each package has its own)."""
-    from scalpel_plan.state.packages import live_packages
+    """A row per release. A monorepo's is named by the packages it moved (``a-1.1.0+b-2.0.1``:
+    no tag column, the name is no tag, each package has its own; a PACKAGES column when a
+    name is shortened to a digest), its rollback point by that name."""
+    from scalpel_plan.state.packages import JOIN_MORE, live_packages
 
     live = state.live_version()
     now_live = live_packages(state) if monorepo else {}
@@ -118,13 +119,19 @@ def _release_rows(state: State, releases: list[ReleaseRecord], monorepo: bool,
                 if n in now_live and now_live[n].version != part.version]
         return "; ".join(["live", *back])
 
+    listed = monorepo and any(JOIN_MORE in r.version for r in releases)  # a shortened name
+
+    def point(r: ReleaseRecord) -> str:
+        name = named.get(r.version, "")
+        return "yes (--to VERSION)" if monorepo and name and name == r.version else name
+
     console_ui().table(
-        ["VERSION", *(["PACKAGES"] if monorepo else ["STATUS", "TAG"]),
-         *(["STATUS"] if monorepo else []), "COMMIT", "FINISHED", "ROLLBACK POINT", "NOTE"],
+        ["VERSION", *(["PACKAGES"] if listed else []), "STATUS", *([] if monorepo else ["TAG"]),
+         "COMMIT", "FINISHED", "ROLLBACK POINT", "NOTE"],
         ([r.version, *([", ".join(f"{n} {p.version}" for n, p in r.packages.items())]
-                       if monorepo else [r.status.replace("_", " "), r.tag or ""]),
-          *([r.status.replace("_", " ")] if monorepo else []), r.commit[:12],
-          _when(r.finished_at), named.get(r.version, ""), noted(r, is_live(r))]
+                       if listed else []), r.status.replace("_", " "),
+          *([] if monorepo else [r.tag or ""]), r.commit[:12], _when(r.finished_at), point(r),
+          noted(r, is_live(r))]
          for r in releases))
 
 

@@ -16,7 +16,7 @@ from scalpel_plan.errors import ScalpelError, SpecError
 from scalpel_plan.plan.model import CommitSummary, PackageSummary
 from scalpel_plan.providers.base import Release
 from scalpel_plan.state.model import State
-from scalpel_plan.state.packages import JOIN, parts_in_name
+from scalpel_plan.state.packages import JOIN, JOIN_MORE, parts_in_name
 
 if TYPE_CHECKING:
     from scalpel_plan.graph import Graph
@@ -227,7 +227,7 @@ def release_name(moves: list[tuple[str, str]]) -> str:
     digest = hashlib.sha256(whole.encode()).hexdigest()[:12]
     head = f"{moves[0][0]}-{moves[0][1]}" if VALID_NAME.fullmatch(
         f"{moves[0][0]}-{moves[0][1]}") else "release"
-    return f"{head[:60]}{JOIN}{len(moves) - 1}-more-{digest}"
+    return f"{head[:60]}{JOIN}{len(moves) - 1}{JOIN_MORE}{digest}"
 
 
 def _unfinished(state: State, views: dict[str, PackageView]) -> dict[str, str] | None:

@@ -22,6 +22,7 @@ from scalpel_plan.state.model import (
 )
 
 JOIN = "+"  # between the packages' versions in a release's name
+JOIN_MORE = "-more-"  # in a name shortened to a digest: a-1.1.0+12-more-<digest>
 DEFAULT_TAG = "{name}@{version}"
 
 
