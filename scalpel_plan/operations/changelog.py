@@ -96,7 +96,7 @@ def _monorepo(spec_path: Path, spec: Sections, repo: Path, root: Path, *, whole:
     `scalpel plan` decides it (its own commits and tags, the groups, the dependency bumps),
     the section of ``package`` or, without it, one section per package that moves, each
     headed by its tag (as changesets' "Version Packages" pull request lists them). The
-    history (--all, --from) is one package's."""
+    history (--all, --from) is one package's, by its tags."""
     workdir = root / STATE_FOLDER
     if package is None and (whole or since):
         raise ScalpelError(f"{'--all' if whole else '--from'} in a monorepo is one package's "
@@ -111,26 +111,25 @@ def _monorepo(spec_path: Path, spec: Sections, repo: Path, root: Path, *, whole:
     generator = ChangelogGenerator(spec.package_views[package].changelog if package
                                    else spec.changelog)
     name = package or spec.project_name or pyproject_name(root) or root.name
-    planned = _planned(spec_path, on_secret, package, version, pre) \
-        if not since and (to == "HEAD" or not whole) else None
-    if package is None:
-        assert planned is not None
-        moving = [replace(c, package=n) for n, c in planned.items() if c.version != UNRELEASED]
-        return Changelog(moving or list(planned.values())[:1], generator, name, root, repo,
-                         packages=list(spec.package_views))
     if not (whole or since):
-        assert planned is not None
+        planned = _planned(spec_path, on_secret, package, version, pre)
+        if package is None:
+            moving = [replace(c, package=n) for n, c in planned.items()
+                      if c.version != UNRELEASED]
+            return Changelog(moving or list(planned.values())[:1], generator, name, root, repo,
+                             packages=list(spec.package_views))
         return Changelog([planned[package]], generator, name, root, repo)
     from scalpel_plan.content.packages import belongs_to
 
+    # The history is the tags' (the commits no tag holds yet: "Unreleased", as a single
+    # project's): deciding the next version as the plan does reads the whole history once
+    # more, which would double the time of a package's history.
+    assert package is not None
     belongs = belongs_to(spec.package_views, package, spec.paths_shared,
                          spec.policy.commit_message)
     left_out: list[str] = []
     releases = _history(repo, spec.package_views[package], generator, workdir, since, to,
                         left_out, belongs)
-    next_one = planned.get(package) if planned else None
-    if next_one is not None and next_one.version != UNRELEASED:  # headed as plan heads it
-        releases = [next_one, *(r for r in releases if r.version != UNRELEASED)]
     return Changelog(releases, generator, name, root, repo, left_out if not since else [])
 
 
