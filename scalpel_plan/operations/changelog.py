@@ -2,7 +2,9 @@
 
 It opens only what it reads: the spec's project, version, changelog and secrets sections
 (``spec.load_sections``: no models of the whole spec, no graph, no providers), the git work
-tree, and the recorded state only for the next release (an unfinished one continues).
+tree, and the recorded state only for the next release (an unfinished one continues). A
+monorepo's next release is the plan's (the dependency bumps and groups are decided across
+packages): that one opens the whole project, as `scalpel plan` does.
 """
 
 from __future__ import annotations
