@@ -387,3 +387,16 @@ def test_a_rollback_of_a_whole_release_says_what_each_package_goes_back_from(rel
     assert refs(repo)["a-latest"] == first
     again = cli(repo.path, "rollback", "--to", "a-0.1.0+b-0.1.0+c-0.1.0")
     assert again.code == 1 and "every package is at the point's version" in again.err
+
+
+def test_state_import_leaves_the_package_releases_scalpel_made_as_they_are(released, cli):
+    repo, _, _ = released
+    before = state_of(repo)
+    done = cli(repo.path, "state", "import")
+    said = done.out + done.err
+    assert done.code == 0, said
+    assert "5 release tags (a@0.1.0, a@0.1.1, b-v0.1.0, b-v0.1.1, c@0.1.0) recorded already" \
+        in said
+    assert "every tag of the tag formats (a@{version}, b-v{version}, c@{version}) is " \
+        "recorded" in said
+    assert state_of(repo) == before
