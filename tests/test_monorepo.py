@@ -500,3 +500,37 @@ def test_an_undeclared_package_tags_warning_advises_declaring_it(mono, cli):
     assert note.startswith("package a: ignored tag a-v7.0.0")
     assert "declare it under packages:" in note and "packages.a.tag" in note
     assert "version.tag as a list" not in note  # that would read others' tags as a's
+
+
+def test_changelog_of_a_monorepo_is_a_section_per_package_that_moves(mono, cli):
+    """Without --package: each moving package's next section, headed by its tag, as
+    changesets' "Version Packages" pull request lists them; the whole history, --write,
+    --version are one package's."""
+    commit(mono, "feat: a feature of a", "packages/a/x")
+    commit(mono, "fix: a fix of b", "packages/b/x")
+    every = cli(mono.path, "changelog")
+    assert every.code == 0, every.err
+    assert "## [a@1.1.0]" in every.out and "## [b-v2.0.1]" in every.out
+    assert every.out.index("a feature of a") < every.out.index("## [b-v2.0.1]") \
+        < every.out.index("a fix of b")
+    assert "c@" not in every.out and "## [0." not in every.out
+    data = json.loads(cli(mono.path, "changelog", "--format", "json").out)
+    assert [(r["package"], r["version"]) for r in data["releases"]] == [
+        ("a", "1.1.0"), ("b", "2.0.1")]
+    for args in (["--all"], ["--write"], ["--version", "3.0.0"]):
+        refused = cli(mono.path, "changelog", *args)
+        assert refused.code == 1 and "--package NAME (packages: a, b, c)" in refused.err
+
+
+def test_changelog_of_a_dependent_agrees_with_the_plan(deps, cli):
+    """b moves only because a does: its section is the plan's version with changesets'
+    "Updated dependencies" line."""
+    deps.write_spec(DEPS.replace("DEPENDENCY_BUMP", "patch") + "changelog: {}\n")
+    plan = plan_json(cli, deps)
+    assert packages_of(plan)["b"]["version"] == "2.0.1"
+    assert "Updated dependencies: a 1.1.0" in packages_of(plan)["b"]["changelog"]
+    section = cli(deps.path, "changelog", "--package", "b")
+    assert section.code == 0, section.err
+    assert "## [2.0.1]" in section.out and "Updated dependencies: a 1.1.0" in section.out
+    assert "No notable changes" not in section.out
+    assert "## [3.0.1]" in cli(deps.path, "changelog", "--package", "c").out  # down the chain

@@ -114,12 +114,30 @@ def test_history_status_and_metrics_show_one_package(released, cli):
     assert [sorted(r["packages"]) for r in shown["releases"]] == [["a", "b", "c"]]
     assert shown["packages_live"] == {"c": shown["packages_live"]["c"]}
     assert shown["packages_live"]["c"]["version"] == "0.1.0"
-    table = cli(repo.path, "history", "--package", "b").out
-    assert "PACKAGES" in table and "b 0.1.1" in table and "a 0.1.1" not in table
+    table = cli(repo.path, "history", "--package", "b").out.splitlines()
+    assert table[0].split() == ["VERSION", "STATUS", "TAG", "COMMIT", "FINISHED", "ROLLBACK",
+                                "POINT", "NOTE"]
+    rows = [line.split() for line in table[1:]]
+    assert [(r[0], r[2], r[6]) for r in rows] == [("0.1.0", "b-v0.1.0", "b-v0.1.0"),
+                                                  ("0.1.1", "b-v0.1.1", "b-v0.1.1")]
+    assert rows[1][-1] == "live" and "live" not in rows[0] and "+" not in "".join(table)
+    only_c = cli(repo.path, "history", "--package", "c").out.splitlines()
+    assert only_c[1].split()[2] == "c@0.1.0" and only_c[1].split()[-2:] == ["c@0.1.0", "live"]
+    two = cli(repo.path, "history", "--package", "a", "--package", "c").out.splitlines()
+    assert two[0].startswith("PACKAGE  VERSION") and len(two) == 4
+    assert max(len(line) for line in table) < 100
+    whole = cli(repo.path, "history").out.splitlines()
+    assert whole[0].split() == ["VERSION", "STATUS", "COMMIT", "FINISHED", "ROLLBACK", "POINT",
+                                "NOTE"]  # the name is no tag, and names the packages
+    assert whole[2].split()[:2] == ["a-0.1.1+b-0.1.1", "succeeded"]
+    assert "yes (--to VERSION)" in whole[2] and whole[2].count("a-0.1.1+b-0.1.1") == 1
     status = cli(repo.path, "status", "--package", "c")
     assert status.code == 0, status.err
     assert "tools (c): release a-0.1.0+b-0.1.0+c-0.1.0 succeeded" in status.out
     assert "c        0.1.0    c@0.1.0" in status.out and "b-v0.1.1" not in status.out
+    assert "git.c" in status.out and "git.a" not in status.out and "git.b" not in status.out
+    timeline = json.loads(cli(repo.path, "status", "--json", "--package", "b").out)["events"]
+    assert {e["address"] for e in timeline} - {None} == {"git.b"}
     every = json.loads(cli(repo.path, "status", "--json").out)
     assert [(p["package"], p["version"], p["tag"]) for p in every["packages"]] == [
         ("a", "0.1.1", "a@0.1.1"), ("b", "0.1.1", "b-v0.1.1"), ("c", "0.1.0", "c@0.1.0")]
@@ -305,3 +323,80 @@ def test_a_package_has_its_own_release_notes_template(repo, cli):
                                  "    notes: {template: nowhere.j2}\n"))
     broken = cli(repo.path, "plan")
     assert broken.code == 1 and "packages.b.notes.template: nowhere.j2: not found" in broken.err
+
+
+def test_state_import_records_each_package_tag_and_a_rollback_to_one_applies(repo, cli):
+    """Tags made before Scalpel (a@1.0.0, a@1.1.0, b-v2.0.0, c@0.5.0): the import records
+    each as a release of its package, with its package's previous version, and never says
+    every release tag is recorded when none of them are."""
+    (repo.path / ".gitignore").write_text(".scalpel/\n")
+    repo.write_spec(SPEC)
+    old = commit(repo, "feat: three packages", "packages/a/x", "packages/b/x", "packages/c/x")
+    for tag in ("a@1.0.0", "b-v2.0.0", "c@0.5.0", "v9.9.9"):
+        git(repo.path, "tag", "-a", "-m", tag, tag)
+    new = commit(repo, "feat: a again", "packages/a/y")
+    git(repo.path, "tag", "a@1.1.0")
+    git(repo.path, "tag", "a-latest")
+    git(repo.path, "push", "-q", "origin", "main", "--tags")
+    dry = cli(repo.path, "state", "import", "--dry-run")
+    assert dry.code == 0, dry.err + dry.out
+    said = dry.out + dry.err
+    assert "every" not in said and "Would record 4 releases" in said
+    assert "PACKAGE" in said and "v9.9.9" not in said
+    done = cli(repo.path, "state", "import")
+    assert done.code == 0, done.err + done.out
+    state = state_of(repo)
+    assert [(r["version"], r["previous"], r["packages"]) for r in state["releases"]
+            if r["version"].startswith("a-")] == [
+        ("a-1.0.0", None, {"a": {"version": "1.0.0", "previous": None, "tag": "a@1.0.0"}}),
+        ("a-1.1.0", "a-1.0.0", {"a": {"version": "1.1.0", "previous": "1.0.0",
+                                      "tag": "a@1.1.0"}})]
+    point = next(p for p in state["rollback_points"] if p["name"] == "a@1.0.0")
+    assert point["commit"] == old and point["packages"]["a"]["version"] == "1.0.0"
+    assert point["resources"]["git.a"]["commit"] == old
+    assert set(point["resources"]) == {"git.a"}  # only a's nodes are read for a's tag
+    again = cli(repo.path, "state", "import")
+    said = again.out + again.err
+    assert again.code == 0 and "4 release tags" in said
+    assert "every tag of the tag formats (a@{version}, b-v{version}, c@{version})" in said
+    back = cli(repo.path, "rollback", "--to", "a@1.0.0", "--out", "back.json")
+    assert back.code == 0, back.err + back.out
+    assert "a 1.1.0 → 1.0.0" in back.out
+    applied = cli(repo.path, "apply", "back.json")
+    assert applied.code == 0, applied.err + applied.out
+    assert refs(repo)["a-latest"] == old != new
+
+
+def test_a_rollback_of_a_whole_release_says_what_each_package_goes_back_from(released, cli):
+    """b rolled back alone first; then the first release as a whole: only a goes back (b is
+    at its version already, c never moved), and the plan says so package by package."""
+    repo, first, _ = released
+    alone = cli(repo.path, "rollback", "--to", "b-v0.1.0", "--auto-approve")
+    assert alone.code == 0, alone.err + alone.out
+    whole = cli(repo.path, "rollback", "--to", "a-0.1.0+b-0.1.0+c-0.1.0", "--out", "all.json")
+    assert whole.code == 0, whole.err + whole.out
+    lines = [line.strip() for line in whole.out.splitlines()]
+    assert lines[0].startswith("Rollback tools to a-0.1.0+b-0.1.0+c-0.1.0")
+    assert "a  0.1.1 → 0.1.0" in lines and "b  0.1.1 → 0.1.0" not in whole.out
+    assert "at the point's version already: b, c" in lines
+    saved = json.loads((repo.path / "all.json").read_text())["rollback"]
+    assert saved["packages"] == [{"name": "a", "from_version": "0.1.1", "to_version": "0.1.0"}]
+    assert saved["unchanged"] == ["b", "c"]
+    done = cli(repo.path, "apply", "all.json")
+    assert done.code == 0, done.err + done.out
+    assert refs(repo)["a-latest"] == first
+    again = cli(repo.path, "rollback", "--to", "a-0.1.0+b-0.1.0+c-0.1.0")
+    assert again.code == 1 and "every package is at the point's version" in again.err
+
+
+def test_state_import_leaves_the_package_releases_scalpel_made_as_they_are(released, cli):
+    repo, _, _ = released
+    before = state_of(repo)
+    done = cli(repo.path, "state", "import")
+    said = done.out + done.err
+    assert done.code == 0, said
+    assert "5 release tags (a@0.1.0, a@0.1.1, b-v0.1.0, b-v0.1.1, c@0.1.0) recorded already" \
+        in said
+    assert "every tag of the tag formats (a@{version}, b-v{version}, c@{version}) is " \
+        "recorded" in said
+    assert state_of(repo) == before

@@ -46,6 +46,9 @@ def run(*, file: Path, all_: bool, from_: str | None, to: str, format: str,
                            hint="drop --all, --from and --format with --write")
     found = changelog(file, whole=all_, since=from_, to=to, version=version, pre=pre,
                       on_secret=runner_mask(), package=package)
+    if write and found.packages:
+        raise ScalpelError("--write in a monorepo writes one package's changelog file",
+                           hint=f"add --package NAME (packages: {', '.join(found.packages)})")
     ui = console_ui()
     if found.left_out and all_:
         ui.info(f"Left out {len(found.left_out)} release tag(s) not in the history of {to} "

@@ -20,9 +20,11 @@ from scalpel_plan.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from scalpel_plan.operations.project import Records
-    from scalpel_plan.state.model import PackagePart, ReleaseRecord, RollbackPoint
-    from scalpel_plan.state.overview import PointSummary
+    from scalpel_plan.state.model import PackagePart, ReleaseRecord, RollbackPoint, State
+    from scalpel_plan.state.overview import Overview, PointSummary
 
 
 @app.command()
@@ -81,31 +83,17 @@ def _history(records: Records, json: bool, package: list[str] | None) -> None:
                                       if not only or n in only}
         ui.raw(json_lib.dumps(found, indent=1))
         return
-    live = state.live_version()
-    now_live = live_packages(state) if isinstance(state, State) and monorepo else {}
-    named = {p.version: p.name for p in everything}
-
-    def is_live(r: ReleaseRecord) -> str:
-        if r.version != live:
-            return ""
-        back = [f"{n} rolled back to {now_live[n].version}" for n, part in r.packages.items()
-                if n in now_live and now_live[n].version != part.version]
-        return "; ".join(["live", *back])
     fixes = {h.version: h.fixes for h in state.hotfixes if h.version}
 
-    def moved(r: ReleaseRecord) -> list[str]:
-        return [", ".join(f"{n} {p.version}" for n, p in r.packages.items()
-                          if not only or n in only)] if monorepo else []
-
-    ui.table(["VERSION", *(["PACKAGES"] if monorepo else []), "STATUS", "TAG", "COMMIT",
-              "FINISHED", "ROLLBACK POINT", "NOTE"],
-             ([r.version, *moved(r), r.status.replace("_", " "), r.tag or "", r.commit[:12],
-               _when(r.finished_at), named.get(r.version, ""),
-               "; ".join(n for n in (is_live(r),
-                                     f"hotfix of {fixes[r.version]}" if r.version in fixes
-                                     else "", "" if r.apply_id else "imported from its tag")
-                                     if n)]
-              for r in releases))
+    def noted(r: ReleaseRecord, *more: str) -> str:
+        return "; ".join(n for n in (*more, f"hotfix of {fixes[r.version]}" if r.version in
+                                     fixes else "", "" if r.apply_id else "imported from its tag")
+                         if n)
+    if only:
+        assert isinstance(state, State)  # (read in full for --package)
+        _package_rows(state, releases, only, noted)
+    else:
+        _release_rows(state, releases, everything, monorepo, noted)
     by_package = any(r.package for r in rollbacks)
     if rollbacks:
         ui.print("")
@@ -140,6 +128,69 @@ def _point_json(point: RollbackPoint | PointSummary) -> dict[str, object]:
                              for n, part in point.packages.items()}} if point.packages else {})}
 
 
+def _release_rows(state: State | Overview, releases: list[ReleaseRecord],
+                  points: list[RollbackPoint | PointSummary], monorepo: bool,
+                  noted: Callable[..., str]) -> None:
+    """A row per release. A monorepo's is named by the packages it moved (``a-1.1.0+b-2.0.1``:
+    no tag column, the name is no tag, each package has its own; a PACKAGES column when a
+    name is shortened to a digest), its rollback point by that name."""
+    from scalpel_plan.state.model import State
+    from scalpel_plan.state.packages import JOIN_MORE, live_packages
+
+    live = state.live_version()
+    now_live = live_packages(state) if isinstance(state, State) and monorepo else {}
+    named = {p.version: p.name for p in points}
+
+    def is_live(r: ReleaseRecord) -> str:
+        if r.version != live:
+            return ""
+        back = [f"{n} rolled back to {now_live[n].version}" for n, part in r.packages.items()
+                if n in now_live and now_live[n].version != part.version]
+        return "; ".join(["live", *back])
+
+    listed = monorepo and any(JOIN_MORE in r.version for r in releases)  # a shortened name
+
+    def point(r: ReleaseRecord) -> str:
+        name = named.get(r.version, "")
+        return "yes (--to VERSION)" if monorepo and name and name == r.version else name
+
+    console_ui().table(
+        ["VERSION", *(["PACKAGES"] if listed else []), "STATUS", *([] if monorepo else ["TAG"]),
+         "COMMIT", "FINISHED", "ROLLBACK POINT", "NOTE"],
+        ([r.version, *([", ".join(f"{n} {p.version}" for n, p in r.packages.items())]
+                       if listed else []), r.status.replace("_", " "),
+          *([] if monorepo else [r.tag or ""]), r.commit[:12], _when(r.finished_at), point(r),
+          noted(r, is_live(r))]
+         for r in releases))
+
+
+def _package_rows(state: State, releases: list[ReleaseRecord], only: list[str],
+                  noted: Callable[..., str]) -> None:
+    """A row per release of each package of ``only`` (--package): its version, its tag, its
+    rollback point as `rollback --to` names it, and which of its releases is live now."""
+    from scalpel_plan.state.packages import PackagePoint, live_packages
+
+    now_live = live_packages(state)
+    points = {(n, part.version): PackagePoint(n, part, point).name
+              for point in state.rollback_points for n, part in point.packages.items()}
+    rows = [(r, n, r.packages[n]) for r in releases for n in only if n in r.packages]
+    newest = {(n, part.version): i for i, (_r, n, part) in enumerate(rows)}
+
+    def is_live(i: int, name: str, version: str) -> str:
+        live = now_live.get(name)
+        if live is None or live.version != version or newest[(name, version)] != i:
+            return ""
+        return "live (rolled back to it)" if live.rolled_back else "live"
+
+    console_ui().table(
+        [*(["PACKAGE"] if len(only) > 1 else []), "VERSION", "STATUS", "TAG", "COMMIT",
+         "FINISHED", "ROLLBACK POINT", "NOTE"],
+        ([*([n] if len(only) > 1 else []), part.version, r.status.replace("_", " "),
+          part.tag or "", r.commit[:12], _when(r.finished_at),
+          points.get((n, part.version), ""), noted(r, is_live(i, n, part.version))]
+         for i, (r, n, part) in enumerate(rows)))
+
+
 def _when(iso: str | None) -> str:
     """A recorded time as a table shows it: to the minute, UTC."""
     return iso[:16].replace("T", " ") if iso else ""
@@ -171,7 +222,8 @@ def status(
         return
     state = project.read() if project.packages or package else None  # (as for history)
     only = project.chosen(package, state) if state is not None else []
-    dashboard = StatusDashboard(project.project_name, project.backend, state, only)
+    dashboard = StatusDashboard(project.project_name, project.backend, state, only,
+                                project.others(only))
     if html is not None:
         write_text(html, dashboard.html())
         ui.info(f"Wrote {html}.")
@@ -185,7 +237,8 @@ def status(
     while watch and current.status == "running":
         time.sleep(0.5)
         current = StatusDashboard(project.project_name, project.backend,
-                                  project.read() if state is not None else None, only).current()
+                                  project.read() if state is not None else None, only,
+                                  project.others(only)).current()
         ui.events(current.events[shown:])
         shown = len(current.events)
     if watch:

@@ -266,12 +266,16 @@ def state_import(
     if known:
         ui.info(f"{len(known)} release tag{'s' * (len(known) != 1)} ({', '.join(known[:5])}"
                 f"{', ...' * (len(known) > 5)}) recorded already: left as they are.")
+    formats = ", ".join(done.looked_at[:3]) + ", ..." * (len(done.looked_at) > 3)
     if not done.found:
-        ui.info(f"No release to import: every release tag is recorded in {done.backend}.")
+        ui.info(f"No release to import: no tag matches the tag formats ({formats})."
+                if not done.tags else f"No release to import: every tag of the tag formats "
+                f"({formats}) is recorded in {done.backend}.")
         return
-    ui.table(["VERSION", "TAG", "COMMIT", "DATE", "RECORDED"],
-             ([f.version, f.tag, f.commit[:12], f.date[:10], _artifacts(f.resources)]
-              for f in done.found))
+    monorepo = any(f.package for f in done.found)
+    ui.table([*["PACKAGE"] * monorepo, "VERSION", "TAG", "COMMIT", "DATE", "RECORDED"],
+             ([*[f.package or "-"] * monorepo, f.version, f.tag, f.commit[:12], f.date[:10],
+               _artifacts(f.resources)] for f in done.found))
     for found in done.found:
         for note in found.unread:
             ui.info(f"{found.tag}: not read: {note}")
@@ -280,7 +284,8 @@ def state_import(
         ui.info(f"Would record {count} in {done.backend} (--dry-run: nothing was changed).")
         return
     ui.info(f"Recorded {count} in {done.backend} (state serial {done.serial}); "
-            "`scalpel rollback --to VERSION` plans the way back to any of them.")
+            f"`scalpel rollback --to {'TAG' if monorepo else 'VERSION'}` plans the way back to "
+            "any of them.")
 
 
 def _artifacts(resources: dict[str, dict[str, object]]) -> str:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 CHANGELOG_FORMAT_VERSION = 1
 BREAKING_TITLE = "⚠ Breaking Changes"
+DEPENDENCIES_TITLE = "Dependencies"  # a monorepo package's: the packages it depends on that move
 OTHER_TITLE = "Other"
 HEADER = ("# Changelog\n\nAll notable changes to this project are documented in this file.\n"
           "The format follows [Keep a Changelog](https://keepachangelog.com/en/1.1.0/).\n")
@@ -50,6 +51,22 @@ class ReleaseChanges:
     previous_tag: str | None
     sections: tuple[ChangelogSection, ...]
     contributors: tuple[str, ...] = field(default=())
+    # a monorepo package's: (package, version) of the packages it depends on that move with it
+    dependencies: tuple[tuple[str, str], ...] = field(default=())
+    package: str | None = None  # set in a monorepo's changelog of every package: headed by tag
+
+    @property
+    def label(self) -> str:
+        """What the section is headed by: its version, or (of one package among others) its
+        tag, which names the package."""
+        return self.tag if self.package and self.tag else self.version
+
+    @property
+    def updated(self) -> str | None:
+        """The dependencies line, in changesets' words: "Updated dependencies: core 1.2.0"."""
+        if not self.dependencies:
+            return None
+        return "Updated dependencies: " + ", ".join(f"{n} {v}" for n, v in self.dependencies)
 
     @property
     def entries(self) -> list[ChangeEntry]:
@@ -84,7 +101,8 @@ class ChangelogGenerator:
         return tuple(ChangelogSection(t, tuple(es)) for t, es in groups.items() if es)
 
     def release(self, version: str, entries: Iterable[ChangeEntry], *, tag: str | None = None,
-                date: str | None = None, previous_tag: str | None = None) -> ReleaseChanges:
+                date: str | None = None, previous_tag: str | None = None,
+                dependencies: tuple[tuple[str, str], ...] = ()) -> ReleaseChanges:
         sections = self.sections(entries)
         people: dict[str, None] = {}
         if self.config.contributors:
@@ -95,7 +113,7 @@ class ChangelogGenerator:
                         people[_name(co_author)] = None
             people.pop("", None)
         return ReleaseChanges(version, tag, date or today().isoformat(), previous_tag,
-                              sections, tuple(people))
+                              sections, tuple(people), dependencies)
 
     # Markdown -----------------------------------------------------------------------------
     def markdown(self, releases: Iterable[ReleaseChanges], *, header: bool = False) -> str:
@@ -109,15 +127,18 @@ class ChangelogGenerator:
 
     def markdown_section(self, release: ReleaseChanges) -> str:
         version = release.version
-        heading = f"## [{version}]" + (f" - {release.date}" if version != "Unreleased" else "")
+        heading = f"## [{release.label}]" + (f" - {release.date}" if version != "Unreleased"
+                                             else "")
         lines = [heading, ""]
-        if not release.sections:
+        if not release.sections and not release.dependencies:
             lines += ["_No notable changes._", ""]
         for section in release.sections:
             lines += [f"### {section.title}", ""]
             lines += [self._markdown_entry(e, section.title == BREAKING_TITLE)
                       for e in section.entries]
             lines.append("")
+        if release.updated:
+            lines += [f"### {DEPENDENCIES_TITLE}", "", f"- {_md(release.updated)}", ""]
         if release.contributors:
             lines += ["**Contributors:** " + ", ".join(release.contributors), ""]
         return "\n".join(lines)
@@ -144,7 +165,7 @@ class ChangelogGenerator:
             return None
         url = self.config.compare.format_map({"previous": release.previous_tag,
                                               "tag": release.tag or "HEAD"})
-        return f"[{release.version}]: {url}"
+        return f"[{release.label}]: {url}"
 
     # HTML ---------------------------------------------------------------------------------
     def html(self, releases: Iterable[ReleaseChanges], *, title: str = "Changelog") -> str:
@@ -153,11 +174,14 @@ class ChangelogGenerator:
         for release in releases:
             date = f" <small>{_html(release.date or '')}</small>" \
                 if release.version != "Unreleased" else ""
-            body.append(f'<section class="release"><h2>{_html(release.version)}{date}</h2>')
+            body.append(f'<section class="release"><h2>{_html(release.label)}{date}</h2>')
             for section in release.sections:
                 body.append(f"<h3>{_html(section.title)}</h3><ul>")
                 body += [f"<li>{self._html_entry(e)}</li>" for e in section.entries]
                 body.append("</ul>")
+            if release.updated:
+                body.append(f"<h3>{DEPENDENCIES_TITLE}</h3><ul><li>{_html(release.updated)}"
+                            "</li></ul>")
             if release.contributors:
                 body.append("<p><strong>Contributors:</strong> "
                             f"{_html(', '.join(release.contributors))}</p>")
@@ -267,12 +291,17 @@ def _first_release_heading(text: str) -> int | None:
 
 
 def _release_data(release: ReleaseChanges) -> dict[str, object]:
-    return {
+    data: dict[str, object] = {
         "version": release.version, "tag": release.tag, "date": release.date,
         "previous_tag": release.previous_tag, "contributors": list(release.contributors),
         "sections": [{"title": s.title, "entries": [_entry_data(e) for e in s.entries]}
                      for s in release.sections],
     }
+    if release.package:  # a monorepo's changelog of every package
+        data["package"] = release.package
+    if release.dependencies:  # a monorepo package's
+        data["dependencies"] = [{"package": n, "version": v} for n, v in release.dependencies]
+    return data
 
 
 def _entry_data(entry: ChangeEntry) -> dict[str, object]:

@@ -122,6 +122,28 @@ def belongs_to(packages: dict[str, PackageView], package: str, shared: Sequence[
     return belongs
 
 
+def tag_owner(packages: dict[str, PackageView]) -> Callable[[str], str]:
+    """The package whose tag format a tag matches ("": none). A tag's prefixes are looked
+    up, not every package's formats tried in turn: a hundred packages' thousands of tags."""
+    prefixes: dict[str, list[tuple[str, str]]] = {}
+    for name, view in packages.items():
+        for fmt in view.policy.tag_formats:
+            head, _, tail = fmt.partition("{version}")
+            prefixes.setdefault(head, []).append((tail, name))
+
+    def owner(tag: str) -> str:
+        for at in range(len(tag), -1, -1):  # the longest prefix first
+            tails = prefixes.get(tag[:at])
+            if tails:
+                found = next((n for t, n in tails if tag.endswith(t) and
+                              len(tag) - at > len(t)), "")
+                if found:
+                    return found
+        return ""
+
+    return owner
+
+
 class MonorepoHistory:
     """HEAD's whole history with the packages each commit belongs to, from one read.
 
@@ -166,26 +188,12 @@ class MonorepoHistory:
 
     def _partition(self) -> dict[str, list[tuple[int, TagRef]]]:
         """The tags by the package whose tag format they match ("": none), with their
-        place among all tags. A tag's prefixes are looked up, not every package's formats
-        tried in turn."""
-        prefixes: dict[str, list[tuple[str, str]]] = {}
-        for name, view in self.packages.items():
-            for fmt in view.policy.tag_formats:
-                head, _, tail = fmt.partition("{version}")
-                prefixes.setdefault(head, []).append((tail, name))
+        place among all tags."""
         found: dict[str, list[tuple[int, TagRef]]] = {}
+        owner = tag_owner(self.packages)
         for i, ref in enumerate(self.tags.refs):
-            tag, owner = ref.name, ""
-            for at in range(len(tag), -1, -1):  # the longest prefix first
-                tails = prefixes.get(tag[:at])
-                if tails:
-                    owner = next((n for t, n in tails if tag.endswith(t) and
-                                  len(tag) - at > len(t)), "")
-                    if owner:
-                        break
-            found.setdefault(owner, []).append((i, ref))
+            found.setdefault(owner(ref.name), []).append((i, ref))
         return found
-
 
     def commits_of(self, package: str, since: str | None) -> list[git.Commit]:
         """The package's commits on HEAD after ``since`` (a tag or a commit; None: all of

@@ -23,7 +23,8 @@ def release_changes(spec: SpecView, decision: VersionDecision,
     version = decision.version or "Unreleased"
     return generator.release(version, decision.entries,
                              tag=tag_for(spec, version) if decision.version else None,
-                             previous_tag=decision.previous_tag)
+                             previous_tag=decision.previous_tag,
+                             dependencies=decision.dependencies)
 
 
 def release_notes(spec: Spec, root: Path, changes: ReleaseChanges, project: str,

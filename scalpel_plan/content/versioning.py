@@ -39,6 +39,8 @@ class VersionDecision:
     commits: list[ChangeEntry] = field(default_factory=list)  # those that decided it
     entries: list[ChangeEntry] = field(default_factory=list)  # all since the previous tag
     notes: list[str] = field(default_factory=list)  # things the user likely wants to know
+    # a monorepo package's: (package, version) of each package it depends on that moves
+    dependencies: tuple[tuple[str, str], ...] = ()
 
 
 def tag_for(spec: SpecView, version: str) -> str:
@@ -109,18 +111,20 @@ class TagRef:
     name: str
     kind: str  # what the tag points at, peeled: commit, tree or blob
     date: str  # creator date, ISO
+    commit: str = ""  # the commit it points at (peeled)
+    object: str = ""  # the tag's own object (an annotated tag's; a lightweight one's commit)
 
 
 def tag_refs(repo: Path) -> list[TagRef]:
     """Every tag, newest first (by creator date), with the kind of object it points at."""
     fmt = git.FIELD.join(("%(refname:short)", "%(objecttype)", "%(*objecttype)",
-                          "%(creatordate:iso-strict)"))
+                          "%(creatordate:iso-strict)", "%(objectname)", "%(*objectname)"))
     out = git.git(repo, "for-each-ref", "--sort=-creatordate", f"--format={fmt}",
                   "refs/tags").stdout
     found = []
     for line in out.splitlines():
-        name, kind, peeled, date = [*line.split(git.FIELD), "", "", ""][:4]
-        found.append(TagRef(name, peeled or kind, date))
+        name, kind, peeled, date, oid, target = [*line.split(git.FIELD), *[""] * 6][:6]
+        found.append(TagRef(name, peeled or kind, date, target or oid, oid))
     return found
 
 

@@ -86,7 +86,7 @@ class StatusDashboard:
 
     def __init__(self, project: str, backend: StateBackend,
                  state: State | Overview | None = None,
-                 packages: list[str] | None = None) -> None:
+                 packages: list[str] | None = None, hidden: set[str] | None = None) -> None:
         """``state``: a monorepo's, read in full (its packages); by default the overview of
         the newest release and rollback, all that a project's status shows."""
         self.project = project
@@ -94,6 +94,7 @@ class StatusDashboard:
         self.state = state if state is not None else backend.read_overview(
             points=False, every_release=False)
         self.only = list(packages or [])
+        self.hidden = hidden or set()  # the nodes of the packages not asked for (--package)
 
     def package_rows(self) -> list[PackageRow]:
         """Each package's live version (those of --package only, when given)."""
@@ -120,8 +121,9 @@ class StatusDashboard:
             status = "interrupted"  # nobody holds the lock: the apply was killed
         events: list[PublishEvent] = []
         for number, applied in enumerate(run.applies, 1):
-            events += publish_events(timeline(self.backend.read_journal(applied)),
-                                     (number, len(run.applies)))
+            events += [e for e in publish_events(timeline(self.backend.read_journal(applied)),
+                                                 (number, len(run.applies)))
+                       if e.address is None or e.address.split("@")[0] not in self.hidden]
         apply_id = run.applies[-1] if run.applies else None
         interrupted = state.interrupted_rollback()
         next_step = interrupted.interruption() if interrupted is not None and \

@@ -2,18 +2,21 @@
 
 It opens only what it reads: the spec's project, version, changelog and secrets sections
 (``spec.load_sections``: no models of the whole spec, no graph, no providers), the git work
-tree, and the recorded state only for the next release (an unfinished one continues).
+tree, and the recorded state only for the next release (an unfinished one continues). A
+monorepo's next release is the plan's (the dependency bumps and groups are decided across
+packages): that one opens the whole project, as `scalpel plan` does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scalpel_plan import git
 from scalpel_plan.content.changelog import ChangelogGenerator, ReleaseChanges
+from scalpel_plan.content.history import UNRELEASED
 from scalpel_plan.errors import ScalpelError
 from scalpel_plan.secrets import SecretsManager, declared_envs
 from scalpel_plan.spec import Sections, load_sections, pyproject_name
@@ -35,6 +38,7 @@ class Changelog:
     root: Path  # the folder release.yml is in (the changelog file is relative to it)
     repo: Path  # the top of the work tree, which the changelog file must stay in
     left_out: list[str] = field(default_factory=list)  # release tags on other branches
+    packages: list[str] = field(default_factory=list)  # a monorepo's, when no --package
 
 
 def changelog(spec_path: Path, *, whole: bool = False, since: str | None = None,
@@ -50,49 +54,107 @@ def changelog(spec_path: Path, *, whole: bool = False, since: str | None = None,
     repo = _repository(root, spec)
     _check_paths(spec_path, repo, spec)
     name = spec.project_name or pyproject_name(root) or root.name
-    view: SpecView = spec
-    belongs = read = None
+    if spec.package_views:
+        return _monorepo(spec_path, spec, repo, root, whole=whole, since=since, to=to,
+                         version=version, pre=pre, on_secret=on_secret, package=package)
     if package is not None:
-        from scalpel_plan.content.packages import MonorepoHistory, belongs_to
-
-        view = _package(spec, package)
-        name = package
-        if whole or since:
-            belongs = belongs_to(spec.package_views, package, spec.paths_shared,
-                                 spec.policy.commit_message)
-        else:
-            read = MonorepoHistory(repo, spec.package_views, spec.paths_shared,
-                                   spec.policy.commit_message).read(package)
-    generator = ChangelogGenerator(view.changelog)
+        _package(spec, package)  # names the error: release.yml declares no packages
+    generator = ChangelogGenerator(spec.changelog)
     if whole or since:
-        from scalpel_plan.content import history
-
-        for option, ref in (("--from", since), ("--to", to)):
-            if ref is not None and not git.has_commit(repo, ref):
-                raise ScalpelError(f"{option} {ref} is not a commit of this repository",
-                                   hint="give a tag, a branch or a commit (`git log REF` "
-                                   "shows it); in a shallow clone, `git fetch --tags "
-                                   "--unshallow` first")
-
         left_out: list[str] = []
-        releases = history.releases(repo, view, generator,
-                                    revisions=f"{since}..{to}" if since else to,
-                                    cache=workdir / "cache", left_out=left_out,
-                                    belongs=belongs)
+        releases = _history(repo, spec, generator, workdir, since, to, left_out)
         return Changelog(releases, generator, name, root, repo, left_out if not since else [])
     from scalpel_plan.content import versioning
     from scalpel_plan.content.sections import release_changes
     from scalpel_plan.state.choice import open_backend
 
-    if read is not None:  # a package: its own tags and commits (the state is the monorepo's)
-        from scalpel_plan.state.model import State
-
-        decision = versioning.decide(repo, view, State(), version, pre=pre, read=read)
-    else:
-        backend = open_backend(spec.data.get("state"), repo, workdir, project=name)
-        decision = versioning.decide(repo, spec, backend.read(), version, pre=pre)
-    return Changelog([release_changes(view, decision, generator)], generator, name, root,
+    backend = open_backend(spec.data.get("state"), repo, workdir, project=name)
+    decision = versioning.decide(repo, spec, backend.read(), version, pre=pre)
+    return Changelog([release_changes(spec, decision, generator)], generator, name, root,
                      repo)
+
+
+def _history(repo: Path, view: SpecView, generator: ChangelogGenerator, workdir: Path,
+             since: str | None, to: str, left_out: list[str],
+             belongs: Callable[..., bool] | None = None) -> list[ReleaseChanges]:
+    """The releases of ``to``'s history (from ``since``), newest first."""
+    from scalpel_plan.content import history
+
+    for option, ref in (("--from", since), ("--to", to)):
+        if ref is not None and not git.has_commit(repo, ref):
+            raise ScalpelError(f"{option} {ref} is not a commit of this repository",
+                               hint="give a tag, a branch or a commit (`git log REF` "
+                               "shows it); in a shallow clone, `git fetch --tags "
+                               "--unshallow` first")
+    return history.releases(repo, view, generator,
+                            revisions=f"{since}..{to}" if since else to,
+                            cache=workdir / "cache", left_out=left_out, belongs=belongs)
+
+
+def _monorepo(spec_path: Path, spec: Sections, repo: Path, root: Path, *, whole: bool,
+              since: str | None, to: str, version: str | None, pre: str | None,
+              on_secret: OnSecret | None, package: str | None) -> Changelog:
+    """A monorepo's changelog. The next release's is the plan's: every package decided as
+    `scalpel plan` decides it (its own commits and tags, the groups, the dependency bumps),
+    the section of ``package`` or, without it, one section per package that moves, each
+    headed by its tag (as changesets' "Version Packages" pull request lists them). The
+    history (--all, --from) is one package's, by its tags."""
+    workdir = root / STATE_FOLDER
+    if package is None and (whole or since):
+        raise ScalpelError(f"{'--all' if whole else '--from'} in a monorepo is one package's "
+                           "history", hint="add --package NAME (packages: "
+                           f"{', '.join(spec.package_views)})")
+    if package is not None:
+        _package(spec, package)
+    if version is not None and package is None:
+        raise ScalpelError("--version sets one package's version",
+                           hint="add --package NAME (packages: "
+                           f"{', '.join(spec.package_views)})")
+    generator = ChangelogGenerator(spec.package_views[package].changelog if package
+                                   else spec.changelog)
+    name = package or spec.project_name or pyproject_name(root) or root.name
+    if not (whole or since):
+        planned = _planned(spec_path, on_secret, package, version, pre)
+        if package is None:
+            moving = [replace(c, package=n) for n, c in planned.items()
+                      if c.version != UNRELEASED]
+            return Changelog(moving or list(planned.values())[:1], generator, name, root, repo,
+                             packages=list(spec.package_views))
+        return Changelog([planned[package]], generator, name, root, repo)
+    from scalpel_plan.content.packages import belongs_to
+
+    # The history is the tags' (the commits no tag holds yet: "Unreleased", as a single
+    # project's): deciding the next version as the plan does reads the whole history once
+    # more, which would double the time of a package's history.
+    assert package is not None
+    belongs = belongs_to(spec.package_views, package, spec.paths_shared,
+                         spec.policy.commit_message)
+    left_out: list[str] = []
+    releases = _history(repo, spec.package_views[package], generator, workdir, since, to,
+                        left_out, belongs)
+    return Changelog(releases, generator, name, root, repo, left_out if not since else [])
+
+
+def _planned(spec_path: Path, on_secret: OnSecret | None, package: str | None,
+             version: str | None, pre: str | None) -> dict[str, ReleaseChanges]:
+    """Each package's next release as `scalpel plan` decides it (UNRELEASED for one that
+    does not move), in release.yml's order."""
+    from scalpel_plan.content.sections import release_changes
+    from scalpel_plan.operations.project import open_project
+    from scalpel_plan.plan.packages import decide_packages
+    from scalpel_plan.providers.base import Release
+
+    project = open_project(spec_path, on_secret=on_secret)
+    workspace = project.workspace
+    commit = git.head(workspace.repo) or ""
+    base = Release(project=project.loaded.project_name, version="", previous=None, tag="",
+                   commit=commit, repo=workspace.repo, workdir=workspace.workdir)
+    only = [package] if version is not None and package else None  # --version: its own
+    monorepo = decide_packages(project.loaded, project.graph, workspace,
+                               project.backend.read(), base, only=only, version=version,
+                               pre=pre)
+    return {n: release_changes(p.view, p.decision, ChangelogGenerator(p.view.changelog))
+            for n, p in monorepo.packages.items()}
 
 
 def _package(spec: Sections, package: str) -> SpecView:

@@ -49,6 +49,11 @@ class Records:
     backend: StateBackend
     state_key: str = ""  # the project's key in a store that holds many (PostgreSQL)
     packages: dict[str, list[str]] = field(default_factory=dict)  # a monorepo's: tag formats
+    nodes: dict[str, list[str]] = field(default_factory=dict)  # a monorepo's: its nodes
+
+    def others(self, only: list[str]) -> set[str]:
+        """The nodes of the packages not in ``only`` (--package; none: no node)."""
+        return {a for n, nodes in self.nodes.items() if only and n not in only for a in nodes}
 
     def read(self) -> State:
         """The recorded state, a monorepo's releases all in the per-package form (those
@@ -82,7 +87,20 @@ def open_records(spec_path: Path, *, on_secret: OnSecret | None = None) -> Recor
     return Records(name, open_backend(section, git.find_root(root), root / STATE_FOLDER,
                                       project=name),
                    key if isinstance(key, str) and key else name,
-                   package_tags(source.data.get("packages")))
+                   package_tags(source.data.get("packages")),
+                   package_nodes(source.data.get("packages")))
+
+
+def package_nodes(packages: object) -> dict[str, list[str]]:
+    """A monorepo's packages (as read, not yet checked) with the addresses of their own nodes
+    (publish: and notify:)."""
+    found: dict[str, list[str]] = {}
+    for name, package in (packages.items() if isinstance(packages, dict) else ()):
+        if isinstance(name, str) and isinstance(package, dict):
+            found[name] = [a for section in ("publish", "notify")
+                           if isinstance(nodes := package.get(section), dict)
+                           for a in nodes if isinstance(a, str)]
+    return found
 
 
 def package_tags(packages: object) -> dict[str, list[str]]:

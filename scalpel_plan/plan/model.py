@@ -76,6 +76,15 @@ class PlanDiagnostic(BaseModel):
     hint: str | None = None
 
 
+class PackageMove(BaseModel):
+    """One package a monorepo's rollback of a whole release moves: from its live version to
+    the one the point recorded."""
+
+    name: str
+    from_version: str | None  # live now (None: not released before the point)
+    to_version: str
+
+
 class RollbackSummary(BaseModel):
     """What a rollback plan goes back from and to."""
 
@@ -87,6 +96,9 @@ class RollbackSummary(BaseModel):
     by_hand: list[PlanDiagnostic] = Field(default_factory=list)  # what cannot be undone
     package: str | None = None  # a monorepo's: the one package rolled back (versions: its)
     unchanged: list[str] = Field(default_factory=list)  # the other packages, left as they are
+    # a monorepo's rollback of a whole release: each package that goes back (those at the
+    # point's version already, rolled back since or not moved, are in ``unchanged``)
+    packages: list[PackageMove] = Field(default_factory=list)
 
 
 class Plan(BaseModel):

@@ -16,7 +16,7 @@ from scalpel_plan.errors import ScalpelError, SpecError
 from scalpel_plan.plan.model import CommitSummary, PackageSummary
 from scalpel_plan.providers.base import Release
 from scalpel_plan.state.model import State
-from scalpel_plan.state.packages import JOIN, parts_in_name
+from scalpel_plan.state.packages import JOIN, JOIN_MORE, parts_in_name
 
 if TYPE_CHECKING:
     from scalpel_plan.content.packages import MonorepoHistory
@@ -166,7 +166,7 @@ def grouped(decisions: dict[str, VersionDecision], views: dict[str, PackageView]
                 if d.version:
                     why += f"; its own commits: {d.reason}"
                 out[n] = VersionDecision(target, d.previous, d.previous_tag, why, d.commits,
-                                         d.entries, d.notes)
+                                         d.entries, d.notes, d.dependencies)
     return out
 
 
@@ -264,6 +264,8 @@ def dependents(decisions: dict[str, VersionDecision], views: dict[str, PackageVi
         why = "depends on " + ", ".join(
             [f"{m} {out[m].version}" for m in moved] +
             [f"{m} {due[m].version} (released after {name} {d.previous})" for m in due])
+        updated = tuple((m, out[m].version or "") for m in moved) + \
+            tuple((m, due[m].version or "") for m in due)
         previous = scheme.parse(d.previous or "")
         if previous is None:
             target = view.policy.initial if not d.version else d.version
@@ -271,12 +273,12 @@ def dependents(decisions: dict[str, VersionDecision], views: dict[str, PackageVi
             target = str(scheme.bump(previous, part, dates.today()))
         own, wanted = scheme.parse(d.version or ""), scheme.parse(target)
         if own is not None and wanted is not None and own >= wanted:
-            out[name] = replace(d, reason=f"{d.reason}; {why}")
+            out[name] = replace(d, reason=f"{d.reason}; {why}", dependencies=updated)
             continue
         out[name] = VersionDecision(target, d.previous, d.previous_tag,
                                     f"{part} bump: {why}" + (f"; {d.reason}" if d.version
                                                              else ""),
-                                    d.commits, d.entries, d.notes)
+                                    d.commits, d.entries, d.notes, updated)
     return out
 
 
@@ -310,7 +312,7 @@ def release_name(moves: list[tuple[str, str]]) -> str:
     digest = hashlib.sha256(whole.encode()).hexdigest()[:12]
     head = f"{moves[0][0]}-{moves[0][1]}" if VALID_NAME.fullmatch(
         f"{moves[0][0]}-{moves[0][1]}") else "release"
-    return f"{head[:60]}{JOIN}{len(moves) - 1}-more-{digest}"
+    return f"{head[:60]}{JOIN}{len(moves) - 1}{JOIN_MORE}{digest}"
 
 
 def _unfinished(state: State, views: dict[str, PackageView]) -> dict[str, str] | None:

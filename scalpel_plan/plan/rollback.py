@@ -19,6 +19,7 @@ from scalpel_plan.graph import Graph
 from scalpel_plan.plan.diff import Attributes, Want, diff_graph
 from scalpel_plan.plan.model import (
     Fingerprint,
+    PackageMove,
     Plan,
     PlanDiagnostic,
     RollbackSummary,
@@ -32,6 +33,7 @@ from scalpel_plan.spec import LoadedSpec
 from scalpel_plan.state.model import RollbackPoint, State
 from scalpel_plan.state.packages import (
     PackagePoint,
+    as_of,
     checked_packages,
     live_packages,
     package_point,
@@ -83,12 +85,15 @@ def make_rollback_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, sta
     else:
         point = find_point(state, to)
         live = state.live_version()
-        if live == point.version:
-            raise ScalpelError(f"{point.version} is already the live release",
+        moves, unchanged = _package_moves(state, point, list(loaded.spec.packages))
+        if not moves and (loaded.spec.packages or live == point.version):
+            raise ScalpelError(f"{point.version} is already the live release" +
+                               (": every package is at the point's version" if
+                                loaded.spec.packages else ""),
                                hint="`scalpel history` shows the releases and rollback points")
         summary = RollbackSummary(project=loaded.project_name, from_version=live,
                                   to_version=point.version, point=point.name,
-                                  commit=point.commit)
+                                  commit=point.commit, packages=moves, unchanged=unchanged)
         ours = set(graph.nodes)
     release = step_release(summary, workspace)
     found = diff_graph(graph, registry, state, release, secrets, _rollback_wants(point, ours))
@@ -116,6 +121,21 @@ def make_rollback_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, sta
                 release=None, rollback=summary.model_copy(update={"by_hand": by_hand}),
                 changes=reverts + announcements, drift=found.drift,
                 diagnostics=interrupted_rollback(state, but=summary.point) + warnings)
+
+
+def _package_moves(state: State, point: RollbackPoint, declared: list[str]
+                   ) -> tuple[list[PackageMove], list[str]]:
+    """A monorepo's rollback of a whole release: each package whose live version (after any
+    rollback of it since) is not the one the point recorded, and the others; none without
+    packages."""
+    if not declared:
+        return [], []
+    now, then = live_packages(state), as_of(state, point)
+    moves = [PackageMove(name=n, from_version=now[n].version if n in now else None,
+                         to_version=part.version)
+             for n, part in then.items() if n not in now or now[n].version != part.version]
+    moving = {m.name for m in moves}
+    return moves, [n for n in declared if n not in moving]
 
 
 def tag_formats(loaded: LoadedSpec) -> dict[str, list[str]]:

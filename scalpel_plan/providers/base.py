@@ -125,6 +125,12 @@ def remote_tags_key(remote: str) -> tuple[str, ...]:
     return ("git-ls-remote", remote)
 
 
+def local_tags_key(repo: Path) -> tuple[str, ...]:
+    """The LiveCache key of the repository's own tags (name → (commit, tag object)), read
+    once for many releases (``scalpel state import``); unset, each read asks git."""
+    return ("git-local-tags", str(repo))
+
+
 def remote_branch_key(remote: str, branch: str) -> tuple[str, ...]:
     """The LiveCache key of the commit ``branch`` is at on ``remote`` (None: no such
     branch)."""

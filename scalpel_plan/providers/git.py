@@ -26,6 +26,7 @@ from scalpel_plan.providers.base import (
     StepContext,
     fill,
     is_reference,
+    local_tags_key,
     remote_branch_key,
     remote_tags_key,
 )
@@ -100,14 +101,19 @@ class GitProvider(Provider):
         back on its commit)."""
         config = node.config
         assert isinstance(config, GitTagConfig)
-        commit = git.tag_commit(release.repo, release.tag)
+        known = live.get(local_tags_key(release.repo), lambda: None)
+        if known is not None:
+            commit, oid = known.get(release.tag, (None, None))
+        else:
+            commit = git.tag_commit(release.repo, release.tag)
+            oid = git.ref_oid(release.repo, f"refs/tags/{release.tag}") if commit else None
         if commit is None:
             return None
         recorded: Attributes = {
             "tag": release.tag, "commit": commit, "remote": config.push,
             "message": fill(tag_message(node, config), release,
                         where=f"{node.address}.message"),
-            "object": git.ref_oid(release.repo, f"refs/tags/{release.tag}")}
+            "object": oid}
         if config.moving:
             recorded["moving"] = sorted(config.moving)
         return recorded

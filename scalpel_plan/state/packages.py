@@ -22,6 +22,7 @@ from scalpel_plan.state.model import (
 )
 
 JOIN = "+"  # between the packages' versions in a release's name
+JOIN_MORE = "-more-"  # in a name shortened to a digest: a-1.1.0+12-more-<digest>
 DEFAULT_TAG = "{name}@{version}"
 
 
@@ -131,12 +132,12 @@ def live_packages(state: State) -> dict[str, PackageLive]:
         elif what.package:
             live[what.package] = PackageLive(what.package, what.to_version, what.point, at, True)
         elif (point := state.point(what.point)) is not None:
-            for name, part in _as_of(state, point).items():
+            for name, part in as_of(state, point).items():
                 live[name] = PackageLive(name, part.version, part.tag, at, True)
     return live
 
 
-def _as_of(state: State, point: RollbackPoint) -> dict[str, PackagePart]:
+def as_of(state: State, point: RollbackPoint) -> dict[str, PackagePart]:
     """Every package's part as the release of ``point`` left them."""
     found: dict[str, PackagePart] = {}
     for record in state.releases:

@@ -142,8 +142,15 @@ def _md_rollback(plan: Plan) -> list[_Section]:
     what = f"{r.project} {r.package}" if r.package else r.project
     left = [f"**Left as they are:** {', '.join(r.unchanged)} (only {r.package} goes back)", ""] \
         if r.package and r.unchanged else []
+    if r.packages:  # a monorepo's whole release: what each package goes back from and to
+        left = ["| Package | Live now → at the point |", "| --- | --- |",
+                *(f"| {m.name} | {m.from_version or '(none)'} → **{m.to_version}** |"
+                  for m in r.packages), "",
+                *([f"**At the point's version already:** {', '.join(r.unchanged)}", ""]
+                  if r.unchanged else [])]
     head = _Section([f"### Scalpel rollback: {what} {r.from_version or '(none)'} → "
-                     f"**{r.to_version}**", "",
+                     f"**{r.to_version}**" if not r.packages else
+                     f"### Scalpel rollback: {what} to **{r.point}**", "",
                      f"**Rollback point:** `{r.point}` at `{r.commit[:12]}`", "", *left], [])
     table = _Section(["| Node | Action | Note |", "| --- | --- | --- |"],
                      [f"| `{c.address}` | {c.action} | {_md_escape(c.reason)} |"

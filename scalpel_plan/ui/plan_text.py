@@ -90,6 +90,15 @@ def _rollback_header(plan: Plan) -> list[str]:
         lines.append(f"  only {escape(r.package)}'s nodes; "
                      + (f"{escape(', '.join(r.unchanged))} are left as they are"
                         if r.unchanged else "no other package"))
+    elif r.packages:  # a monorepo's whole release: what each package goes back from and to
+        lines = [f"[bold]Rollback {escape(r.project)} to {escape(r.point)}[/]  (rollback point "
+                 f"at {r.commit[:12]}): the packages as that release left them"]
+        width = max(len(m.name) for m in r.packages)
+        lines += [f"  {escape(m.name.ljust(width))}  {escape(m.from_version or '(none)')} → "
+                  f"{escape(m.to_version)}" for m in r.packages]
+        if r.unchanged:
+            lines.append(f"  [dim]at the point's version already: "
+                         f"{escape(', '.join(r.unchanged))}[/]")
     return [*lines, ""]
 
 
