@@ -287,7 +287,11 @@ def make_repo(root: Path) -> Path:
     (work / ".gitignore").write_text(".scalpel/\nrelease.yml\n")
     (work / "pyproject.toml").write_text('[project]\nname = "widgets"\nversion = "0.1.0"\n')
     for path, text in (("src/widgets/__init__.py", '__version__ = "0.1.0"\n'),
-                       ("docs/conf.py", 'release = "0.1.0"\n')):  # the README's version files
+                       ("docs/conf.py", 'release = "0.1.0"\n'),  # the README's version files
+                       *((f"packages/{name}/pyproject.toml",  # examples/monorepo's packages
+                          f'[project]\nname = "{name}"\nversion = "1.0.0"\n')
+                         for name in ("core", "cli")),
+                       ("shared/README.md", "shared\n")):
         (work / path).parent.mkdir(parents=True)
         (work / path).write_text(text)
     git(work, "add", ".")
