@@ -495,7 +495,7 @@ def fetch_branch(repo: Path, remote: str, branch: str, timeout: float) -> str | 
                  timeout=timeout).stdout.split()
     if not listed:
         return None
-    if has_commit(repo, listed[0]):
+    if listed[0] == head(repo) or has_commit(repo, listed[0]):
         return listed[0]
     tracking = f"refs/remotes/{remote}/{branch}"
     git(repo, "fetch", "--quiet", "--no-tags", "--", remote, f"+refs/heads/{branch}:{tracking}",
