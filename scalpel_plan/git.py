@@ -64,7 +64,18 @@ def tracked(repo: Path, paths: list[str] | None = None) -> list[str]:
 
 
 def current_branch(repo: Path) -> str | None:
-    """The branch checked out (None when HEAD is detached)."""
+    """The branch checked out (None when HEAD is detached): HEAD's file when it names a branch
+    or a commit, else `git symbolic-ref` answers."""
+    try:
+        folders = _folders(repo)
+        value = (folders[0] / "HEAD").read_text().strip() if folders else ""
+    except (OSError, UnicodeDecodeError, ValueError):
+        value = ""
+    name = value[4:].strip() if value.startswith("ref:") else ""
+    if name.startswith("refs/heads/") and ".." not in name:
+        return name.removeprefix("refs/heads/")
+    if _OBJECT_ID.fullmatch(value):
+        return None  # detached
     done = git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
     return done.stdout.strip() if done.ok else None
 
@@ -98,16 +109,10 @@ def _head_from_files(repo: Path) -> str | None:
     (``.git`` a folder, or a file naming it as in a worktree or a submodule, with its
     ``commondir``). ``_ASK_GIT`` for anything else: git's variables set, reftable, a ref
     that is not an object id."""
-    if any(os.environ.get(name) for name in _GIT_VARIABLES):
+    folders = _folders(repo)
+    if folders is None:
         return _ASK_GIT
-    folder = _git_folder(repo)
-    if folder is None:
-        return _ASK_GIT
-    common = folder
-    if (commondir := folder / "commondir").exists():
-        common = folder / commondir.read_text().strip()
-    if "refstorage" in (common / "config").read_text(errors="replace").lower():
-        return _ASK_GIT  # reftable: the refs are not in files of their own
+    folder, common = folders
     value = (folder / "HEAD").read_text().strip()
     for _ in range(5):  # a symbolic ref may name another one
         if not value.startswith("ref:"):
@@ -124,6 +129,23 @@ def _head_from_files(repo: Path) -> str | None:
                 return None  # a branch with no commit yet (or a ref git would read as such)
             value = packed
     return _ASK_GIT
+
+
+def _folders(repo: Path) -> tuple[Path, Path] | None:
+    """The work tree's git folder and the common one (the same but in a linked worktree), as
+    git finds them; None when only git should read them: git's variables set, reftable (the
+    refs are not in files of their own), a ``.git`` of a kind not known here."""
+    if any(os.environ.get(name) for name in _GIT_VARIABLES):
+        return None
+    folder = _git_folder(repo)
+    if folder is None:
+        return None
+    common = folder
+    if (commondir := folder / "commondir").exists():
+        common = folder / commondir.read_text().strip()
+    if "refstorage" in (common / "config").read_text(errors="replace").lower():
+        return None
+    return folder, common
 
 
 def _git_folder(start: Path) -> Path | None:
@@ -428,7 +450,19 @@ def tags(repo: Path) -> list[Tag]:
 # Pre-flight questions (scalpel_plan.plan.preflight asks them before a plan is made).
 
 def is_shallow(repo: Path) -> bool:
-    """Whether ``repo`` is a shallow clone (history and tags cut off, as CI checks out)."""
+    """Whether ``repo`` is a shallow clone (history and tags cut off, as CI checks out): its
+    common git folder holds a ``shallow`` file naming the commits the history is cut at."""
+    try:
+        folders = _folders(repo)
+    except (OSError, UnicodeDecodeError, ValueError):
+        folders = None
+    if folders is not None:
+        try:
+            return (folders[1] / "shallow").stat().st_size > 0
+        except FileNotFoundError:
+            return False
+        except OSError:
+            pass
     done = git(repo, "rev-parse", "--is-shallow-repository", check=False)
     return done.ok and done.stdout.strip() == "true"
 
@@ -461,7 +495,7 @@ def fetch_branch(repo: Path, remote: str, branch: str, timeout: float) -> str | 
                  timeout=timeout).stdout.split()
     if not listed:
         return None
-    if has_commit(repo, listed[0]):
+    if listed[0] == head(repo) or has_commit(repo, listed[0]):
         return listed[0]
     tracking = f"refs/remotes/{remote}/{branch}"
     git(repo, "fetch", "--quiet", "--no-tags", "--", remote, f"+refs/heads/{branch}:{tracking}",

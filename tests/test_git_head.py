@@ -123,3 +123,39 @@ def test_what_only_git_should_read_is_left_to_git(tmp_path: Path, no_git_process
     git(repo, "config", "extensions.refStorage", "reftable")  # refs not in files: git reads
     scalpel_git.head(repo)  # (whatever this git makes of it)
     assert no_git_process
+
+
+def branch_by_git(where: Path) -> str | None:
+    done = subprocess.run(["git", "symbolic-ref", "--quiet", "--short", "HEAD"], cwd=where,
+                          capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def shallow_by_git(where: Path) -> bool:
+    return git(where, "rev-parse", "--is-shallow-repository") == "true"
+
+
+def test_the_branch_and_shallowness_are_gits_own_answers(tmp_path: Path, no_git_process
+                                                          ) -> None:
+    """`current_branch` and `is_shallow` (asked before every plan) answer as `git
+    symbolic-ref` and `git rev-parse --is-shallow-repository` do, from the files."""
+    repo = new_repo(tmp_path / "repo", commits=3)
+    git(repo, "branch", "release/1.x", "HEAD~1")
+    git(repo, "worktree", "add", "-q", str(tmp_path / "wt"), "release/1.x")
+    git(repo, "worktree", "add", "-q", "--detach", str(tmp_path / "detached"), "main")
+    empty = new_repo(tmp_path / "empty", commits=0)
+    clone = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(clone))
+    git(clone, "worktree", "add", "-q", "-b", "side", str(tmp_path / "shallow-wt"))
+    shapes = [repo, repo / ".git", tmp_path / "wt", tmp_path / "detached", empty, clone,
+              tmp_path / "shallow-wt"]
+    for where in shapes:
+        assert scalpel_git.current_branch(where) == branch_by_git(where), where
+        assert scalpel_git.is_shallow(where) == shallow_by_git(where), where
+    assert [scalpel_git.is_shallow(w) for w in shapes] == [False] * 5 + [True] * 2
+    assert scalpel_git.current_branch(tmp_path / "wt") == "release/1.x"
+    git(repo, "checkout", "-q", "--orphan", "fresh")  # a branch with no commit yet
+    assert scalpel_git.current_branch(repo) == branch_by_git(repo) == "fresh"
+    git(clone, "fetch", "-q", "--unshallow")
+    assert scalpel_git.is_shallow(clone) is shallow_by_git(clone) is False
+    assert no_git_process == []
