@@ -58,6 +58,29 @@ def test_a_tag_format_that_matches_no_tag_never_downgrades_a_package(repo, cli):
     assert '"version": "3.2.0"' in (repo.path / "packages/cli/package.json").read_text()
 
 
+def test_a_tag_format_that_matches_no_tag_never_goes_below_what_is_live(repo, cli):
+    """The second trial's case: no version file declared, the package released by Scalpel at
+    7.0.1; then a tag format that matches none of its tags would make a first release, 0.1.0:
+    refused, at the tag format, from the version the state records as live."""
+    changesets(repo)
+    spec = (repo.path / "release.yml").read_text()
+    repo.write_spec(spec.replace("    files: [packages/types/package.json]\n", ""))
+    commit(repo, "fix(types): a fix", "packages/types/y")
+    done = cli(repo.path, "apply", "--auto-approve")
+    assert done.code == 0, done.err
+    assert "@changesets/types@7.0.1" in repo.remote_tags()
+    before, types = (repo.path / "release.yml").read_text().split("  types:\n")
+    repo.write_spec(before + "  types:\n" + types.replace("@{version}", "@v{version}"))
+    commit(repo, "fix(types): another", "packages/types/z")
+    for command in (("plan",), ("apply", "--auto-approve")):
+        done = cli(repo.path, *command)
+        assert done.code == 1, done.out
+        assert "package types: the state records as live version 7.0.1, but the plan would " \
+            "release 0.1.0" in done.err
+        assert "release.yml:12:" in done.err  # at packages.types.tag
+    assert not [t for t in repo.remote_tags() if "@v" in t]
+
+
 def test_a_right_tag_format_releases_the_package_from_its_version(repo, cli):
     changesets(repo)
     found = packages_of(plan_json(cli, repo))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -398,8 +399,8 @@ def _as_saved(attributes: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(mask_bytes(text.encode())))
 
 
-def downgrades(loaded: LoadedSpec, repo: Path, planned: list[tuple[Any, list[str | int], Any]]
-               ) -> list[Diagnostic]:
+def downgrades(loaded: LoadedSpec, repo: Path,
+               planned: Sequence[tuple[Any, Sequence[str | int], Any]]) -> list[Diagnostic]:
     """A release lower than the version a version file already holds (at HEAD): refused,
     at the tag format when no release tag matched it (the likely cause: a first release,
     0.1.0, proposed over a package.json at 3.2.0), else at the version file. ``planned``:
@@ -431,14 +432,41 @@ def downgrades(loaded: LoadedSpec, repo: Path, planned: list[tuple[Any, list[str
     return found
 
 
+def below_live(loaded: LoadedSpec, repo: Path, state: State,
+               planned: Sequence[tuple[Any, Sequence[str | int], Any]]) -> list[Diagnostic]:
+    """A release lower than the version the state records as live (the project's, or in a
+    monorepo the package's): refused, as ``downgrades`` refuses one below a version file
+    (a tag format that matches none of the release tags makes a first release, 0.1.0, of a
+    package Scalpel released at 4.0.1)."""
+    from scalpel_plan.content.schemes import SCHEMES
+    from scalpel_plan.state.packages import live_packages
+
+    live = live_packages(state) if loaded.spec.packages else {}
+    found = []
+    for view, base, decision in planned:
+        name = getattr(view, "name", None)
+        now = live[name].version if name in live else None if name else state.live_version()
+        scheme = SCHEMES[view.policy.scheme]
+        target, held = scheme.parse(decision.version or ""), scheme.parse(now or "")
+        if target is None or held is None or not target < held:
+            continue
+        found.append(_downgrade(loaded, repo, view, [*base], "the state", str(now), decision,
+                                recorded=True))
+    return found
+
+
 def _downgrade(loaded: LoadedSpec, repo: Path, view: Any, where: list[str | int], path: str,
-               held: str, decision: Any) -> Diagnostic:
+               held: str, decision: Any, *, recorded: bool = False) -> Diagnostic:
+    """What ``downgrades`` and ``below_live`` say: ``held`` is in the version file ``path``,
+    or (``recorded``) the version the state records as live."""
     formats = view.policy.tag_formats
     name = getattr(view, "name", None)  # a package's
     tag_key: list[str | int] = ["packages", name, "tag"] if name else ["version", "tag"]
     spelt = repr(formats[0]) if len(formats) == 1 else repr(formats)
     what = f"package {name}: " if name else ""
-    message = (f"{what}{path} holds version {held}, but the plan would release "
+    holds = "records as live version" if recorded else "holds version"
+    again = f"--version {held}{f' --package {name}' if name else ''}"
+    message = (f"{what}{path} {holds} {held}, but the plan would release "
                f"{decision.version}: a release never goes back")
     if decision.previous_tag is None:
         message += f"; no tag matched the tag format {spelt} ({'.'.join(map(str, tag_key))})"
@@ -450,16 +478,18 @@ def _downgrade(loaded: LoadedSpec, repo: Path, view: Any, where: list[str | int]
             if name and loaded.spec.packages:
                 fmt = fmt.replace(name, "{name}")
             fix = f" (tag {like[0]} holds {held}: tag: {fmt!r} would match it)"
-        hint = (f"fix the tag format so that it matches the release tags{fix}; if {held} "
-                f"was never released, release it: --version {held}"
-                f"{f' --package {name}' if name else ''}")
+        hint = f"fix the tag format so that it matches the release tags{fix}" + (
+            "" if recorded else f"; if {held} was never released, release it: {again}")
         diagnostic = loaded.source.diagnostic(message, tag_key, hint=hint)
         if (diagnostic.line, diagnostic.col) == loaded.source.position(
                 tag_key[:-1]):  # the default format, not written: at the version file
             diagnostic = loaded.source.diagnostic(message, where, hint=hint)
         return diagnostic
     message += f" (the last release tag is {decision.previous_tag})"
+    if recorded:
+        return loaded.source.diagnostic(message, where, hint="to go back, `scalpel rollback "
+                                        "--to VERSION`; else plan a higher version")
     return loaded.source.diagnostic(
-        message, where, hint=f"release {held} or later: --version {held}"
-        f"{f' --package {name}' if name else ''}, or correct {path} if {held} is wrong")
+        message, where, hint=f"release {held} or later: {again}, or correct {path} if "
+        f"{held} is wrong")
 

@@ -111,9 +111,10 @@ def make_plan(loaded: LoadedSpec, graph: Graph, registry: Registry, state: State
                                       packages=own, moving=moving), own, live)
     changes, drift = found.changes, found.drift
     refused = preflight.version(loaded.spec, state, version, decision.previous)
-    refused += preflight.downgrades(loaded, workspace.repo, [
-        (p.view, ["packages", p.view.name], p.decision) for p in monorepo.moving]
-        if monorepo else [(loaded.spec, ["version"], decision)] if decision.version else [])
+    planned = [(p.view, ["packages", p.view.name], p.decision) for p in monorepo.moving] \
+        if monorepo else [(loaded.spec, ["version"], decision)] if decision.version else []
+    refused += preflight.downgrades(loaded, workspace.repo, planned) or \
+        preflight.below_live(loaded, workspace.repo, state, planned)
     credential_problems, credential_warnings = preflight.credentials(
         changes, secrets, allow_missing=allow_missing_secrets)
     problems = (checks.errors + refused + secret_problems + credential_problems  # all at once
