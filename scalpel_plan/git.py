@@ -65,15 +65,16 @@ def tracked(repo: Path, paths: list[str] | None = None) -> list[str]:
 
 def current_branch(repo: Path) -> str | None:
     """The branch checked out (None when HEAD is detached): HEAD's file when it names a branch
-    or a commit, else `git symbolic-ref` answers."""
+    (that is no symbolic ref itself) or a commit, else `git symbolic-ref` answers."""
     try:
         folders = _folders(repo)
         value = (folders[0] / "HEAD").read_text().strip() if folders else ""
+        name = value[4:].strip() if value.startswith("ref:") else ""
+        if name.startswith("refs/heads/") and ".." not in name and folders and \
+                not _names_a_ref(folders[1] / name):
+            return name.removeprefix("refs/heads/")
     except (OSError, UnicodeDecodeError, ValueError):
         value = ""
-    name = value[4:].strip() if value.startswith("ref:") else ""
-    if name.startswith("refs/heads/") and ".." not in name:
-        return name.removeprefix("refs/heads/")
     if _OBJECT_ID.fullmatch(value):
         return None  # detached
     done = git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
@@ -131,14 +132,23 @@ def _head_from_files(repo: Path) -> str | None:
     return _ASK_GIT
 
 
+def _names_a_ref(ref: Path) -> bool:
+    """Whether the loose ref ``ref`` is a symbolic ref (HEAD → alias → main: git follows)."""
+    try:
+        return ref.read_bytes().startswith(b"ref:")
+    except (FileNotFoundError, NotADirectoryError):
+        return False  # packed (never symbolic) or a branch with no commit yet
+
+
 def _folders(repo: Path) -> tuple[Path, Path] | None:
     """The work tree's git folder and the common one (the same but in a linked worktree), as
     git finds them; None when only git should read them: git's variables set, reftable (the
-    refs are not in files of their own), a ``.git`` of a kind not known here."""
+    refs are not in files of their own), a ``.git`` of a kind not known here, or a folder
+    another user owns (git refuses it unless safe.directory says otherwise)."""
     if any(os.environ.get(name) for name in _GIT_VARIABLES):
         return None
     folder = _git_folder(repo)
-    if folder is None:
+    if folder is None or folder.stat().st_uid != os.getuid():
         return None
     common = folder
     if (commondir := folder / "commondir").exists():
@@ -451,16 +461,14 @@ def tags(repo: Path) -> list[Tag]:
 
 def is_shallow(repo: Path) -> bool:
     """Whether ``repo`` is a shallow clone (history and tags cut off, as CI checks out): its
-    common git folder holds a ``shallow`` file naming the commits the history is cut at."""
+    common git folder holds a ``shallow`` file (naming the commits the history is cut at)."""
     try:
         folders = _folders(repo)
     except (OSError, UnicodeDecodeError, ValueError):
         folders = None
     if folders is not None:
         try:
-            return (folders[1] / "shallow").stat().st_size > 0
-        except FileNotFoundError:
-            return False
+            return (folders[1] / "shallow").exists()
         except OSError:
             pass
     done = git(repo, "rev-parse", "--is-shallow-repository", check=False)

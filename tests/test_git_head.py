@@ -154,6 +154,11 @@ def test_the_branch_and_shallowness_are_gits_own_answers(tmp_path: Path, no_git_
         assert scalpel_git.is_shallow(where) == shallow_by_git(where), where
     assert [scalpel_git.is_shallow(w) for w in shapes] == [False] * 5 + [True] * 2
     assert scalpel_git.current_branch(tmp_path / "wt") == "release/1.x"
+    git(repo, "symbolic-ref", "refs/heads/alias", "refs/heads/main")  # HEAD → alias → main
+    git(repo, "symbolic-ref", "HEAD", "refs/heads/alias")
+    assert scalpel_git.current_branch(repo) == branch_by_git(repo) == "main"
+    assert len(no_git_process) == 1  # (a chain of symbolic refs: git follows it)
+    no_git_process.clear()
     git(repo, "checkout", "-q", "--orphan", "fresh")  # a branch with no commit yet
     assert scalpel_git.current_branch(repo) == branch_by_git(repo) == "fresh"
     git(clone, "fetch", "-q", "--unshallow")

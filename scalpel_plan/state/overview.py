@@ -158,6 +158,7 @@ def _read_index(index: Path, key: dict[str, object], points: bool,
 
 def _write_index(index: Path, key: dict[str, object], state: State) -> None:
     from scalpel_plan.files import atomic_write
+    from scalpel_plan.masking import mask_bytes
 
     parts = {"latest": Overview.of(state, False, False).model_dump_json(exclude={"points"}),
              "records": _Records.model_construct(releases=state.releases,
@@ -168,4 +169,4 @@ def _write_index(index: Path, key: dict[str, object], state: State) -> None:
                         for part, data in zip(PARTS, encoded, strict=True)}}
     with contextlib.suppress(OSError):  # a read-only folder, a full disk: made next time
         index.parent.mkdir(parents=True, exist_ok=True)  # (a shared backend's local folder)
-        atomic_write(index, b"\n".join([json.dumps(header).encode(), *encoded]))
+        atomic_write(index, mask_bytes(b"\n".join([json.dumps(header).encode(), *encoded])))

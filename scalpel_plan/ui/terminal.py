@@ -66,7 +66,7 @@ class PlainConsole:
     def __init__(self, file: IO[str]) -> None:
         self.file = file
 
-    def print(self, markup: str = "", *, highlight: bool = False) -> None:
+    def print(self, markup: str = "", *, highlight: bool = False) -> None:  # (rich's call)
         from scalpel_plan.ui.common import plain
 
         self.file.write(plain(markup) + "\n")
