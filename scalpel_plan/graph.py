@@ -357,12 +357,29 @@ def _tag_after_release_commit(b: _Build) -> None:
 
 
 def _package_tags_in_turn(b: _Build) -> None:
-    """The packages' git tags, each pushed with the branch, push one after another (in
-    release.yml's order): two pushes of the branch at once would refuse each other."""
+    """The packages' git tags, each pushed with the branch, push one after another (two
+    pushes of the branch at once would refuse each other): a package's after those of the
+    packages it depends on, else in release.yml's order, so that a push that fails half way
+    never leaves a package tagged before what it needs."""
     tags = [a for a, n in b.nodes.items() if n.provider == "git" and n.package is not None]
+    rank = {name: i for i, name in enumerate(_dependencies_first(b))}
+    tags.sort(key=lambda a: rank.get(b.nodes[a].package or "", len(rank)))
     for before, after in itertools.pairwise(tags):
         if before not in _downstream(b, after):
             b.edge(before, after)
+
+
+def _dependencies_first(b: _Build) -> list[str]:
+    """The packages, each after those it depends on, else in release.yml's order (a cycle,
+    an error of its own, in release.yml's order)."""
+    left = list(b.loaded.spec.packages)
+    placed: list[str] = []
+    while left:
+        ready = next((n for n in left if all(d in placed or d not in left
+                                                 for d in b.package_needs.get(n, []))), left[0])
+        placed.append(ready)
+        left.remove(ready)
+    return placed
 
 
 def _publish_after_push(b: _Build) -> None:

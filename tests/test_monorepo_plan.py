@@ -193,3 +193,16 @@ def test_with_follow_a_due_bump_is_the_dependency_own(deps, cli):  # noqa: F811
     found = packages_of(plan_json(cli, deps))
     assert found["b"]["version"] == "2.1.0"  # a's minor release, 1.0.0 → 1.1.0
     assert "depends on a 1.1.0 (released after b 2.0.0)" in found["b"]["reason"]
+
+
+def test_package_tags_push_after_those_of_the_packages_they_need(deps, cli):  # noqa: F811
+    """The second trial's case: tags pushed in release.yml's order put a dependent's tag on
+    origin before its dependency's, which a push failing half way would leave so. b needs a
+    (its pyproject.toml), and is declared first here: a's tag still goes first."""
+    a, b = DEPS.split("  a:\n")[1].split("  b:\n")
+    spec = DEPS.split("  a:\n")[0] + "  b:\n" + b.split("  c:\n")[0] + "  a:\n" + a + \
+        "  c:\n" + b.split("  c:\n")[1]
+    deps.write_spec(spec.replace("DEPENDENCY_BUMP", "patch"))
+    commit(deps, "chore: b first")
+    needs = {c["address"]: c["needs"] for c in plan_json(cli, deps)["changes"]}
+    assert "git.a" in needs["git.b"] and "git.b" not in needs["git.a"], needs
