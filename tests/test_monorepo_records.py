@@ -130,7 +130,7 @@ def test_history_status_and_metrics_show_one_package(released, cli):
     assert whole[0].split() == ["VERSION", "STATUS", "COMMIT", "FINISHED", "ROLLBACK", "POINT",
                                 "NOTE"]  # the name is no tag, and names the packages
     assert whole[2].split()[:2] == ["a-0.1.1+b-0.1.1", "succeeded"]
-    assert "yes (--to VERSION)" in whole[2] and whole[2].count("a-0.1.1+b-0.1.1") == 1
+    assert "yes (--to this row's VERSION)" in whole[2] and whole[2].count("a-0.1.1+b-0.1.1") == 1
     status = cli(repo.path, "status", "--package", "c")
     assert status.code == 0, status.err
     assert "tools (c): release a-0.1.0+b-0.1.0+c-0.1.0 succeeded" in status.out

@@ -152,7 +152,7 @@ def _release_rows(state: State | Overview, releases: list[ReleaseRecord],
 
     def point(r: ReleaseRecord) -> str:
         name = named.get(r.version, "")
-        return "yes (--to VERSION)" if monorepo and name and name == r.version else name
+        return "yes (--to this row's VERSION)" if monorepo and name and name == r.version else name
 
     console_ui().table(
         ["VERSION", *(["PACKAGES"] if listed else []), "STATUS", *([] if monorepo else ["TAG"]),
