@@ -434,16 +434,19 @@ def downgrades(loaded: LoadedSpec, repo: Path,
 
 def below_live(loaded: LoadedSpec, repo: Path, state: State,
                planned: Sequence[tuple[Any, Sequence[str | int], Any]]) -> list[Diagnostic]:
-    """A release lower than the version the state records as live (the project's, or in a
-    monorepo the package's): refused, as ``downgrades`` refuses one below a version file
-    (a tag format that matches none of the release tags makes a first release, 0.1.0, of a
-    package Scalpel released at 4.0.1)."""
+    """A first release (no release tag found in HEAD's history) lower than the version the
+    state records as live (the project's, or in a monorepo the package's): refused, as
+    ``downgrades`` refuses one below a version file. A tag format that matches none of the
+    release tags would otherwise make a first release, 0.1.0, of a package Scalpel released
+    at 4.0.1; a release decided from a tag (a hotfix of an older one) is not refused."""
     from scalpel_plan.content.schemes import SCHEMES
     from scalpel_plan.state.packages import live_packages
 
     live = live_packages(state) if loaded.spec.packages else {}
     found = []
     for view, base, decision in planned:
+        if decision.previous_tag is not None:
+            continue  # decided from a release tag HEAD has: as a hotfix of an older release is
         name = getattr(view, "name", None)
         now = live[name].version if name in live else None if name else state.live_version()
         scheme = SCHEMES[view.policy.scheme]
