@@ -4,7 +4,8 @@ jsonschema (the generated ``spec.sections_valid`` validates the sections it read
 only explains a spec found invalid), ruamel (unless the fast YAML path declines the
 document), rich (off a terminal) and networkx. The
 sections it reads are typed twice (``spec.sections`` for it, ``spec.model`` for the rest):
-here they are checked to agree, and the typer-free option reader to agree with typer's."""
+here they are checked to agree (the typer-free option reader agrees with typer's: see
+tests/test_startup_imports.py)."""
 
 from __future__ import annotations
 
@@ -147,19 +148,6 @@ def test_the_light_sections_agree_with_the_models():
                                                               compare="c/{previous}...{tag}")
     assert sections.sections_of({"version": "1.2.3"}).fixed_version == spec.model_validate(
         {"version": "1.2.3"}).fixed_version == "1.2.3"
-
-
-def test_the_quick_reader_knows_the_options_typer_knows():
-    import typer
-
-    from scalpel_plan.cli import load_app
-
-    params = typer.main.get_command(load_app()).commands["changelog"].params  # type: ignore
-    names = {o for p in params for o in (*p.opts, *p.secondary_opts)}
-    assert names == set(command.VALUED) | set(command.FLAGS)
-    defaults = {p.name: p.default for p in params}
-    assert {k: str(v) for k, v in defaults.items()} == \
-        {k: str(v) for k, v in command.DEFAULTS.items()}
 
 
 @pytest.mark.parametrize(("args", "read"), [

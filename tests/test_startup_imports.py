@@ -155,20 +155,25 @@ def test_a_cycle_is_named_with_the_graph_library(project):
     assert "networkx" in names  # only here: a cycle must be named
 
 
-def test_the_quick_plan_reader_knows_the_options_typer_knows():
+@pytest.mark.parametrize("name", ["changelog", "plan"])
+def test_the_quick_readers_know_the_options_typer_knows(name):
+    """`scalpel changelog` and `scalpel plan` read their options without typer
+    (``cli.changelog``, ``cli.plan``): the same options, defaults and environment."""
+    from importlib import import_module
+
     import typer
 
     from scalpel_plan.cli import load_app
-    from scalpel_plan.cli import plan as command
 
-    params = typer.main.get_command(load_app()).commands["plan"].params  # type: ignore
+    command = import_module(f"scalpel_plan.cli.{name}")
+    params = typer.main.get_command(load_app()).commands[name].params  # type: ignore
     names = {o for p in params for o in (*p.opts, *p.secondary_opts)}
     assert names == set(command.VALUED) | set(command.FLAGS)
     defaults = {p.name: p.default for p in params}
     assert {k: str(v) for k, v in defaults.items()} == \
         {k: str(v) for k, v in command.DEFAULTS.items()}
-    branch = next(p for p in params if p.name == "branch")
-    assert branch.envvar == command.BRANCH_VAR
+    assert {p.name: p.envvar for p in params if p.envvar} == \
+        ({"branch": command.BRANCH_VAR} if name == "plan" else {})
 
 
 @pytest.mark.parametrize("args", [
